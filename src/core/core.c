@@ -1,0 +1,284 @@
+/* Core: the loop sluice runs on, the deferred-call queue, timers, the
+ * replaceable allocator and the error table. */
+#define _GNU_SOURCE
+#include <assert.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "core/internal.h"
+
+/* Our codes equal libuv's: checked here once, relied on everywhere. */
+static_assert((int)SL_ENOENT == (int)UV_ENOENT, "SL_ENOENT must equal UV_ENOENT");
+static_assert((int)SL_EOF == (int)UV_EOF, "SL_EOF must equal UV_EOF");
+static_assert((int)SL_ECANCELED == (int)UV_ECANCELED, "SL_ECANCELED");
+static_assert((int)SL_EPIPE == (int)UV_EPIPE, "SL_EPIPE");
+
+static sl_malloc_fn a_malloc = malloc;
+static sl_realloc_fn a_realloc = realloc;
+static sl_free_fn a_free = free;
+
+int sl_set_allocator(sl_malloc_fn m, sl_realloc_fn r, sl_free_fn f) {
+  if (m == NULL || r == NULL || f == NULL) return SL_EINVAL;
+  a_malloc = m;
+  a_realloc = r;
+  a_free = f;
+  return 0;
+}
+
+void* sl__malloc(size_t n) { return a_malloc(n ? n : 1); }
+void* sl__realloc(void* p, size_t n) { return a_realloc(p, n ? n : 1); }
+void sl__free(void* p) {
+  if (p != NULL) a_free(p);
+}
+void* sl__calloc(size_t n, size_t size) {
+  if (size != 0 && n > SIZE_MAX / size) return NULL;
+  void* p = sl__malloc(n * size);
+  if (p != NULL) memset(p, 0, n * size);
+  return p;
+}
+char* sl__strdup(const char* s) {
+  size_t n = strlen(s) + 1;
+  char* p = sl__malloc(n);
+  if (p != NULL) memcpy(p, s, n);
+  return p;
+}
+
+char* sl__vasprintf(const char* fmt, va_list ap) {
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap2);
+  va_end(ap2);
+  if (n < 0) return NULL;
+  char* p = sl__malloc((size_t)n + 1);
+  if (p != NULL) vsnprintf(p, (size_t)n + 1, fmt, ap);
+  return p;
+}
+
+char* sl__asprintf(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char* p = sl__vasprintf(fmt, ap);
+  va_end(ap);
+  return p;
+}
+
+void sl__assert_fail(const char* expr, const char* file, int line) {
+  fprintf(stderr, "sluice: assertion failed: %s (%s:%d)\n", expr, file, line);
+  fflush(stderr);
+  abort();
+}
+
+/* --- errors -------------------------------------------------------------- */
+
+const char* sl_strerror(int err) {
+  switch (err) {
+#define SL__OWN_(name, val, msg) \
+  case val:                      \
+    return msg;
+    SL_OWN_ERRORS(SL__OWN_)
+#undef SL__OWN_
+  }
+  if (err < 0 && err > -4096) return uv_strerror(err);
+  return "unknown error";
+}
+
+const char* sl_err_name(int err) {
+  switch (err) {
+#define SL__OWN_(name, val, msg) \
+  case val:                      \
+    return #name;
+    SL_OWN_ERRORS(SL__OWN_)
+#undef SL__OWN_
+  }
+  if (err < 0 && err > -4096) return uv_err_name(err);
+  return "UNKNOWN";
+}
+
+char* sl__errmsg(int err, const char* fmt, va_list ap) {
+  char* ctx = fmt ? sl__vasprintf(fmt, ap) : NULL;
+  char* msg;
+  if (ctx != NULL && ctx[0] != '\0')
+    msg = sl__asprintf("%s: %s, %s", sl_err_name(err), sl_strerror(err), ctx);
+  else
+    msg = sl__asprintf("%s: %s", sl_err_name(err), sl_strerror(err));
+  sl__free(ctx);
+  return msg;
+}
+
+/* --- loop and deferred queue -------------------------------------------- */
+
+static struct {
+  int argc;
+  char** argv;
+  int idle_init;
+  uv_idle_t idle;
+  uv_check_t check;
+  sl__queue_t ticks;
+} g;
+
+int sl_init(int argc, char** argv) {
+  g.argc = argc;
+  g.argv = argv;
+  return 0;
+}
+
+uv_loop_t* sl__loop(void) { return uv_default_loop(); }
+uv_loop_t* sl_loop(void) { return uv_default_loop(); }
+
+/* Runs pending ticks, including those scheduled meanwhile, for a bounded
+ * number of rounds so that a tick that keeps rescheduling itself cannot starve
+ * I/O. Called after each poll phase (check handle) and, while ticks are
+ * pending, before the next poll (idle handle, which also keeps the poll from
+ * blocking). */
+static void run_ticks(void) {
+  for (int round = 0; round < 64 && !sl__queue_empty(&g.ticks); round++) {
+    sl__queue_t batch;
+    batch.next = g.ticks.next;
+    batch.prev = g.ticks.prev;
+    batch.next->prev = &batch;
+    batch.prev->next = &batch;
+    sl__queue_init(&g.ticks);
+    while (!sl__queue_empty(&batch)) {
+      sl__queue_t* q = batch.next;
+      sl__queue_remove(q);
+      sl__tick_t* t = sl__container_of(q, sl__tick_t, node);
+      t->pending = 0;
+      t->fn(t);
+    }
+  }
+  if (sl__queue_empty(&g.ticks)) uv_idle_stop(&g.idle);
+}
+
+static void on_idle(uv_idle_t* h) { run_ticks(); }
+static void on_check(uv_check_t* h) { run_ticks(); }
+
+static void ticks_init(void) {
+  if (g.idle_init) return;
+  sl__queue_init(&g.ticks);
+  uv_idle_init(sl__loop(), &g.idle);
+  uv_check_init(sl__loop(), &g.check);
+  uv_check_start(&g.check, on_check);
+  uv_unref((uv_handle_t*)&g.check);
+  g.idle_init = 1;
+}
+
+void sl__tick_init(sl__tick_t* t, void (*fn)(sl__tick_t* t)) {
+  sl__queue_init(&t->node);
+  t->fn = fn;
+  t->pending = 0;
+}
+
+void sl__tick_schedule(sl__tick_t* t) {
+  if (t->pending) return;
+  ticks_init();
+  t->pending = 1;
+  sl__queue_insert_tail(&g.ticks, &t->node);
+  if (!uv_is_active((uv_handle_t*)&g.idle)) uv_idle_start(&g.idle, on_idle);
+}
+
+void sl__tick_cancel(sl__tick_t* t) {
+  if (!t->pending) return;
+  sl__queue_remove(&t->node);
+  t->pending = 0;
+}
+
+typedef struct {
+  sl__tick_t tick;
+  sl_defer_cb cb;
+  void* arg;
+} defer_t;
+
+static void defer_run(sl__tick_t* t) {
+  defer_t* d = sl__container_of(t, defer_t, tick);
+  sl_defer_cb cb = d->cb;
+  void* arg = d->arg;
+  sl__free(d);
+  cb(arg);
+}
+
+int sl_defer(sl_defer_cb cb, void* arg) {
+  defer_t* d = sl__malloc(sizeof *d);
+  if (d == NULL) return SL_ENOMEM;
+  sl__tick_init(&d->tick, defer_run);
+  d->cb = cb;
+  d->arg = arg;
+  sl__tick_schedule(&d->tick);
+  return 0;
+}
+
+int sl_run(void) {
+  int rc = uv_run(sl__loop(), UV_RUN_DEFAULT);
+  return rc < 0 ? rc : 0;
+}
+
+void sl_stop(void) { uv_stop(sl__loop()); }
+
+static void count_handle(uv_handle_t* h, void* arg) {
+  if (!uv_is_closing(h)) ++*(int*)arg;
+}
+
+int sl_loop_close(void) {
+  uv_loop_t* loop = sl__loop();
+  if (g.idle_init) {
+    if (!sl__queue_empty(&g.ticks)) return SL_EBUSY;
+    uv_close((uv_handle_t*)&g.idle, NULL);
+    uv_close((uv_handle_t*)&g.check, NULL);
+    g.idle_init = 0;
+    uv_run(loop, UV_RUN_NOWAIT);
+  }
+  int open = 0;
+  uv_walk(loop, count_handle, &open);
+  if (open != 0) return SL_EBUSY;
+  int rc = uv_loop_close(loop);
+  return rc == UV_EBUSY ? SL_EBUSY : rc;
+}
+
+/* --- timers ------------------------------------------------------------- */
+
+struct sl_timer_s {
+  uv_timer_t h;
+  sl_timer_cb cb;
+  void* arg;
+  int in_cb;
+  int stopped;
+};
+
+static void timer_close_cb(uv_handle_t* h) { sl__free(h->data); }
+
+static void timer_fire(uv_timer_t* h) {
+  sl_timer_t* t = h->data;
+  int oneshot = uv_timer_get_repeat(h) == 0;
+  t->in_cb = 1;
+  t->cb(t, t->arg);
+  t->in_cb = 0;
+  if ((oneshot || t->stopped) && !uv_is_closing((uv_handle_t*)h))
+    uv_close((uv_handle_t*)h, timer_close_cb);
+}
+
+sl_timer_t* sl_timer_start(uint64_t timeout_ms, uint64_t repeat_ms,
+                           sl_timer_cb cb, void* arg) {
+  sl_timer_t* t = sl__calloc(1, sizeof *t);
+  if (t == NULL) return NULL;
+  uv_timer_init(sl__loop(), &t->h);
+  t->h.data = t;
+  t->cb = cb;
+  t->arg = arg;
+  uv_timer_start(&t->h, timer_fire, timeout_ms, repeat_ms);
+  return t;
+}
+
+void sl_timer_stop(sl_timer_t* t) {
+  if (t == NULL || t->stopped) return;
+  t->stopped = 1;
+  uv_timer_stop(&t->h);
+  if (!t->in_cb) uv_close((uv_handle_t*)&t->h, timer_close_cb);
+}
+
+uint64_t sl_hrtime(void) { return uv_hrtime(); }
+uint64_t sl_now_ms(void) { return uv_hrtime() / 1000000u; }
+
+uint64_t sl_peak_rss(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  return (uint64_t)ru.ru_maxrss * 1024u;
+}

@@ -1,0 +1,91 @@
+/* Internal core: allocation, assertions, intrusive lists, the deferred-call
+ * queue and error helpers shared by every layer. Nothing here is public. */
+#ifndef SL_CORE_INTERNAL_H
+#define SL_CORE_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "sluice.h"
+
+#define SL__HIDDEN __attribute__((visibility("hidden")))
+
+/* Always-on invariant check: API misuse and broken invariants abort with the
+ * place; anything the environment or a peer can cause returns a code. */
+#define SL_ASSERT(expr)                                                      \
+  do {                                                                      \
+    if (!(expr)) sl__assert_fail(#expr, __FILE__, __LINE__);                \
+  } while (0)
+void sl__assert_fail(const char* expr, const char* file, int line)
+    __attribute__((noreturn));
+
+#define sl__container_of(ptr, type, member)                                  \
+  ((type*)((char*)(ptr)-offsetof(type, member)))
+
+void* sl__malloc(size_t n);
+void* sl__calloc(size_t n, size_t size);
+void* sl__realloc(void* p, size_t n);
+void sl__free(void* p);
+char* sl__strdup(const char* s);
+/* malloc'd printf; NULL on ENOMEM. */
+char* sl__vasprintf(const char* fmt, va_list ap);
+char* sl__asprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A doubly linked intrusive queue, libuv-style but typed. */
+typedef struct sl__queue_s {
+  struct sl__queue_s* next;
+  struct sl__queue_s* prev;
+} sl__queue_t;
+
+static inline void sl__queue_init(sl__queue_t* q) { q->next = q->prev = q; }
+static inline int sl__queue_empty(const sl__queue_t* q) { return q->next == q; }
+static inline void sl__queue_insert_tail(sl__queue_t* h, sl__queue_t* q) {
+  q->next = h;
+  q->prev = h->prev;
+  h->prev->next = q;
+  h->prev = q;
+}
+static inline void sl__queue_insert_head(sl__queue_t* h, sl__queue_t* q) {
+  q->next = h->next;
+  q->prev = h;
+  h->next->prev = q;
+  h->next = q;
+}
+static inline void sl__queue_remove(sl__queue_t* q) {
+  q->prev->next = q->next;
+  q->next->prev = q->prev;
+  q->next = q->prev = q;
+}
+
+/* The deferred queue (Node's nextTick queue). An sl__tick_t embedded in an
+ * object is scheduled at most once at a time: scheduling a pending tick is a
+ * no-op, so "something changed, re-evaluate" is cheap and idempotent. Ticks
+ * run from the loop (an idle handle keeps the loop from blocking while any
+ * is pending), in the order they were scheduled. */
+typedef struct sl__tick_s {
+  sl__queue_t node;
+  void (*fn)(struct sl__tick_s* t);
+  int pending;
+} sl__tick_t;
+
+void sl__tick_init(sl__tick_t* t, void (*fn)(sl__tick_t* t));
+void sl__tick_schedule(sl__tick_t* t);
+void sl__tick_cancel(sl__tick_t* t);
+
+/* Error message in Node's form: "ENOENT: no such file or directory, <ctx>".
+ * Returns a malloc'd string or NULL. */
+char* sl__errmsg(int err, const char* fmt, va_list ap);
+
+/* Converts a libuv/zlib/errno-style negative code to ours (identity for
+ * libuv codes on Linux). */
+static inline int sl__uv_err(int uv_status) { return uv_status; }
+
+/* The loop, created on first use. */
+uv_loop_t* sl__loop(void);
+
+#endif

@@ -1,0 +1,225 @@
+/* The test runner. `sluice_tests NAME` runs one case in a forked child with a
+ * timeout (SL_TEST_TIMEOUT seconds, default 60, times SL_TEST_TIMEOUT_MULT),
+ * in its own process group so a timed-out case is killed with everything it
+ * started. After the case returns, the child checks that it left nothing
+ * behind: sl_loop_close() must succeed (no handle open on the loop), the set
+ * of open descriptors must equal the one before, and no child process may
+ * remain. `sluice_tests --list` prints the cases; `sluice_tests` with no
+ * argument runs them all, one process each, and prints "N passed, N failed". */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test.h"
+
+typedef struct {
+  const char* name;
+  sl_test_fn fn;
+  const char* file;
+} test_case_t;
+
+static test_case_t cases[1024];
+static int ncases;
+static char tmpdir[PATH_MAX];
+static char self_path[PATH_MAX];
+
+void sl_test_register(const char* name, sl_test_fn fn, const char* file) {
+  if (ncases == (int)(sizeof(cases) / sizeof(cases[0]))) abort();
+  cases[ncases++] = (test_case_t){name, fn, file};
+}
+
+void sl_test_fail(const char* file, int line, const char* fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "%s:%d: ", file, line);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  fflush(stderr);
+  _exit(1);
+}
+
+const char* sl_test_tmpdir(void) { return tmpdir; }
+const char* sl_test_self(void) { return self_path; }
+
+const char* sl_test_path(const char* name) {
+  static char bufs[8][PATH_MAX + 256];
+  static int next;
+  char* b = bufs[next++ % 8];
+  snprintf(b, PATH_MAX + 256, "%s/%s", tmpdir, name);
+  return b;
+}
+
+void sl_test_write_file(const char* path, const void* data, size_t len) {
+  FILE* f = fopen(path, "wb");
+  if (f == NULL || fwrite(data, 1, len, f) != len || fclose(f) != 0)
+    sl_test_fail(__FILE__, __LINE__, "cannot write %s", path);
+}
+
+char* sl_test_read_file(const char* path, size_t* len) {
+  FILE* f = fopen(path, "rb");
+  if (f == NULL) sl_test_fail(__FILE__, __LINE__, "cannot open %s", path);
+  size_t cap = 1 << 16, n = 0;
+  char* buf = malloc(cap + 1);
+  for (;;) {
+    size_t r = fread(buf + n, 1, cap - n, f);
+    n += r;
+    if (n < cap) break;
+    cap *= 2;
+    buf = realloc(buf, cap + 1);
+  }
+  fclose(f);
+  buf[n] = '\0';
+  if (len) *len = n;
+  return buf;
+}
+
+void sl_test_fill_random(void* buf, size_t len, uint64_t seed) {
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  unsigned char* p = buf;
+  for (size_t i = 0; i < len; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    p[i] = (unsigned char)(x >> 24);
+  }
+}
+
+/* The open descriptors as a bitmap over the first 1024. */
+static void fd_snapshot(unsigned char set[128]) {
+  memset(set, 0, 128);
+  DIR* d = opendir("/proc/self/fd");
+  if (d == NULL) return;
+  int dfd = dirfd(d);
+  struct dirent* e;
+  while ((e = readdir(d)) != NULL) {
+    int fd = atoi(e->d_name);
+    if (e->d_name[0] == '.' || fd == dfd || fd >= 1024) continue;
+    set[fd / 8] |= (unsigned char)(1u << (fd % 8));
+  }
+  closedir(d);
+}
+
+static void rm_rf(const char* path) {
+  char cmd[PATH_MAX + 16];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+  if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", path);
+}
+
+static int run_in_child(const test_case_t* tc) {
+  unsigned char before[128], after[128];
+  /* libuv opens a process-wide signal pipe with the first loop; it is not
+   * the test's, so the snapshot is taken after the loop exists. */
+  sl_loop();
+  fd_snapshot(before);
+  tc->fn();
+  int rc = sl_loop_close();
+  if (rc != 0) {
+    fprintf(stderr, "%s: left handles open on the loop (%s)\n", tc->name,
+            sl_err_name(rc));
+    return 1;
+  }
+  fd_snapshot(after);
+  for (int fd = 0; fd < 1024; fd++) {
+    int b = before[fd / 8] >> (fd % 8) & 1, a = after[fd / 8] >> (fd % 8) & 1;
+    if (a && !b) {
+      char link[64], target[PATH_MAX] = "?";
+      snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+      ssize_t n = readlink(link, target, sizeof target - 1);
+      if (n > 0) target[n] = '\0';
+      fprintf(stderr, "%s: leaked descriptor %d (%s)\n", tc->name, fd, target);
+      return 1;
+    }
+  }
+  pid_t p = waitpid(-1, NULL, WNOHANG);
+  if (p != -1 || errno != ECHILD) {
+    fprintf(stderr, "%s: left a child process behind\n", tc->name);
+    return 1;
+  }
+  return 0;
+}
+
+static double timeout_seconds(void) {
+  const char* t = getenv("SL_TEST_TIMEOUT");
+  const char* m = getenv("SL_TEST_TIMEOUT_MULT");
+  double s = t ? atof(t) : 60;
+  return s * (m ? atof(m) : 1);
+}
+
+static int run_case(const test_case_t* tc) {
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/sluice-test-%s-XXXXXX", tc->name);
+  if (mkdtemp(tmpdir) == NULL) {
+    perror("mkdtemp");
+    return 1;
+  }
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    _exit(run_in_child(tc));
+  }
+  setpgid(pid, pid);
+  double limit = timeout_seconds();
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int status = 0, rc = 1;
+  for (;;) {
+    pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double el = (now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9;
+    if (el > limit) {
+      fprintf(stderr, "%s: timed out after %.0f s\n", tc->name, limit);
+      kill(-pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      status = -1;
+      break;
+    }
+    usleep(el < 1 ? 1000 : 10000);
+  }
+  if (status != -1) {
+    if (WIFEXITED(status))
+      rc = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+      fprintf(stderr, "%s: killed by signal %d\n", tc->name, WTERMSIG(status));
+  }
+  /* Whatever the case started in its group goes with it. */
+  kill(-pid, SIGKILL);
+  rm_rf(tmpdir);
+  return rc;
+}
+
+int main(int argc, char** argv) {
+  ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+  if (n > 0) self_path[n] = '\0';
+  signal(SIGPIPE, SIG_IGN);
+  if (argc > 1 && strcmp(argv[1], "--list") == 0) {
+    for (int i = 0; i < ncases; i++) printf("%s\n", cases[i].name);
+    return 0;
+  }
+  if (argc > 1) {
+    for (int i = 0; i < ncases; i++)
+      if (strcmp(cases[i].name, argv[1]) == 0) {
+        sl_init(argc, argv);
+        return run_case(&cases[i]);
+      }
+    fprintf(stderr, "no test case named %s\n", argv[1]);
+    return 2;
+  }
+  int passed = 0, failed = 0;
+  for (int i = 0; i < ncases; i++) {
+    int rc = run_case(&cases[i]);
+    printf("%s %s\n", rc == 0 ? "ok  " : "FAIL", cases[i].name);
+    rc == 0 ? passed++ : failed++;
+  }
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed != 0;
+}
