@@ -546,6 +546,7 @@ typedef struct sl_zlib_opts_s {
   size_t chunk_size;/* output chunk size; 0 = 64 KiB */
   size_t high_water_mark;   /* 0 = 64 KiB on both sides */
   int threads;      /* gzip: parallel block compressors; 0 = auto */
+  size_t block_size;/* gzip: input bytes per gzip member; 0 = 1 MiB */
 } sl_zlib_opts_t;
 /* NULL on ENOMEM. Corrupt input is an SL_EV_ERROR with SL_EZDATA. */
 SL_EXTERN sl_stream_t* sl_gzip(const sl_zlib_opts_t* o);
