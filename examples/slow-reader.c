@@ -22,18 +22,26 @@
 static uint64_t interval_ms = 1000, chunks, bytes, max_buffered;
 static int status;
 
-static void on_tick(sl_timer_t* t, void* arg) { sl_stream_resume(arg); }
+static size_t last_len;
+
+/* The interval is over: report the chunk with what the reader buffered
+ * ahead meanwhile (never above the mark), then ask for the next one. */
+static void on_tick(sl_timer_t* t, void* arg) {
+  sl_stream_t* s = arg;
+  size_t buffered = sl_stream_readable_length(s);
+  if (buffered > max_buffered) max_buffered = buffered;
+  printf("chunk %" PRIu64 ": %zu bytes (buffered %zu of %zu)\n", chunks,
+         last_len, buffered, sl_stream_readable_hwm(s));
+  fflush(stdout);
+  sl_stream_resume(s);
+}
 
 static void on_event(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   if (ev->type == SL_EV_DATA) {
     sl_stream_pause(s);
-    size_t buffered = sl_stream_readable_length(s);
-    if (buffered > max_buffered) max_buffered = buffered;
     chunks++;
-    bytes += sl_chunk_len(ev->chunk);
-    printf("chunk %" PRIu64 ": %zu bytes (buffered %zu of %zu)\n", chunks,
-           sl_chunk_len(ev->chunk), buffered, sl_stream_readable_hwm(s));
-    fflush(stdout);
+    last_len = sl_chunk_len(ev->chunk);
+    bytes += last_len;
     sl_timer_start(interval_ms, 0, on_tick, s);
   } else if (ev->type == SL_EV_END) {
     printf("Finished: %" PRIu64 " chunks, %" PRIu64

@@ -90,7 +90,8 @@ struct uv_loop_s;
   X(ENOTWRITABLE, -6009, "stream is not writable")                          \
   X(ENOTREADABLE, -6010, "stream is not readable")                          \
   X(EUNEXPECTEDEOF, -6011, "unexpected end of input")                       \
-  X(EFULL, -6012, "queue full")
+  X(EFULL, -6012, "queue full")                                            \
+  X(ECMDFAILED, -6013, "command failed")
 
 typedef enum {
 #define SL__ERR_(name, val) SL_##name = (val),
@@ -103,9 +104,11 @@ typedef enum {
 } sl_errno_t;
 
 /* Returns a static, human-readable description of `err` ("no such file or
- * directory"). Unknown codes give "unknown error". Never NULL. */
+ * directory"): sluice's own codes, the SL_E* table and any code libuv knows
+ * (UV_EAI_*). Unknown codes (0 included) give "unknown error". Never NULL. */
 SL_EXTERN const char* sl_strerror(int err);
-/* Returns the static symbolic name of `err` ("ENOENT", "EWRITEAFTEREND"). */
+/* Returns the static symbolic name of `err` ("ENOENT", "EWRITEAFTEREND"),
+ * or "UNKNOWN". */
 SL_EXTERN const char* sl_err_name(int err);
 
 /* ------------------------------------------------------------------------ */
@@ -123,13 +126,17 @@ SL_EXTERN int sl_run(void);
 /* Stops sl_run() after the current iteration. */
 SL_EXTERN void sl_stop(void);
 /* Releases sluice's own loop handles and closes the loop. Returns 0, or
- * SL_EBUSY when something (a stream, a timer, a socket) is still open: the
- * check the test harness uses to prove a test left nothing behind. */
+ * SL_EBUSY when something (a stream, a timer, a socket, a deferred call, a
+ * request on the thread pool) is still open: the check the test harness uses
+ * to prove a test left nothing behind. SL_EBUSY changes nothing: stop what
+ * is open (handles already closing do not count) and call it again. */
 SL_EXTERN int sl_loop_close(void);
 
 typedef void (*sl_defer_cb)(void* arg);
 /* Runs cb(arg) from the loop, after the current callback returns and before
- * the loop polls for I/O (Node's process.nextTick). Returns 0 or SL_ENOMEM. */
+ * the loop polls for I/O (Node's process.nextTick): in the order deferred;
+ * calls deferred before sl_run() go before any timer, and one deferred in a
+ * timer callback before the next timer callback. Returns 0 or SL_ENOMEM. */
 SL_EXTERN int sl_defer(sl_defer_cb cb, void* arg);
 
 typedef struct sl_timer_s sl_timer_t;
@@ -254,7 +261,8 @@ typedef struct sl_stream_hooks_s {
    * call sl_stream_write_done(s, err). One write at a time. */
   void (*write)(sl_stream_t* s, sl_chunk_t* chunk);
   /* Optional: consume a batch of queued chunks at once (after cork/uncork or
-   * while a write was in flight); then sl_stream_write_done(s, err). */
+   * while a write was in flight); then sl_stream_write_done(s, err). With
+   * no `write` hook, single chunks come here too (n == 1). */
   void (*writev)(sl_stream_t* s, sl_chunk_t** chunks, size_t n);
   /* Optional: after the last write, before finish; then
    * sl_stream_final_done(s, err). */
@@ -339,8 +347,10 @@ SL_EXTERN int sl_stream_unshift(sl_stream_t* s, sl_chunk_t* chunk);
 /* Paused mode: takes `n` bytes (n == 0: everything buffered) out of the
  * buffer and returns them as a chunk the caller owns, or NULL when fewer
  * than `n` bytes are buffered and the stream has not ended (an
- * SL_EV_READABLE follows when more arrive). After the end, returns what is
- * left, then NULL. In object mode returns one object, whatever `n`. */
+ * SL_EV_READABLE follows when more arrive, not before; an `n` above the
+ * high-water mark raises the mark to `n`, as Node does). After the end,
+ * returns what is left, then NULL. In object mode returns one object,
+ * whatever `n`. */
 SL_EXTERN sl_chunk_t* sl_stream_read(sl_stream_t* s, size_t n);
 /* Switches to paused mode; SL_EV_PAUSE follows. */
 SL_EXTERN void sl_stream_pause(sl_stream_t* s);
@@ -372,7 +382,8 @@ SL_EXTERN int sl_stream_closed(const sl_stream_t* s);
  * high-water mark (wait for SL_EV_DRAIN), or a negative code (SL_EWRITEAFTEREND,
  * SL_EDESTROYED, SL_ENOTWRITABLE): then nothing was queued, `cb` does not
  * run, and for write-after-end an SL_EV_ERROR follows as in Node. `cb` (may
- * be NULL) runs from the loop once the chunk is written or failed. */
+ * be NULL) runs from the loop once the chunk is written or failed, in write
+ * order, before the SL_EV_DRAIN or SL_EV_FINISH that follows it. */
 SL_EXTERN int sl_stream_write(sl_stream_t* s, sl_chunk_t* chunk,
                               sl_done_cb cb, void* arg);
 /* sl_stream_write() of a copy of data[0..len). */
@@ -381,8 +392,9 @@ SL_EXTERN int sl_stream_write_bytes(sl_stream_t* s, const void* data,
 /* sl_stream_write_bytes() of a NUL-terminated string. */
 SL_EXTERN int sl_stream_write_str(sl_stream_t* s, const char* str);
 /* Ends the writable side after writing `last` (may be NULL). `cb` (may be
- * NULL) runs from the loop on finish, or with the error. Returns 0, or
- * SL_EWRITEAFTEREND if end was already called (cb then does not run). */
+ * NULL) runs from the loop on finish, or with the error (SL_EDESTROYED if
+ * destroyed without one). Returns 0, or SL_EWRITEAFTEREND if end was
+ * already called (cb then does not run). */
 SL_EXTERN int sl_stream_end(sl_stream_t* s, sl_chunk_t* last, sl_done_cb cb,
                             void* arg);
 /* Writes are buffered until as many uncork() calls as cork() calls. */
@@ -435,19 +447,24 @@ typedef struct sl_pipe_opts_s {
  * (unless no_end). Errors are not forwarded (use sl_pipeline). When both
  * ends are descriptors (file, socket, pipe) and nothing else consumes `src`,
  * the data moves with sendfile/splice/copy_file_range instead of chunks.
- * Returns `dst`. */
+ * `dst` gets SL_EV_PIPE from the loop, and SL_EV_UNPIPE when the pipe ends
+ * (src ended, either side closed, unpipe). A `src` that already ended ends
+ * `dst` (unless no_end). Returns `dst`. */
 SL_EXTERN sl_stream_t* sl_stream_pipe(sl_stream_t* src, sl_stream_t* dst,
                                       const sl_pipe_opts_t* o);
-/* Stops piping `src` into `dst` (NULL: into every destination). */
+/* Stops piping `src` into `dst` (NULL: into every destination); `src`
+ * pauses when no pipe is left. SL_EV_UNPIPE follows on `dst`, from the
+ * loop. */
 SL_EXTERN void sl_stream_unpipe(sl_stream_t* src, sl_stream_t* dst);
 
 /* err: 0, or the first error. stage: index of the stage whose error it was
- * (-1 when none). message: that stage's message (NULL when none). */
+ * (-1 when none). message: that stage's message ("EPREMATURECLOSE: premature
+ * close" for a stage destroyed without an error; NULL when err is 0). */
 typedef void (*sl_pipeline_cb)(int err, int stage, const char* message,
                                void* arg);
 /* Pipes stages[0] -> stages[1] -> ... -> stages[n-1]. On the first error in
- * any stage, destroys every stage that has not finished and calls `cb` with
- * that root-cause error and its stage index. `cb` runs exactly once, from the
+ * any stage, destroys every stage that has not finished (without an error of
+ * their own) and calls `cb` with that root-cause error and its stage index. `cb` runs exactly once, from the
  * loop, after the last stage finished (or after every stage closed on
  * error). Returns 0, or SL_EINVAL for fewer than 2 stages or a NULL stage (a
  * failed constructor), in which case every given stage is destroyed and
@@ -477,13 +494,25 @@ typedef struct sl_file_opts_s {
   int keep_fd;      /* with use_fd: do not close fd at the end */
 } sl_file_opts_t;
 
-/* A Readable over a file, opened (and read) on libuv's thread pool. An open
- * failure is an SL_EV_ERROR ("ENOENT: no such file or directory, open
- * 'path'"), never a NULL return. NULL only on ENOMEM. */
+/* A Readable over a file, opened (always O_CLOEXEC), checked with fstat and
+ * read on libuv's thread pool, one read of up to the free buffer space at a
+ * time (64 KiB chunks by default). Reads bytes [start, end) (end exclusive;
+ * end == 0 or past EOF: to EOF; end <= start: nothing). With use_fd and
+ * start == 0, and for pipes and devices, reads at the descriptor's own
+ * position. Failures are an SL_EV_ERROR then SL_EV_CLOSE, never a NULL
+ * return: "ENOENT: no such file or directory, open 'path'", "EISDIR:
+ * illegal operation on a directory, read 'path'". The descriptor is closed
+ * (unless keep_fd) before SL_EV_CLOSE. NULL only on ENOMEM. `path` may be
+ * NULL with use_fd (messages then name no path). */
 SL_EXTERN sl_stream_t* sl_file_reader(const char* path,
                                       const sl_file_opts_t* o);
-/* A Writable to a file (created/truncated by default); writes go to the pool,
- * queued chunks are written with one pwritev. Errors as for the reader. */
+/* A Writable to a file (O_WRONLY|O_CREAT|O_TRUNC, mode 0666 by default;
+ * always O_CLOEXEC), writing from `start` (ignored with O_APPEND). Writes run
+ * on the pool; chunks queued while a write is in flight leave together in
+ * one pwritev; a short write is continued. SL_EV_FINISH waits for the open
+ * (a failed open is an error, never a finish); the descriptor is closed
+ * after finish, before SL_EV_CLOSE. Errors as for the reader: "ENOSPC: no
+ * space left on device, write '/dev/full'". No fsync. */
 SL_EXTERN sl_stream_t* sl_file_writer(const char* path,
                                       const sl_file_opts_t* o);
 
@@ -496,19 +525,26 @@ SL_EXTERN sl_stream_t* sl_stdout(void);
 SL_EXTERN sl_stream_t* sl_stderr(void);
 /* A stream over an inherited descriptor of any kind (as sl_stdin() chooses).
  * `readable`/`writable` choose the sides. The descriptor is closed at the end
- * unless keep_fd. NULL on ENOMEM; other failures arrive as SL_EV_ERROR. */
+ * unless keep_fd (0, 1 and 2 are never closed). A regular file or device is
+ * read or written from the descriptor's own position, one side only (both
+ * sides: SL_EINVAL); a pipe or socket becomes non-blocking, and a socket's
+ * end() half-closes. NULL on ENOMEM; other failures (SL_EBADF, ...) arrive
+ * as SL_EV_ERROR ("EBADF: bad file descriptor, fd 9"). */
 SL_EXTERN sl_stream_t* sl_fd_stream(int fd, int readable, int writable,
                                     int keep_fd);
 
 /* TCP. A socket is a Duplex: the readable side is what the peer sent, the
- * writable side goes to the peer; end() half-closes (shutdown). */
+ * writable side goes to the peer; end() half-closes (shutdown). The first
+ * socket, pipe or terminal stream sets SIGPIPE to ignored (if it was the
+ * default), as Node does: a write to a closed peer is SL_EPIPE. */
 typedef struct sl_tcp_opts_s {
   size_t high_water_mark; /* 0 = 64 KiB */
   int allow_half_open;    /* 0: end our side when the peer ends */
   int no_delay;           /* 1: TCP_NODELAY */
 } sl_tcp_opts_t;
-/* Connects to host:port (numeric IPv4/IPv6, or "localhost"). Writes before
- * the connection is up are queued. SL_EV_CONNECT follows on success; failure
+/* Connects to host:port (numeric IPv4/IPv6, or "localhost", resolved with
+ * getaddrinfo, its IPv4 address preferred). Writes, reads and end() before
+ * the connection is up wait for it. SL_EV_CONNECT follows on success; failure
  * is an SL_EV_ERROR naming the peer ("ECONNREFUSED: connection refused,
  * connect 127.0.0.1:9"). NULL only on ENOMEM or SL_EINVAL address. */
 SL_EXTERN sl_stream_t* sl_tcp_connect(const char* host, int port,
@@ -526,9 +562,10 @@ typedef struct sl_tcp_server_opts_s {
   int reuseport;        /* SO_REUSEPORT before bind */
   sl_tcp_opts_t conn;   /* options for accepted sockets */
 } sl_tcp_server_opts_t;
-/* Listens on host:port (port 0: any free port). Returns 0 and stores the
- * server in *out, or a negative code (SL_EADDRINUSE, ...). on_conn runs
- * from the loop. */
+/* Listens on host:port (numeric IPv4/IPv6 or "localhost" = 127.0.0.1; port
+ * 0: any free port). SO_REUSEADDR always, SO_REUSEPORT when asked. Returns 0
+ * and stores the server in *out, or a negative code (SL_EADDRINUSE,
+ * SL_EINVAL, ...) with *out NULL. on_conn runs from the loop. */
 SL_EXTERN int sl_tcp_listen(const char* host, int port,
                             const sl_tcp_server_opts_t* o,
                             sl_connection_cb on_conn, void* arg,
@@ -548,7 +585,16 @@ typedef struct sl_zlib_opts_s {
   int threads;      /* gzip: parallel block compressors; 0 = auto */
   size_t block_size;/* gzip: input bytes per gzip member; 0 = 1 MiB */
 } sl_zlib_opts_t;
-/* NULL on ENOMEM. Corrupt input is an SL_EV_ERROR with SL_EZDATA. */
+/* Each returns a new Transform (owned by the library), or NULL on ENOMEM;
+ * a level outside 0..9 is an SL_ASSERT. sl_gzip compresses blocks of
+ * block_size bytes in parallel on libuv's thread pool (up to `threads` at
+ * once) and writes each as one gzip member, in order: a valid multi-member
+ * gzip file that gzip(1) and every gunzip read. sl_gunzip reads concatenated
+ * members. Corrupt input (or, for gunzip, trailing data that is not zero
+ * padding) is an SL_EV_ERROR with SL_EZDATA and zlib's reason
+ * ("EZDATA: invalid compressed data, incorrect header check"); input that
+ * ends inside a stream is SL_EUNEXPECTEDEOF. sl_inflate ignores data after
+ * the end of its stream, as Node does. */
 SL_EXTERN sl_stream_t* sl_gzip(const sl_zlib_opts_t* o);
 SL_EXTERN sl_stream_t* sl_gunzip(const sl_zlib_opts_t* o);
 SL_EXTERN sl_stream_t* sl_deflate(const sl_zlib_opts_t* o);
@@ -557,12 +603,281 @@ SL_EXTERN sl_stream_t* sl_inflate(const sl_zlib_opts_t* o);
 /* A Transform from bytes to lines: each output chunk is one line without its
  * "\n" (and without a "\r" before it), in object mode. A last line without a
  * newline is delivered at the end. A line longer than max_line bytes is an
- * SL_EV_ERROR with SL_E2BIG (0 = 1 MiB). */
+ * SL_EV_ERROR with SL_E2BIG (0 = 1 MiB) naming the limit. A line inside one
+ * input chunk is a slice of it (no copy); only lines spanning chunks are
+ * copied. The writable side counts bytes (16 KiB mark). NULL on ENOMEM. */
 typedef struct sl_lines_opts_s {
   size_t max_line;
   size_t high_water_mark; /* lines; 0 = 16 */
 } sl_lines_opts_t;
 SL_EXTERN sl_stream_t* sl_line_splitter(const sl_lines_opts_t* o);
+
+/* ------------------------------------------------------------------------ */
+/* Child processes (manual chapter 4)                                        */
+/*                                                                           */
+/* A child is owned by the library like a stream: it emits exactly one       */
+/* SL_CHILD_CLOSE, last, and is freed once its close listeners returned,     */
+/* unless sl_child_ref() is held. Every child runs in its own process group  */
+/* (unless detached, then its own session); kill_tree and timeouts signal    */
+/* the whole group. Every descriptor sluice opens is close-on-exec: a child  */
+/* sees only its stdio and its IPC channel. Every child is reaped once.      */
+
+typedef struct sl_child_s sl_child_t;
+typedef struct sl_channel_s sl_channel_t;
+
+typedef enum {
+  SL_STDIO_PIPE = 0, /* a pipe, exposed as a stream (the default) */
+  SL_STDIO_INHERIT,  /* the parent's own descriptor 0, 1 or 2 */
+  SL_STDIO_IGNORE,   /* /dev/null */
+  SL_STDIO_FD        /* the descriptor in .fd (not closed by sluice) */
+} sl_stdio_kind_t;
+
+typedef struct sl_stdio_s {
+  sl_stdio_kind_t kind;
+  int fd;
+} sl_stdio_t;
+
+typedef enum {
+  SL_ENV_INHERIT = 0, /* the parent's environment (env ignored) ... */
+  SL_ENV_ADD,         /* ... plus env, whose entries override */
+  SL_ENV_REPLACE      /* only env */
+} sl_env_mode_t;
+
+typedef enum { SL_IPC_JSON = 0, SL_IPC_BINARY = 1 } sl_ipc_mode_t;
+
+typedef struct sl_spawn_opts_s {
+  const char* const* env;   /* "NAME=value" strings, NULL-terminated */
+  sl_env_mode_t env_mode;
+  const char* cwd;          /* NULL: the parent's */
+  sl_stdio_t stdio[3];      /* zeroed: three pipes, as in Node */
+  int detached;             /* a new session (setsid) */
+  int set_uid, set_gid;     /* with uid / gid */
+  uid_t uid;
+  gid_t gid;
+  uint64_t timeout_ms;      /* 0: none. At the deadline kill_signal goes to
+                               the child's whole process group */
+  int kill_signal;          /* 0: SIGTERM */
+  uint64_t kill_grace_ms;   /* then SIGKILL to the group; 0: 2000 */
+  uint64_t close_drain_ms;  /* after exit, close waits at most this long for
+                               stdio EOF (a grandchild may hold the pipes);
+                               0: 1000 */
+  int ipc;                  /* add an IPC channel (sl_fork does) */
+  sl_ipc_mode_t serialization;
+  size_t max_message;       /* IPC: largest message; 0: 16 MiB */
+  size_t send_high_water_mark; /* IPC send queue mark, bytes; 0: 1 MiB */
+  size_t high_water_mark;   /* stdio pipe streams; 0: 64 KiB */
+} sl_spawn_opts_t;
+
+typedef enum {
+  SL_CHILD_SPAWN = 0, /* the process started */
+  SL_CHILD_ERROR,     /* ev->err, ev->message: could not spawn, or kill
+                         failed; at most once */
+  SL_CHILD_EXIT,      /* ev->exit_code or ev->term_signal */
+  SL_CHILD_CLOSE,     /* after exit and stdio EOF (or the drain deadline:
+                         ev->drain_timeout), and after disconnect; last */
+  SL_CHILD_DISCONNECT,/* the IPC channel closed */
+  SL_CHILD_MESSAGE,   /* ev->msg, from the child's IPC channel */
+  SL_CHILD_DRAIN,     /* the IPC send queue fell below its mark */
+  SL_CHILD_EV_MAX_
+} sl_child_event_type_t;
+
+/* One IPC message: JSON text (json mode, without the newline) or bytes
+ * (binary mode), valid during the callback. `fd` is a descriptor that came
+ * with it (-1 if none); the receiver owns it and must close it. */
+typedef struct sl_message_s {
+  const char* data;
+  size_t len;
+  int fd;
+} sl_message_t;
+
+typedef struct sl_child_event_s {
+  sl_child_event_type_t type;
+  int err;              /* SL_CHILD_ERROR */
+  const char* message;  /* SL_CHILD_ERROR: "ENOENT: no such file or
+                           directory, spawn nosuch" */
+  int exit_code;        /* SL_CHILD_EXIT / CLOSE: -1 when signalled */
+  int term_signal;      /* SL_CHILD_EXIT / CLOSE: 0 when exited */
+  int timed_out;        /* SL_CHILD_EXIT / CLOSE: killed by timeout_ms */
+  int drain_timeout;    /* SL_CHILD_CLOSE: stdio still open at the deadline */
+  const sl_message_t* msg; /* SL_CHILD_MESSAGE */
+} sl_child_event_t;
+
+typedef void (*sl_child_cb)(sl_child_t* c, const sl_child_event_t* ev,
+                            void* arg);
+
+/* Starts `file` with `argv` (argv[0] first; NULL means {file, NULL}); a
+ * `file` without '/' is searched in PATH. Returns 0 and the child in *out;
+ * SL_CHILD_SPAWN or SL_CHILD_ERROR (ENOENT, EACCES, EAGAIN, EMFILE...)
+ * follows from the loop, then exit and close. Returns a negative code only
+ * for invalid options or ENOMEM (no child then). Spawning does not fork the
+ * parent's address space, so its cost does not grow with the parent's
+ * memory. */
+SL_EXTERN int sl_spawn(const char* file, const char* const* argv,
+                       const sl_spawn_opts_t* o, sl_child_t** out);
+/* Listeners, as for streams. Returns 0, SL_ENOMEM or SL_EDESTROYED. */
+SL_EXTERN int sl_child_on(sl_child_t* c, sl_child_event_type_t type,
+                          sl_child_cb cb, void* arg);
+SL_EXTERN int sl_child_off(sl_child_t* c, sl_child_event_type_t type,
+                           sl_child_cb cb, void* arg);
+SL_EXTERN pid_t sl_child_pid(const sl_child_t* c);
+/* The child's piped stdio as streams (NULL when that slot is not a pipe).
+ * stdin is a Writable, stdout and stderr are Readables, with the usual
+ * backpressure: a child writing faster than the parent reads is paused by
+ * the pipe, not buffered in the parent. */
+SL_EXTERN sl_stream_t* sl_child_stdin(const sl_child_t* c);
+SL_EXTERN sl_stream_t* sl_child_stdout(const sl_child_t* c);
+SL_EXTERN sl_stream_t* sl_child_stderr(const sl_child_t* c);
+/* Sends `sig` (0: SIGTERM) to the child only / to its whole process group.
+ * Returns 0, SL_ESRCH once it has been reaped, or SL_EINVAL. */
+SL_EXTERN int sl_child_kill(sl_child_t* c, int sig);
+SL_EXTERN int sl_child_kill_tree(sl_child_t* c, int sig);
+/* The child's IPC channel (NULL without ipc). */
+SL_EXTERN sl_channel_t* sl_child_channel(const sl_child_t* c);
+/* sl_channel_send() on the child's channel. */
+SL_EXTERN int sl_child_send(sl_child_t* c, const char* data, size_t len,
+                            int fd);
+SL_EXTERN void sl_child_ref(sl_child_t* c);
+SL_EXTERN void sl_child_unref(sl_child_t* c);
+
+/* exec / execFile: run to completion and collect stdout and stderr, up to
+ * max_buffer bytes each (0: 1 MiB, as in Node); past it the child is killed
+ * and err is SL_EMAXBUFFER with what was collected so far. */
+typedef struct sl_exec_opts_s {
+  sl_spawn_opts_t spawn;  /* stdio is forced to pipes */
+  size_t max_buffer;
+  const char* shell;      /* sl_exec: 0 = "/bin/sh" */
+} sl_exec_opts_t;
+
+typedef struct sl_exec_result_s {
+  int exit_code;          /* -1 when signalled or not started */
+  int term_signal;
+  int timed_out;
+  char* out;              /* NUL-terminated; owned by the result */
+  size_t out_len;
+  char* err;
+  size_t err_len;
+  char* message;          /* when err != 0: "Command failed: ls x\n..." */
+} sl_exec_result_t;
+
+/* err: 0 when the child exited with code 0; SL_ECMDFAILED for a non-zero
+ * exit code or a signal (see r->exit_code, r->term_signal); SL_ETIMEDOUT
+ * after timeout_ms; SL_EMAXBUFFER; or the spawn error (SL_ENOENT...). `r` and
+ * its buffers are valid during the callback only. */
+typedef void (*sl_exec_cb)(int err, const sl_exec_result_t* r, void* arg);
+/* Runs `command` through `/bin/sh -c`. Returns 0 (cb runs later from the
+ * loop, exactly once) or a negative code for invalid options / ENOMEM (cb
+ * does not run). */
+SL_EXTERN int sl_exec(const char* command, const sl_exec_opts_t* o,
+                      sl_exec_cb cb, void* arg);
+/* Runs `file` with `argv` without a shell: metacharacters in argv are inert. */
+SL_EXTERN int sl_exec_file(const char* file, const char* const* argv,
+                           const sl_exec_opts_t* o, sl_exec_cb cb, void* arg);
+/* Synchronous variants, for simple programs: block until the child is done
+ * (no loop needed). Return the err of the callback forms and fill *r; free
+ * it with sl_exec_result_free(). */
+SL_EXTERN int sl_exec_sync(const char* command, const sl_exec_opts_t* o,
+                           sl_exec_result_t* r);
+SL_EXTERN int sl_exec_file_sync(const char* file, const char* const* argv,
+                                const sl_exec_opts_t* o, sl_exec_result_t* r);
+SL_EXTERN int sl_spawn_sync(const char* file, const char* const* argv,
+                            const sl_exec_opts_t* o, sl_exec_result_t* r);
+SL_EXTERN void sl_exec_result_free(sl_exec_result_t* r);
+
+/* fork: spawn with an IPC channel whose child end is announced in
+ * NODE_CHANNEL_FD (and NODE_CHANNEL_SERIALIZATION_MODE=json), so the child
+ * may be a Node.js script run by `node` or any program that speaks the
+ * channel. `file`/`argv` as for sl_spawn (for a Node script: "node",
+ * {"node", "script.js", NULL}). */
+SL_EXTERN int sl_fork(const char* file, const char* const* argv,
+                      const sl_spawn_opts_t* o, sl_child_t** out);
+
+/* Named entries of this program: sl_fork_entry() re-executes this binary
+ * (/proc/self/exe) with SLUICE_FORK_ENTRY=name; sl_init() at the top of main
+ * then runs the entry instead of main and exits with its return value. The
+ * running loop is never forked. SL_ENTRY(name) { ... } defines and
+ * registers an entry before main runs. */
+typedef int (*sl_entry_fn)(int argc, char** argv);
+SL_EXTERN int sl_entry_register(const char* name, sl_entry_fn fn);
+SL_EXTERN int sl_fork_entry(const char* name, const char* const* argv,
+                            const sl_spawn_opts_t* o, sl_child_t** out);
+#define SL_ENTRY(name)                                                       \
+  static int sl_entry_##name(int argc, char** argv);                        \
+  __attribute__((constructor)) static void sl_entry_reg_##name(void) {      \
+    sl_entry_register(#name, sl_entry_##name);                              \
+  }                                                                         \
+  static int sl_entry_##name(int argc, char** argv)
+
+/* IPC channels (both ends). Events reuse sl_child_event_t types:
+ * SL_CHILD_MESSAGE, SL_CHILD_DRAIN, SL_CHILD_DISCONNECT, SL_CHILD_ERROR
+ * (malformed input from the peer: the channel closes, the process lives). */
+typedef void (*sl_channel_cb)(sl_channel_t* ch, const sl_child_event_t* ev,
+                              void* arg);
+SL_EXTERN int sl_channel_on(sl_channel_t* ch, sl_child_event_type_t type,
+                            sl_channel_cb cb, void* arg);
+SL_EXTERN int sl_channel_off(sl_channel_t* ch, sl_child_event_type_t type,
+                             sl_channel_cb cb, void* arg);
+/* Queues a message: JSON text in json mode (one value, no raw newline), any
+ * bytes in binary mode, with `fd` (-1: none) passed by SCM_RIGHTS (sluice
+ * duplicates it; the caller keeps its own). Returns 1 while below the send
+ * mark, 0 at or above it (wait for SL_CHILD_DRAIN; the message is queued),
+ * SL_EIPCCLOSED after disconnect, SL_EMSGSIZE over max_message, SL_EINVAL
+ * for a newline in json mode. */
+SL_EXTERN int sl_channel_send(sl_channel_t* ch, const char* data, size_t len,
+                              int fd);
+/* Closes the channel after the queued messages are sent; both ends see
+ * SL_CHILD_DISCONNECT. */
+SL_EXTERN void sl_channel_disconnect(sl_channel_t* ch);
+SL_EXTERN int sl_channel_connected(const sl_channel_t* ch);
+/* In a child started by sl_fork / Node's fork(): the channel to the parent,
+ * opened from NODE_CHANNEL_FD on first use; NULL when there is none. While
+ * open it keeps the loop alive; the process should exit on DISCONNECT. */
+SL_EXTERN sl_channel_t* sl_parent(void);
+
+/* Small JSON helpers for IPC messages: find the value of `key` at the top
+ * level of the object in json[0..len). Return 0, SL_ENOENT when absent, or
+ * SL_EINVAL when the text is not an object or the value has another type. */
+SL_EXTERN int sl_json_get_number(const char* json, size_t len,
+                                 const char* key, double* out);
+SL_EXTERN int sl_json_get_int(const char* json, size_t len, const char* key,
+                              int64_t* out);
+/* Copies the unescaped string value into out[0..cap) (NUL-terminated);
+ * SL_ENOBUFS when it does not fit. */
+SL_EXTERN int sl_json_get_string(const char* json, size_t len,
+                                 const char* key, char* out, size_t cap);
+
+/* Worker pool (manual 4.10 exercise 3): N forked workers running a named
+ * entry (or an executable), a bounded queue, dispatch to an idle worker,
+ * per-task timeout that kills and replaces the worker, a crash that fails
+ * only the task it held. A task is one IPC message; its result is the
+ * worker's next message. */
+typedef struct sl_pool_s sl_pool_t;
+typedef struct sl_pool_opts_s {
+  int workers;              /* 0: the number of CPUs */
+  size_t queue_max;         /* tasks waiting; 0: 1024 */
+  uint64_t task_timeout_ms; /* 0: none */
+  const char* entry;        /* a SL_ENTRY name ... */
+  const char* file;         /* ... or an executable, with argv */
+  const char* const* argv;
+  sl_ipc_mode_t serialization;
+} sl_pool_opts_t;
+typedef struct sl_pool_stats_s {
+  size_t workers, idle, queued;
+  uint64_t submitted, completed, failed, timed_out, crashed, replaced;
+  uint64_t wait_ns_total, run_ns_total; /* summed over completed tasks */
+} sl_pool_stats_t;
+/* err 0 and the result message, or SL_ETIMEDOUT, SL_ECHILD (the worker
+ * died), SL_ECANCELED (pool closed). Runs from the loop. */
+typedef void (*sl_task_cb)(int err, const sl_message_t* result, void* arg);
+SL_EXTERN int sl_pool_new(const sl_pool_opts_t* o, sl_pool_t** out);
+/* Returns 0 (cb runs later, exactly once), SL_EFULL when queue_max tasks
+ * wait, SL_EINVAL after close. */
+SL_EXTERN int sl_pool_submit(sl_pool_t* p, const char* data, size_t len,
+                             sl_task_cb cb, void* arg);
+SL_EXTERN void sl_pool_stats(const sl_pool_t* p, sl_pool_stats_t* out);
+/* Stops the pool: with cancel, queued tasks fail with SL_ECANCELED at once,
+ * otherwise they run first; then workers exit and cb runs. */
+SL_EXTERN void sl_pool_close(sl_pool_t* p, int cancel, void (*cb)(void*),
+                             void* arg);
 
 #ifdef __cplusplus
 }

@@ -70,6 +70,16 @@ void sl__assert_fail(const char* expr, const char* file, int line) {
 
 /* --- errors -------------------------------------------------------------- */
 
+/* 1 if libuv has static strings for `err`. Its uv_strerror/uv_err_name
+ * return a leaked malloc'd "Unknown system error N" for any other code, so
+ * they are only called for codes this says it knows. */
+static int uv_knows(int err) {
+  char buf[48];
+  if (err >= 0 || err <= -4096) return 0;
+  uv_err_name_r(err, buf, sizeof buf);
+  return strncmp(buf, "Unknown system error", 20) != 0;
+}
+
 const char* sl_strerror(int err) {
   switch (err) {
 #define SL__OWN_(name, val, msg) \
@@ -77,9 +87,10 @@ const char* sl_strerror(int err) {
     return msg;
     SL_OWN_ERRORS(SL__OWN_)
 #undef SL__OWN_
+    case SL_ECHILD: /* in our table, not in libuv's */
+      return "no child processes";
   }
-  if (err < 0 && err > -4096) return uv_strerror(err);
-  return "unknown error";
+  return uv_knows(err) ? uv_strerror(err) : "unknown error";
 }
 
 const char* sl_err_name(int err) {
@@ -89,9 +100,13 @@ const char* sl_err_name(int err) {
     return #name;
     SL_OWN_ERRORS(SL__OWN_)
 #undef SL__OWN_
+#define SL__ERR_(name, val) \
+  case val:                 \
+    return #name;
+    SL_ERRNO_MAP(SL__ERR_)
+#undef SL__ERR_
   }
-  if (err < 0 && err > -4096) return uv_err_name(err);
-  return "UNKNOWN";
+  return uv_knows(err) ? uv_err_name(err) : "UNKNOWN";
 }
 
 char* sl__errmsg(int err, const char* fmt, va_list ap) {
@@ -116,6 +131,7 @@ static struct {
   sl__queue_t ticks;
 } g;
 
+
 int sl_init(int argc, char** argv) {
   g.argc = argc;
   g.argv = argv;
@@ -131,6 +147,7 @@ uv_loop_t* sl_loop(void) { return uv_default_loop(); }
  * pending, before the next poll (idle handle, which also keeps the poll from
  * blocking). */
 static void run_ticks(void) {
+  if (!g.idle_init) return; /* nothing was ever scheduled */
   for (int round = 0; round < 64 && !sl__queue_empty(&g.ticks); round++) {
     sl__queue_t batch;
     batch.next = g.ticks.next;
@@ -207,6 +224,7 @@ int sl_defer(sl_defer_cb cb, void* arg) {
 }
 
 int sl_run(void) {
+  run_ticks(); /* as nextTick: what the program deferred goes before timers */
   int rc = uv_run(sl__loop(), UV_RUN_DEFAULT);
   return rc < 0 ? rc : 0;
 }
@@ -214,21 +232,27 @@ int sl_run(void) {
 void sl_stop(void) { uv_stop(sl__loop()); }
 
 static void count_handle(uv_handle_t* h, void* arg) {
-  if (!uv_is_closing(h)) ++*(int*)arg;
+  int ours = h == (uv_handle_t*)&g.idle || h == (uv_handle_t*)&g.check;
+  if (!ours && !uv_is_closing(h)) ++*(int*)arg;
 }
 
+/* Checks first and changes nothing when busy, so a caller can stop what is
+ * still open and call again. Handles already closing (a stopped timer) are
+ * not "open": one non-blocking loop turn finishes them, and runs nothing
+ * else because nothing else is active. */
 int sl_loop_close(void) {
   uv_loop_t* loop = sl__loop();
-  if (g.idle_init) {
-    if (!sl__queue_empty(&g.ticks)) return SL_EBUSY;
-    uv_close((uv_handle_t*)&g.idle, NULL);
-    uv_close((uv_handle_t*)&g.check, NULL);
-    g.idle_init = 0;
-    uv_run(loop, UV_RUN_NOWAIT);
-  }
+  if (g.idle_init && !sl__queue_empty(&g.ticks)) return SL_EBUSY;
+  if (loop->active_reqs.count != 0) return SL_EBUSY;
   int open = 0;
   uv_walk(loop, count_handle, &open);
   if (open != 0) return SL_EBUSY;
+  if (g.idle_init) {
+    uv_close((uv_handle_t*)&g.idle, NULL);
+    uv_close((uv_handle_t*)&g.check, NULL);
+    g.idle_init = 0;
+  }
+  uv_run(loop, UV_RUN_NOWAIT);
   int rc = uv_loop_close(loop);
   return rc == UV_EBUSY ? SL_EBUSY : rc;
 }
@@ -253,6 +277,8 @@ static void timer_fire(uv_timer_t* h) {
   t->in_cb = 0;
   if ((oneshot || t->stopped) && !uv_is_closing((uv_handle_t*)h))
     uv_close((uv_handle_t*)h, timer_close_cb);
+  /* As Node: what a timer callback deferred runs before the next timer. */
+  run_ticks();
 }
 
 sl_timer_t* sl_timer_start(uint64_t timeout_ms, uint64_t repeat_ms,

@@ -19,6 +19,42 @@ typedef struct {
 
 static void pipe_cleanup(pipe_t* p);
 
+/* An event for a pipe's destination, delivered from the loop: pipe() and
+ * unpipe() must not run listeners inside the call. `end` ends `s` instead
+ * (a pipe from a source that has already ended). */
+typedef struct {
+  sl_stream_t* s;
+  sl_stream_t* peer;
+  sl_event_type_t type;
+  int end;
+} pipe_ev_t;
+
+static void pipe_ev_run(void* arg) {
+  pipe_ev_t* e = arg;
+  sl_stream_t* s = e->s;
+  if (e->end) {
+    if (!s->destroyed && !s->w.ending) sl_stream_end(s, NULL, NULL, NULL);
+  } else if (!s->close_emitted) {
+    sl_event_t ev = {.type = e->type, .peer = e->peer};
+    sl__stream_emit(s, &ev);
+  }
+  sl_stream_unref(e->peer);
+  sl_stream_unref(s);
+  sl__free(e);
+}
+
+static void pipe_ev_later(sl_stream_t* s, sl_stream_t* peer,
+                          sl_event_type_t type, int end) {
+  pipe_ev_t* e = sl__malloc(sizeof *e);
+  if (e == NULL) return; /* only the notification is lost */
+  *e = (pipe_ev_t){sl_stream_ref(s), sl_stream_ref(peer), type, end};
+  if (sl_defer(pipe_ev_run, e) != 0) {
+    sl_stream_unref(e->peer);
+    sl_stream_unref(e->s);
+    sl__free(e);
+  }
+}
+
 static void on_src_data(sl_stream_t* src, const sl_event_t* ev, void* arg) {
   pipe_t* p = arg;
   int rc = sl_stream_write(p->dst, ev->chunk, NULL, NULL);
@@ -56,12 +92,12 @@ static void pipe_cleanup(pipe_t* p) {
   sl_stream_off(src, SL_EV_CLOSE, on_any_close, p);
   sl_stream_off(dst, SL_EV_DRAIN, on_dst_drain, p);
   sl_stream_off(dst, SL_EV_CLOSE, on_any_close, p);
-  if (p->awaiting) src->r.await_drain--;
   sl__queue_remove(&p->src_node);
-  if (!dst->close_emitted) {
-    sl_event_t ev = {.type = SL_EV_UNPIPE, .peer = src};
-    sl__stream_emit(dst, &ev);
-  }
+  /* If the others only waited for this destination's drain, go on. */
+  if (p->awaiting && --src->r.await_drain == 0 &&
+      !sl__queue_empty(&src->r.pipes))
+    sl_stream_resume(src);
+  if (!dst->close_emitted) pipe_ev_later(dst, src, SL_EV_UNPIPE, 0);
   sl_stream_unref(src);
   sl_stream_unref(dst);
   sl__free(p);
@@ -72,7 +108,14 @@ sl_stream_t* sl_stream_pipe(sl_stream_t* src, sl_stream_t* dst,
   static const sl_pipe_opts_t defaults;
   if (o == NULL) o = &defaults;
   SL_ASSERT(src->readable && dst->writable);
-  if (src->close_emitted || dst->close_emitted) return dst;
+  if (dst->close_emitted) return dst;
+  if (src->r.end_emitted) {
+    /* Nothing more will come: end dst later, as Node does. */
+    pipe_ev_later(dst, src, SL_EV_PIPE, 0);
+    if (!o->no_end) pipe_ev_later(dst, src, SL_EV_PIPE, 1);
+    return dst;
+  }
+  if (src->close_emitted) return dst;
   if (!o->no_zero_copy && sl__zc_pipe(src, dst, o)) return dst;
   pipe_t* p = sl__calloc(1, sizeof *p);
   if (p == NULL) {
@@ -94,6 +137,7 @@ sl_stream_t* sl_stream_pipe(sl_stream_t* src, sl_stream_t* dst,
     return dst;
   }
   if (src->r.flowing != 1) sl_stream_resume(src);
+  pipe_ev_later(dst, src, SL_EV_PIPE, 0);
   return dst;
 }
 
@@ -224,7 +268,8 @@ static void pl_record(pipeline_t* pl, size_t idx, int err, const char* msg) {
   pl->stage = (int)idx;
   pl->err_is_premature = premature;
   sl__free(pl->msg);
-  pl->msg = msg ? sl__strdup(msg) : NULL;
+  pl->msg = msg ? sl__strdup(msg)
+                : sl__asprintf("%s: %s", sl_err_name(err), sl_strerror(err));
 }
 
 static void pl_destroy_all(pipeline_t* pl) {

@@ -182,6 +182,7 @@ static int add_listener(sl_stream_t* s, sl_event_type_t type, sl_stream_cb cb,
     s->r.flowing = 0;
     s->r.want = 1;
     s->r.need_readable = 1;
+    if (s->r.length != 0 || s->r.ended) s->r.emit_readable = 1;
     sl__stream_schedule(s);
   }
   return 0;
@@ -376,6 +377,7 @@ static int push_item(sl_stream_t* s, sl_chunk_t* c, int front) {
   }
   s->r.length += n;
   s->r.drained_by_read = 0;
+  if (s->r.need_readable) s->r.emit_readable = 1;
   note_buffered(s);
   return 0;
 }
@@ -419,6 +421,7 @@ int sl_stream_push(sl_stream_t* s, sl_chunk_t* chunk) {
       sl_chunk_unref(rep);
     }
     s->r.ended = 1;
+    s->r.emit_readable = 1; /* the end is always announced (Node) */
     return 0;
   }
   int rc;
@@ -504,7 +507,7 @@ sl_chunk_t* sl_stream_read(sl_stream_t* s, size_t n) {
   s->r.want = 1;
   sl__stream_schedule(s);
   if (s->r.length == 0) {
-    s->r.need_readable = 1;
+    s->r.need_readable = !s->r.ended;
     s->r.drained_by_read = 1;
     return NULL;
   }
@@ -515,6 +518,9 @@ sl_chunk_t* sl_stream_read(sl_stream_t* s, size_t n) {
   } else {
     if (n == 0 || n > s->r.length) {
       if (n > s->r.length && !s->r.ended) {
+        /* Wait for more; a request above the mark raises it, as Node's
+         * computeNewHighWaterMark does, or it could never be met. */
+        if (n > s->r.hwm) s->r.hwm = n;
         s->r.need_readable = 1;
         return NULL;
       }
@@ -534,7 +540,7 @@ sl_chunk_t* sl_stream_read(sl_stream_t* s, size_t n) {
   s->stats.bytes_read += sl_chunk_len(out);
   if (s->r.length == 0) {
     s->r.drained_by_read = 1;
-    s->r.need_readable = 1;
+    s->r.need_readable = !s->r.ended;
   }
   return out;
 }
@@ -588,6 +594,28 @@ void sl_stream_stats(const sl_stream_t* s, sl_stream_stats_t* out) {
 
 static void complete_write(sl_stream_t* s, int err);
 
+/* Emits readable when one is due: only when data or the end arrived while a
+ * reader waited (need_readable), never again for the same buffer, so a
+ * listener whose read(n) returns NULL is not called in a loop. Returns
+ * non-zero if the stream was destroyed meanwhile. */
+static int process_readable_event(sl_stream_t* s) {
+  if (!s->r.emit_readable) return 0;
+  if (s->r.flowing == 1 || s->r.end_emitted) {
+    s->r.emit_readable = 0;
+    return 0;
+  }
+  if (!has_listener(s, SL_EV_READABLE)) return 0; /* keep it for one */
+  s->r.emit_readable = 0;
+  if (s->r.length == 0 && !s->r.ended) return 0;
+  s->r.need_readable = 0;
+  emit_simple(s, SL_EV_READABLE);
+  if (s->destroyed) return 1;
+  /* As Node: a reader that left data behind hears about the next push. */
+  s->r.need_readable = !s->r.ended && s->r.length <= s->r.hwm &&
+                       s->r.flowing != 1;
+  return 0;
+}
+
 /* The readable half of process(). */
 static void process_readable(sl_stream_t* s) {
   if (s->r.emit_resume) {
@@ -607,15 +635,12 @@ static void process_readable(sl_stream_t* s) {
     sl_chunk_unref(it.chunk);
   }
   if (s->destroyed) return;
-  if (s->r.flowing != 1 && s->r.need_readable &&
-      (s->r.buf.count || s->r.ended) && !s->r.end_emitted &&
-      has_listener(s, SL_EV_READABLE)) {
-    s->r.need_readable = 0;
-    emit_simple(s, SL_EV_READABLE);
-    if (s->destroyed) return;
-  }
+  if (process_readable_event(s) != 0) return;
+  /* Paused mode ends once a read() found the buffer empty, or at once with
+   * a readable listener (Node's read(0) after the last readable). */
   if (s->r.ended && s->r.length == 0 && !s->r.end_emitted &&
-      (s->r.flowing == 1 || s->r.drained_by_read)) {
+      (s->r.flowing == 1 || s->r.drained_by_read ||
+       has_listener(s, SL_EV_READABLE))) {
     s->r.end_emitted = 1;
     emit_simple(s, SL_EV_END);
     if (s->destroyed) return;
@@ -762,6 +787,8 @@ static void start_write(sl_stream_t* s) {
     }
   } else if (h->write != NULL) {
     h->write(s, c);
+  } else if (h->writev != NULL) {
+    h->writev(s, &c, 1); /* as Node: writev alone serves single writes */
   } else {
     sl_stream_write_done(s, 0); /* a sink with no hook discards */
   }
@@ -789,9 +816,19 @@ void sl_stream_final_done(sl_stream_t* s, int err) {
 
 /* The writable half of process(). */
 static void process_writable(sl_stream_t* s) {
-  report_completed(s);
-  if (s->destroyed) return;
-  if (!s->w.writing && s->w.queue.count && (!s->w.corked || s->w.ending)) {
+  /* A hook may complete synchronously: report and start the next write
+   * until one is in flight, so callbacks run before drain and finish. A
+   * bound keeps a sink that always completes at once from starving I/O. */
+  for (int round = 0;; round++) {
+    report_completed(s);
+    if (s->destroyed) return;
+    if (s->w.writing || s->w.queue.count == 0 ||
+        (s->w.corked && !s->w.ending))
+      break;
+    if (round == 64) {
+      sl__stream_schedule(s);
+      return;
+    }
     start_write(s);
     if (s->destroyed) return;
   }

@@ -73,7 +73,9 @@ struct sl_stream_s {
     int8_t flowing;      /* -1: never chosen, 0: paused, 1: flowing */
     unsigned object_mode : 1, ended : 1, end_emitted : 1, reading : 1,
         want : 1, need_readable : 1, drained_by_read : 1, emit_pause : 1,
-        emit_resume : 1, utf8 : 1, zc_active : 1;
+        emit_resume : 1, utf8 : 1, zc_active : 1,
+        emit_readable : 1; /* a readable event is due (data or EOF came
+                              while need_readable was set) */
     unsigned char carry[4];
     unsigned ncarry;
     int await_drain;     /* pipes waiting for their destination's drain */
@@ -110,5 +112,59 @@ sl_stream_t* sl__stream_new(int kind, const sl_stream_opts_t* o, size_t size);
 /* Zero-copy: called by pipe(); returns 1 if it took over moving the data
  * from src to dst, 0 if chunks must be used. */
 int sl__zc_pipe(sl_stream_t* src, sl_stream_t* dst, const sl_pipe_opts_t* o);
+/* A stream whose src_fd/dst_fd returned SL_EAGAIN calls this (from the loop)
+ * once its descriptor is usable; a zero-copy pipe waiting for it starts. */
+void sl__zc_ready(sl_stream_t* s);
+
+/* --- Streams over libuv stream handles (uvstream.c) ---------------------- */
+
+/* Flags for sl__uv_stream_new(). */
+enum {
+  SL__UVS_READABLE = 1,   /* a readable side (the peer's bytes) */
+  SL__UVS_WRITABLE = 2,   /* a writable side (to the peer) */
+  SL__UVS_CONNECTING = 4, /* reads, writes and end wait for
+                             sl__uv_stream_connected() */
+  SL__UVS_SHUTDOWN = 8    /* end() half-closes with shutdown(2) (sockets);
+                             without it end() only finishes, and the
+                             descriptor closes with the stream */
+};
+
+/* The wrapper: concrete streams over a handle (tcp.c, stdio.c, child stdio,
+ * HTTP connections) embed it first in their own struct and pass their size
+ * to sl__uv_stream_new(). Fields below `h` and `close_fd` are private to
+ * uvstream.c. */
+typedef struct sl__uvs_s {
+  sl_stream_t s;
+  uv_stream_t* h;          /* owned; h->data belongs to the wrapper */
+  int close_fd;            /* closed after the handle (-1: none) */
+  char peer[64];           /* "127.0.0.1:5000" for sockets, set by tcp.c */
+  sl_chunk_t* rbuf;        /* read buffer handed to libuv, not yet filled */
+  size_t rsize;
+  struct sl__uvs_write_s* parked; /* a write waiting for the connection */
+  uv_shutdown_t shutdown_req;
+  unsigned connecting : 1, reading : 1, want_read : 1, want_final : 1,
+      can_shutdown : 1;
+} sl__uvs_t;
+
+/* Wraps `h`, a TCP, pipe or TTY handle that is initialised and allocated
+ * with sl__malloc(), in a stream (Readable, Writable or Duplex by `flags`).
+ * `h` belongs to the stream from now on, even on failure: it is closed and
+ * freed when the stream is destroyed (on a NULL return, right away and
+ * asynchronously). libuv never closes descriptors 0-2. `o` as for any
+ * stream (`o->hooks` is ignored; high_water_mark also sizes the reads, 64
+ * KiB when 0); `size` >= sizeof(sl__uvs_t). Returns the stream or NULL on
+ * ENOMEM. Ignores SIGPIPE process-wide on first use, as Node does, so that a
+ * write to a closed peer is an EPIPE error, not a signal. */
+sl_stream_t* sl__uv_stream_new(uv_stream_t* h, int flags,
+                               const sl_stream_opts_t* o, size_t size);
+/* The handle of a stream made by sl__uv_stream_new(), NULL for any other
+ * stream. For reading its address or descriptor (uv_fileno), options, or
+ * passing it to another process; reading from or writing to it directly
+ * would race the wrapper. */
+uv_stream_t* sl__uv_stream_handle(const sl_stream_t* s);
+/* Completes SL__UVS_CONNECTING, from the connect callback: status 0 emits
+ * SL_EV_CONNECT and starts the parked reads, write and end; an error fails
+ * the stream ("ECONNREFUSED: connection refused, connect <name>"). */
+void sl__uv_stream_connected(sl_stream_t* s, int status);
 
 #endif

@@ -1,0 +1,286 @@
+/* TCP: client sockets (sl_tcp_connect) and servers (sl_tcp_listen). A socket
+ * is the uvstream.c wrapper over a uv_tcp_t: this file only resolves and
+ * connects, names the peer, and accepts. Listening sockets are created here
+ * rather than by uv_tcp_bind so that SO_REUSEPORT can be set before bind
+ * (libuv 1.44 has no UV_TCP_REUSEPORT). Every descriptor is close-on-exec:
+ * libuv opens client and accepted sockets with SOCK_CLOEXEC, and so do we. */
+#include "stream/stream_int.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SL__TCP_HWM (64 * 1024)
+
+typedef struct {
+  sl__uvs_t u;
+  uv_connect_t creq;
+} tcp_t;
+
+typedef struct {
+  uv_getaddrinfo_t req;
+  sl_stream_t* s; /* a reference, so the stream outlives a destroy */
+  int port;
+} resolve_t;
+
+struct sl_tcp_server_s {
+  uv_tcp_t h;
+  sl_connection_cb on_conn;
+  void* arg;
+  sl_tcp_opts_t conn;
+  int port;
+  void (*close_cb)(void* arg);
+  void* close_arg;
+};
+
+/* --- addresses ---------------------------------------------------------- */
+
+/* "127.0.0.1:5000" or "[::1]:5000". */
+static void format_addr(const struct sockaddr* sa, char* out, size_t size) {
+  char ip[INET6_ADDRSTRLEN] = "";
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in* a = (const struct sockaddr_in*)sa;
+    uv_ip4_name(a, ip, sizeof ip);
+    snprintf(out, size, "%s:%d", ip, ntohs(a->sin_port));
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6* a = (const struct sockaddr_in6*)sa;
+    uv_ip6_name(a, ip, sizeof ip);
+    snprintf(out, size, "[%s]:%d", ip, ntohs(a->sin6_port));
+  } else {
+    snprintf(out, size, "%s", "");
+  }
+}
+
+/* Parses a numeric IPv4/IPv6 address. Returns 0 or SL_EINVAL. */
+static int parse_addr(const char* host, int port, struct sockaddr_storage* ss) {
+  if (port < 0 || port > 65535 || host == NULL) return SL_EINVAL;
+  memset(ss, 0, sizeof *ss);
+  if (uv_ip4_addr(host, port, (struct sockaddr_in*)ss) == 0) return 0;
+  if (uv_ip6_addr(host, port, (struct sockaddr_in6*)ss) == 0) return 0;
+  return SL_EINVAL;
+}
+
+static void set_peer(sl__uvs_t* u) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername((uv_tcp_t*)u->h, (struct sockaddr*)&ss, &len) == 0)
+    format_addr((struct sockaddr*)&ss, u->peer, sizeof u->peer);
+}
+
+const char* sl_tcp_peer(const sl_stream_t* s) {
+  uv_stream_t* h = sl__uv_stream_handle(s);
+  if (h == NULL || h->type != UV_TCP) return "";
+  sl__uvs_t* u = (sl__uvs_t*)s;
+  if (u->peer[0] == '\0' && !u->connecting) set_peer(u);
+  return u->peer;
+}
+
+/* --- connect ------------------------------------------------------------ */
+
+static void on_connect(uv_connect_t* req, int status) {
+  tcp_t* t = req->data;
+  if (status == 0) set_peer(&t->u);
+  sl__uv_stream_connected(&t->u.s, status);
+}
+
+static void start_connect(tcp_t* t, const struct sockaddr* sa) {
+  char name[64];
+  format_addr(sa, name, sizeof name);
+  /* Messages name the address actually tried: "connect 127.0.0.1:9". */
+  char* copy = sl__strdup(name);
+  if (copy != NULL) {
+    sl__free(t->u.s.name);
+    t->u.s.name = copy;
+  }
+  t->creq.data = t;
+  int rc = uv_tcp_connect(&t->creq, (uv_tcp_t*)t->u.h, sa, on_connect);
+  if (rc != 0) sl_stream_fail(&t->u.s, rc, "connect %s", name);
+}
+
+/* "localhost" may resolve to ::1 first; servers here listen on 127.0.0.1,
+ * so an IPv4 address is preferred when there is one. */
+static void on_resolved(uv_getaddrinfo_t* req, int status,
+                        struct addrinfo* res) {
+  resolve_t* r = req->data;
+  sl_stream_t* s = r->s;
+  if (!s->destroyed) {
+    const struct addrinfo* pick = NULL;
+    for (const struct addrinfo* a = res; a != NULL; a = a->ai_next)
+      if (pick == NULL || (a->ai_family == AF_INET &&
+                           pick->ai_family != AF_INET))
+        pick = a;
+    if (status != 0 || pick == NULL) {
+      sl_stream_fail(s, SL_EADDRNOTAVAIL, "getaddrinfo %s", sl_stream_name(s));
+    } else {
+      struct sockaddr_storage ss;
+      memcpy(&ss, pick->ai_addr, pick->ai_addrlen);
+      ((struct sockaddr_in*)&ss)->sin_port = htons((uint16_t)r->port);
+      start_connect((tcp_t*)s, (struct sockaddr*)&ss);
+    }
+  }
+  uv_freeaddrinfo(res);
+  sl_stream_unref(s);
+  sl__free(r);
+}
+
+static int start_resolve(tcp_t* t, const char* host, int port) {
+  resolve_t* r = sl__calloc(1, sizeof *r);
+  if (r == NULL) return SL_ENOMEM;
+  r->req.data = r;
+  r->s = sl_stream_ref(&t->u.s);
+  r->port = port;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                           .ai_socktype = SOCK_STREAM};
+  int rc = uv_getaddrinfo(sl__loop(), &r->req, on_resolved, host, NULL,
+                          &hints);
+  if (rc != 0) {
+    sl_stream_unref(r->s);
+    sl__free(r);
+  }
+  return rc;
+}
+
+/* Wraps an initialised uv_tcp_t as a socket stream with `o`. */
+static sl_stream_t* tcp_wrap(uv_tcp_t* h, const sl_tcp_opts_t* o,
+                             const char* name, int connecting) {
+  static const sl_tcp_opts_t defaults;
+  if (o == NULL) o = &defaults;
+  sl_stream_opts_t so = {
+      .high_water_mark = o->high_water_mark ? o->high_water_mark : SL__TCP_HWM,
+      .end_on_end = !o->allow_half_open,
+      .name = name,
+  };
+  int flags = SL__UVS_READABLE | SL__UVS_WRITABLE | SL__UVS_SHUTDOWN |
+              (connecting ? SL__UVS_CONNECTING : 0);
+  if (o->no_delay) uv_tcp_nodelay(h, 1);
+  return sl__uv_stream_new((uv_stream_t*)h, flags, &so, sizeof(tcp_t));
+}
+
+sl_stream_t* sl_tcp_connect(const char* host, int port,
+                            const sl_tcp_opts_t* o) {
+  struct sockaddr_storage ss;
+  int numeric = parse_addr(host, port, &ss) == 0;
+  if (!numeric && (host == NULL || strcmp(host, "localhost") != 0 ||
+                   port < 0 || port > 65535))
+    return NULL;
+  uv_tcp_t* h = sl__malloc(sizeof *h);
+  if (h == NULL) return NULL;
+  uv_tcp_init(sl__loop(), h);
+  char name[300];
+  snprintf(name, sizeof name, "%s:%d", host, port);
+  sl_stream_t* s = tcp_wrap(h, o, name, 1);
+  if (s == NULL) return NULL;
+  if (numeric) {
+    start_connect((tcp_t*)s, (struct sockaddr*)&ss);
+  } else {
+    int rc = start_resolve((tcp_t*)s, host, port);
+    if (rc != 0) sl_stream_fail(s, rc, "getaddrinfo %s", host);
+  }
+  return s;
+}
+
+/* --- servers ------------------------------------------------------------ */
+
+static void handle_free_cb(uv_handle_t* h) { sl__free(h); }
+
+static void on_connection(uv_stream_t* server, int status) {
+  sl_tcp_server_t* srv = server->data;
+  if (status != 0) return; /* EMFILE and the like: libuv retries later */
+  uv_tcp_t* h = sl__malloc(sizeof *h);
+  if (h == NULL) return;
+  uv_tcp_init(sl__loop(), h);
+  if (uv_accept(server, (uv_stream_t*)h) != 0) {
+    uv_close((uv_handle_t*)h, handle_free_cb);
+    return;
+  }
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char name[64] = "";
+  if (uv_tcp_getpeername(h, (struct sockaddr*)&ss, &len) == 0)
+    format_addr((struct sockaddr*)&ss, name, sizeof name);
+  sl_stream_t* conn = tcp_wrap(h, &srv->conn, name, 0);
+  if (conn == NULL) return; /* the wrapper closes h */
+  memcpy(((sl__uvs_t*)conn)->peer, name, sizeof name);
+  srv->on_conn(srv, conn, srv->arg);
+}
+
+/* A bound, non-blocking, close-on-exec socket; returns it or a code. */
+static int bind_socket(const struct sockaddr* sa, int reuseport) {
+  int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                  0);
+  if (fd < 0) return -errno;
+  int on = 1;
+  socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      (reuseport &&
+       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) ||
+      bind(fd, sa, len) != 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  return fd;
+}
+
+static int local_port(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr*)&ss, &len) != 0) return 0;
+  if (ss.ss_family == AF_INET6)
+    return ntohs(((struct sockaddr_in6*)&ss)->sin6_port);
+  return ntohs(((struct sockaddr_in*)&ss)->sin_port);
+}
+
+static void server_free_cb(uv_handle_t* h) {
+  sl_tcp_server_t* srv = h->data;
+  if (srv->close_cb != NULL) srv->close_cb(srv->close_arg);
+  sl__free(srv);
+}
+
+int sl_tcp_listen(const char* host, int port, const sl_tcp_server_opts_t* o,
+                  sl_connection_cb on_conn, void* arg, sl_tcp_server_t** out) {
+  static const sl_tcp_server_opts_t defaults;
+  struct sockaddr_storage ss;
+  if (o == NULL) o = &defaults;
+  SL_ASSERT(on_conn != NULL && out != NULL);
+  *out = NULL;
+  if (host != NULL && strcmp(host, "localhost") == 0) host = "127.0.0.1";
+  int rc = parse_addr(host, port, &ss);
+  if (rc != 0) return rc;
+  sl_tcp_server_t* srv = sl__calloc(1, sizeof *srv);
+  if (srv == NULL) return SL_ENOMEM;
+  int fd = bind_socket((struct sockaddr*)&ss, o->reuseport);
+  if (fd < 0) {
+    sl__free(srv);
+    return fd;
+  }
+  srv->on_conn = on_conn;
+  srv->arg = arg;
+  srv->conn = o->conn;
+  srv->port = local_port(fd);
+  uv_tcp_init(sl__loop(), &srv->h);
+  srv->h.data = srv;
+  if ((rc = uv_tcp_open(&srv->h, fd)) != 0) close(fd);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t*)&srv->h, o->backlog ? o->backlog : 511,
+                   on_connection);
+  if (rc != 0) {
+    uv_close((uv_handle_t*)&srv->h, server_free_cb);
+    return rc;
+  }
+  *out = srv;
+  return 0;
+}
+
+int sl_tcp_server_port(const sl_tcp_server_t* srv) { return srv->port; }
+
+void sl_tcp_server_close(sl_tcp_server_t* srv, void (*cb)(void* arg),
+                         void* arg) {
+  SL_ASSERT(!uv_is_closing((uv_handle_t*)&srv->h));
+  srv->close_cb = cb;
+  srv->close_arg = arg;
+  uv_close((uv_handle_t*)&srv->h, server_free_cb);
+}
