@@ -114,8 +114,10 @@ SL_EXTERN const char* sl_err_name(int err);
 /* ------------------------------------------------------------------------ */
 /* Loop                                                                      */
 
-/* Must be the first call in main(). Records argv for later use (fork of named
- * entries and cluster workers dispatch from here in later layers). Returns 0. */
+/* Must be the first call in main(). Sets SIGPIPE to ignored (as Node does: a
+ * write to a closed peer is SL_EPIPE) and records argv. In a process started
+ * by sl_fork_entry() it runs the named entry instead and exits with its
+ * return value, so it does not return there. Returns 0. */
 SL_EXTERN int sl_init(int argc, char** argv);
 /* The libuv loop sluice runs on (libuv's default loop). For programs that
  * want raw libuv handles beside sluice's objects. */
@@ -677,13 +679,15 @@ typedef enum {
                          ev->drain_timeout), and after disconnect; last */
   SL_CHILD_DISCONNECT,/* the IPC channel closed */
   SL_CHILD_MESSAGE,   /* ev->msg, from the child's IPC channel */
-  SL_CHILD_DRAIN,     /* the IPC send queue fell below its mark */
+  SL_CHILD_DRAIN,     /* the IPC send queue emptied after a send that
+                         returned 0 */
   SL_CHILD_EV_MAX_
 } sl_child_event_type_t;
 
 /* One IPC message: JSON text (json mode, without the newline) or bytes
- * (binary mode), valid during the callback. `fd` is a descriptor that came
- * with it (-1 if none); the receiver owns it and must close it. */
+ * (binary mode), valid during the callback; data[len] is a NUL. `fd` is a
+ * descriptor that came with it (-1 if none), close-on-exec; the receiver
+ * owns it and must close it. */
 typedef struct sl_message_s {
   const char* data;
   size_t len;
@@ -706,12 +710,16 @@ typedef void (*sl_child_cb)(sl_child_t* c, const sl_child_event_t* ev,
                             void* arg);
 
 /* Starts `file` with `argv` (argv[0] first; NULL means {file, NULL}); a
- * `file` without '/' is searched in PATH. Returns 0 and the child in *out;
- * SL_CHILD_SPAWN or SL_CHILD_ERROR (ENOENT, EACCES, EAGAIN, EMFILE...)
- * follows from the loop, then exit and close. Returns a negative code only
- * for invalid options or ENOMEM (no child then). Spawning does not fork the
- * parent's address space, so its cost does not grow with the parent's
- * memory. */
+ * `file` without '/' is searched in the parent's PATH. Returns 0 and the
+ * child in *out; SL_CHILD_SPAWN or SL_CHILD_ERROR (ENOENT, EACCES, EAGAIN,
+ * EMFILE...; message "ENOENT: no such file or directory, spawn FILE")
+ * follows from the loop, then SL_CHILD_EXIT (not after an error) and
+ * SL_CHILD_CLOSE. Returns a negative code only for invalid options or
+ * ENOMEM (no child then). With o->ipc set it is sl_fork(). Spawning uses
+ * posix_spawn (no copy of the parent's address space, so its cost does not
+ * grow with the parent's memory), except with set_uid/set_gid, which need a
+ * plain fork. At the exit, stdin is destroyed and output nobody reads is
+ * drained (as Node does), so close follows once the pipes reach EOF. */
 SL_EXTERN int sl_spawn(const char* file, const char* const* argv,
                        const sl_spawn_opts_t* o, sl_child_t** out);
 /* Listeners, as for streams. Returns 0, SL_ENOMEM or SL_EDESTROYED. */
@@ -719,6 +727,7 @@ SL_EXTERN int sl_child_on(sl_child_t* c, sl_child_event_type_t type,
                           sl_child_cb cb, void* arg);
 SL_EXTERN int sl_child_off(sl_child_t* c, sl_child_event_type_t type,
                            sl_child_cb cb, void* arg);
+/* The child's pid (also its process group id); 0 if it never started. */
 SL_EXTERN pid_t sl_child_pid(const sl_child_t* c);
 /* The child's piped stdio as streams (NULL when that slot is not a pipe).
  * stdin is a Writable, stdout and stderr are Readables, with the usual
@@ -728,7 +737,10 @@ SL_EXTERN sl_stream_t* sl_child_stdin(const sl_child_t* c);
 SL_EXTERN sl_stream_t* sl_child_stdout(const sl_child_t* c);
 SL_EXTERN sl_stream_t* sl_child_stderr(const sl_child_t* c);
 /* Sends `sig` (0: SIGTERM) to the child only / to its whole process group.
- * Returns 0, SL_ESRCH once it has been reaped, or SL_EINVAL. */
+ * Returns 0, SL_ESRCH once it has been reaped, or SL_EINVAL. kill_tree
+ * still reaches the group after the child exited (a grandchild may hold
+ * it), until the child is freed; SL_ESRCH once the group is empty. Neither
+ * emits anything by itself: SL_CHILD_EXIT follows from the loop. */
 SL_EXTERN int sl_child_kill(sl_child_t* c, int sig);
 SL_EXTERN int sl_child_kill_tree(sl_child_t* c, int sig);
 /* The child's IPC channel (NULL without ipc). */
@@ -743,7 +755,8 @@ SL_EXTERN void sl_child_unref(sl_child_t* c);
  * max_buffer bytes each (0: 1 MiB, as in Node); past it the child is killed
  * and err is SL_EMAXBUFFER with what was collected so far. */
 typedef struct sl_exec_opts_s {
-  sl_spawn_opts_t spawn;  /* stdio is forced to pipes */
+  sl_spawn_opts_t spawn;  /* stdio is forced: stdin reads /dev/null,
+                             stdout and stderr are pipes */
   size_t max_buffer;
   const char* shell;      /* sl_exec: 0 = "/bin/sh" */
 } sl_exec_opts_t;
@@ -761,8 +774,11 @@ typedef struct sl_exec_result_s {
 
 /* err: 0 when the child exited with code 0; SL_ECMDFAILED for a non-zero
  * exit code or a signal (see r->exit_code, r->term_signal); SL_ETIMEDOUT
- * after timeout_ms; SL_EMAXBUFFER; or the spawn error (SL_ENOENT...). `r` and
- * its buffers are valid during the callback only. */
+ * after timeout_ms; SL_EMAXBUFFER (message "stdout maxBuffer length
+ * exceeded"; r->out holds the first max_buffer bytes; the group was
+ * killed); or the spawn error (SL_ENOENT..., with its message). r->out and
+ * r->err are never NULL. `r` and its buffers are valid during the callback
+ * only. */
 typedef void (*sl_exec_cb)(int err, const sl_exec_result_t* r, void* arg);
 /* Runs `command` through `/bin/sh -c`. Returns 0 (cb runs later from the
  * loop, exactly once) or a negative code for invalid options / ENOMEM (cb
@@ -773,8 +789,11 @@ SL_EXTERN int sl_exec(const char* command, const sl_exec_opts_t* o,
 SL_EXTERN int sl_exec_file(const char* file, const char* const* argv,
                            const sl_exec_opts_t* o, sl_exec_cb cb, void* arg);
 /* Synchronous variants, for simple programs: block until the child is done
- * (no loop needed). Return the err of the callback forms and fill *r; free
- * it with sl_exec_result_free(). */
+ * (no loop needed: poll() on the pipes and a pidfd). Return the err of the
+ * callback forms and fill *r (always; free it with sl_exec_result_free()).
+ * sl_spawn_sync() is Node's spawnSync: o->spawn.stdio is honoured (a piped
+ * stdin reads /dev/null), and a non-zero exit or a signal is not an error,
+ * only r->exit_code / r->term_signal. */
 SL_EXTERN int sl_exec_sync(const char* command, const sl_exec_opts_t* o,
                            sl_exec_result_t* r);
 SL_EXTERN int sl_exec_file_sync(const char* file, const char* const* argv,
@@ -787,15 +806,24 @@ SL_EXTERN void sl_exec_result_free(sl_exec_result_t* r);
  * NODE_CHANNEL_FD (and NODE_CHANNEL_SERIALIZATION_MODE=json), so the child
  * may be a Node.js script run by `node` or any program that speaks the
  * channel. `file`/`argv` as for sl_spawn (for a Node script: "node",
- * {"node", "script.js", NULL}). */
+ * {"node", "script.js", NULL}). With `o` NULL the child inherits stdio, as
+ * Node's fork() does; with `o`, stdio is as given (zeroed: pipes, which the
+ * caller must read). Binary mode adds SLUICE_CHANNEL_MODE=binary, a
+ * max_message adds SLUICE_CHANNEL_MAX_MESSAGE; sl_parent() reads both.
+ * Returns as sl_spawn(). */
 SL_EXTERN int sl_fork(const char* file, const char* const* argv,
                       const sl_spawn_opts_t* o, sl_child_t** out);
 
 /* Named entries of this program: sl_fork_entry() re-executes this binary
  * (/proc/self/exe) with SLUICE_FORK_ENTRY=name; sl_init() at the top of main
- * then runs the entry instead of main and exits with its return value. The
- * running loop is never forked. SL_ENTRY(name) { ... } defines and
- * registers an entry before main runs. */
+ * then runs the entry instead of main (with the variable removed from the
+ * environment) and exit()s with its return value. The running loop is never
+ * forked. SL_ENTRY(name) { ... } defines and registers an entry before main
+ * runs. sl_entry_register returns 0, SL_EEXIST or SL_ENOMEM (64 at most).
+ * sl_fork_entry: `argv` NULL means this process's own argv as given to
+ * sl_init(); returns as sl_fork(), SL_ENOENT for an unregistered name, or
+ * SL_EINVAL when sl_init() was not called in this process (the child could
+ * not dispatch and would run main() again). */
 typedef int (*sl_entry_fn)(int argc, char** argv);
 SL_EXTERN int sl_entry_register(const char* name, sl_entry_fn fn);
 SL_EXTERN int sl_fork_entry(const char* name, const char* const* argv,
@@ -809,7 +837,12 @@ SL_EXTERN int sl_fork_entry(const char* name, const char* const* argv,
 
 /* IPC channels (both ends). Events reuse sl_child_event_t types:
  * SL_CHILD_MESSAGE, SL_CHILD_DRAIN, SL_CHILD_DISCONNECT, SL_CHILD_ERROR
- * (malformed input from the peer: the channel closes, the process lives). */
+ * (malformed input from the peer: the channel closes, the process lives;
+ * err is SL_EINVAL for a line that is not JSON, SL_EMSGSIZE for a message
+ * over max_message, SL_EUNEXPECTEDEOF for a message cut off by the peer's
+ * close; DISCONNECT follows). Internal Node messages ("cmd": "NODE_...")
+ * are never delivered. Binary mode frames are a 4-byte big-endian length
+ * (top bit: a descriptor came with the frame) and the payload. */
 typedef void (*sl_channel_cb)(sl_channel_t* ch, const sl_child_event_t* ev,
                               void* arg);
 SL_EXTERN int sl_channel_on(sl_channel_t* ch, sl_child_event_type_t type,
@@ -821,16 +854,26 @@ SL_EXTERN int sl_channel_off(sl_channel_t* ch, sl_child_event_type_t type,
  * duplicates it; the caller keeps its own). Returns 1 while below the send
  * mark, 0 at or above it (wait for SL_CHILD_DRAIN; the message is queued),
  * SL_EIPCCLOSED after disconnect, SL_EMSGSIZE over max_message, SL_EINVAL
- * for a newline in json mode. */
+ * when json-mode text is not exactly one JSON value (a raw newline
+ * included), or the dup() error for `fd` (SL_EBADF). Nothing is written
+ * inside the call; messages sent in one callback go out together. In json
+ * mode a message with a descriptor is Node's NODE_HANDLE message (type
+ * net.Socket, net.Server or net.Native) and later messages wait for the
+ * peer's NODE_HANDLE_ACK, as in Node. */
 SL_EXTERN int sl_channel_send(sl_channel_t* ch, const char* data, size_t len,
                               int fd);
 /* Closes the channel after the queued messages are sent; both ends see
- * SL_CHILD_DISCONNECT. */
+ * SL_CHILD_DISCONNECT (from the loop). Messages that arrive after the call
+ * are not delivered, as in Node. A peer that closes, exits or resets is a
+ * DISCONNECT without an ERROR. */
 SL_EXTERN void sl_channel_disconnect(sl_channel_t* ch);
 SL_EXTERN int sl_channel_connected(const sl_channel_t* ch);
 /* In a child started by sl_fork / Node's fork(): the channel to the parent,
- * opened from NODE_CHANNEL_FD on first use; NULL when there is none. While
- * open it keeps the loop alive; the process should exit on DISCONNECT. */
+ * opened from NODE_CHANNEL_FD on first use (the channel variables are then
+ * removed from the environment, as Node does); the same channel on later
+ * calls. NULL when there is none, or when the parent asked for Node's
+ * "advanced" serialization. While open it keeps the loop alive, so sl_run()
+ * returns once the parent disconnects or dies. */
 SL_EXTERN sl_channel_t* sl_parent(void);
 
 /* Small JSON helpers for IPC messages: find the value of `key` at the top
@@ -869,15 +912,139 @@ typedef struct sl_pool_stats_s {
  * died), SL_ECANCELED (pool closed). Runs from the loop. */
 typedef void (*sl_task_cb)(int err, const sl_message_t* result, void* arg);
 SL_EXTERN int sl_pool_new(const sl_pool_opts_t* o, sl_pool_t** out);
-/* Returns 0 (cb runs later, exactly once), SL_EFULL when queue_max tasks
- * wait, SL_EINVAL after close. */
+/* Copies `data`. Returns 0 (cb runs later, exactly once), SL_EFULL when
+ * queue_max tasks wait (a task handed straight to an idle worker does not
+ * wait), SL_EINVAL after close or for invalid JSON in json mode. Workers
+ * inherit stdio; a worker that exits on its own is replaced (counted in
+ * crashed). */
 SL_EXTERN int sl_pool_submit(sl_pool_t* p, const char* data, size_t len,
                              sl_task_cb cb, void* arg);
 SL_EXTERN void sl_pool_stats(const sl_pool_t* p, sl_pool_stats_t* out);
-/* Stops the pool: with cancel, queued tasks fail with SL_ECANCELED at once,
- * otherwise they run first; then workers exit and cb runs. */
+/* Stops the pool: with cancel, queued tasks fail with SL_ECANCELED (from
+ * the loop), otherwise they run first; running tasks finish either way.
+ * Then the workers are disconnected (SIGKILL to their groups after 2 s if
+ * they linger), and once all are gone the pool is freed and cb (may be
+ * NULL) runs. `p` is invalid from then on. */
 SL_EXTERN void sl_pool_close(sl_pool_t* p, int cancel, void (*cb)(void*),
                              void* arg);
+
+/* ------------------------------------------------------------------------ */
+/* HTTP/1.1 (llhttp underneath)                                              */
+/*                                                                           */
+/* A request is a Readable stream (its body) with accessors for the request  */
+/* line and headers; a response is a Writable stream (its body) with setters */
+/* for status and headers, sent with the first write or end. Both are        */
+/* ordinary sl_stream_t, so pipe and pipeline work on them:                  */
+/*   sl_stream_pipe(sl_file_reader("video.mp4", NULL), res, NULL);           */
+
+typedef struct sl_http_server_s sl_http_server_t;
+
+/* Called for each request, from the loop. `req` and `res` are owned by the
+ * library like any stream; the handler may answer now or later. */
+typedef void (*sl_http_handler)(sl_stream_t* req, sl_stream_t* res,
+                                void* arg);
+
+typedef struct sl_http_server_opts_s {
+  const char* host;              /* NULL: "127.0.0.1" */
+  int port;                      /* 0: any free port (see sl_http_server_port) */
+  int backlog;                   /* 0: 511 */
+  int reuseport;                 /* SO_REUSEPORT (cluster) */
+  size_t max_header_size;        /* request line + headers; 0: 16 KiB -> 431 */
+  uint64_t max_body_size;        /* 0: no limit; past it 413 */
+  uint64_t headers_timeout_ms;   /* time to receive the headers; 0: 10000 -> 408 */
+  uint64_t keep_alive_timeout_ms;/* idle keep-alive; 0: 5000 */
+  size_t max_connections;        /* 0: 10000; more wait in the backlog */
+  size_t max_pipelined;          /* requests in flight per connection; 0: 16 */
+  size_t high_water_mark;        /* body streams; 0: 64 KiB */
+  int access_log;                /* 1: one line per request on stderr */
+} sl_http_server_opts_t;
+
+/* Listens and serves. Returns 0 and the server in *out, or a negative code
+ * (SL_EADDRINUSE ...). `handler` runs from the loop for each request. */
+SL_EXTERN int sl_http_listen(const sl_http_server_opts_t* o,
+                             sl_http_handler handler, void* arg,
+                             sl_http_server_t** out);
+SL_EXTERN int sl_http_server_port(const sl_http_server_t* srv);
+/* Graceful close: stops accepting, closes idle keep-alive connections at
+ * once, answers in-flight requests with Connection: close, lets them finish,
+ * then calls cb (may be NULL) from the loop and frees the server. */
+SL_EXTERN void sl_http_server_close(sl_http_server_t* srv,
+                                    void (*cb)(void* arg), void* arg);
+
+/* Request accessors (server side `req`). Strings live as long as `req`. */
+SL_EXTERN const char* sl_http_method(const sl_stream_t* req);
+SL_EXTERN const char* sl_http_url(const sl_stream_t* req); /* raw target */
+SL_EXTERN const char* sl_http_path(const sl_stream_t* req); /* decoded path, no query */
+SL_EXTERN int sl_http_version_minor(const sl_stream_t* req); /* 0 or 1 */
+/* The value of header `name` (case-insensitive), or NULL. Repeated headers
+ * are joined with ", " as in Node. Works on requests and client responses. */
+SL_EXTERN const char* sl_http_header(const sl_stream_t* msg, const char* name);
+/* The i-th header (raw order); returns 0 or SL_ENOENT past the end. */
+SL_EXTERN int sl_http_header_at(const sl_stream_t* msg, size_t i,
+                                const char** name, const char** value);
+SL_EXTERN const char* sl_http_remote(const sl_stream_t* req); /* "ip:port" */
+
+/* Response (server side `res`). Until the first write/end: */
+SL_EXTERN int sl_http_set_status(sl_stream_t* res, int status);
+/* Sets (replaces) a header; Content-Length set here disables chunking.
+ * Returns 0, SL_EINVAL for CR/LF in name or value, or SL_EBUSY after the
+ * head was sent. */
+SL_EXTERN int sl_http_set_header(sl_stream_t* res, const char* name,
+                                 const char* value);
+SL_EXTERN int sl_http_add_header(sl_stream_t* res, const char* name,
+                                 const char* value);
+/* Trailers, sent after a chunked body. */
+SL_EXTERN int sl_http_add_trailer(sl_stream_t* res, const char* name,
+                                  const char* value);
+SL_EXTERN int sl_http_headers_sent(const sl_stream_t* res);
+/* Shorthand: status, Content-Type, Content-Length and the whole body. */
+SL_EXTERN int sl_http_respond(sl_stream_t* res, int status,
+                              const char* content_type, const void* body,
+                              size_t len);
+
+/* Client. The request is a Writable (its body: end it, even when empty);
+ * the response arrives as a Readable with status and headers. */
+typedef struct sl_http_agent_s sl_http_agent_t;
+typedef struct sl_http_request_opts_s {
+  const char* method;          /* NULL: "GET" */
+  const char* url;             /* "http://127.0.0.1:8080/path" */
+  const char* const* headers;  /* "Name: value" strings, NULL-terminated */
+  sl_http_agent_t* agent;      /* keep-alive pool; NULL: the default agent */
+  uint64_t timeout_ms;         /* 0: none */
+  size_t high_water_mark;      /* 0: 64 KiB */
+} sl_http_request_opts_t;
+/* err 0 and the response stream, or the error (no response). From the
+ * loop, once. */
+typedef void (*sl_http_response_cb)(int err, sl_stream_t* res, void* arg);
+/* Starts a request. Returns the request body stream (NULL on ENOMEM or
+ * SL_EINVAL url); connection errors arrive through cb. */
+SL_EXTERN sl_stream_t* sl_http_request(const sl_http_request_opts_t* o,
+                                       sl_http_response_cb cb, void* arg);
+/* Status code of a client response. */
+SL_EXTERN int sl_http_status(const sl_stream_t* res);
+/* A keep-alive agent: at most max_sockets per host:port (0: 8). */
+SL_EXTERN sl_http_agent_t* sl_http_agent_new(size_t max_sockets);
+/* Closes idle sockets now and the others when their request ends; frees. */
+SL_EXTERN void sl_http_agent_close(sl_http_agent_t* a);
+
+/* Static files. */
+typedef struct sl_static_s sl_static_t;
+typedef struct sl_static_opts_s {
+  const char* root;          /* directory served */
+  const char* index;         /* NULL: "index.html" */
+  int no_gzip;               /* 1: never compress on the fly */
+  int no_listing;            /* 1: 404 instead of a directory listing */
+} sl_static_opts_t;
+/* NULL and *err set on failure (SL_ENOENT / SL_ENOTDIR for the root). */
+SL_EXTERN sl_static_t* sl_static_new(const sl_static_opts_t* o, int* err);
+SL_EXTERN void sl_static_free(sl_static_t* st);
+/* Answers req with the file its path names under the root: MIME type,
+ * Range (206/416), ETag / Last-Modified with 304, gzip when accepted and
+ * compressible (Vary: Accept-Encoding), sendfile when nothing transforms
+ * the bytes, 403/404 for anything outside the root. Returns 0 (the response
+ * is under way) or a negative code (then nothing was sent). */
+SL_EXTERN int sl_static_serve(sl_static_t* st, sl_stream_t* req,
+                              sl_stream_t* res);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -147,6 +148,48 @@ static int run_in_child(const test_case_t* tc) {
   return 0;
 }
 
+/* The runner is a child subreaper (main), so every process a case started
+ * and orphaned becomes our child when its parent exits, whatever process
+ * group or session it moved to. After a case, a live one is a failure (the
+ * case left a process behind); it is killed, and every zombie is reaped. */
+static int reap_descendants(const char* name) {
+  int left = 0;
+  for (int round = 0; round < 50; round++) {
+    int found = 0;
+    DIR* d = opendir("/proc");
+    struct dirent* e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+      int p = atoi(e->d_name);
+      if (p <= 0) continue;
+      char path[64], buf[512];
+      snprintf(path, sizeof path, "/proc/%d/stat", p);
+      FILE* f = fopen(path, "r");
+      if (f == NULL) continue;
+      size_t n = fread(buf, 1, sizeof buf - 1, f);
+      fclose(f);
+      buf[n] = '\0';
+      char* rp = strrchr(buf, ')');
+      char state;
+      int ppid;
+      if (rp == NULL || sscanf(rp + 1, " %c %d", &state, &ppid) != 2) continue;
+      if (ppid != getpid()) continue;
+      found = 1;
+      if (state != 'Z') {
+        if (round == 0) {
+          fprintf(stderr, "%s: left process %d behind\n", name, p);
+          left = 1;
+        }
+        kill(p, SIGKILL);
+      }
+      waitpid(p, NULL, WNOHANG);
+    }
+    if (d != NULL) closedir(d);
+    if (!found) break;
+    usleep(10000);
+  }
+  return left;
+}
+
 static double timeout_seconds(void) {
   const char* t = getenv("SL_TEST_TIMEOUT");
   const char* m = getenv("SL_TEST_TIMEOUT_MULT");
@@ -195,6 +238,7 @@ static int run_case(const test_case_t* tc) {
   }
   /* Whatever the case started in its group goes with it. */
   kill(-pid, SIGKILL);
+  if (reap_descendants(tc->name) != 0 && rc == 0) rc = 1;
   rm_rf(tmpdir);
   return rc;
 }
@@ -204,6 +248,7 @@ int main(int argc, char** argv) {
   ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
   if (n > 0) self_path[n] = '\0';
   signal(SIGPIPE, SIG_IGN);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   if (argc > 1 && strcmp(argv[1], "--list") == 0) {
     for (int i = 0; i < ncases; i++) printf("%s\n", cases[i].name);
     return 0;

@@ -2,6 +2,7 @@
  * replaceable allocator and the error table. */
 #define _GNU_SOURCE
 #include <assert.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -131,10 +132,16 @@ static struct {
   sl__queue_t ticks;
 } g;
 
+/* process/fork.c: runs a named entry when this process was forked as one. */
+void sl__entry_dispatch(int argc, char** argv);
 
 int sl_init(int argc, char** argv) {
   g.argc = argc;
   g.argv = argv;
+  /* As in Node: a write to a closed pipe or socket is EPIPE from the write,
+   * not a signal that kills the process. */
+  signal(SIGPIPE, SIG_IGN);
+  sl__entry_dispatch(argc, argv);
   return 0;
 }
 
