@@ -77,6 +77,40 @@ void sl__tick_init(sl__tick_t* t, void (*fn)(sl__tick_t* t));
 void sl__tick_schedule(sl__tick_t* t);
 void sl__tick_cancel(sl__tick_t* t);
 
+/* Listener lists (Node's EventEmitter), shared by streams, children and
+ * channels. Listeners run in the order added; one added during an emit is
+ * not called for that event; one removed during an emit is skipped and freed
+ * when the outermost emit returns. Callbacks are stored type-erased and
+ * handed back to the owner's `invoke`, which casts them to their real type. */
+typedef void (*sl__fn)(void);
+typedef struct sl__listener_s {
+  struct sl__listener_s* next;
+  sl__fn cb;
+  void* arg;
+  uint8_t type;
+  uint8_t once;
+  uint8_t removed;
+} sl__listener_t;
+
+typedef struct sl__emitter_s {
+  sl__listener_t* head;
+  int emitting; /* depth of emit(); freeing removed listeners waits for 0 */
+} sl__emitter_t;
+
+/* Returns 0 or SL_ENOMEM. */
+int sl__emitter_add(sl__emitter_t* e, int type, sl__fn cb, void* arg,
+                    int once);
+/* Removes the first listener equal to (type, cb, arg): 0 or SL_ENOENT. */
+int sl__emitter_off(sl__emitter_t* e, int type, sl__fn cb, void* arg);
+int sl__emitter_has(const sl__emitter_t* e, int type);
+/* Calls invoke(cb, arg, owner, ev) for each listener of `type` present now. */
+void sl__emitter_emit(sl__emitter_t* e, int type,
+                      void (*invoke)(sl__fn cb, void* arg, void* owner,
+                                     const void* ev),
+                      void* owner, const void* ev);
+/* Frees every listener (the owner is going away; not during an emit). */
+void sl__emitter_clear(sl__emitter_t* e);
+
 /* Error message in Node's form: "ENOENT: no such file or directory, <ctx>".
  * Returns a malloc'd string or NULL. */
 char* sl__errmsg(int err, const char* fmt, va_list ap);

@@ -37,13 +37,6 @@ typedef struct send_item_s {
   char data[];
 } send_item_t;
 
-typedef struct {
-  sl_channel_cb cb;
-  void* arg;
-  int type;
-  int removed;
-} ch_listener_t;
-
 struct sl_channel_s {
   uv_poll_t poll;
   int fd;
@@ -71,8 +64,7 @@ struct sl_channel_s {
   int flush_pending, ev_drain, ev_error, disconnect_emitted;
   int err;
   char* errmsg;
-  ch_listener_t* ls;
-  size_t nls, ls_cap;
+  sl__emitter_t events;
   int busy;             /* inside one of our loop callbacks */
   sl__channel_owner_cb owner_cb;
   void* owner;
@@ -90,7 +82,7 @@ static void maybe_free(sl_channel_t* ch) {
       ch->tick.pending || !ch->disconnect_emitted)
     return;
   sl__free(ch->rbuf);
-  sl__free(ch->ls);
+  sl__emitter_clear(&ch->events);
   sl__free(ch->errmsg);
   sl__free(ch);
 }
@@ -139,27 +131,19 @@ void sl__channel_close(sl_channel_t* ch) { close_channel(ch, 0, NULL); }
 
 /* --- events -------------------------------------------------------------- */
 
+static void invoke(sl__fn cb, void* arg, void* owner, const void* ev) {
+  ((sl_channel_cb)cb)(owner, ev, arg);
+}
+
 static void emit(sl_channel_t* ch, const sl_child_event_t* ev) {
   ch->busy++;
-  for (size_t i = 0; i < ch->nls; i++) {
-    ch_listener_t l = ch->ls[i];
-    if (!l.removed && l.type == (int)ev->type) l.cb(ch, ev, l.arg);
-  }
+  sl__emitter_emit(&ch->events, ev->type, invoke, ch, ev);
   if (ch->owner_cb != NULL) ch->owner_cb(ch->owner, ev);
   ch->busy--;
-  if (ch->busy == 0) {
-    size_t j = 0;
-    for (size_t i = 0; i < ch->nls; i++)
-      if (!ch->ls[i].removed) ch->ls[j++] = ch->ls[i];
-    ch->nls = j;
-  }
 }
 
 static int has_listener(const sl_channel_t* ch, int type) {
-  if (ch->owner_cb != NULL) return 1;
-  for (size_t i = 0; i < ch->nls; i++)
-    if (!ch->ls[i].removed && ch->ls[i].type == type) return 1;
-  return 0;
+  return ch->owner_cb != NULL || sl__emitter_has(&ch->events, type);
 }
 
 /* Deferred work: flush the send queue, then the events in Node's order:
@@ -194,27 +178,12 @@ static void ch_tick(sl__tick_t* t) {
 int sl_channel_on(sl_channel_t* ch, sl_child_event_type_t type,
                   sl_channel_cb cb, void* arg) {
   SL_ASSERT(cb != NULL && type < SL_CHILD_EV_MAX_);
-  if (ch->nls == ch->ls_cap) {
-    size_t cap = ch->ls_cap ? ch->ls_cap * 2 : 4;
-    ch_listener_t* v = sl__realloc(ch->ls, cap * sizeof *v);
-    if (v == NULL) return SL_ENOMEM;
-    ch->ls = v;
-    ch->ls_cap = cap;
-  }
-  ch->ls[ch->nls++] = (ch_listener_t){cb, arg, (int)type, 0};
-  return 0;
+  return sl__emitter_add(&ch->events, type, (sl__fn)cb, arg, 0);
 }
 
 int sl_channel_off(sl_channel_t* ch, sl_child_event_type_t type,
                    sl_channel_cb cb, void* arg) {
-  for (size_t i = 0; i < ch->nls; i++) {
-    ch_listener_t* l = &ch->ls[i];
-    if (!l->removed && l->type == (int)type && l->cb == cb && l->arg == arg) {
-      l->removed = 1;
-      return 0;
-    }
-  }
-  return SL_ENOENT;
+  return sl__emitter_off(&ch->events, type, (sl__fn)cb, arg);
 }
 
 /* --- sending ------------------------------------------------------------- */

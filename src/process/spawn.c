@@ -28,14 +28,6 @@ extern char** environ;
 /* Set by tests to exercise the SIGCHLD path on kernels that have pidfds. */
 int sl__spawn_no_pidfd;
 
-typedef struct child_listener_s {
-  struct child_listener_s* next;
-  sl_child_cb cb;
-  void* arg;
-  uint8_t type;
-  uint8_t removed;
-} child_listener_t;
-
 struct sl_child_s {
   pid_t pid;        /* 0 when the spawn failed */
   pid_t pgid;       /* the child's own group (or session) */
@@ -43,8 +35,7 @@ struct sl_child_s {
   unsigned refs;    /* the library's own until close, plus sl_child_ref() */
   int handles;      /* libuv handles still to close before the free */
   sl__tick_t tick;
-  child_listener_t* listeners;
-  int emitting;
+  sl__emitter_t events;
   uv_poll_t poll;   /* on pidfd, until the child is reaped */
   uv_timer_t timer; /* timeout before the exit, drain deadline after */
   sl__queue_t live; /* SIGCHLD path: the children still to reap */
@@ -358,50 +349,20 @@ int sl_child_on(sl_child_t* c, sl_child_event_type_t type, sl_child_cb cb,
                 void* arg) {
   SL_ASSERT((unsigned)type < SL_CHILD_EV_MAX_ && cb != NULL);
   if (c->close_emitted) return SL_EDESTROYED;
-  child_listener_t* l = sl__calloc(1, sizeof *l);
-  if (l == NULL) return SL_ENOMEM;
-  l->cb = cb;
-  l->arg = arg;
-  l->type = (uint8_t)type;
-  child_listener_t** p = &c->listeners;
-  while (*p != NULL) p = &(*p)->next;
-  *p = l;
-  return 0;
-}
-
-static void compact_listeners(sl_child_t* c) {
-  child_listener_t** p = &c->listeners;
-  while (*p != NULL) {
-    child_listener_t* l = *p;
-    if (l->removed) {
-      *p = l->next;
-      sl__free(l);
-    } else {
-      p = &l->next;
-    }
-  }
+  return sl__emitter_add(&c->events, type, (sl__fn)cb, arg, 0);
 }
 
 int sl_child_off(sl_child_t* c, sl_child_event_type_t type, sl_child_cb cb,
                  void* arg) {
-  for (child_listener_t* l = c->listeners; l != NULL; l = l->next)
-    if (!l->removed && l->type == type && l->cb == cb && l->arg == arg) {
-      l->removed = 1;
-      if (c->emitting == 0) compact_listeners(c);
-      return 0;
-    }
-  return SL_ENOENT;
+  return sl__emitter_off(&c->events, type, (sl__fn)cb, arg);
+}
+
+static void invoke(sl__fn cb, void* arg, void* owner, const void* ev) {
+  ((sl_child_cb)cb)(owner, ev, arg);
 }
 
 void sl__child_emit(sl_child_t* c, const sl_child_event_t* ev) {
-  c->emitting++;
-  child_listener_t* last = c->listeners;
-  while (last != NULL && last->next != NULL) last = last->next;
-  for (child_listener_t* l = c->listeners; l != NULL; l = l->next) {
-    if (!l->removed && l->type == ev->type) l->cb(c, ev, l->arg);
-    if (l == last) break;
-  }
-  if (--c->emitting == 0) compact_listeners(c);
+  sl__emitter_emit(&c->events, ev->type, invoke, c, ev);
 }
 
 static void emit_status(sl_child_t* c, sl_child_event_type_t type) {
@@ -668,10 +629,7 @@ static void child_free_now(sl_child_t* c) {
   for (int i = 0; i < 3; i++)
     if (c->stdio[i] != NULL) sl_stream_unref(c->stdio[i]);
   if (c->channel != NULL) sl__channel_release(c->channel);
-  c->emitting = 0;
-  for (child_listener_t* l = c->listeners; l != NULL; l = l->next)
-    l->removed = 1;
-  compact_listeners(c);
+  sl__emitter_clear(&c->events);
   sl__free(c->errmsg);
   sl__free(c->file);
   sl__free(c);

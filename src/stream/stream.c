@@ -127,12 +127,7 @@ static void stream_free(sl_stream_t* s) {
   SL_ASSERT(s->w.queue.count == 0 && s->w.completed.count == 0);
   sl__ring_free(&s->w.queue);
   sl__ring_free(&s->w.completed);
-  sl__listener_t* l = s->listeners;
-  while (l != NULL) {
-    sl__listener_t* next = l->next;
-    sl__free(l);
-    l = next;
-  }
+  sl__emitter_clear(&s->events);
   sl__free(s->errmsg);
   sl__free(s->name);
   sl__free(s);
@@ -168,15 +163,8 @@ static int add_listener(sl_stream_t* s, sl_event_type_t type, sl_stream_cb cb,
                         void* arg, int once) {
   SL_ASSERT((unsigned)type < SL_EV_MAX_ && cb != NULL);
   if (s->close_emitted) return SL_EDESTROYED;
-  sl__listener_t* l = sl__calloc(1, sizeof *l);
-  if (l == NULL) return SL_ENOMEM;
-  l->cb = cb;
-  l->arg = arg;
-  l->type = (uint8_t)type;
-  l->once = (uint8_t)once;
-  sl__listener_t** p = &s->listeners;
-  while (*p != NULL) p = &(*p)->next;
-  *p = l;
+  int rc = sl__emitter_add(&s->events, type, (sl__fn)cb, arg, once);
+  if (rc != 0) return rc;
   if (type == SL_EV_DATA && s->r.flowing != 0) sl_stream_resume(s);
   if (type == SL_EV_READABLE) {
     s->r.flowing = 0;
@@ -198,51 +186,21 @@ int sl_stream_once(sl_stream_t* s, sl_event_type_t type, sl_stream_cb cb,
   return add_listener(s, type, cb, arg, 1);
 }
 
-static void compact_listeners(sl_stream_t* s) {
-  sl__listener_t** p = &s->listeners;
-  while (*p != NULL) {
-    sl__listener_t* l = *p;
-    if (l->removed) {
-      *p = l->next;
-      sl__free(l);
-    } else {
-      p = &l->next;
-    }
-  }
-}
-
 int sl_stream_off(sl_stream_t* s, sl_event_type_t type, sl_stream_cb cb,
                   void* arg) {
-  for (sl__listener_t* l = s->listeners; l != NULL; l = l->next) {
-    if (!l->removed && l->type == type && l->cb == cb && l->arg == arg) {
-      l->removed = 1;
-      if (s->emitting == 0) compact_listeners(s);
-      return 0;
-    }
-  }
-  return SL_ENOENT;
+  return sl__emitter_off(&s->events, type, (sl__fn)cb, arg);
 }
 
 static int has_listener(const sl_stream_t* s, sl_event_type_t type) {
-  for (const sl__listener_t* l = s->listeners; l != NULL; l = l->next)
-    if (!l->removed && l->type == type) return 1;
-  return 0;
+  return sl__emitter_has(&s->events, type);
+}
+
+static void invoke(sl__fn cb, void* arg, void* owner, const void* ev) {
+  ((sl_stream_cb)cb)(owner, ev, arg);
 }
 
 void sl__stream_emit(sl_stream_t* s, const sl_event_t* ev) {
-  s->emitting++;
-  /* Listeners added during the emit are not called for this event: stop at
-   * the last one present now. */
-  sl__listener_t* last = s->listeners;
-  while (last != NULL && last->next != NULL) last = last->next;
-  for (sl__listener_t* l = s->listeners; l != NULL; l = l->next) {
-    if (!l->removed && l->type == ev->type) {
-      if (l->once) l->removed = 1;
-      l->cb(s, ev, l->arg);
-    }
-    if (l == last) break;
-  }
-  if (--s->emitting == 0) compact_listeners(s);
+  sl__emitter_emit(&s->events, ev->type, invoke, s, ev);
 }
 
 static void emit_simple(sl_stream_t* s, sl_event_type_t type) {

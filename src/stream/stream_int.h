@@ -25,14 +25,6 @@ sl__item_t* sl__ring_at(sl__ring_t* r, size_t i);
 sl__item_t sl__ring_shift(sl__ring_t* r);
 void sl__ring_free(sl__ring_t* r);
 
-typedef struct sl__listener_s {
-  struct sl__listener_s* next;
-  sl_stream_cb cb;
-  void* arg;
-  uint8_t type;
-  uint8_t once;
-  uint8_t removed;
-} sl__listener_t;
 
 /* Zero-copy capabilities of a descriptor-backed stream (see zerocopy.c). */
 typedef struct sl__zc_ops_s {
@@ -56,8 +48,7 @@ struct sl_stream_s {
   char* name;
   unsigned refs;
   sl__tick_t tick;
-  sl__listener_t* listeners;
-  int emitting;          /* depth of emit(); compaction waits for 0 */
+  sl__emitter_t events;
   int processing;
 
   unsigned readable : 1, writable : 1, is_transform : 1, auto_destroy : 1,

@@ -405,10 +405,8 @@ void sl__zc_ready(sl_stream_t* s) {
 }
 
 static int zc_has_consumer(const sl_stream_t* s) {
-  for (const sl__listener_t* l = s->listeners; l != NULL; l = l->next)
-    if (!l->removed && (l->type == SL_EV_DATA || l->type == SL_EV_READABLE))
-      return 1;
-  return 0;
+  return sl__emitter_has(&s->events, SL_EV_DATA) ||
+         sl__emitter_has(&s->events, SL_EV_READABLE);
 }
 
 /* Zero-copy only when the bytes can go from descriptor to descriptor
