@@ -12,77 +12,7 @@
 
 #include "stream/stream_int.h"
 #include "test.h"
-
-typedef struct {
-  char* buf;
-  size_t len, cap;
-  int ended, closed, finished, err;
-  char msg[256];
-} sink_t;
-
-static void on_sink(sl_stream_t* s, const sl_event_t* ev, void* arg) {
-  sink_t* k = arg;
-  switch (ev->type) {
-    case SL_EV_DATA: {
-      size_t n = sl_chunk_len(ev->chunk);
-      if (k->len + n > k->cap) {
-        k->cap = (k->len + n) * 2;
-        k->buf = realloc(k->buf, k->cap);
-      }
-      memcpy(k->buf + k->len, sl_chunk_data(ev->chunk), n);
-      k->len += n;
-      break;
-    }
-    case SL_EV_END: k->ended++; break;
-    case SL_EV_CLOSE: k->closed++; break;
-    case SL_EV_FINISH: k->finished++; break;
-    case SL_EV_ERROR:
-      k->err = ev->err;
-      snprintf(k->msg, sizeof k->msg, "%s", ev->message ? ev->message : "");
-      break;
-    default: break;
-  }
-}
-
-/* Ends `s` with `str` as the last write (the chunk reference is ours). */
-static void end_str(sl_stream_t* s, const char* str) {
-  sl_chunk_t* c = sl_chunk_str(str);
-  sl_stream_end(s, c, NULL, NULL);
-  sl_chunk_unref(c);
-}
-
-static void sink_watch(sl_stream_t* s, sink_t* k, int data) {
-  static const sl_event_type_t t[] = {SL_EV_END, SL_EV_CLOSE, SL_EV_FINISH,
-                                      SL_EV_ERROR};
-  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-    ASSERT_EQ(sl_stream_on(s, t[i], on_sink, k), 0);
-  if (data) ASSERT_EQ(sl_stream_on(s, SL_EV_DATA, on_sink, k), 0);
-}
-
-typedef struct {
-  sl_stream_t* s;
-  const char* data;
-  size_t len, off;
-} feeder_t;
-
-static void feed(feeder_t* f);
-static void on_feed_drain(sl_stream_t* s, const sl_event_t* ev, void* arg) {
-  feed(arg);
-}
-
-static void feed(feeder_t* f) {
-  while (f->off < f->len) {
-    size_t n = f->len - f->off < 65536 ? f->len - f->off : 65536;
-    int rc = sl_stream_write_bytes(f->s, f->data + f->off, n, NULL, NULL);
-    ASSERT(rc >= 0);
-    f->off += n;
-    if (rc == 0) {
-      sl_stream_once(f->s, SL_EV_DRAIN, on_feed_drain, f);
-      return;
-    }
-  }
-  sl_stream_end(f->s, NULL, NULL, NULL);
-}
+#include "stream/sink.h"
 
 static int fd_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
 
