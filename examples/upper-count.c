@@ -51,7 +51,7 @@ static void on_done(int err, int stage, const char* message, void* arg) {
 int main(int argc, char** argv) {
   sl_init(argc, argv);
   static const sl_stream_hooks_t hooks = {.transform = upper};
-  sl_stream_opts_t o = {.hooks = &hooks, .high_water_mark = 64 * 1024};
+  sl_stream_opts_t o = {.hooks = &hooks, .high_water_mark = 256 * 1024};
   sl_pipeline(on_done, NULL, sl_stdin(), sl_transform_new(&o), sl_stdout(),
               NULL);
   sl_run();
