@@ -70,6 +70,7 @@ struct uv_loop_s;
   X(ENOTSUP, -ENOTSUP)                                                      \
   X(EPERM, -EPERM)                                                          \
   X(EPIPE, -EPIPE)                                                          \
+  X(EPROTO, -EPROTO)                                                        \
   X(ERANGE, -ERANGE)                                                        \
   X(ESPIPE, -ESPIPE)                                                        \
   X(ESRCH, -ESRCH)                                                          \
@@ -205,6 +206,12 @@ SL_EXTERN char* sl_chunk_data(const sl_chunk_t* c);
 SL_EXTERN size_t sl_chunk_len(const sl_chunk_t* c);
 /* The object of an object chunk, or NULL for a byte chunk. */
 SL_EXTERN void* sl_chunk_obj(const sl_chunk_t* c);
+/* 1 when the caller's reference is the only way to reach c's bytes (one
+ * reference, storage not shared with another slice, not caller memory
+ * without a free callback), so the bytes may be changed in place: a
+ * Transform can modify the chunk it was given and push it on, with no copy.
+ * 0 otherwise. */
+SL_EXTERN int sl_chunk_exclusive(const sl_chunk_t* c);
 /* Shrinks the visible length (after filling fewer bytes than allocated). */
 SL_EXTERN void sl_chunk_set_len(sl_chunk_t* c, size_t len);
 
@@ -519,8 +526,9 @@ SL_EXTERN sl_stream_t* sl_file_writer(const char* path,
                                       const sl_file_opts_t* o);
 
 /* The process's stdin / stdout / stderr as streams of the right kind for
- * what the descriptor is: a file (positioned reads/writes on the pool), a
- * pipe or socket (non-blocking, libuv), or a terminal. Each call returns the
+ * what the descriptor is: a file (positioned reads/writes on the pool, in
+ * 256 KiB blocks), a pipe or socket (non-blocking, libuv, 64 KiB marks), or
+ * a terminal. Each call returns the
  * same stream until it closes; the descriptor itself is never closed. */
 SL_EXTERN sl_stream_t* sl_stdin(void);
 SL_EXTERN sl_stream_t* sl_stdout(void);

@@ -103,6 +103,12 @@ void sl_chunk_unref(sl_chunk_t* c) {
   sl__free(c);
 }
 
+int sl_chunk_exclusive(const sl_chunk_t* c) {
+  if (c->refs != 1 || c->obj != NULL) return 0;
+  if (c->parent != NULL) return c->parent->refs == 1;
+  return c->base == c->inline_data || c->free_cb != NULL;
+}
+
 char* sl_chunk_data(const sl_chunk_t* c) { return c->base; }
 size_t sl_chunk_len(const sl_chunk_t* c) { return c->len; }
 void* sl_chunk_obj(const sl_chunk_t* c) { return c->obj; }

@@ -145,3 +145,27 @@ TEST(chunk_streams_release_every_reference) {
   ASSERT_EQ(freed, 1);
   ASSERT_EQ(live, 0);
 }
+
+TEST(chunk_exclusive_only_when_unshared) {
+  sl_chunk_t* c = sl_chunk_copy("hello", 5);
+  ASSERT_EQ(sl_chunk_exclusive(c), 1);
+  sl_chunk_ref(c);
+  ASSERT_EQ(sl_chunk_exclusive(c), 0); /* two references */
+  sl_chunk_unref(c);
+  sl_chunk_t* a = sl_chunk_slice(c, 0, 2);
+  ASSERT_EQ(sl_chunk_exclusive(a), 0); /* c still sees the bytes */
+  sl_chunk_unref(c);
+  ASSERT_EQ(sl_chunk_exclusive(a), 1); /* now only the slice does */
+  sl_chunk_t* b = sl_chunk_slice(a, 1, 1);
+  ASSERT_EQ(sl_chunk_exclusive(a), 0);
+  ASSERT_EQ(sl_chunk_exclusive(b), 0);
+  sl_chunk_unref(b);
+  sl_chunk_unref(a);
+  static char fixed[4] = "abc";
+  sl_chunk_t* w = sl_chunk_wrap(fixed, 3, NULL, NULL);
+  ASSERT_EQ(sl_chunk_exclusive(w), 0); /* caller memory: not ours */
+  sl_chunk_unref(w);
+  sl_chunk_t* o = sl_chunk_object(fixed, NULL, NULL);
+  ASSERT_EQ(sl_chunk_exclusive(o), 0);
+  sl_chunk_unref(o);
+}
