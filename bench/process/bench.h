@@ -12,19 +12,19 @@
 #include <sluice.h>
 
 /* Seconds since the first call (a monotonic clock). */
-static double bench_elapsed(void) {
+static inline double bench_elapsed(void) {
   static uint64_t t0;
   if (t0 == 0) t0 = sl_hrtime();
   return (double)(sl_hrtime() - t0) / 1e9;
 }
 
 /* argv[i] as a number, or `dflt` when absent. */
-static double bench_arg(int argc, char** argv, int i, double dflt) {
+static inline double bench_arg(int argc, char** argv, int i, double dflt) {
   return i < argc ? atof(argv[i]) : dflt;
 }
 
 /* The result line: count done, seconds taken and the rate per second. */
-static void bench_report_rate(long n, double secs) {
+static inline void bench_report_rate(long n, double secs) {
   printf("n=%ld secs=%.6f rate=%.1f\n", n, secs, secs > 0 ? n / secs : 0.0);
   fflush(stdout);
 }

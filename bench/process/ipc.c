@@ -10,6 +10,7 @@
  *
  * Usage: ipc pingpong|oneway json|binary N SIZE SECS
  * Prints: n=DONE secs=ELAPSED rate=PER_SEC; exits 1 on a failure. */
+#include <signal.h>
 #include <string.h>
 
 #include "bench.h"
@@ -86,7 +87,10 @@ static void on_message(const sl_message_t* m) {
   int64_t count;
   if (!oneway) {
     done++;
-    if (done < want && bench_elapsed() - start < limit) return ping();
+    if (done < want && bench_elapsed() - start < limit) {
+      ping();
+      return;
+    }
   } else if (sl_json_get_int(m->data, m->len, "count", &count) != 0 ||
              count != sent) {
     fprintf(stderr, "ipc: child counted %.*s, %ld sent\n", (int)m->len,
@@ -152,7 +156,10 @@ int main(int argc, char** argv) {
   for (int t = 0; t < SL_CHILD_EV_MAX_; t++)
     sl_child_on(child, t, on_child, NULL);
   start = bench_elapsed();
-  if (oneway) pump(); else ping();
+  if (oneway)
+    pump();
+  else
+    ping();
   sl_run();
   free(payload);
   return failed || done == 0;
