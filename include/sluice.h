@@ -403,7 +403,8 @@ SL_EXTERN int sl_stream_write_str(sl_stream_t* s, const char* str);
 /* Ends the writable side after writing `last` (may be NULL). `cb` (may be
  * NULL) runs from the loop on finish, or with the error (SL_EDESTROYED if
  * destroyed without one). Returns 0, or SL_EWRITEAFTEREND if end was
- * already called (cb then does not run). */
+ * already called, SL_EDESTROYED after a destroy, SL_ENOTWRITABLE, or the
+ * code of writing `last` (cb then does not run). */
 SL_EXTERN int sl_stream_end(sl_stream_t* s, sl_chunk_t* last, sl_done_cb cb,
                             void* arg);
 /* Writes are buffered until as many uncork() calls as cork() calls. */
@@ -412,7 +413,8 @@ SL_EXTERN void sl_stream_uncork(sl_stream_t* s);
 
 /* --- Both ------------------------------------------------------------- */
 
-/* Destroys `s` from any state: pending writes fail with SL_ECANCELED, the
+/* Destroys `s` from any state: pending writes fail with `err` (SL_ECANCELED
+ * when `err` is 0), an end() callback still waiting gets the same code, the
  * read buffer is dropped, SL_EV_ERROR follows if `err` != 0 (and no error was
  * emitted before), then SL_EV_CLOSE. Later calls are ignored. */
 SL_EXTERN void sl_stream_destroy(sl_stream_t* s, int err);
@@ -453,17 +455,21 @@ typedef struct sl_pipe_opts_s {
 
 /* Pipes `src` into `dst` with backpressure: `src` pauses while `dst`'s
  * write() returns 0 and resumes on drain; `dst` is ended when `src` ends
- * (unless no_end). Errors are not forwarded (use sl_pipeline). When both
+ * (unless no_end). Errors are not forwarded (use sl_pipeline): when `dst`
+ * closes first, `src` is left paused, as Node's unpipe leaves it. When both
  * ends are descriptors (file, socket, pipe) and nothing else consumes `src`,
- * the data moves with sendfile/splice/copy_file_range instead of chunks.
- * `dst` gets SL_EV_PIPE from the loop, and SL_EV_UNPIPE when the pipe ends
- * (src ended, either side closed, unpipe). A `src` that already ended ends
- * `dst` (unless no_end). Returns `dst`. */
+ * the data moves with sendfile/splice/copy_file_range instead of chunks;
+ * then a failure or close of either side destroys the other too (the
+ * descriptors are shared). `dst` gets SL_EV_PIPE from the loop (once, on
+ * either path), and SL_EV_UNPIPE when the pipe ends (src ended, either side
+ * closed on the chunk path, unpipe). A `src` that already ended ends `dst`
+ * (unless no_end). Returns `dst`. */
 SL_EXTERN sl_stream_t* sl_stream_pipe(sl_stream_t* src, sl_stream_t* dst,
                                       const sl_pipe_opts_t* o);
-/* Stops piping `src` into `dst` (NULL: into every destination); `src`
- * pauses when no pipe is left. SL_EV_UNPIPE follows on `dst`, from the
- * loop. */
+/* Stops piping `src` into `dst` (NULL: into every destination), zero-copy
+ * pipes included (they stop after the block in flight; `src` keeps the
+ * bytes not yet moved); `src` pauses when no pipe is left. SL_EV_UNPIPE
+ * follows on `dst`, from the loop; `dst` is not ended. */
 SL_EXTERN void sl_stream_unpipe(sl_stream_t* src, sl_stream_t* dst);
 
 /* err: 0, or the first error. stage: index of the stage whose error it was
@@ -480,12 +486,15 @@ typedef void (*sl_pipeline_cb)(int err, int stage, const char* message,
  * `cb` still runs once, later, with SL_EINVAL. */
 SL_EXTERN int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
                            void* arg);
-/* sl_pipelinev() over a NULL-terminated list of stages. A constructor that
+/* sl_pipelinev() over a NULL-terminated list of any number of stages
+ * (above 64 the list is copied to the heap; on ENOMEM every stage is
+ * destroyed and `cb` gets SL_EINVAL). A constructor that
  * failed cannot be told from the terminator: check them when it matters. */
 SL_EXTERN int sl_pipeline(sl_pipeline_cb cb, void* arg, ...);
 /* Calls cb(s, err) once when `s` is done: err 0 when the readable side ended
  * and the writable side finished, the stream's error, or
- * SL_EPREMATURECLOSE if it closed before. Runs from the loop. Returns 0. */
+ * SL_EPREMATURECLOSE if it closed before. Runs from the loop. Returns 0, or
+ * SL_ENOMEM (cb then does not run). */
 SL_EXTERN int sl_stream_finished(sl_stream_t* s, sl_done_cb cb, void* arg);
 
 /* ------------------------------------------------------------------------ */
@@ -947,8 +956,13 @@ SL_EXTERN void sl_pool_close(sl_pool_t* p, int cancel, void (*cb)(void*),
 
 typedef struct sl_http_server_s sl_http_server_t;
 
-/* Called for each request, from the loop. `req` and `res` are owned by the
- * library like any stream; the handler may answer now or later. */
+/* Called for each request, from the loop, once its head is parsed. `req`
+ * and `res` are owned by the library like any stream; the handler may answer
+ * now or later. Responses leave in request order (pipelining): a later
+ * response's writes wait until the earlier ones finished. The handler's
+ * first read of `req` sends "100 Continue" to a client that asked for it. A
+ * body nobody reads is discarded once the response has finished (Node's
+ * dump). Destroying `res` before it finished closes the connection. */
 typedef void (*sl_http_handler)(sl_stream_t* req, sl_stream_t* res,
                                 void* arg);
 
@@ -961,14 +975,28 @@ typedef struct sl_http_server_opts_s {
   uint64_t max_body_size;        /* 0: no limit; past it 413 */
   uint64_t headers_timeout_ms;   /* time to receive the headers; 0: 10000 -> 408 */
   uint64_t keep_alive_timeout_ms;/* idle keep-alive; 0: 5000 */
-  size_t max_connections;        /* 0: 10000; more wait in the backlog */
-  size_t max_pipelined;          /* requests in flight per connection; 0: 16 */
-  size_t high_water_mark;        /* body streams; 0: 64 KiB */
-  int access_log;                /* 1: one line per request on stderr */
+  size_t max_connections;        /* 0: 10000; at the limit the server stops
+                                    accepting (more wait in the backlog)
+                                    until one closes */
+  size_t max_pipelined;          /* requests in flight per connection (parsed
+                                    and not yet answered); past it the socket
+                                    is not read; 0: 16 */
+  size_t high_water_mark;        /* body streams; 0: 64 KiB. The parser and
+                                    the socket pause while a request body is
+                                    above it */
+  int access_log;                /* 1: one line per request on stderr:
+                                    127.0.0.1:5000 "GET /p HTTP/1.1" 200
+                                    12 0.153ms (status, body bytes, time) */
 } sl_http_server_opts_t;
 
-/* Listens and serves. Returns 0 and the server in *out, or a negative code
- * (SL_EADDRINUSE ...). `handler` runs from the loop for each request. */
+/* Listens and serves. `o` may be NULL (127.0.0.1, any port); host is a
+ * numeric IPv4/IPv6 address or "localhost". Returns 0 and the server in *out,
+ * or a negative code (SL_EADDRINUSE, SL_EINVAL ...) with *out NULL.
+ * `handler` runs from the loop for each request. A request the parser or
+ * the checks reject (malformed, request smuggling: bare CR/LF in a value,
+ * obs-fold, Content-Length with Transfer-Encoding, a last coding other than
+ * chunked, conflicting Content-Length) gets 400, and the limits 431, 413 and
+ * 408, each with Connection: close, after the responses before it. */
 SL_EXTERN int sl_http_listen(const sl_http_server_opts_t* o,
                              sl_http_handler handler, void* arg,
                              sl_http_server_t** out);
@@ -982,7 +1010,8 @@ SL_EXTERN void sl_http_server_close(sl_http_server_t* srv,
 /* Request accessors (server side `req`). Strings live as long as `req`. */
 SL_EXTERN const char* sl_http_method(const sl_stream_t* req);
 SL_EXTERN const char* sl_http_url(const sl_stream_t* req); /* raw target */
-SL_EXTERN const char* sl_http_path(const sl_stream_t* req); /* decoded path, no query */
+/* Percent-decoded path without the query ("%00" stays encoded). */
+SL_EXTERN const char* sl_http_path(const sl_stream_t* req);
 SL_EXTERN int sl_http_version_minor(const sl_stream_t* req); /* 0 or 1 */
 /* The value of header `name` (case-insensitive), or NULL. Repeated headers
  * are joined with ", " as in Node. Works on requests and client responses. */
@@ -992,7 +1021,15 @@ SL_EXTERN int sl_http_header_at(const sl_stream_t* msg, size_t i,
                                 const char** name, const char** value);
 SL_EXTERN const char* sl_http_remote(const sl_stream_t* req); /* "ip:port" */
 
-/* Response (server side `res`). Until the first write/end: */
+/* Response (server side `res`). Status and headers leave with the first
+ * write or at end. The body is framed by the Content-Length set here, or,
+ * when the whole body is the chunk given to end() with nothing written
+ * before, by its length (as Node does); otherwise chunked, or for an
+ * HTTP/1.0 client delimited by closing the connection. HEAD, 1xx, 204 and
+ * 304 send no body (writes are accepted and dropped). Date and Connection
+ * are added unless set. With Content-Length set and nothing in between,
+ * sl_stream_pipe(file_reader, res) sends the file with sendfile(2).
+ * Until the head is sent; returns 0, SL_EINVAL (not 100..999) or SL_EBUSY. */
 SL_EXTERN int sl_http_set_status(sl_stream_t* res, int status);
 /* Sets (replaces) a header; Content-Length set here disables chunking.
  * Returns 0, SL_EINVAL for CR/LF in name or value, or SL_EBUSY after the
@@ -1001,38 +1038,81 @@ SL_EXTERN int sl_http_set_header(sl_stream_t* res, const char* name,
                                  const char* value);
 SL_EXTERN int sl_http_add_header(sl_stream_t* res, const char* name,
                                  const char* value);
-/* Trailers, sent after a chunked body. */
+/* Trailers, sent after a chunked body (dropped otherwise). Returns 0,
+ * SL_EINVAL for CR/LF, SL_EBUSY once the body has ended. */
 SL_EXTERN int sl_http_add_trailer(sl_stream_t* res, const char* name,
                                   const char* value);
 SL_EXTERN int sl_http_headers_sent(const sl_stream_t* res);
-/* Shorthand: status, Content-Type, Content-Length and the whole body. */
+/* Shorthand: status, Content-Type (may be NULL), Content-Length and the
+ * whole body (copied), then end. Returns 0 or the first error (SL_EBUSY when
+ * the head was sent, SL_EWRITEAFTEREND after end). */
 SL_EXTERN int sl_http_respond(sl_stream_t* res, int status,
                               const char* content_type, const void* body,
                               size_t len);
 
 /* Client. The request is a Writable (its body: end it, even when empty);
- * the response arrives as a Readable with status and headers. */
+ * the response arrives as a Readable with status and headers
+ * (sl_http_status, sl_http_header, sl_http_header_at). Bodies: fixed-length,
+ * chunked or delimited by the server's close; HEAD, 1xx (skipped), 204 and
+ * 304 have none. While the response body is above high_water_mark the
+ * parser pauses and the socket stops reading (backpressure to the server). */
 typedef struct sl_http_agent_s sl_http_agent_t;
 typedef struct sl_http_request_opts_s {
   const char* method;          /* NULL: "GET" */
-  const char* url;             /* "http://127.0.0.1:8080/path" */
-  const char* const* headers;  /* "Name: value" strings, NULL-terminated */
+  const char* url;             /* "http://host[:port]/path?query" (http only) */
+  /* "Name: value" strings, NULL-terminated, sent as given (copied). Host is
+   * added unless given, and Connection: keep-alive unless a Connection
+   * header is given ("close" keeps the socket out of the pool). The body
+   * is sent chunked unless Content-Length (or Transfer-Encoding) is given;
+   * a request ended with no body sends no framing for GET, HEAD, DELETE,
+   * OPTIONS, TRACE and CONNECT, and Content-Length: 0 for others. */
+  const char* const* headers;
   sl_http_agent_t* agent;      /* keep-alive pool; NULL: the default agent */
-  uint64_t timeout_ms;         /* 0: none */
-  size_t high_water_mark;      /* 0: 64 KiB */
+  /* 0: none. Otherwise no byte from the server for this long while the
+   * request waits for it is SL_ETIMEDOUT (a body paused by its reader
+   * does not count). */
+  uint64_t timeout_ms;
+  size_t high_water_mark;      /* request and response bodies; 0: 64 KiB */
 } sl_http_request_opts_t;
-/* err 0 and the response stream, or the error (no response). From the
- * loop, once. */
+/* Runs once, from the loop: err 0 and the response (owned by the library
+ * like any stream: listen, pipe or resume it), or an error and NULL. A
+ * failure after the head arrived goes to the response stream instead
+ * (SL_EV_ERROR, e.g. SL_ECONNRESET "response aborted" when the server closes
+ * inside a body, SL_EPROTO for a malformed body). */
 typedef void (*sl_http_response_cb)(int err, sl_stream_t* res, void* arg);
-/* Starts a request. Returns the request body stream (NULL on ENOMEM or
- * SL_EINVAL url); connection errors arrive through cb. */
+/* Starts a request: a socket from the agent's pool for host:port (an idle
+ * keep-alive one, a new one below max_sockets, or the next one freed). The
+ * head goes out with the first write or with end. Returns the request body
+ * stream, owned by the library, or NULL (cb never runs) for ENOMEM, a URL
+ * that is not http://host[:port][/...], a method that is not a token, or a
+ * header line without ':' or with CR/LF. Errors before the response (an
+ * unreachable server, a malformed response, a hang-up, the timeout) reach
+ * cb and fail the request stream with a message naming the peer:
+ * "ECONNREFUSED: connection refused, connect 127.0.0.1:9",
+ * "EPROTO: protocol error, HPE_INVALID_CONSTANT: Expected HTTP/, response
+ * from 127.0.0.1:8080", "ECONNRESET: connection reset by peer, socket hang
+ * up, 127.0.0.1:8080". The request stream finishes once the whole request
+ * is written to the socket and closes once the response has been
+ * delivered; destroying it earlier aborts the exchange (cb gets the error,
+ * or SL_ECANCELED). A request that finds its reused keep-alive socket
+ * closed by the server before any answer is sent again once on a new
+ * socket when no body byte had gone out. */
 SL_EXTERN sl_stream_t* sl_http_request(const sl_http_request_opts_t* o,
                                        sl_http_response_cb cb, void* arg);
-/* Status code of a client response. */
+/* Status code of a client response (SL_ASSERTs that `res` is an HTTP
+ * message stream). */
 SL_EXTERN int sl_http_status(const sl_stream_t* res);
-/* A keep-alive agent: at most max_sockets per host:port (0: 8). */
+/* A keep-alive agent: at most max_sockets per host:port (0: 8); more
+ * requests wait for a socket, in order. The default agent allows 256.
+ * A socket goes back to its pool when its response has been parsed to the
+ * end (unless either side said Connection: close); idle sockets close after
+ * 4 s, when the server closes them, and whenever nothing but idle sockets
+ * would keep the loop running, so sl_run() returns once the program's own
+ * work is done and sl_loop_close() finds nothing open. NULL on ENOMEM. */
 SL_EXTERN sl_http_agent_t* sl_http_agent_new(size_t max_sockets);
-/* Closes idle sockets now and the others when their request ends; frees. */
+/* Closes the agent's idle sockets now and the others when their exchange
+ * ends, then frees it (NULL is ignored). Requests already started go on;
+ * `a` must not be passed to sl_http_request afterwards. */
 SL_EXTERN void sl_http_agent_close(sl_http_agent_t* a);
 
 /* Static files. */
@@ -1043,14 +1123,27 @@ typedef struct sl_static_opts_s {
   int no_gzip;               /* 1: never compress on the fly */
   int no_listing;            /* 1: 404 instead of a directory listing */
 } sl_static_opts_t;
-/* NULL and *err set on failure (SL_ENOENT / SL_ENOTDIR for the root). */
+/* Resolves o->root (realpath) once. Returns the server (free it with
+ * sl_static_free, after the HTTP server using it closed), or NULL with *err
+ * (may be NULL) set: SL_ENOENT / SL_ENOTDIR / SL_EACCES for the root. */
 SL_EXTERN sl_static_t* sl_static_new(const sl_static_opts_t* o, int* err);
 SL_EXTERN void sl_static_free(sl_static_t* st);
-/* Answers req with the file its path names under the root: MIME type,
- * Range (206/416), ETag / Last-Modified with 304, gzip when accepted and
- * compressible (Vary: Accept-Encoding), sendfile when nothing transforms
- * the bytes, 403/404 for anything outside the root. Returns 0 (the response
- * is under way) or a negative code (then nothing was sent). */
+/* Answers req (GET or HEAD; others get 405 with Allow) with the file its
+ * path names under the root: MIME type from the extension, one Range (206
+ * with Content-Range; unsatisfiable: 416 whose Content-Range gives the
+ * size; several ranges or a failed If-Range: the whole file, 200), weak
+ * ETag and Last-Modified with If-None-Match / If-Modified-Since (304),
+ * gzip when Accept-Encoding allows it and the type is compressible (never
+ * for a Range request; Vary: Accept-Encoding on every answer about such a
+ * type), sendfile(2) when nothing transforms the bytes. A directory gets a
+ * 301 to its slash form, then its index file, else an HTML listing (404
+ * with no_listing). The path is percent-decoded once: a NUL or a bad
+ * escape is 400, a ".." segment or an encoded slash (%2F) 403, a path over
+ * 4096 bytes 414; a file whose real location (symlinks resolved) is
+ * outside the root is 403; missing is 404. open/fstat run on the loop
+ * thread; reads (when not sendfile) on the pool. Returns 0 (the response
+ * is under way or sent, errors included) or a negative code, in which case
+ * no head was sent: SL_EBUSY (the head already went out), SL_ENOMEM. */
 SL_EXTERN int sl_static_serve(sl_static_t* st, sl_stream_t* req,
                               sl_stream_t* res);
 

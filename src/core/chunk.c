@@ -19,6 +19,7 @@ struct sl_chunk_s {
 };
 
 static sl_chunk_t* chunk_alloc(size_t extra) {
+  if (extra > SIZE_MAX - sizeof(sl_chunk_t)) return NULL; /* would wrap */
   sl_chunk_t* c = sl__malloc(sizeof *c + extra);
   if (c == NULL) return NULL;
   memset(c, 0, sizeof *c);

@@ -24,6 +24,10 @@
 #define MAX_PENDING_FDS 64
 #define MAX_HANDLE_RETRIES 3
 #define FRAME_FD_FLAG 0x80000000u
+/* json: a NODE_HANDLE line wraps a message of up to max_message bytes in
+ * {"cmd":"NODE_HANDLE","type":...,"msg":...} (and Node may add a key or
+ * two): lines may be this much longer; the message itself is checked. */
+#define HANDLE_SLACK 256
 
 enum { CH_OPEN = 0, CH_CLOSING, CH_CLOSED };
 
@@ -140,6 +144,11 @@ static void emit(sl_channel_t* ch, const sl_child_event_t* ev) {
   sl__emitter_emit(&ch->events, ev->type, invoke, ch, ev);
   if (ch->owner_cb != NULL) ch->owner_cb(ch->owner, ev);
   ch->busy--;
+}
+
+int sl__channel_has_listener(const sl_channel_t* ch,
+                             sl_child_event_type_t type) {
+  return sl__emitter_has(&ch->events, type);
 }
 
 static int has_listener(const sl_channel_t* ch, int type) {
@@ -464,23 +473,31 @@ static void on_line(sl_channel_t* ch, char* line, size_t len) {
   }
   const char* cmd;
   size_t cn;
-  if (!internal_cmd(line, len, &cmd, &cn)) {
+  int internal = internal_cmd(line, len, &cmd, &cn);
+  int handle = internal && cn == 13 &&
+               memcmp(cmd, "\"NODE_HANDLE\"", 13) == 0;
+  char null_msg[] = "null"; /* written below, as the line is */
+  const char* msg = line;
+  size_t mn = len;
+  if (handle && sl__json_find(line, len, "msg", &msg, &mn) != 0) {
+    msg = null_msg;
+    mn = 4;
+  }
+  if (mn > ch->max_message) {
+    close_channel(ch, SL_EMSGSIZE, "IPC message over max_message");
+    return;
+  }
+  if (!internal) {
     deliver(ch, line, len, -1);
     return;
   }
-  if (cn == 13 && memcmp(cmd, "\"NODE_HANDLE\"", 13) == 0) {
+  if (handle) {
     int fd = pop_fd(ch);
-    const char* msg;
-    size_t mn;
     if (fd < 0) {
       send_control(ch, "NODE_HANDLE_NACK");
       return;
     }
     send_control(ch, "NODE_HANDLE_ACK");
-    if (sl__json_find(line, len, "msg", &msg, &mn) != 0) {
-      msg = "null";
-      mn = 4;
-    }
     /* The message text is a slice of the line: terminate it in place. */
     char saved = msg[mn];
     ((char*)msg)[mn] = '\0';
@@ -495,7 +512,8 @@ static void on_line(sl_channel_t* ch, char* line, size_t len) {
 
 /* Grows the read buffer for a line longer than it; 0 or an error code. */
 static int grow_rbuf(sl_channel_t* ch) {
-  size_t limit = ch->max_message + 1;
+  size_t limit = ch->max_message + 1 +
+                 (ch->mode == SL_IPC_JSON ? HANDLE_SLACK : 0);
   if (ch->rcap >= limit) return SL_EMSGSIZE;
   size_t cap = ch->rcap * 2 < limit ? ch->rcap * 2 : limit;
   char* b = sl__realloc(ch->rbuf, cap + 1);
@@ -512,7 +530,7 @@ static void parse_json(sl_channel_t* ch) {
          (nl = memchr(ch->rbuf + ch->rscan, '\n', ch->rlen - ch->rscan))) {
     size_t len = (size_t)(nl - ch->rbuf) - start;
     *nl = '\0';
-    if (len > ch->max_message)
+    if (len > ch->max_message + HANDLE_SLACK)
       {
       close_channel(ch, SL_EMSGSIZE, "IPC message over max_message");
       return;
@@ -522,7 +540,7 @@ static void parse_json(sl_channel_t* ch) {
     ch->rscan = start;
   }
   if (ch->state == CH_CLOSED) return;
-  if (ch->rlen - start > ch->max_message)
+  if (ch->rlen - start > ch->max_message + HANDLE_SLACK)
     {
       close_channel(ch, SL_EMSGSIZE, "IPC message over max_message");
       return;
@@ -674,11 +692,27 @@ static void read_some(sl_channel_t* ch) {
   }
 }
 
+/* POLLERR, which libuv reports as UV_EBADF: a peer that closed with some
+ * of our bytes unread leaves ECONNRESET pending on our end. Node sees that
+ * as the end of the channel, not an error. Reading SO_ERROR clears it. */
+static int peer_reset(sl_channel_t* ch) {
+  int err = 0;
+  socklen_t l = sizeof err;
+  if (getsockopt(ch->fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0) return 0;
+  return err == ECONNRESET || err == EPIPE;
+}
+
 static void on_poll(uv_poll_t* h, int status, int events) {
   sl_channel_t* ch = h->data;
   ch->busy++;
-  if (status < 0) {
+  if (status < 0 && !peer_reset(ch)) {
     close_channel(ch, status, "IPC poll");
+  } else if (status < 0) {
+    /* libuv stopped the handle: start it again and read what the peer
+     * sent before it went, then its EOF. */
+    ch->poll_events = 0;
+    update_poll(ch);
+    read_some(ch);
   } else {
     if (events & UV_WRITABLE) flush(ch);
     if (events & (UV_READABLE | UV_DISCONNECT)) read_some(ch);

@@ -58,6 +58,9 @@ sl_channel_t* sl__channel_new(int fd, sl_ipc_mode_t mode, size_t max_message,
                               size_t send_hwm);
 void sl__channel_set_owner(sl_channel_t* ch, sl__channel_owner_cb cb,
                            void* owner);
+/* 1 if a listener for `type` was added on the channel itself. */
+int sl__channel_has_listener(const sl_channel_t* ch,
+                             sl_child_event_type_t type);
 /* Drops the owner's interest: the channel frees itself once disconnected. */
 void sl__channel_release(sl_channel_t* ch);
 /* Closes the channel at once (queued messages are dropped), without an

@@ -122,7 +122,6 @@ typedef struct {
  * crosswise, as in {FD, 1} for stderr). */
 static int plan_lift(fdplan_t* p) {
   for (int t = 0; t < 4; t++) {
-    p->lifted[t] = -1;
     if (p->src[t] < 0 || p->src[t] >= t) continue;
     int fd = fcntl(p->src[t], F_DUPFD_CLOEXEC, 4);
     if (fd < 0) return -errno;
@@ -141,7 +140,9 @@ static void close_fd(int* fd) {
  * our end of a piped slot, -1 for the others. */
 static int plan_stdio(fdplan_t* p, const sl_spawn_opts_t* o, int channel_fd,
                       int fds[3]) {
-  for (int t = 0; t < 4; t++) p->src[t] = -1, p->devnull[t] = 0;
+  /* All of it set first: plan_release() runs after an early return. */
+  for (int t = 0; t < 4; t++)
+    p->src[t] = p->lifted[t] = -1, p->devnull[t] = 0;
   for (int i = 0; i < 3; i++) p->child_end[i] = fds[i] = -1;
   for (int i = 0; i < 3; i++) {
     const sl_stdio_t* s = &o->stdio[i];
@@ -562,11 +563,14 @@ static void timer_start(sl_child_t* c, uint64_t ms) {
 }
 
 /* Before the exit: the timeout. After it: the drain deadline, at which the
- * pipes a grandchild still holds are destroyed (and the channel
- * disconnected) so that close can come. */
+ * pipes a grandchild still holds are destroyed (and the channel closed) so
+ * that close can come. */
 static void on_timer(uv_timer_t* t) {
   sl_child_t* c = t->data;
   if (!c->reaped) {
+    /* Timers run before I/O: an exit that came in time may not have been
+     * seen yet. */
+    if (child_reap(c)) return;
     c->timed_out = 1;
     sl__group_kill(c->pgid, c->kill_signal, c->grace_ms);
     return;
@@ -576,8 +580,11 @@ static void on_timer(uv_timer_t* t) {
       c->drain_timeout = 1;
       sl_stream_destroy(c->stdio[i], 0);
     }
+  /* Closed, not disconnected: a disconnect waits for the queued messages,
+   * which a grandchild that holds the channel and never reads would keep
+   * back for as long as it lives. */
   if (c->channel != NULL && !c->channel_done)
-    sl_channel_disconnect(c->channel);
+    sl__channel_close(c->channel);
 }
 
 static int child_all_closed(const sl_child_t* c) {
@@ -751,7 +758,12 @@ static void on_channel_event(void* owner, const sl_child_event_t* ev) {
     c->channel_done = 1;
     sl__tick_schedule(&c->tick);
   }
-  if (!c->close_emitted) sl__child_emit(c, ev);
+  int mine = !c->close_emitted && sl__emitter_has(&c->events, ev->type);
+  /* A descriptor nobody listens for is closed here, not leaked. */
+  if (ev->type == SL_CHILD_MESSAGE && ev->msg->fd >= 0 && !mine &&
+      !sl__channel_has_listener(c->channel, SL_CHILD_MESSAGE))
+    close(ev->msg->fd);
+  if (mine) sl__child_emit(c, ev);
 }
 
 void sl__child_attach_channel(sl_child_t* c, sl_channel_t* ch) {

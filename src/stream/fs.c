@@ -131,8 +131,11 @@ static void fs_writev_hook(sl_stream_t* s, sl_chunk_t** chunks, size_t n) {
   SL_ASSERT(n > 0 && n <= FS_MAX_BATCH && f->nw == 0);
   for (size_t i = 0; i < n; i++) {
     f->wchunks[i] = sl_chunk_ref(chunks[i]);
-    f->bufs[i] = uv_buf_init(sl_chunk_data(chunks[i]),
-                             (unsigned)sl_chunk_len(chunks[i]));
+    /* Not uv_buf_init(): its length is an unsigned int, and a chunk of 4
+     * GiB or more would be cut short without a word. The kernel writes at
+     * most 2 GiB per call; fs_consume() continues the rest. */
+    f->bufs[i].base = sl_chunk_data(chunks[i]);
+    f->bufs[i].len = sl_chunk_len(chunks[i]);
   }
   f->nw = n;
   f->bi = 0;

@@ -82,7 +82,16 @@ static void on_src_end(sl_stream_t* src, const sl_event_t* ev, void* arg) {
 }
 
 static void on_any_close(sl_stream_t* s, const sl_event_t* ev, void* arg) {
-  pipe_cleanup(arg);
+  pipe_t* p = arg;
+  sl_stream_t* src = sl_stream_ref(p->src);
+  pipe_cleanup(p);
+  /* As Node's unpipe() when the destination closes: a source left with no
+   * pipe pauses, so that what it reads next waits for a new consumer
+   * instead of flowing to no one. */
+  if (s != src && sl__queue_empty(&src->r.pipes) && !src->destroyed &&
+      !src->r.end_emitted)
+    sl_stream_pause(src);
+  sl_stream_unref(src);
 }
 
 static void pipe_cleanup(pipe_t* p) {
@@ -103,6 +112,31 @@ static void pipe_cleanup(pipe_t* p) {
   sl__free(p);
 }
 
+/* The pipe of chunks, without the pipe event (zerocopy.c falls back to it
+ * after sl_stream_pipe() has announced the pipe). */
+void sl__pipe_chunks(sl_stream_t* src, sl_stream_t* dst, int no_end) {
+  pipe_t* p = sl__calloc(1, sizeof *p);
+  if (p == NULL) {
+    sl_stream_destroy(src, SL_ENOMEM);
+    return;
+  }
+  p->src = sl_stream_ref(src);
+  p->dst = sl_stream_ref(dst);
+  p->end = !no_end;
+  sl__queue_insert_tail(&src->r.pipes, &p->src_node);
+  /* The data listener switches src to flowing mode. */
+  if (sl_stream_on(src, SL_EV_DATA, on_src_data, p) != 0 ||
+      sl_stream_on(src, SL_EV_END, on_src_end, p) != 0 ||
+      sl_stream_on(src, SL_EV_CLOSE, on_any_close, p) != 0 ||
+      sl_stream_on(dst, SL_EV_DRAIN, on_dst_drain, p) != 0 ||
+      sl_stream_on(dst, SL_EV_CLOSE, on_any_close, p) != 0) {
+    pipe_cleanup(p);
+    sl_stream_destroy(src, SL_ENOMEM);
+    return;
+  }
+  if (src->r.flowing != 1) sl_stream_resume(src);
+}
+
 sl_stream_t* sl_stream_pipe(sl_stream_t* src, sl_stream_t* dst,
                             const sl_pipe_opts_t* o) {
   static const sl_pipe_opts_t defaults;
@@ -116,27 +150,9 @@ sl_stream_t* sl_stream_pipe(sl_stream_t* src, sl_stream_t* dst,
     return dst;
   }
   if (src->close_emitted) return dst;
-  if (!o->no_zero_copy && sl__zc_pipe(src, dst, o)) return dst;
-  pipe_t* p = sl__calloc(1, sizeof *p);
-  if (p == NULL) {
-    sl_stream_destroy(src, SL_ENOMEM);
-    return dst;
-  }
-  p->src = sl_stream_ref(src);
-  p->dst = sl_stream_ref(dst);
-  p->end = !o->no_end;
-  sl__queue_insert_tail(&src->r.pipes, &p->src_node);
-  /* The data listener switches src to flowing mode. */
-  if (sl_stream_on(src, SL_EV_DATA, on_src_data, p) != 0 ||
-      sl_stream_on(src, SL_EV_END, on_src_end, p) != 0 ||
-      sl_stream_on(src, SL_EV_CLOSE, on_any_close, p) != 0 ||
-      sl_stream_on(dst, SL_EV_DRAIN, on_dst_drain, p) != 0 ||
-      sl_stream_on(dst, SL_EV_CLOSE, on_any_close, p) != 0) {
-    pipe_cleanup(p);
-    sl_stream_destroy(src, SL_ENOMEM);
-    return dst;
-  }
-  if (src->r.flowing != 1) sl_stream_resume(src);
+  /* Zero-copy or chunks, dst hears of the pipe the same way. */
+  if (o->no_zero_copy || !sl__zc_pipe(src, dst, o))
+    sl__pipe_chunks(src, dst, o->no_end);
   pipe_ev_later(dst, src, SL_EV_PIPE, 0);
   return dst;
 }
@@ -147,6 +163,11 @@ void sl_stream_unpipe(sl_stream_t* src, sl_stream_t* dst) {
     pipe_t* p = sl__container_of(q, pipe_t, src_node);
     q = q->next;
     if (dst == NULL || p->dst == dst) pipe_cleanup(p);
+  }
+  sl_stream_t* zdst;
+  while ((zdst = sl__zc_unpipe(src, dst)) != NULL) {
+    if (!zdst->close_emitted) pipe_ev_later(zdst, src, SL_EV_UNPIPE, 0);
+    sl_stream_unref(zdst);
   }
   if (sl__queue_empty(&src->r.pipes)) sl_stream_pause(src);
 }
@@ -351,12 +372,25 @@ int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
 }
 
 int sl_pipeline(sl_pipeline_cb cb, void* arg, ...) {
-  sl_stream_t* v[64];
+  sl_stream_t* small[64];
+  sl_stream_t** v = small;
   size_t n = 0;
   va_list ap;
   va_start(ap, arg);
-  sl_stream_t* s;
-  while ((s = va_arg(ap, sl_stream_t*)) != NULL && n < 64) v[n++] = s;
+  while (va_arg(ap, sl_stream_t*) != NULL) n++;
   va_end(ap);
-  return sl_pipelinev(v, n, cb, arg);
+  if (n > 64 && (v = sl__malloc(n * sizeof *v)) == NULL) {
+    /* ENOMEM: destroy every stage; cb still runs once, with SL_EINVAL. */
+    va_start(ap, arg);
+    for (size_t i = 0; i < n; i++)
+      sl_stream_destroy(va_arg(ap, sl_stream_t*), SL_ENOMEM);
+    va_end(ap);
+    return sl_pipelinev(small, 0, cb, arg);
+  }
+  va_start(ap, arg);
+  for (size_t i = 0; i < n; i++) v[i] = va_arg(ap, sl_stream_t*);
+  va_end(ap);
+  int rc = sl_pipelinev(v, n, cb, arg);
+  if (v != small) sl__free(v);
+  return rc;
 }

@@ -459,6 +459,24 @@ static sl_chunk_t* take_bytes(sl_stream_t* s, size_t n) {
   return out;
 }
 
+/* UTF-8 mode: moves a cut after `n` buffered bytes back to a character
+ * boundary, in whichever chunk it falls (each buffered chunk starts on one).
+ * A first character longer than `n` is cut as asked. */
+static size_t utf8_cut_point(sl_stream_t* s, size_t n) {
+  size_t before = 0;
+  for (size_t i = 0; i < s->r.buf.count; i++) {
+    sl_chunk_t* c = sl__ring_at(&s->r.buf, i)->chunk;
+    size_t len = sl_chunk_len(c);
+    if (n < before + len) {
+      size_t k = n - before;
+      size_t ok = k ? utf8_complete((unsigned char*)sl_chunk_data(c), k) : 0;
+      return ok || k == 0 ? before + ok : before ? before : n;
+    }
+    before += len;
+  }
+  return n;
+}
+
 sl_chunk_t* sl_stream_read(sl_stream_t* s, size_t n) {
   SL_ASSERT(s->readable);
   if (s->destroyed) return NULL;
@@ -484,14 +502,7 @@ sl_chunk_t* sl_stream_read(sl_stream_t* s, size_t n) {
       }
       n = s->r.length;
     }
-    if (s->r.utf8 && n < s->r.length) {
-      /* Do not split a character: move the cut to a boundary. */
-      sl__item_t* h = sl__ring_at(&s->r.buf, 0);
-      if (n < sl_chunk_len(h->chunk)) {
-        size_t ok = utf8_complete((unsigned char*)sl_chunk_data(h->chunk), n);
-        n = ok ? ok : n;
-      }
-    }
+    if (s->r.utf8 && n < s->r.length) n = utf8_cut_point(s, n);
     out = take_bytes(s, n);
     if (out == NULL) return NULL;
   }

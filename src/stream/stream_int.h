@@ -103,6 +103,13 @@ sl_stream_t* sl__stream_new(int kind, const sl_stream_opts_t* o, size_t size);
 /* Zero-copy: called by pipe(); returns 1 if it took over moving the data
  * from src to dst, 0 if chunks must be used. */
 int sl__zc_pipe(sl_stream_t* src, sl_stream_t* dst, const sl_pipe_opts_t* o);
+/* pipe.c: the pipe of chunks alone, without the SL_EV_PIPE that
+ * sl_stream_pipe() sends (zero-copy falls back to it). */
+void sl__pipe_chunks(sl_stream_t* src, sl_stream_t* dst, int no_end);
+/* Stops a zero-copy pipe from `src` to `dst` (NULL: to any) for
+ * sl_stream_unpipe(); returns its destination with a reference the caller
+ * drops, or NULL when there is none. */
+sl_stream_t* sl__zc_unpipe(sl_stream_t* src, sl_stream_t* dst);
 /* A stream whose src_fd/dst_fd returned SL_EAGAIN calls this (from the loop)
  * once its descriptor is usable; a zero-copy pipe waiting for it starts. */
 void sl__zc_ready(sl_stream_t* s);

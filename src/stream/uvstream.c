@@ -133,9 +133,12 @@ static void issue_write(sl__uvs_t* u, uvs_write_t* w) {
     sl_stream_write_done(&u->s, SL_ENOMEM);
     return;
   }
-  for (size_t i = 0; i < w->n; i++)
-    bufs[i] = uv_buf_init(sl_chunk_data(w->chunks[i]),
-                          (unsigned)sl_chunk_len(w->chunks[i]));
+  /* Not uv_buf_init(): its unsigned int length would cut a chunk of 4 GiB
+   * or more short without a word. */
+  for (size_t i = 0; i < w->n; i++) {
+    bufs[i].base = sl_chunk_data(w->chunks[i]);
+    bufs[i].len = sl_chunk_len(w->chunks[i]);
+  }
   /* libuv copies the buf array; the bytes stay referenced through w. */
   int rc = uv_write(&w->req, u->h, bufs, (unsigned)w->n, on_write);
   if (bufs != small) sl__free(bufs);

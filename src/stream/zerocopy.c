@@ -44,6 +44,7 @@ enum { ZC_CFR = 1, ZC_SENDFILE, ZC_SPLICE };
 
 typedef struct {
   sl__queue_t node;    /* in `waiting` while a descriptor is not ready */
+  sl__queue_t all;     /* in `jobs` until released */
   sl_stream_t* src;
   sl_stream_t* dst;
   int no_end;
@@ -66,6 +67,7 @@ typedef struct {
 } zc_job_t;
 
 static sl__queue_t waiting = {&waiting, &waiting};
+static sl__queue_t jobs = {&jobs, &jobs};
 
 static void zc_next(zc_job_t* j);
 static void zc_on_close(sl_stream_t* s, const sl_event_t* ev, void* arg);
@@ -159,11 +161,13 @@ static void zc_release(zc_job_t* j) {
   SL_ASSERT(!j->working && !j->released);
   j->released = 1;
   sl__queue_remove(&j->node);
+  sl__queue_remove(&j->all);
   sl_stream_off(j->src, SL_EV_CLOSE, zc_on_close, j);
   sl_stream_off(j->dst, SL_EV_CLOSE, zc_on_close, j);
   sl_stream_off(j->src, SL_EV_END, zc_on_src_end, j);
   j->src->r.zc_active = 0;
   zc_close_fds(j);
+  sl__stream_schedule(j->src); /* reads were held while zc_active was set */
   sl_stream_unref(j->src);
   sl_stream_unref(j->dst);
   if (j->nclosing == 0) sl__free(j);
@@ -219,10 +223,11 @@ static void zc_fail(zc_job_t* j, int err) {
 static void zc_fallback(zc_job_t* j) {
   sl_stream_t* src = sl_stream_ref(j->src);
   sl_stream_t* dst = sl_stream_ref(j->dst);
-  sl_pipe_opts_t o = {.no_end = j->no_end, .no_zero_copy = 1};
+  int no_end = j->no_end;
   j->done = 1;
   zc_release(j);
-  sl_stream_pipe(src, dst, &o);
+  if (!src->close_emitted && !dst->close_emitted)
+    sl__pipe_chunks(src, dst, no_end); /* the pipe event was sent already */
   sl__stream_schedule(src); /* reads were held while zc_active was set */
   sl_stream_unref(src);
   sl_stream_unref(dst);
@@ -431,12 +436,14 @@ int sl__zc_pipe(sl_stream_t* src, sl_stream_t* dst, const sl_pipe_opts_t* o) {
   zc_job_t* j = sl__calloc(1, sizeof *j);
   if (j == NULL) return 0;
   sl__queue_init(&j->node);
+  sl__queue_insert_tail(&jobs, &j->all);
   j->fd[0] = j->fd[1] = -1;
   j->polling = -1;
   j->no_end = o->no_end;
   if (sl_stream_on(src, SL_EV_CLOSE, zc_on_close, j) != 0 ||
       sl_stream_on(dst, SL_EV_CLOSE, zc_on_close, j) != 0) {
     sl_stream_off(src, SL_EV_CLOSE, zc_on_close, j);
+    sl__queue_remove(&j->all);
     sl__free(j);
     return 0;
   }
@@ -446,4 +453,23 @@ int sl__zc_pipe(sl_stream_t* src, sl_stream_t* dst, const sl_pipe_opts_t* o) {
   sl_stream_resume(src); /* flowing, as a pipe makes it; reads stay held */
   zc_try_start(j);
   return 1;
+}
+
+/* sl_stream_unpipe() on a zero-copy pipe from `src` (to `dst`, or to any
+ * when NULL): stops it after the block in flight, without ending or
+ * destroying either side; the source's offset stays where the copy left it.
+ * Returns the destination (a reference the caller drops), NULL if none. */
+sl_stream_t* sl__zc_unpipe(sl_stream_t* src, sl_stream_t* dst) {
+  for (sl__queue_t* q = jobs.next; q != &jobs; q = q->next) {
+    zc_job_t* j = sl__container_of(q, zc_job_t, all);
+    if (j->src != src || (dst != NULL && j->dst != dst) || j->done) continue;
+    sl_stream_t* out = sl_stream_ref(j->dst);
+    j->done = 1;
+    /* No close listener may destroy the other side from now on. */
+    sl_stream_off(j->src, SL_EV_CLOSE, zc_on_close, j);
+    sl_stream_off(j->dst, SL_EV_CLOSE, zc_on_close, j);
+    if (!j->working) zc_release(j); /* else zc_after_block() releases it */
+    return out;
+  }
+  return NULL;
 }

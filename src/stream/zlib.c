@@ -25,6 +25,7 @@
 #include "stream/stream_int.h"
 
 #include <libdeflate.h>
+#include <limits.h>
 #include <zlib.h>
 
 #define SL__Z_BLOCK (1024 * 1024)
@@ -335,6 +336,7 @@ typedef struct {
   size_t chunk_size;
   uv_work_t req;
   sl_chunk_t* in;             /* the input chunk being processed */
+  size_t in_rest;             /* bytes of it past z.avail_in (32 bits) */
   int flush;                  /* Z_NO_FLUSH or Z_FINISH */
   sl_chunk_t* cur;            /* output chunk being filled */
   size_t cur_off;             /* bytes of cur already pushed */
@@ -351,6 +353,18 @@ static voidpf zs_alloc(voidpf opaque, uInt items, uInt size) {
 }
 static void zs_free(voidpf opaque, voidpf p) { sl__free(p); }
 
+/* zlib counts input in 32 bits: hands it the next piece of a larger chunk
+ * once the current one is consumed. Returns 1 if input is available. */
+static int zs_refill(zs_t* zs) {
+  z_stream* z = &zs->z;
+  if (z->avail_in == 0 && zs->in_rest > 0) {
+    uInt k = zs->in_rest > UINT_MAX ? UINT_MAX : (uInt)zs->in_rest;
+    z->avail_in = k;
+    zs->in_rest -= k;
+  }
+  return z->avail_in > 0;
+}
+
 /* gunzip: after a member ends, skips zero padding and restarts inflate if
  * more input follows. inflate (zlib format) ignores data after its end, as
  * Node does. Returns 1 if inflate should run again. */
@@ -358,10 +372,14 @@ static int zs_next_member(zs_t* zs) {
   z_stream* z = &zs->z;
   if (zs->mode == ZS_INFLATE) {
     z->avail_in = 0;
+    zs->in_rest = 0;
     return 0;
   }
-  while (z->avail_in > 0 && *z->next_in == 0) z->next_in++, z->avail_in--;
-  if (z->avail_in == 0) return 0;
+  for (;;) {
+    while (z->avail_in > 0 && *z->next_in == 0) z->next_in++, z->avail_in--;
+    if (z->avail_in > 0) break;
+    if (!zs_refill(zs)) return 0;
+  }
   inflateReset(z);
   zs->member_end = 0;
   return 1;
@@ -397,6 +415,7 @@ static void zs_run(zs_t* zs) {
   z_stream* z = &zs->z;
   zs->more = 0;
   for (;;) {
+    zs_refill(zs);
     if (zs->mode != ZS_DEFLATE && zs->member_end && !zs_next_member(zs))
       break;
     if (z->avail_out == 0 && zs->nfull == SL__Z_STEP_CHUNKS - 1) {
@@ -423,7 +442,10 @@ static void zs_run(zs_t* zs) {
       zs_set_error(zs, SL_ENOMEM, NULL);
       break;
     }
-    if (rc == Z_BUF_ERROR || z->avail_out != 0) break; /* input consumed */
+    if (rc == Z_BUF_ERROR || z->avail_out != 0) { /* input consumed */
+      if (zs_refill(zs)) continue;
+      break;
+    }
   }
 }
 
@@ -529,10 +551,10 @@ static void zs_transform(sl_stream_t* s, sl_chunk_t* chunk) {
     sl_stream_write_done(s, 0);
     return;
   }
-  SL_ASSERT(len <= UINT32_MAX);
   zs->in = sl_chunk_ref(chunk);
   zs->z.next_in = (Bytef*)sl_chunk_data(chunk);
-  zs->z.avail_in = (uInt)len;
+  zs->z.avail_in = 0;
+  zs->in_rest = len; /* zs_run() feeds it in pieces of at most UINT_MAX */
   zs->flush = Z_NO_FLUSH;
   zs_start(zs, len >= SL__Z_SMALL);
 }

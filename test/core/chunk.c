@@ -169,3 +169,11 @@ TEST(chunk_exclusive_only_when_unshared) {
   ASSERT_EQ(sl_chunk_exclusive(o), 0);
   sl_chunk_unref(o);
 }
+
+/* A length the header cannot be added to is ENOMEM, not a small allocation
+ * with a huge length (the size would wrap around). */
+TEST(chunk_new_huge_length_is_enomem) {
+  ASSERT(sl_chunk_new(SIZE_MAX) == NULL);
+  ASSERT(sl_chunk_new(SIZE_MAX - 8) == NULL);
+  ASSERT(sl_chunk_copy("x", SIZE_MAX) == NULL);
+}

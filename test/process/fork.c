@@ -95,6 +95,17 @@ SL_ENTRY(fork_middle) {
   return 97;
 }
 
+SL_ENTRY(fork_send_fd) {
+  sl_channel_t* p = sl_parent();
+  if (p == NULL) return 99;
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  sl_channel_send(p, "{\"fd\":1}", 8, fd);
+  close(fd);
+  sl_channel_disconnect(p);
+  sl_run();
+  return 0;
+}
+
 /* --- parent side --------------------------------------------------------- */
 
 typedef struct {
@@ -323,4 +334,77 @@ TEST(fork_node_parent) {
   out[n] = '\0';
   ASSERT_EQ(pclose(f), 0);
   ASSERT_STR_EQ(out, "result 1999000\nexit 0\n");
+}
+
+/* Node as the parent of a sluice entry, sending a burst in one tick (Node
+ * queues the lines and the kernel hands them over in large reads), with a
+ * handle in the middle: every message gets its answer, in order. */
+TEST(fork_node_parent_burst) {
+  if (!have_node()) return;
+  const char* js =
+      "const { fork } = require('child_process');\n"
+      "const net = require('net');\n"
+      "const c = fork(__filename, [], { execPath: process.argv[2],\n"
+      "  env: Object.assign({}, process.env,\n"
+      "                     { SLUICE_FORK_ENTRY: 'fork_echo' }) });\n"
+      "const N = 3000; let got = 0, sum = 0, wrote = 0, bad = 0;\n"
+      "c.on('message', (m) => {\n"
+      "  if ('wrote' in m) { wrote++; return; }\n"
+      "  if (m.result !== got * (got - 1) / 2) bad++;\n"
+      "  got++; sum += m.result;\n"
+      "  if (got === N) c.disconnect();\n"
+      "});\n"
+      "c.on('exit', (code) => {\n"
+      "  console.log(`got ${got} bad ${bad} wrote ${wrote} exit ${code}`);\n"
+      "  srv.close();\n"
+      "});\n"
+      "const srv = net.createServer().listen(0, '127.0.0.1', () => {\n"
+      "  for (let i = 0; i < N; i++) {\n"
+      "    c.send({ n: i, pad: 'x'.repeat(i % 300) });\n"
+      "    if (i === N / 2) c.send({ h: 1 }, srv);\n"
+      "  }\n"
+      "});\n";
+  const char* path = sl_test_path("burst.js");
+  sl_test_write_file(path, js, strlen(js));
+  char cmd[3 * PATH_MAX];
+  snprintf(cmd, sizeof cmd, "timeout 20 node '%s' '%s' 2>&1", path,
+           sl_test_self());
+  FILE* f = popen(cmd, "r");
+  char out[512] = "";
+  size_t n = fread(out, 1, sizeof out - 1, f);
+  out[n] = '\0';
+  ASSERT_EQ(pclose(f), 0);
+  ASSERT_STR_EQ(out, "got 3000 bad 0 wrote 1 exit 0\n");
+}
+
+/* The child exits with messages of ours still unread in its socket: the
+ * parent sees a disconnect, not an error (the kernel reports ECONNRESET). */
+TEST(fork_child_exit_with_unread_messages) {
+  sl_child_t* c;
+  watch_t w = {0};
+  const char* argv[] = {"/bin/sh", "-c", "exec sleep 0.2", NULL};
+  ASSERT_EQ(sl_fork("/bin/sh", argv, NULL, &c), 0);
+  watch(c, &w);
+  for (int i = 0; i < 50; i++)
+    ASSERT_GE(sl_child_send(c, "{\"n\":5}", 7, -1), 0);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(w.exit_code, 0);
+  ASSERT_EQ(w.disconnects, 1);
+  ASSERT_EQ(w.errors, 0);
+  ASSERT_EQ(w.closes, 1);
+}
+
+/* A descriptor the child sends to a parent that listens for no MESSAGE
+ * is closed by sluice, not left open in the parent. */
+TEST(fork_fd_to_parent_without_listener) {
+  int before = count_fds();
+  sl_child_t* c;
+  watch_t w = {0};
+  ASSERT_EQ(sl_fork_entry("fork_send_fd", NULL, NULL, &c), 0);
+  sl_child_on(c, SL_CHILD_EXIT, on_child, &w);
+  sl_child_on(c, SL_CHILD_CLOSE, on_child, &w);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(w.exit_code, 0);
+  ASSERT_EQ(w.closes, 1);
+  ASSERT_EQ(count_fds(), before);
 }

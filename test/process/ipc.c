@@ -488,3 +488,212 @@ TEST(ipc_release_inside_callback) {
   ASSERT_EQ(b.messages, 1);
   release(&a);
 }
+
+/* --- review: peers that go, framing split anywhere ------------------------ */
+
+/* The peer exits without reading what we sent it: the kernel reports that
+ * as ECONNRESET/POLLERR on our end. That is a disconnect, as in Node, not
+ * an error. */
+TEST(ipc_peer_closes_with_unread_data) {
+  side_t a;
+  int raw = make_raw(SL_IPC_JSON, &a, 0);
+  ASSERT_EQ(sl_channel_send(a.ch, "{\"unread\":1}", 12, -1), 1);
+  spin(5); /* it is written, and sits unread in the peer's socket */
+  char buf[64];
+  ASSERT_EQ(recv(raw, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT), 13);
+  close(raw);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(a.errors, 0);
+  ASSERT_EQ(a.disconnects, 1);
+  release(&a);
+}
+
+/* Node writes several lines per write and the kernel may cut them
+ * anywhere: every cut position of a stream of messages (one carrying a
+ * NODE_HANDLE descriptor, sent with its first byte) gives the same
+ * messages, once each. */
+static void split_everywhere(sl_ipc_mode_t mode, const char* wire, size_t n,
+                             size_t fd_at, int want_msgs) {
+  for (size_t cut = 1; cut < n; cut++) {
+    side_t a;
+    int raw = make_raw(mode, &a, 0);
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+    sl_channel_on(a.ch, SL_CHILD_MESSAGE, write_through_fd, &a);
+    size_t parts[3] = {0, cut, n};
+    for (int k = 0; k < 2; k++) {
+      size_t from = parts[k], to = parts[k + 1];
+      /* The descriptor goes with the write holding byte fd_at. */
+      if (fd_at >= from && fd_at < to && fd_at > from) {
+        raw_write(raw, wire + from, fd_at - from);
+        spin(3);
+        from = fd_at;
+      }
+      union {
+        char b[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+      } u;
+      struct iovec iov = {(void*)(wire + from), to - from};
+      struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+      if (fd_at >= from && fd_at < to) {
+        memset(&u, 0, sizeof u);
+        m.msg_control = u.b;
+        m.msg_controllen = sizeof u.b;
+        struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &p[1], sizeof(int));
+      }
+      ASSERT_EQ(sendmsg(raw, &m, 0), (ssize_t)(to - from));
+      spin(3);
+    }
+    close(p[1]);
+    shutdown(raw, SHUT_WR);
+    ASSERT_EQ(sl_run(), 0);
+    ASSERT_EQ(a.messages, want_msgs);
+    ASSERT_EQ(a.errors, 0);
+    ASSERT_EQ(a.sum, 1); /* the descriptor reached its message */
+    char buf[16];
+    ASSERT_EQ(read(p[0], buf, sizeof buf), 7);
+    close(p[0]);
+    close(raw);
+    release(&a);
+  }
+}
+
+TEST(ipc_json_split_at_every_byte) {
+  const char head[] = "{\"a\":[1,-0,1e5,1E-5,\"\\ud83d\\ude00\"]}\n\"x\"\n";
+  const char handle[] =
+      "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":{\"k\":2}}\n";
+  const char tail[] = "{\"cmd\":\"NODE_HANDLE_ACK\"}\n3\n";
+  char wire[512];
+  size_t n = 0;
+  memcpy(wire + n, head, sizeof head - 1), n += sizeof head - 1;
+  size_t fd_at = n;
+  memcpy(wire + n, handle, sizeof handle - 1), n += sizeof handle - 1;
+  memcpy(wire + n, tail, sizeof tail - 1), n += sizeof tail - 1;
+  split_everywhere(SL_IPC_JSON, wire, n, fd_at, 4);
+}
+
+TEST(ipc_binary_split_at_every_byte) {
+  char wire[64];
+  size_t n = 0;
+  memcpy(wire + n, "\0\0\0\2ab", 6), n += 6;
+  memcpy(wire + n, "\0\0\0\0", 4), n += 4;
+  size_t fd_at = n;
+  memcpy(wire + n, "\x80\0\0\3fdm", 7), n += 7;
+  memcpy(wire + n, "\0\0\0\5tail!", 9), n += 9;
+  split_everywhere(SL_IPC_BINARY, wire, n, fd_at, 4);
+}
+
+/* Messages of exactly max_message bytes pass both ways, in both modes, with
+ * or without a descriptor, including a limit above the initial receive
+ * buffer; one byte more is refused by send(). */
+static void exactly_at_limit(sl_ipc_mode_t mode, size_t max) {
+  side_t a, b;
+  make_pair(mode, &a, &b, max, 0);
+  sl_channel_on(b.ch, SL_CHILD_MESSAGE, write_through_fd, &b);
+  char* m = malloc(max + 1);
+  memset(m, 'x', max + 1);
+  m[0] = '"';
+  m[max - 1] = '"';
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  ASSERT_GE(sl_channel_send(a.ch, m, max, -1), 0);
+  ASSERT_GE(sl_channel_send(a.ch, m, max, p[1]), 0);
+  ASSERT_GE(sl_channel_send(a.ch, "7", 1, -1), 0);
+  m[max - 1] = 'x';
+  m[max] = '"';
+  ASSERT_EQ(sl_channel_send(a.ch, m, max + 1, -1), SL_EMSGSIZE);
+  close(p[1]);
+  sl_channel_disconnect(a.ch);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(b.errors, 0);
+  ASSERT_EQ(b.messages, 3);
+  ASSERT_EQ(b.bytes, 2 * max + 1);
+  ASSERT_EQ(b.sum, 1);
+  ASSERT_STR_EQ(b.last, "7");
+  char buf[16];
+  ASSERT_EQ(read(p[0], buf, sizeof buf), 7);
+  close(p[0]);
+  free(m);
+  release(&a);
+  release(&b);
+}
+
+TEST(ipc_json_exactly_max_message) {
+  exactly_at_limit(SL_IPC_JSON, 1000);
+  exactly_at_limit(SL_IPC_JSON, 300000);
+}
+
+TEST(ipc_binary_exactly_max_message) {
+  exactly_at_limit(SL_IPC_BINARY, 1000);
+  exactly_at_limit(SL_IPC_BINARY, 300000);
+}
+
+/* One byte over the limit on the wire closes the channel with EMSGSIZE,
+ * after the message before it; a limit above the initial buffer too. */
+TEST(ipc_json_one_over_max_from_peer) {
+  size_t max = 300000;
+  char* in = malloc(max + 16);
+  memcpy(in, "\"hi\"\n", 5);
+  memset(in + 5, 'x', max + 1);
+  in[5] = '"';
+  in[5 + max] = '"';
+  in[5 + max + 1] = '\n';
+  side_t a;
+  int raw = make_raw(SL_IPC_JSON, &a, max);
+  size_t n = 5 + max + 2, off = 0;
+  while (off < n) {
+    ssize_t w = send(raw, in + off, n - off, MSG_DONTWAIT);
+    if (w > 0) off += (size_t)w;
+    spin(2);
+    if (a.errors) break;
+  }
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(a.messages, 1);
+  ASSERT_EQ(a.errors, 1);
+  ASSERT_EQ(a.last_err, SL_EMSGSIZE);
+  ASSERT_EQ(a.disconnects, 1);
+  close(raw);
+  free(in);
+  release(&a);
+}
+
+/* A NODE_HANDLE without "msg" (a peer's bug) still delivers, as null. */
+TEST(ipc_node_handle_without_msg) {
+  side_t a;
+  int raw = make_raw(SL_IPC_JSON, &a, 0);
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  sl_channel_on(a.ch, SL_CHILD_MESSAGE, write_through_fd, &a);
+  const char line[] = "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\"}\n";
+  union {
+    char b[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct iovec iov = {(void*)line, sizeof line - 1};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+                     .msg_controllen = sizeof u.b};
+  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &p[1], sizeof(int));
+  ASSERT_EQ(sendmsg(raw, &m, 0), (ssize_t)(sizeof line - 1));
+  close(p[1]);
+  char buf[64];
+  int fd;
+  raw_read(raw, buf, sizeof buf, &fd);
+  ASSERT_STR_EQ(buf, "{\"cmd\":\"NODE_HANDLE_ACK\"}\n");
+  close(raw);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(a.messages, 1);
+  ASSERT_STR_EQ(a.last, "null");
+  ASSERT_EQ(a.sum, 1);
+  ASSERT_EQ(read(p[0], buf, sizeof buf), 7);
+  close(p[0]);
+  release(&a);
+}

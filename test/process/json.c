@@ -83,3 +83,48 @@ TEST(json_get_int_forms) {
   ASSERT_EQ(sl_json_get_number(J("{ \"n\" : 0.125 }"), "n", &d), 0);
   ASSERT(d == 0.125);
 }
+
+/* The corners of RFC 8259 numbers, strings and structure, one by one, and
+ * embedded NULs and raw bytes, with explicit lengths. */
+TEST(json_validate_corners) {
+  const char* good[] = {
+      "-0", "0", "-0.0", "1e5", "1E-5", "1e+5", "-1.25E+10", "0e0",
+      "123456789012345678901234567890", "0.000001", "[-0,0,-1]",
+      "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\uD800\"", "\"\\uDC00\\uD800\"",
+      "\"\\uFFFF\"", "\"\xe2\x80\xa8\"", "\"\x7f\"", "\"caf\xc3\xa9\"",
+      "{\"a\":{\"b\":{\"c\":[true,false,null]}}}", "\t{\r\"a\" :\t1 }\r",
+      "[\"\"]", "{\"a\":1,\"a\":2}", "\"12345678\"", "\"1234567\\\"\""};
+  const char* bad[] = {
+      "-01", "00", "1.e5", "1e", "1e+", "-", "--1", "0x10", "1_000",
+      "Infinity", "-Infinity", "[01]", "1.5.2", "\"\\u123\"", "\"\\U0041\"",
+      "\"\\'\"", "\"\\\"", "[", "[,1]", "{\"a\"}", "{1:2}", "{\"a\":1 \"b\":2}",
+      "[1,,2]", "truefalse", "nulll", "[true false]", "\"a\"\"b\"",
+      "\xef\xbb\xbf{}", "\"12345678\x1f\"", "{}}", "[]]", "\"\\u0000\x0a\""};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+    if (sl__json_validate(J(good[i])) != 0)
+      sl_test_fail(__FILE__, __LINE__, "rejected valid %s", good[i]);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    if (sl__json_validate(J(bad[i])) == 0)
+      sl_test_fail(__FILE__, __LINE__, "accepted invalid [%s]", bad[i]);
+  ASSERT_EQ(sl__json_validate("\"a\0b\"", 5), SL_EINVAL); /* raw NUL */
+  ASSERT_EQ(sl__json_validate("1\0", 2), SL_EINVAL);
+  ASSERT_EQ(sl__json_validate("\"\\u0000\"", 8), 0);
+  /* 511 levels pass, the limit refuses deeper. */
+  char deep[1100];
+  memset(deep, '[', 511);
+  memset(deep + 511, ']', 511);
+  ASSERT_EQ(sl__json_validate(deep, 1022), 0);
+  int64_t v;
+  ASSERT_EQ(sl_json_get_int(J("{\"n\":-0}"), "n", &v), 0);
+  ASSERT_EQ(v, 0);
+  ASSERT_EQ(sl_json_get_int(J("{\"n\":1E+3}"), "n", &v), 0);
+  ASSERT_EQ(v, 1000);
+  ASSERT_EQ(sl_json_get_int(J("{\"n\":1e-5}"), "n", &v), SL_EINVAL);
+  ASSERT_EQ(sl_json_get_int(J("{\"n\":9223372036854775808}"), "n", &v),
+            SL_ERANGE);
+  char s[16];
+  ASSERT_EQ(sl_json_get_string(J("{\"s\":\"\\uD83D\"}"), "s", s, sizeof s), 0);
+  ASSERT_STR_EQ(s, "\xef\xbf\xbd");
+  ASSERT_EQ(sl_json_get_string(J("{\"\\u0073\":\"k\"}"), "s", s, sizeof s), 0);
+  ASSERT_STR_EQ(s, "k");
+}

@@ -216,3 +216,32 @@ TEST(pool_close_cancel) {
   ASSERT_EQ(t.ok, 1); /* the running task finished */
   ASSERT_EQ(t.closed, 1);
 }
+
+/* A timeout and a crash in the same run: each fails only its own task, the
+ * counters add up, and both slots are filled again. */
+TEST(pool_timeout_and_crash_accounting) {
+  tally_t t = {0};
+  chain_t c = {make_pool(2, 0, 400), &t, {0}};
+  g_chain = &c;
+  g_expected = 12;
+  ASSERT_EQ(submit(c.p, &t, 0, "{\"sleep\":%ld}", 20000), 0);
+  ASSERT_EQ(submit(c.p, &t, 1, "{\"crash\":%ld}", 5), 0);
+  for (int i = 2; i < 12; i++)
+    ASSERT_EQ(submit(c.p, &t, i, "{\"sum\":%ld}", i), 0);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(t.closed, 1);
+  ASSERT_EQ(t.timedout, 1);
+  ASSERT_EQ(t.crashed, 1);
+  ASSERT_EQ(t.ok, 10);
+  for (int i = 2; i < 12; i++)
+    ASSERT_EQ(t.results[i], (int64_t)i * (i - 1) / 2);
+  ASSERT_EQ(c.st.submitted, 12);
+  ASSERT_EQ(c.st.completed, 10);
+  ASSERT_EQ(c.st.failed, 2);
+  ASSERT_EQ(c.st.timed_out, 1);
+  ASSERT_EQ(c.st.crashed, 1);
+  ASSERT_EQ(c.st.replaced, 2);
+  ASSERT_EQ(c.st.workers, 2);
+  ASSERT_EQ(c.st.idle, 2);
+  ASSERT_EQ(c.st.queued, 0);
+}

@@ -27,6 +27,7 @@ typedef struct {
   size_t err_len;
   int out_ended_before_close;
   int out_ended;
+  int alive_at_close; /* a grandchild still ran at CLOSE */
   void (*on_spawn)(sl_child_t* c, void* rec);
 } rec_t;
 
@@ -608,4 +609,110 @@ TEST(spawn_unread_output_still_closes) {
   sl_run();
   ASSERT_STR_EQ(r.order, "SXC");
   ASSERT_EQ(r.drain_timeout, 0);
+}
+
+/* Leaves `v` all over the stack below the caller, where the next call's
+ * locals will sit. */
+static __attribute__((noinline)) int dirty_stack(int v) {
+  volatile int a[4096];
+  for (int i = 0; i < 4096; i++) a[i] = v;
+  return a[v & 1];
+}
+
+/* EMFILE half-way through making the pipes: the error is an event and no
+ * descriptor of ours is touched (an unset slot of the plan once closed
+ * whatever number was on the stack). */
+TEST(spawn_emfile_mid_pipes_keeps_other_fds) {
+  struct rlimit old, low;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+  sl_loop();
+  int victim = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT(victim >= 0);
+  int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT(probe >= 0);
+  close(probe);
+  low = old;
+  low.rlim_cur = (rlim_t)probe + 3; /* one pipe, not three */
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  rec_t r = {0};
+  sl_child_t* c = NULL;
+  ASSERT_EQ(dirty_stack(victim), victim);
+  int rc = sl_spawn("/bin/true", NULL, NULL, &c);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  ASSERT_EQ(rc, 0);
+  ASSERT(fcntl(victim, F_GETFD) >= 0);
+  listen_all(c, &r);
+  sl_run();
+  ASSERT_STR_EQ(r.order, "EC");
+  ASSERT_EQ(r.err, SL_EMFILE);
+  ASSERT(fcntl(victim, F_GETFD) >= 0);
+  close(victim);
+}
+
+/* A forked shell exits while its background sleep still holds the channel
+ * (fd 3) and will never read it, and a message too large for the socket
+ * is queued: the drain deadline still brings CLOSE (the channel is given
+ * up, not politely disconnected behind a send that cannot finish). */
+static void alive_at_close(sl_child_t* c, const sl_child_event_t* ev,
+                           void* arg) {
+  rec_t* r = arg;
+  pid_t g = (pid_t)atoi(r->out);
+  r->alive_at_close = g > 1 && pid_alive(g);
+  if (g > 1) kill(g, SIGKILL);
+}
+
+/* A forked shell exits while its background sleep still holds the channel
+ * (fd 3) and will never read it, and a message too large for the socket
+ * is queued: the drain deadline still brings CLOSE (the channel is given
+ * up, not politely disconnected behind a send that cannot finish). */
+TEST(spawn_close_after_drain_timeout_channel_queued) {
+  rec_t r = {0};
+  sl_spawn_opts_t o = {.close_drain_ms = 200,
+                       .serialization = SL_IPC_BINARY};
+  o.stdio[0].kind = SL_STDIO_IGNORE;
+  o.stdio[1].kind = SL_STDIO_PIPE;
+  o.stdio[2].kind = SL_STDIO_IGNORE;
+  sl_child_t* c = NULL;
+  ASSERT_EQ(sl_fork("/bin/sh", sh("sleep 5 & echo $!; exit 0"), &o, &c), 0);
+  listen_all(c, &r);
+  size_t big = 8u << 20;
+  char* m = calloc(1, big);
+  ASSERT_GE(sl_child_send(c, m, big, -1), 0);
+  free(m);
+  sl_child_on(c, SL_CHILD_CLOSE, alive_at_close, &r);
+  sl_run();
+  ASSERT_EQ(r.exit_code, 0);
+  ASSERT_EQ(r.order[r.n - 1], 'C');
+  /* CLOSE came while the sleep was still running. */
+  ASSERT_EQ(r.alive_at_close, 1);
+}
+
+/* The child exits just before its deadline and the loop sees the timer
+ * before the exit (timers run first in a loop iteration): it finished on
+ * its own, so it did not time out, and exec reports success, as Node does
+ * for code 0. */
+TEST(spawn_exit_then_due_timeout_not_timed_out) {
+  rec_t r = {0};
+  sl_spawn_opts_t o = {.timeout_ms = 1};
+  sl_child_t* c = NULL;
+  const char* argv[] = {"/bin/true", NULL};
+  ASSERT_EQ(sl_spawn("/bin/true", argv, &o, &c), 0);
+  listen_all(c, &r);
+  pid_t pid = sl_child_pid(c);
+  for (int i = 0; i < 300; i++) { /* exited, not yet reaped */
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE* f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = '\0';
+    char* p = strrchr(buf, ')');
+    if (p != NULL && p[2] == 'Z') break;
+    usleep(10000);
+  }
+  sl_run();
+  ASSERT_STR_EQ(r.order, "SXC");
+  ASSERT_EQ(r.exit_code, 0);
+  ASSERT_EQ(r.term_signal, 0);
+  ASSERT_EQ(r.timed_out, 0);
 }

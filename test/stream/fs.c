@@ -2,6 +2,7 @@
  * ranges, flags, descriptors given by the caller, Node-style errors, and the
  * descriptor lifecycle (close-on-exec, closed exactly once, nothing leaked:
  * the runner checks). */
+#define _GNU_SOURCE /* pipe2, splice */
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -393,4 +394,57 @@ TEST(fs_use_fd_pipe_and_keep_fd) {
   ASSERT_MEM_EQ(r.data, "through a pipe!", 15);
   ASSERT_EQ(fcntl(p[0], F_GETFD), -1); /* closed by the stream */
   free(r.data);
+}
+
+/* --- chunks of 4 GiB and more --------------------------------------------- */
+
+#include <pthread.h>
+#include <sys/mman.h>
+
+#define FS_HUGE (((size_t)4 << 30) + 3) /* past what 32 bits can count */
+
+/* Drains a pipe into /dev/null on a thread, counting the bytes. */
+typedef struct {
+  int fd;
+  uint64_t got;
+} drain_t;
+
+static void* drain_main(void* arg) {
+  drain_t* d = arg;
+  int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  ssize_t n;
+  while ((n = splice(d->fd, NULL, null, NULL, 1 << 20, 0)) > 0) d->got += n;
+  close(null);
+  return NULL;
+}
+
+static void unmap_huge(void* data, void* arg) {
+  (void)arg;
+  munmap(data, FS_HUGE);
+}
+
+/* A chunk of zeros that costs no memory: untouched anonymous pages. */
+static sl_chunk_t* huge_chunk(void) {
+  void* p = mmap(NULL, FS_HUGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
+                 MAP_NORESERVE, -1, 0);
+  ASSERT(p != MAP_FAILED);
+  return sl_chunk_wrap(p, FS_HUGE, unmap_huge, NULL);
+}
+
+TEST(fs_write_chunk_over_4gib) {
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+  drain_t d = {.fd = fds[0]};
+  pthread_t t;
+  ASSERT_EQ(pthread_create(&t, NULL, drain_main, &d), 0);
+  sl_file_opts_t o = {.use_fd = 1, .fd = fds[1]};
+  sl_stream_t* w = sl_file_writer(NULL, &o);
+  sl_chunk_t* c = huge_chunk();
+  sl_stream_end(w, c, NULL, NULL);
+  sl_chunk_unref(c);
+  sl_run(); /* the writer closes fds[1]: the thread sees EOF */
+  pthread_join(t, NULL);
+  close(fds[0]);
+  ASSERT_EQ(d.got, FS_HUGE);
 }

@@ -227,6 +227,36 @@ TEST(pipe_destination_closed_while_awaiting_drain) {
   sl_chunk_unref(stuck.held);
 }
 
+/* As Node's unpipe on the destination's close: a source left with no pipe
+ * pauses, so what it produces afterwards stays buffered for the next
+ * consumer instead of being dropped with nobody listening. */
+static void push_b_on_close(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (void)s;
+  (void)ev;
+  sl_stream_push_bytes(arg, "b", 1);
+}
+
+TEST(pipe_destination_closed_pauses_source) {
+  psnk_t k = {0}, k2 = {0};
+  sl_stream_t* src = sl_readable_new(NULL);
+  sl_stream_t* d1 = psnk_new(&k, 0, 0);
+  sl_stream_push_bytes(src, "a", 1);
+  sl_stream_pipe(src, d1, NULL);
+  sl_stream_on(d1, SL_EV_CLOSE, push_b_on_close, src);
+  run_later(5, destroy_later, d1);
+  sl_run();
+  ASSERT_EQ(k.got, 1);
+  ASSERT(sl_stream_is_paused(src));
+  ASSERT_EQ(sl_stream_readable_length(src), 1);
+  sl_stream_t* d2 = sl_stream_ref(psnk_new(&k2, 0, 0));
+  sl_stream_pipe(src, d2, NULL);
+  sl_stream_push(src, NULL);
+  sl_run();
+  ASSERT_EQ(k2.got, 1);
+  ASSERT(sl_stream_finished_(d2));
+  sl_stream_unref(d2);
+}
+
 TEST(pipe_no_end) {
   evlog_t log = {0};
   psrc_t p = {0};
@@ -312,6 +342,30 @@ TEST(pipeline_success_once) {
   ASSERT(r.all_closed);
   ASSERT_EQ(k.got, 30);
   for (int i = 0; i < 3; i++) ASSERT_EQ(sl_stream_error(r.st[i]), 0);
+  pl_release(&r);
+}
+
+/* sl_pipeline() takes any number of stages, as sl_pipelinev() does: none
+ * past the 64th may be dropped silently. */
+#define PT2 sl_passthrough_new(NULL), sl_passthrough_new(NULL)
+#define PT8 PT2, PT2, PT2, PT2
+#define PT32 PT8, PT8, PT8, PT8
+
+TEST(pipeline_many_stages) {
+  psrc_t p = {.async = 1};
+  psnk_t k = {0};
+  plres_t r = {0};
+  sl_stream_t* a = psrc_new(&p, 0, 3, 10);
+  sl_stream_t* z = psnk_new(&k, 0, 1);
+  pl_keep(&r, a);
+  pl_keep(&r, z);
+  int rc = sl_pipeline(pl_cb, &r, a, PT32, PT32, PT2, z, NULL); /* 68 */
+  ASSERT_EQ(rc, 0);
+  sl_run();
+  ASSERT_EQ(r.calls, 1);
+  ASSERT_EQ(r.err, 0);
+  ASSERT_EQ(k.got, 30);
+  ASSERT(sl_stream_finished_(z));
   pl_release(&r);
 }
 

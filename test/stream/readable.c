@@ -588,6 +588,25 @@ TEST(stream_readable_utf8_read_n_keeps_characters) {
   sl_run();
 }
 
+/* The same when the cut falls in a later buffered chunk than the first. */
+TEST(stream_readable_utf8_read_n_across_chunks) {
+  sl_stream_t* r = sl_readable_new(NULL);
+  sl_stream_set_encoding(r, SL_ENC_UTF8);
+  sl_stream_push_bytes(r, "ab", 2);
+  sl_stream_push_bytes(r, "\xC3\xA9z", 3);
+  sl_chunk_t* c = sl_stream_read(r, 3); /* would cut the e-acute */
+  ASSERT(c != NULL);
+  ASSERT_EQ(sl_chunk_len(c), 2);
+  ASSERT_MEM_EQ(sl_chunk_data(c), "ab", 2);
+  sl_chunk_unref(c);
+  c = sl_stream_read(r, 0);
+  ASSERT_EQ(sl_chunk_len(c), 3);
+  ASSERT_MEM_EQ(sl_chunk_data(c), "\xC3\xA9z", 3);
+  sl_chunk_unref(c);
+  sl_stream_destroy(r, 0);
+  sl_run();
+}
+
 /* --- listeners ------------------------------------------------------------ */
 
 TEST(stream_readable_once_and_off) {

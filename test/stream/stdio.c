@@ -363,3 +363,49 @@ TEST(uvs_zc_pipe_to_file) {
   free(out);
   free(data);
 }
+
+/* --- chunks of 4 GiB and more --------------------------------------------- */
+
+#include <pthread.h>
+#include <sys/mman.h>
+
+#define STDIO_HUGE (((size_t)4 << 30) + 3) /* past what 32 bits can count */
+
+typedef struct {
+  int fd;
+  uint64_t got;
+} stdio_drain_t;
+
+static void* stdio_drain_main(void* arg) {
+  stdio_drain_t* d = arg;
+  int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  ssize_t n;
+  while ((n = splice(d->fd, NULL, null, NULL, 1 << 20, 0)) > 0) d->got += n;
+  close(null);
+  return NULL;
+}
+
+static void stdio_unmap_huge(void* data, void* arg) {
+  (void)arg;
+  munmap(data, STDIO_HUGE);
+}
+
+TEST(stdio_pipe_write_chunk_over_4gib) {
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+  stdio_drain_t d = {.fd = fds[0]};
+  pthread_t t;
+  ASSERT_EQ(pthread_create(&t, NULL, stdio_drain_main, &d), 0);
+  sl_stream_t* w = sl_fd_stream(fds[1], 0, 1, 0);
+  void* p = mmap(NULL, STDIO_HUGE, PROT_READ,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT(p != MAP_FAILED);
+  sl_chunk_t* c = sl_chunk_wrap(p, STDIO_HUGE, stdio_unmap_huge, NULL);
+  sl_stream_end(w, c, NULL, NULL);
+  sl_chunk_unref(c);
+  sl_run(); /* the stream closes fds[1]: the thread sees EOF */
+  pthread_join(t, NULL);
+  close(fds[0]);
+  ASSERT_EQ(d.got, STDIO_HUGE);
+}

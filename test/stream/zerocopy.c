@@ -493,3 +493,66 @@ TEST(zc_no_end_then_write) {
   free(got);
   free(want);
 }
+
+/* dst hears of the pipe once, whichever way the bytes move: zero-copy,
+ * chunks, or chunks after zero-copy gave up (O_APPEND). */
+static void count_pipe(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (void)s;
+  if (ev->type == SL_EV_PIPE) ++*(int*)arg;
+}
+
+TEST(zc_pipe_event_on_every_path) {
+  char* want = make_file("in.bin", 1 << 20, 21);
+  for (int way = 0; way < 3; way++) {
+    sl_stream_t* r = sl_file_reader(sl_test_path("in.bin"), NULL);
+    sl_file_opts_t wo = {.flags = way == 2 ? O_WRONLY | O_CREAT | O_APPEND
+                                           : 0};
+    sl_stream_t* w = sl_stream_ref(sl_file_writer(sl_test_path("o.bin"), &wo));
+    int pipes = 0;
+    sl_stream_on(w, SL_EV_PIPE, count_pipe, &pipes);
+    sl_pipe_opts_t po = {.no_zero_copy = way == 1};
+    sl_stream_pipe(r, w, &po);
+    sl_run();
+    sl_stream_stats_t ws;
+    stats(w, &ws);
+    ASSERT_EQ(pipes, 1);
+    ASSERT_EQ(ws.bytes_written, 1 << 20);
+    ASSERT_EQ(ws.zero_copy_bytes, way == 0 ? 1 << 20 : 0);
+    unlink(sl_test_path("o.bin"));
+  }
+  free(want);
+}
+
+/* unpipe() stops a zero-copy pipe as it stops a pipe of chunks: dst hears
+ * of it, is not ended, and the source keeps its unread bytes. */
+static void count_unpipe(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (void)s;
+  if (ev->type == SL_EV_UNPIPE) ++*(int*)arg;
+}
+
+TEST(zc_unpipe_stops_the_copy) {
+  char* want = make_file("in.bin", 4 << 20, 22);
+  sl_stream_t* r = sl_stream_ref(sl_file_reader(sl_test_path("in.bin"), NULL));
+  sl_stream_t* w = sl_stream_ref(sl_file_writer(sl_test_path("o.bin"), NULL));
+  int unpipes = 0;
+  sl_stream_on(w, SL_EV_UNPIPE, count_unpipe, &unpipes);
+  sl_stream_pipe(r, w, NULL);
+  sl_stream_unpipe(r, w);
+  sl_run();
+  ASSERT_EQ(unpipes, 1);
+  ASSERT(!sl_stream_finished_(w));
+  ASSERT(sl_stream_is_paused(r));
+  sl_stream_stats_t ws, rs;
+  sl_stream_stats(w, &ws);
+  ASSERT_EQ(ws.bytes_written, 0);
+  /* The source still has every byte: read them through a pipe of chunks. */
+  sl_stream_end(w, NULL, NULL, NULL);
+  sl_stream_t* w2 = sl_file_writer(sl_test_path("o2.bin"), NULL);
+  sl_pipe_opts_t po = {.no_zero_copy = 1};
+  sl_stream_pipe(r, w2, &po);
+  sl_run();
+  assert_file(sl_test_path("o2.bin"), want, 4 << 20);
+  stats(r, &rs);
+  stats(w, &ws);
+  free(want);
+}
