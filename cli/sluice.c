@@ -1,14 +1,21 @@
-/* The `sluice` command. For now one subcommand, `demo`: a generated web
- * server log streams through gzip into a file and back through gunzip into a
- * checksum, printing throughput and peak memory, which stays at the sum of
- * the pipeline's high-water marks however large the log. `serve` (the
- * clustered file server) arrives with the HTTP layer. Uses only <sluice.h>. */
+/* The `sluice` command. `serve` is a static file server (sl_static_serve
+ * behind sl_http_listen) with an access log, serving a directory or the
+ * bundled demo site; SIGINT/SIGTERM close it gracefully. `demo`: a
+ * generated web server log streams through gzip into a file and back
+ * through gunzip into a checksum, printing throughput and peak memory,
+ * which stays at the sum of the pipeline's high-water marks however large
+ * the log. Uses only <sluice.h> (and libuv for the signal handles). */
 #include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sluice.h>
+#include <uv.h>
 
 typedef struct {
   uint64_t total, made, line;
@@ -123,17 +130,174 @@ static int demo(int argc, char** argv) {
   return d.status;
 }
 
+/* --- serve -------------------------------------------------------------- */
+
+typedef struct {
+  sl_http_server_t* srv;
+  sl_static_t* st;
+  uv_signal_t sig[2];
+  int closing;
+} serve_t;
+
+static void on_request(sl_stream_t* req, sl_stream_t* res, void* arg) {
+  serve_t* sv = arg;
+  int rc = sl_static_serve(sv->st, req, res);
+  if (rc != 0 && !sl_http_headers_sent(res))
+    sl_http_respond(res, 500, "text/plain", "Internal Server Error\n", 22);
+}
+
+static void on_server_closed(void* arg) {
+  (void)arg;
+  fprintf(stderr, "sluice serve: closed\n");
+}
+
+/* The first SIGINT or SIGTERM closes the server gracefully (in-flight
+ * responses finish); once everything is closed sl_run() returns. */
+static void on_signal(uv_signal_t* h, int signum) {
+  serve_t* sv = h->data;
+  if (sv->closing) return;
+  sv->closing = 1;
+  fprintf(stderr, "sluice serve: %s, closing\n",
+          signum == SIGINT ? "SIGINT" : "SIGTERM");
+  for (int i = 0; i < 2; i++) {
+    uv_signal_stop(&sv->sig[i]);
+    uv_close((uv_handle_t*)&sv->sig[i], NULL);
+  }
+  sl_http_server_close(sv->srv, on_server_closed, sv);
+}
+
+static int is_dir(const char* p) {
+  struct stat sb;
+  return p != NULL && stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* The bundled demo site: $SLUICE_SITE, then <exe dir>/../share/site,
+ * <exe dir>/share/site (an installed or a build tree), then the source
+ * tree this file was compiled from. Returns a static path or NULL. */
+static const char* find_site(void) {
+  static char buf[PATH_MAX + 32];
+  const char* env = getenv("SLUICE_SITE");
+  if (env != NULL && env[0] != '\0') return env;
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    char* slash = strrchr(exe, '/');
+    if (slash != NULL) *slash = '\0';
+    snprintf(buf, sizeof buf, "%s/../share/site", exe);
+    if (is_dir(buf)) return buf;
+    snprintf(buf, sizeof buf, "%s/share/site", exe);
+    if (is_dir(buf)) return buf;
+  }
+  snprintf(buf, sizeof buf, "%s", __FILE__); /* .../cli/sluice.c */
+  char* cut = strstr(buf, "/cli/sluice.c");
+  if (cut != NULL && buf[0] == '/') {
+    strcpy(cut, "/share/site");
+    if (is_dir(buf)) return buf;
+  }
+  return NULL;
+}
+
+static void serve_usage(FILE* f) {
+  fprintf(f,
+          "usage: sluice serve [DIR] [--port P] [--host H] [--quiet]\n"
+          "  Serves DIR (default: the bundled demo site) over HTTP/1.1 with\n"
+          "  Range, ETag/304, gzip for text, directory listings and an\n"
+          "  access log on stderr (--quiet: none). Defaults: --port 8080\n"
+          "  --host 127.0.0.1.\n"
+          "  Ctrl-C (SIGINT) or SIGTERM closes it gracefully.\n"
+          "  The demo site is found in $SLUICE_SITE, <exe>/../share/site,\n"
+          "  <exe>/share/site or the source tree.\n");
+}
+
+static int serve_parse(int argc, char** argv, const char** dir,
+                       sl_http_server_opts_t* so) {
+  for (int i = 0; i < argc; i++) {
+    const char* a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      serve_usage(stdout);
+      return 0;
+    }
+    if ((strcmp(a, "--port") == 0 || strcmp(a, "-p") == 0) && i + 1 < argc) {
+      char* end;
+      long p = strtol(argv[++i], &end, 10);
+      if (*end != '\0' || p < 0 || p > 65535) {
+        fprintf(stderr, "sluice serve: invalid port '%s'\n", argv[i]);
+        return 2;
+      }
+      so->port = (int)p;
+    } else if (strcmp(a, "--host") == 0 && i + 1 < argc) {
+      so->host = argv[++i];
+    } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+      so->access_log = 0;
+    } else if (a[0] == '-' || *dir != NULL) {
+      fprintf(stderr, "sluice serve: unexpected argument '%s'\n", a);
+      serve_usage(stderr);
+      return 2;
+    } else {
+      *dir = a;
+    }
+  }
+  return -1;
+}
+
+static int serve(int argc, char** argv) {
+  const char* dir = NULL;
+  sl_http_server_opts_t so = {.host = "127.0.0.1", .port = 8080,
+                              .access_log = 1};
+  int rc = serve_parse(argc, argv, &dir, &so);
+  if (rc >= 0) return rc;
+  if (dir == NULL && (dir = find_site()) == NULL) {
+    fprintf(stderr, "sluice serve: the demo site was not found (set "
+                    "SLUICE_SITE or give a DIR)\n");
+    return 1;
+  }
+  serve_t sv = {0};
+  int err;
+  sl_static_opts_t o = {.root = dir};
+  if ((sv.st = sl_static_new(&o, &err)) == NULL) {
+    fprintf(stderr, "sluice serve: %s: %s, '%s'\n", sl_err_name(err),
+            sl_strerror(err), dir);
+    return 1;
+  }
+  if ((err = sl_http_listen(&so, on_request, &sv, &sv.srv)) != 0) {
+    fprintf(stderr, "sluice serve: %s: %s %s:%d\n", sl_err_name(err),
+            sl_strerror(err), so.host, so.port);
+    sl_static_free(sv.st);
+    return 1;
+  }
+  static const int sigs[2] = {SIGINT, SIGTERM};
+  for (int i = 0; i < 2; i++) {
+    uv_signal_init(sl_loop(), &sv.sig[i]);
+    sv.sig[i].data = &sv;
+    uv_signal_start(&sv.sig[i], on_signal, sigs[i]);
+  }
+  printf("Serving %s at http://%s:%d/\n", dir, so.host,
+         sl_http_server_port(sv.srv));
+  fflush(stdout);
+  rc = sl_run();
+  sl_static_free(sv.st);
+  return rc == 0 ? 0 : 1;
+}
+
 static void usage(FILE* f) {
   fprintf(f,
-          "usage: sluice demo [--size-mib N] [--out FILE]\n"
+          "usage: sluice serve [DIR] [--port P] [--host H]\n"
+          "       sluice demo [--size-mib N] [--out FILE]\n"
+          "  serve  serve DIR (default: the bundled demo site) at\n"
+          "         http://127.0.0.1:8080/ with an access log\n"
           "  demo   stream a generated log through gzip to FILE and back,\n"
           "         printing throughput and peak memory (default 256 MiB)\n");
 }
 
 int main(int argc, char** argv) {
   sl_init(argc, argv);
-  if (argc >= 2 && strcmp(argv[1], "demo") == 0) return demo(argc - 2, argv + 2);
-  if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+  if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+    return serve(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "demo") == 0)
+    return demo(argc - 2, argv + 2);
+  if (argc >= 2 &&
+      (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
     usage(stdout);
     return 0;
   }

@@ -1,0 +1,1221 @@
+/* The HTTP/1.1 client: sl_http_request() (the request body is a Writable,
+ * the response a Readable built on sl__http_msg_t), and the keep-alive agent
+ * (a pool of sockets per host:port, at most max_sockets each; idle sockets
+ * expire after IDLE_MS and never keep the loop alive on their own). llhttp
+ * parses responses from the socket's data events; the parser pauses and the
+ * socket stops reading while the response body is above its mark. An
+ * exchange (xchg_t) ties a request, its response and the connection that
+ * carries them; the calls to the user (the response callback) and the
+ * failures run from its tick, never inside a user call. */
+#define _GNU_SOURCE /* strcasestr */
+#include "http/http_int.h"
+
+#include <llhttp.h>
+#include <strings.h>
+
+#define IDLE_MS 4000               /* an idle socket older than this closes */
+#define SWEEP_MS 1000              /* how often idle sockets are checked */
+#define DEFAULT_HWM (64 * 1024)
+#define DEFAULT_AGENT_SOCKETS 256  /* the default agent, per host:port */
+#define AGENT_SOCKETS 8            /* sl_http_agent_new(0) */
+
+enum { FRAME_NONE = 0, FRAME_LENGTH, FRAME_CHUNKED };
+
+typedef struct pool_s pool_t;
+typedef struct conn_s conn_t;
+typedef struct xchg_s xchg_t;
+
+struct sl_http_agent_s {
+  sl__queue_t pools;
+  size_t max_sockets;
+  int closing; /* sl_http_agent_close(): freed once its pools are gone */
+};
+
+/* The sockets to one host:port. Freed when it has none and no waiter. */
+struct pool_s {
+  sl__queue_t node; /* agent->pools */
+  sl_http_agent_t* agent;
+  char* host;
+  int port;
+  sl__queue_t conns;   /* conn_t.node: busy and idle */
+  sl__queue_t waiting; /* xchg_t.node: requests waiting for a socket */
+  size_t nconns;
+  int in_next; /* inside pool_next(): no re-entry, no free */
+};
+
+struct conn_s {
+  sl__queue_t node;  /* pool->conns */
+  sl__queue_t inode; /* idles.list while idle */
+  pool_t* pool;
+  sl_stream_t* sock; /* a reference */
+  llhttp_t p;
+  sl__http_hdrs_t hdrs;
+  xchg_t* x;         /* the exchange it carries, NULL while idle */
+  sl_chunk_t* in;    /* input not yet parsed (the parser paused) */
+  size_t in_off;
+  sl__tick_t tick;   /* feeds the parser again after a pause */
+  uint64_t idle_since;
+  int busy;          /* inside conn_feed(): free later */
+  int err;           /* the socket's error and its context */
+  char* errctx;
+  unsigned idle : 1, destroyed : 1, paused : 1, body_wait : 1, msg_done : 1,
+      keep : 1, peer_ended : 1, sock_paused : 1, reused : 1, got_bytes : 1,
+      broken : 1, interim : 1, kick : 1;
+};
+
+typedef struct {
+  sl_stream_t s;
+  xchg_t* x;
+} creq_t;
+
+typedef struct {
+  sl__http_msg_t m;
+  xchg_t* x;
+} cres_t;
+
+struct xchg_s {
+  sl__queue_t node; /* pool->waiting while waiting */
+  pool_t* pool;
+  conn_t* c;
+  creq_t* req;      /* NULL once its stream is destroyed */
+  cres_t* res;      /* NULL until the head arrives, and once destroyed */
+  sl_http_response_cb cb;
+  void* arg;
+  char* head;       /* request line and headers, without the blank line */
+  char* peer;       /* "host:port" for messages */
+  sl_chunk_t** parked; /* a body write waiting for a socket */
+  size_t nparked;
+  sl__tick_t tick;
+  uv_timer_t* timer;
+  uint64_t timeout_ms, last_active;
+  size_t hwm;
+  int refs;         /* active + req + res + timer */
+  int framing;
+  int err;
+  char* errctx;
+  int inflight;     /* socket writes not yet completed */
+  unsigned waiting : 1, head_sent : 1, want_final : 1, write_wait : 1,
+      final_sent : 1, req_done : 1, res_done : 1, cb_called : 1,
+      failed : 1, delivered : 1, done : 1, user_len : 1, user_chunked : 1,
+      is_head : 1, bodyless : 1, close : 1, body_sent : 1, retried : 1,
+      drained : 1;
+};
+
+/* Idle sockets of every agent, and the two handles that watch them while
+ * there are any: a prepare handle that closes them all when nothing else
+ * would keep the loop alive, and a timer that expires old ones. */
+typedef struct {
+  uv_prepare_t prep;
+  uv_timer_t timer;
+  int open;
+} idle_hd_t;
+
+static struct {
+  sl__queue_t list;
+  int init;
+  size_t n;
+  idle_hd_t* hd;
+  sl_http_agent_t* default_agent;
+} idles;
+
+static void conn_destroy(conn_t* c);
+static void conn_feed(conn_t* c);
+static void pool_next(pool_t* p);
+static void pool_maybe_free(pool_t* p);
+static void xchg_fail(xchg_t* x, int err, const char* fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void xchg_unref(xchg_t* x);
+static void body_flush(xchg_t* x);
+static int send_head(xchg_t* x, int has_body);
+static int sock_send(xchg_t* x, sl_chunk_t* c, int own);
+
+/* --- idle sockets ------------------------------------------------------- */
+
+static void idle_hd_closed(uv_handle_t* h) {
+  idle_hd_t* hd = h->data;
+  if (--hd->open == 0) sl__free(hd);
+}
+
+/* Closes the idle sockets `pick` selects (NULL: all), searching from the
+ * head again after each, since closing one may close others. */
+static void idle_close_if(int (*pick)(conn_t* c, void* arg), void* arg) {
+  for (;;) {
+    conn_t* found = NULL;
+    sl__queue_t* q;
+    for (q = idles.list.next; q != &idles.list && found == NULL; q = q->next) {
+      conn_t* c = sl__container_of(q, conn_t, inode);
+      if (pick == NULL || pick(c, arg)) found = c;
+    }
+    if (found == NULL) return;
+    conn_destroy(found);
+  }
+}
+
+/* Closes the idle sockets when they are all that keeps the loop alive: the
+ * loop would otherwise poll forever for a server that may never close. */
+static void on_idle_prepare(uv_prepare_t* h) {
+  (void)h;
+  sl__queue_t* q;
+  for (q = idles.list.next; q != &idles.list; q = q->next) {
+    conn_t* c = sl__container_of(q, conn_t, inode);
+    uv_unref((uv_handle_t*)sl__uv_stream_handle(c->sock));
+  }
+  int alive = uv_loop_alive(sl__loop());
+  for (q = idles.list.next; q != &idles.list; q = q->next) {
+    conn_t* c = sl__container_of(q, conn_t, inode);
+    uv_ref((uv_handle_t*)sl__uv_stream_handle(c->sock));
+  }
+  if (!alive) idle_close_if(NULL, NULL);
+}
+
+static int idle_expired(conn_t* c, void* arg) {
+  return *(uint64_t*)arg - c->idle_since >= IDLE_MS;
+}
+
+static void on_idle_sweep(uv_timer_t* h) {
+  (void)h;
+  uint64_t now = uv_now(sl__loop());
+  idle_close_if(idle_expired, &now);
+}
+
+static void idle_watch(int on) {
+  if (on && idles.hd == NULL) {
+    idle_hd_t* hd = sl__calloc(1, sizeof *hd);
+    if (hd == NULL) return; /* idle sockets then close with the loop idle */
+    uv_prepare_init(sl__loop(), &hd->prep);
+    uv_timer_init(sl__loop(), &hd->timer);
+    hd->prep.data = hd->timer.data = hd;
+    hd->open = 2;
+    uv_prepare_start(&hd->prep, on_idle_prepare);
+    uv_timer_start(&hd->timer, on_idle_sweep, SWEEP_MS, SWEEP_MS);
+    uv_unref((uv_handle_t*)&hd->prep);
+    uv_unref((uv_handle_t*)&hd->timer);
+    idles.hd = hd;
+  } else if (!on && idles.hd != NULL) {
+    uv_close((uv_handle_t*)&idles.hd->prep, idle_hd_closed);
+    uv_close((uv_handle_t*)&idles.hd->timer, idle_hd_closed);
+    idles.hd = NULL;
+  }
+}
+
+static void idle_add(conn_t* c) {
+  if (!idles.init) {
+    sl__queue_init(&idles.list);
+    idles.init = 1;
+  }
+  c->idle = 1;
+  c->idle_since = uv_now(sl__loop());
+  sl__queue_insert_tail(&idles.list, &c->inode);
+  idles.n++;
+  idle_watch(1);
+}
+
+static void idle_remove(conn_t* c) {
+  if (!c->idle) return;
+  c->idle = 0;
+  sl__queue_remove(&c->inode);
+  if (--idles.n == 0) idle_watch(0);
+}
+
+/* --- helpers ------------------------------------------------------------ */
+
+/* The context part of a stream's message: "connect 127.0.0.1:9" out of
+ * "ECONNREFUSED: connection refused, connect 127.0.0.1:9". */
+static const char* msg_context(int err, const char* msg) {
+  if (msg == NULL) return "";
+  const char* name = sl_err_name(err);
+  const char* desc = sl_strerror(err);
+  size_t nl = strlen(name), dl = strlen(desc);
+  if (strncmp(msg, name, nl) == 0 && strncmp(msg + nl, ": ", 2) == 0 &&
+      strncmp(msg + nl + 2, desc, dl) == 0 &&
+      strncmp(msg + nl + 2 + dl, ", ", 2) == 0)
+    return msg + nl + 2 + dl + 2;
+  return msg;
+}
+
+static const char* conn_peer(const conn_t* c) {
+  const char* peer = c->sock != NULL ? sl_tcp_peer(c->sock) : "";
+  return peer[0] != '\0' ? peer : c->x != NULL ? c->x->peer : "";
+}
+
+/* --- the response stream ------------------------------------------------ */
+
+static void cres_destroy(sl_stream_t* s, int err) {
+  (void)err;
+  cres_t* r = (cres_t*)s;
+  xchg_t* x = r->x;
+  r->x = NULL;
+  sl__http_msg_free(&r->m);
+  if (x != NULL) {
+    x->res = NULL;
+    /* Left before its end: the rest of the body cannot be skipped. */
+    if (!x->res_done) xchg_fail(x, SL_ECANCELED, "response destroyed");
+    xchg_unref(x);
+  }
+  sl_stream_destroy_done(s);
+}
+
+static const sl_stream_hooks_t cres_hooks = {
+    .read = sl__http_msg_read,
+    .destroy = cres_destroy,
+};
+
+/* The reader wants more: a parser paused on a full body buffer goes on. */
+static void cres_on_read(sl__http_msg_t* m) {
+  xchg_t* x = ((cres_t*)m)->x;
+  conn_t* c = x != NULL ? x->c : NULL;
+  if (c == NULL || !c->body_wait) return;
+  c->body_wait = 0;
+  c->paused = 0;
+  c->kick = 1; /* the message may end without another byte */
+  llhttp_resume(&c->p);
+  sl__tick_schedule(&c->tick);
+}
+
+static cres_t* cres_new(conn_t* c) {
+  xchg_t* x = c->x;
+  sl_stream_opts_t o = {.hooks = &cres_hooks,
+                        .high_water_mark = x->hwm,
+                        .name = conn_peer(c)};
+  cres_t* r = (cres_t*)sl__stream_new(SL__KIND_READABLE, &o, sizeof *r);
+  if (r == NULL) return NULL;
+  r->m.on_read = cres_on_read;
+  r->m.hdrs = c->hdrs;
+  memset(&c->hdrs, 0, sizeof c->hdrs);
+  r->m.status = c->p.status_code;
+  r->m.version_minor = c->p.http_minor;
+  snprintf(r->m.remote, sizeof r->m.remote, "%s", conn_peer(c));
+  r->x = x;
+  x->refs++;
+  return r;
+}
+
+/* --- parser callbacks --------------------------------------------------- */
+
+static conn_t* conn_of(llhttp_t* p) { return p->data; }
+
+static int on_message_begin(llhttp_t* p) {
+  sl__http_hdrs_free(&conn_of(p)->hdrs);
+  return 0;
+}
+
+static int on_header_field(llhttp_t* p, const char* at, size_t n) {
+  return sl__http_hdrs_field(&conn_of(p)->hdrs, at, n) == 0 ? 0 : -1;
+}
+
+static int on_header_value(llhttp_t* p, const char* at, size_t n) {
+  return sl__http_hdrs_value(&conn_of(p)->hdrs, at, n) == 0 ? 0 : -1;
+}
+
+/* Interim responses (100 Continue, 103) are dropped; the final one becomes
+ * the response stream. Returns 1 (no body) for HEAD. */
+static int on_headers_complete(llhttp_t* p) {
+  conn_t* c = conn_of(p);
+  xchg_t* x = c->x;
+  if (p->status_code >= 100 && p->status_code < 200 && p->status_code != 101) {
+    c->interim = 1;
+    sl__http_hdrs_free(&c->hdrs);
+    return 0;
+  }
+  if (x == NULL || x->res != NULL) return -1;
+  if (sl__http_hdrs_end(&c->hdrs) != 0) return -1;
+  x->res = cres_new(c);
+  if (x->res == NULL) return -1;
+  sl__tick_schedule(&x->tick); /* deliver it once llhttp has returned */
+  return x->is_head ? 1 : 0;
+}
+
+static int on_body(llhttp_t* p, const char* at, size_t n) {
+  conn_t* c = conn_of(p);
+  xchg_t* x = c->x;
+  if (x == NULL || x->res == NULL || x->res->m.s.destroyed) return 0;
+  if (n == 0 || c->in == NULL) return 0; /* an empty span after a resume */
+  const char* base = sl_chunk_data(c->in);
+  sl_chunk_t* piece = sl_chunk_slice(c->in, (size_t)(at - base), n);
+  if (piece == NULL) return -1;
+  int rc = sl_stream_push(&x->res->m.s, piece);
+  sl_chunk_unref(piece);
+  if (rc == 0) {
+    c->body_wait = 1; /* above the mark: wait for the reader */
+    return HPE_PAUSED;
+  }
+  return 0;
+}
+
+static int on_message_complete(llhttp_t* p) {
+  conn_t* c = conn_of(p);
+  xchg_t* x = c->x;
+  if (c->interim) {
+    c->interim = 0;
+    return 0;
+  }
+  c->msg_done = 1;
+  c->keep = llhttp_should_keep_alive(p) != 0;
+  if (x != NULL) {
+    x->res_done = 1;
+    if (x->res != NULL && !x->res->m.s.destroyed)
+      sl_stream_push(&x->res->m.s, NULL);
+    sl__tick_schedule(&x->tick);
+  }
+  return HPE_PAUSED; /* nothing may follow: no pipelining here */
+}
+
+static const llhttp_settings_t parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* --- feeding the parser ------------------------------------------------- */
+
+static void drop_input(conn_t* c) {
+  sl_chunk_unref(c->in);
+  c->in = NULL;
+  c->in_off = 0;
+}
+
+static void conn_reading(conn_t* c, int on) {
+  if (c->sock == NULL || c->sock->destroyed) return;
+  if (on && c->sock_paused) {
+    c->sock_paused = 0;
+    sl_stream_resume(c->sock);
+  } else if (!on && !c->sock_paused) {
+    c->sock_paused = 1;
+    sl_stream_pause(c->sock);
+  }
+}
+
+static void parse_failed(conn_t* c, llhttp_errno_t e) {
+  xchg_t* x = c->x;
+  drop_input(c);
+  if (x == NULL) {
+    conn_destroy(c);
+    return;
+  }
+  const char* reason = llhttp_get_error_reason(&c->p);
+  xchg_fail(x, SL_EPROTO, "%s: %s, response from %s", llhttp_errno_name(e),
+            reason ? reason : "", conn_peer(c));
+}
+
+/* One llhttp_execute over the input left (none: lets a parser that paused
+ * at the end of a body complete the message). */
+static void feed_once(conn_t* c) {
+  static const char none[1];
+  const char* base = c->in ? sl_chunk_data(c->in) + c->in_off : none;
+  size_t len = c->in ? sl_chunk_len(c->in) - c->in_off : 0;
+  llhttp_errno_t e = llhttp_execute(&c->p, base, len);
+  size_t used = len;
+  if (e != HPE_OK) {
+    const char* pos = llhttp_get_error_pos(&c->p);
+    used = pos != NULL && pos >= base ? (size_t)(pos - base) : len;
+  }
+  if (used > len) used = len;
+  c->in_off += used;
+  if (c->in != NULL && c->in_off == sl_chunk_len(c->in)) drop_input(c);
+  if (e == HPE_OK) return;
+  if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+    c->paused = 1;
+    if (c->msg_done || e == HPE_PAUSED_UPGRADE) {
+      if (c->in != NULL || e == HPE_PAUSED_UPGRADE) c->broken = 1;
+      drop_input(c); /* bytes after the response: the socket is not reused */
+    }
+    return;
+  }
+  parse_failed(c, e);
+}
+
+/* End of input from the server: completes a close-delimited body, or is a
+ * hang-up before the response ended. */
+static void conn_eof(conn_t* c) {
+  xchg_t* x = c->x;
+  if (x == NULL || c->msg_done) return;
+  llhttp_errno_t e = llhttp_finish(&c->p);
+  if (c->msg_done) return;
+  (void)e;
+  if (x->res == NULL)
+    xchg_fail(x, SL_ECONNRESET, "socket hang up, %s", conn_peer(c));
+  else
+    xchg_fail(x, SL_ECONNRESET, "response aborted, %s", conn_peer(c));
+}
+
+static void conn_free(conn_t* c) {
+  sl__free(c->errctx);
+  sl__free(c);
+}
+
+static void conn_feed(conn_t* c) {
+  if (c->destroyed) return;
+  c->busy++;
+  if (c->kick && c->in == NULL && !c->paused) feed_once(c);
+  c->kick = 0;
+  while (c->in != NULL && !c->paused && !c->destroyed) feed_once(c);
+  if (!c->destroyed && c->in == NULL && !c->paused && c->peer_ended)
+    conn_eof(c);
+  c->busy--;
+  if (c->destroyed) {
+    if (c->busy == 0) conn_free(c);
+    return;
+  }
+  conn_reading(c, c->in == NULL);
+  if (c->x != NULL) sl__tick_schedule(&c->x->tick);
+}
+
+static void conn_tick(sl__tick_t* t) {
+  conn_feed(sl__container_of(t, conn_t, tick));
+}
+
+/* --- socket events ------------------------------------------------------ */
+
+static void on_sock_data(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (void)s;
+  conn_t* c = arg;
+  xchg_t* x = c->x;
+  if (x == NULL) {
+    conn_destroy(c); /* bytes on an idle socket: not HTTP we can follow */
+    return;
+  }
+  if (c->msg_done) {
+    c->broken = 1;
+    return;
+  }
+  SL_ASSERT(c->in == NULL);
+  c->got_bytes = 1;
+  x->last_active = uv_now(sl__loop());
+  c->in = sl_chunk_ref(ev->chunk);
+  c->in_off = 0;
+  conn_feed(c);
+}
+
+/* A request on a reused socket that the server closed before answering
+ * anything is sent again once on a fresh socket, as long as its whole
+ * request is still in hand (no body went out). */
+static int conn_retry(conn_t* c) {
+  xchg_t* x = c->x;
+  if (x == NULL || !c->reused || c->got_bytes || x->body_sent ||
+      x->retried || x->res != NULL)
+    return 0;
+  pool_t* p = c->pool;
+  x->retried = 1;
+  x->head_sent = 0;
+  x->c = NULL;
+  c->x = NULL;
+  x->pool = p;
+  x->waiting = 1;
+  sl__queue_insert_head(&p->waiting, &x->node);
+  conn_destroy(c); /* its place goes to x (pool_next) */
+  return 1;
+}
+
+static void on_sock_event(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  conn_t* c = arg;
+  xchg_t* x = c->x;
+  switch (ev->type) {
+    case SL_EV_END:
+      c->peer_ended = 1;
+      if (x == NULL)
+        conn_destroy(c);
+      else if (!conn_retry(c) && c->in == NULL && !c->paused)
+        sl__tick_schedule(&c->tick);
+      break;
+    case SL_EV_ERROR:
+      c->err = ev->err;
+      sl__free(c->errctx);
+      c->errctx = sl__strdup(msg_context(ev->err, ev->message));
+      break;
+    case SL_EV_DRAIN:
+      if (x != NULL && x->write_wait) {
+        x->drained = 1;
+        sl__tick_schedule(&x->tick);
+      }
+      break;
+    case SL_EV_CLOSE:
+      if (x == NULL) {
+        conn_destroy(c);
+      } else if (conn_retry(c)) {
+        /* sent again on a fresh socket */
+      } else if (c->err != 0) {
+        xchg_fail(x, c->err, "%s", c->errctx ? c->errctx : conn_peer(c));
+      } else if (!c->msg_done || !x->req_done) {
+        xchg_fail(x, SL_ECONNRESET, "socket hang up, %s", conn_peer(c));
+      } else {
+        conn_destroy(c);
+      }
+      break;
+    default:
+      break;
+  }
+  (void)s;
+}
+
+/* --- connections -------------------------------------------------------- */
+
+static void conn_unlisten(conn_t* c) {
+  static const sl_event_type_t t[] = {SL_EV_END, SL_EV_ERROR, SL_EV_DRAIN,
+                                      SL_EV_CLOSE};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    sl_stream_off(c->sock, t[i], on_sock_event, c);
+  sl_stream_off(c->sock, SL_EV_DATA, on_sock_data, c);
+}
+
+static void conn_destroy(conn_t* c) {
+  if (c->destroyed) return;
+  c->destroyed = 1;
+  idle_remove(c);
+  if (c->x != NULL) c->x->c = NULL;
+  c->x = NULL;
+  sl__tick_cancel(&c->tick);
+  drop_input(c);
+  sl__http_hdrs_free(&c->hdrs);
+  if (c->sock != NULL) {
+    conn_unlisten(c);
+    sl_stream_destroy(c->sock, 0);
+    sl_stream_unref(c->sock);
+    c->sock = NULL;
+  }
+  pool_t* p = c->pool;
+  sl__queue_remove(&c->node);
+  p->nconns--;
+  if (c->busy == 0) conn_free(c);
+  pool_next(p); /* a waiting request may take its place; frees p if empty */
+}
+
+static conn_t* conn_new(pool_t* p) {
+  conn_t* c = sl__calloc(1, sizeof *c);
+  if (c == NULL) return NULL;
+  sl_tcp_opts_t o = {.high_water_mark = DEFAULT_HWM, .no_delay = 1};
+  c->sock = sl_tcp_connect(p->host, p->port, &o);
+  if (c->sock == NULL) {
+    sl__free(c);
+    return NULL;
+  }
+  sl_stream_ref(c->sock);
+  c->pool = p;
+  sl__queue_init(&c->inode);
+  sl__tick_init(&c->tick, conn_tick);
+  sl__queue_insert_tail(&p->conns, &c->node);
+  p->nconns++;
+  static const sl_event_type_t t[] = {SL_EV_END, SL_EV_ERROR, SL_EV_DRAIN,
+                                      SL_EV_CLOSE};
+  int rc = 0;
+  for (size_t i = 0; i < sizeof t / sizeof t[0] && rc == 0; i++)
+    rc = sl_stream_on(c->sock, t[i], on_sock_event, c);
+  if (rc == 0) rc = sl_stream_on(c->sock, SL_EV_DATA, on_sock_data, c);
+  if (rc != 0) {
+    conn_destroy(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* Gives connection `c` the exchange `x`: a fresh parser, then whatever the
+ * request stream already asked for (body writes, end). */
+static void conn_assign(conn_t* c, xchg_t* x) {
+  idle_remove(c);
+  c->x = x;
+  x->c = c;
+  llhttp_init(&c->p, HTTP_RESPONSE, &parser_settings);
+  c->p.data = c;
+  c->paused = c->body_wait = c->msg_done = c->keep = c->got_bytes = 0;
+  c->interim = c->kick = 0;
+  x->last_active = uv_now(sl__loop());
+  conn_reading(c, 1);
+  if (x->retried && x->req_done) { /* a retry: the whole request again */
+    int chunked = x->framing == FRAME_CHUNKED;
+    send_head(x, chunked);
+    if (chunked) sock_send(x, sl_chunk_copy("0\r\n\r\n", 5), 1);
+  }
+  if (x->nparked > 0 || x->want_final) sl__tick_schedule(&x->tick);
+}
+
+/* The exchange is over (request sent, response parsed): the socket goes
+ * back to its pool, or closes. */
+static void conn_release(conn_t* c) {
+  xchg_t* x = c->x;
+  if (x != NULL) x->c = NULL;
+  c->x = NULL;
+  pool_t* p = c->pool;
+  if (!c->keep || c->broken || c->peer_ended || c->in != NULL ||
+      (x != NULL && x->close) || p->agent->closing) {
+    conn_destroy(c);
+    return;
+  }
+  c->reused = 1;
+  idle_add(c);
+  conn_reading(c, 1);
+  pool_next(p);
+}
+
+/* --- pools -------------------------------------------------------------- */
+
+static pool_t* pool_get(sl_http_agent_t* a, const char* host, int port) {
+  sl__queue_t* q;
+  for (q = a->pools.next; q != &a->pools; q = q->next) {
+    pool_t* p = sl__container_of(q, pool_t, node);
+    if (p->port == port && strcasecmp(p->host, host) == 0) return p;
+  }
+  pool_t* p = sl__calloc(1, sizeof *p);
+  if (p == NULL || (p->host = sl__strdup(host)) == NULL) {
+    sl__free(p);
+    return NULL;
+  }
+  p->agent = a;
+  p->port = port;
+  sl__queue_init(&p->conns);
+  sl__queue_init(&p->waiting);
+  sl__queue_insert_tail(&a->pools, &p->node);
+  return p;
+}
+
+static void pool_maybe_free(pool_t* p) {
+  if (p->in_next || p->nconns != 0 || !sl__queue_empty(&p->waiting)) return;
+  sl_http_agent_t* a = p->agent;
+  sl__queue_remove(&p->node);
+  sl__free(p->host);
+  sl__free(p);
+  if (a->closing == 1 && sl__queue_empty(&a->pools)) sl__free(a);
+}
+
+/* An idle socket of `p` that has not expired (expired ones close). */
+static conn_t* pool_idle(pool_t* p) {
+  uint64_t now = uv_now(sl__loop());
+  sl__queue_t* q = p->conns.next;
+  while (q != &p->conns) {
+    conn_t* c = sl__container_of(q, conn_t, node);
+    q = q->next;
+    if (!c->idle) continue;
+    if (now - c->idle_since < IDLE_MS) return c;
+    conn_destroy(c); /* p lives on: the caller's exchange waits in it */
+  }
+  return NULL;
+}
+
+/* Hands sockets to waiting requests while there are sockets to hand, then
+ * frees the pool if nothing is left in it. */
+static void pool_next(pool_t* p) {
+  if (p->in_next) return;
+  p->in_next = 1;
+  while (!sl__queue_empty(&p->waiting)) {
+    xchg_t* x = sl__container_of(p->waiting.next, xchg_t, node);
+    conn_t* c = pool_idle(p);
+    if (c == NULL && p->nconns >= p->agent->max_sockets) break;
+    sl__queue_remove(&x->node);
+    x->waiting = 0;
+    x->pool = NULL;
+    if (c == NULL && (c = conn_new(p)) == NULL) {
+      xchg_fail(x, SL_ENOMEM, "connect %s", x->peer);
+      continue;
+    }
+    conn_assign(c, x);
+  }
+  p->in_next = 0;
+  pool_maybe_free(p);
+}
+
+/* --- the request: head and body ----------------------------------------- */
+
+static int method_bodyless(const char* m) {
+  static const char* const v[] = {"GET", "HEAD", "DELETE", "OPTIONS",
+                                  "TRACE", "CONNECT"};
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+    if (strcmp(m, v[i]) == 0) return 1;
+  return 0;
+}
+
+/* Every socket write of a request reports here, so that the request ends
+ * (finish) only once all of it is on the wire. */
+static void on_sock_written(sl_stream_t* sock, int err, void* arg) {
+  (void)sock;
+  xchg_t* x = arg;
+  x->inflight--;
+  if (err == 0 && x->final_sent && x->inflight == 0)
+    sl__tick_schedule(&x->tick);
+  xchg_unref(x);
+}
+
+/* Writes `c` to the exchange's socket (a reference of ours is released
+ * when `own`). Returns the socket's write result. */
+static int sock_send(xchg_t* x, sl_chunk_t* c, int own) {
+  if (c == NULL) return SL_ENOMEM;
+  int rc = sl_stream_write(x->c->sock, c, on_sock_written, x);
+  if (own) sl_chunk_unref(c);
+  if (rc >= 0) {
+    x->inflight++;
+    x->refs++;
+  }
+  return rc;
+}
+
+/* Sends the head. With no body at all a method that normally has none sends
+ * no framing; any other gets Content-Length: 0. */
+static int send_head(xchg_t* x, int has_body) {
+  const char* framing = "";
+  if (x->user_len) {
+    x->framing = FRAME_LENGTH;
+  } else if (x->user_chunked) {
+    x->framing = FRAME_CHUNKED;
+  } else if (has_body) {
+    x->framing = FRAME_CHUNKED;
+    framing = "Transfer-Encoding: chunked\r\n";
+  } else {
+    x->framing = FRAME_NONE;
+    if (!x->bodyless) framing = "Content-Length: 0\r\n";
+  }
+  x->head_sent = 1;
+  return sock_send(x, sl_chunk_printf("%s%s\r\n", x->head, framing), 1);
+}
+
+/* One batch of body chunks, framed, in one socket write. */
+static int send_body(xchg_t* x, sl_chunk_t** chunks, size_t n) {
+  sl_stream_t* sock = x->c->sock;
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) total += sl_chunk_len(chunks[i]);
+  sl_stream_cork(sock);
+  int rc = x->head_sent ? 1 : send_head(x, 1);
+  int chunked = total > 0 && x->framing == FRAME_CHUNKED;
+  if (total > 0) x->body_sent = 1;
+  if (chunked && rc >= 0)
+    rc = sock_send(x, sl_chunk_printf("%zx\r\n", total), 1);
+  for (size_t i = 0; i < n && rc >= 0; i++)
+    if (sl_chunk_len(chunks[i]) > 0) rc = sock_send(x, chunks[i], 0);
+  if (chunked && rc >= 0) rc = sock_send(x, sl_chunk_copy("\r\n", 2), 1);
+  sl_stream_uncork(sock);
+  return rc;
+}
+
+static int send_end(xchg_t* x) {
+  if (!x->head_sent) return send_head(x, 0);
+  if (x->framing == FRAME_CHUNKED)
+    return sock_send(x, sl_chunk_copy("0\r\n\r\n", 5), 1);
+  return 1;
+}
+
+static void parked_free(xchg_t* x) {
+  for (size_t i = 0; i < x->nparked; i++) sl_chunk_unref(x->parked[i]);
+  sl__free(x->parked);
+  x->parked = NULL;
+  x->nparked = 0;
+}
+
+static void req_writev(sl_stream_t* s, sl_chunk_t** chunks, size_t n) {
+  xchg_t* x = ((creq_t*)s)->x;
+  SL_ASSERT(x != NULL && x->nparked == 0);
+  x->parked = sl__malloc(n * sizeof *x->parked);
+  if (x->parked == NULL) {
+    sl_stream_write_done(s, SL_ENOMEM);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) x->parked[i] = sl_chunk_ref(chunks[i]);
+  x->nparked = n;
+  body_flush(x);
+}
+
+static void req_write(sl_stream_t* s, sl_chunk_t* chunk) {
+  req_writev(s, &chunk, 1);
+}
+
+static void req_final(sl_stream_t* s) {
+  xchg_t* x = ((creq_t*)s)->x;
+  x->want_final = 1;
+  body_flush(x);
+}
+
+static void req_destroy(sl_stream_t* s, int err) {
+  creq_t* r = (creq_t*)s;
+  xchg_t* x = r->x;
+  r->x = NULL;
+  if (x != NULL) {
+    x->req = NULL;
+    parked_free(x);
+    if (!x->req_done)
+      xchg_fail(x, err ? err : SL_ECANCELED, "%s",
+                err ? msg_context(err, s->errmsg) : "request aborted");
+    xchg_unref(x);
+  }
+  sl_stream_destroy_done(s);
+}
+
+static const sl_stream_hooks_t creq_hooks = {
+    .write = req_write,
+    .writev = req_writev,
+    .final = req_final,
+    .destroy = req_destroy,
+};
+
+/* Moves what the request stream handed over (a parked write, the end) to
+ * the socket once there is one. A write completes when the socket takes it
+ * below its mark, or at its next drain; the end once every byte of the
+ * request is written. */
+static void body_flush(xchg_t* x) {
+  if (x->c == NULL || x->req == NULL || x->failed) return;
+  sl_stream_t* s = &x->req->s;
+  if (x->nparked > 0 && !x->write_wait) {
+    int rc = send_body(x, x->parked, x->nparked);
+    parked_free(x);
+    x->last_active = uv_now(sl__loop());
+    if (rc < 0) return; /* the socket failed: its close fails the exchange */
+    if (rc == 0)
+      x->write_wait = 1;
+    else
+      sl_stream_write_done(s, 0);
+    return;
+  }
+  if (x->want_final && !x->final_sent) {
+    x->want_final = 0;
+    if (send_end(x) < 0) return;
+    x->final_sent = 1;
+  }
+  if (x->final_sent && !x->req_done && x->inflight == 0) {
+    x->req_done = 1;
+    sl_stream_final_done(s, 0);
+  }
+}
+
+/* The socket drained: complete the write that waited for it. */
+static void body_drained(xchg_t* x) {
+  x->drained = 0;
+  if (x->req == NULL || x->c == NULL || !x->write_wait) return;
+  x->write_wait = 0;
+  sl_stream_write_done(&x->req->s, 0);
+}
+
+/* --- the exchange ------------------------------------------------------- */
+
+static void timer_closed(uv_handle_t* h) {
+  xchg_t* x = h->data;
+  sl__free(h);
+  xchg_unref(x);
+}
+
+static void timer_stop(xchg_t* x) {
+  if (x->timer == NULL) return;
+  uv_close((uv_handle_t*)x->timer, timer_closed);
+  x->timer = NULL;
+}
+
+static void xchg_unref(xchg_t* x) {
+  SL_ASSERT(x->refs > 0);
+  if (--x->refs > 0) return;
+  sl__tick_cancel(&x->tick);
+  parked_free(x);
+  sl__free(x->head);
+  sl__free(x->peer);
+  sl__free(x->errctx);
+  sl__free(x);
+}
+
+/* Inactivity: no byte from the server for timeout_ms while it is the
+ * server's turn (a body paused by a slow reader does not count). */
+static void on_timeout(uv_timer_t* h) {
+  xchg_t* x = h->data;
+  uint64_t now = uv_now(sl__loop());
+  uint64_t idle_for = now - x->last_active;
+  if (x->c != NULL && x->c->body_wait) {
+    x->last_active = now;
+    idle_for = 0;
+  }
+  if (idle_for < x->timeout_ms) {
+    uv_timer_start(h, on_timeout, x->timeout_ms - idle_for, 0);
+    return;
+  }
+  xchg_fail(x, SL_ETIMEDOUT, "no response from %s in %llu ms", x->peer,
+            (unsigned long long)x->timeout_ms);
+}
+
+/* Leaves the pool's waiting list. */
+static void xchg_unqueue(xchg_t* x) {
+  if (!x->waiting) return;
+  pool_t* p = x->pool;
+  sl__queue_remove(&x->node);
+  x->waiting = 0;
+  x->pool = NULL;
+  pool_maybe_free(p);
+}
+
+/* The exchange's own reference goes. */
+static void xchg_finish(xchg_t* x) {
+  xchg_unqueue(x);
+  timer_stop(x);
+  xchg_unref(x);
+}
+
+static void xchg_fail(xchg_t* x, int err, const char* fmt, ...) {
+  if (x->failed || x->done) return;
+  x->failed = 1;
+  x->err = err;
+  va_list ap;
+  va_start(ap, fmt);
+  x->errctx = sl__vasprintf(fmt, ap);
+  va_end(ap);
+  parked_free(x);
+  xchg_unqueue(x);
+  if (x->c != NULL) conn_destroy(x->c);
+  sl__tick_schedule(&x->tick);
+}
+
+/* The failure reaches the callback (if not called yet: with the response
+ * if its head came, else with the error), the request stream (unless it
+ * was all sent and answered) and the response stream (if not complete). */
+static void deliver_failure(xchg_t* x) {
+  const char* ctx = x->errctx != NULL ? x->errctx : "";
+  x->delivered = 1;
+  int answered = x->res != NULL && !x->res->m.s.destroyed;
+  if (!x->cb_called) {
+    x->cb_called = 1;
+    if (answered)
+      x->cb(0, &x->res->m.s, x->arg);
+    else
+      x->cb(x->err, NULL, x->arg);
+  }
+  if (x->req != NULL && !x->req->s.destroyed) {
+    if (!x->req_done || !answered)
+      sl_stream_fail(&x->req->s, x->err, "%s", ctx);
+    else
+      sl_stream_destroy(&x->req->s, 0);
+  }
+  if (x->res != NULL && !x->res->m.s.destroyed && !x->res_done)
+    sl_stream_fail(&x->res->m.s, x->err, "%s", ctx);
+  xchg_finish(x);
+}
+
+static void xchg_tick(sl__tick_t* t) {
+  xchg_t* x = sl__container_of(t, xchg_t, tick);
+  x->refs++;
+  if (x->failed) {
+    if (!x->delivered) deliver_failure(x);
+  } else if (!x->done) {
+    if (x->drained) body_drained(x);
+    body_flush(x);
+    if (x->res != NULL && !x->cb_called) {
+      x->cb_called = 1;
+      x->cb(0, &x->res->m.s, x->arg);
+    }
+    /* The request stream stays open (for errors) until answered. */
+    if (x->req != NULL && x->req_done && x->cb_called &&
+        !x->req->s.destroyed)
+      sl_stream_destroy(&x->req->s, 0);
+    if (!x->failed && !x->done && x->req_done && x->res_done &&
+        x->cb_called) {
+      x->done = 1;
+      if (x->c != NULL) conn_release(x->c);
+      xchg_finish(x);
+    }
+  }
+  xchg_unref(x);
+}
+
+/* --- URL and head ------------------------------------------------------- */
+
+typedef struct {
+  char host[256];
+  int port;
+  char authority[300];
+  const char* path; /* inside the url: "/p?q", or "" or "?q" */
+  size_t path_len;
+} url_t;
+
+/* http://host[:port][/path][?query][#fragment]; user info is dropped. */
+static int parse_url(const char* url, url_t* u) {
+  if (url == NULL || strncasecmp(url, "http://", 7) != 0) return SL_EINVAL;
+  const char* a = url + 7;
+  size_t alen = strcspn(a, "/?#");
+  const char* at = memchr(a, '@', alen);
+  if (at != NULL) {
+    alen -= (size_t)(at + 1 - a);
+    a = at + 1;
+  }
+  const char* hend;
+  const char* colon;
+  u->port = 80;
+  if (alen > 0 && a[0] == '[') {
+    hend = memchr(a, ']', alen);
+    if (hend == NULL) return SL_EINVAL;
+    colon = hend + 1 < a + alen && hend[1] == ':' ? hend + 1 : NULL;
+    if (colon == NULL && hend + 1 != a + alen) return SL_EINVAL;
+    a++;
+  } else {
+    colon = memchr(a, ':', alen);
+    hend = colon != NULL ? colon : a + alen;
+  }
+  size_t hlen = (size_t)(hend - a);
+  if (hlen == 0 || hlen >= sizeof u->host || alen >= sizeof u->authority)
+    return SL_EINVAL;
+  memcpy(u->host, a, hlen);
+  u->host[hlen] = '\0';
+  if (colon != NULL) {
+    const char* end = (a[-1] == '[' ? a - 1 : a) + alen;
+    char* stop;
+    long port = strtol(colon + 1, &stop, 10);
+    if (stop != end || port <= 0 || port > 65535) return SL_EINVAL;
+    u->port = (int)port;
+  }
+  const char* auth = a[-1] == '[' ? a - 1 : a;
+  memcpy(u->authority, auth, alen);
+  u->authority[alen] = '\0';
+  u->path = auth + alen;
+  u->path_len = strcspn(u->path, "#");
+  return 0;
+}
+
+static int valid_token(const char* s) {
+  if (*s == '\0') return 0;
+  for (; *s; s++)
+    if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s))
+      return 0;
+  return 1;
+}
+
+/* Whether the "Name: value" line names `name`. */
+static int line_is(const char* line, const char* name) {
+  size_t n = strlen(name);
+  return strncasecmp(line, name, n) == 0 && line[n] == ':';
+}
+
+static const char* line_value(const char* line) {
+  const char* v = strchr(line, ':') + 1;
+  while (*v == ' ' || *v == '\t') v++;
+  return v;
+}
+
+/* Appends the user's header lines to the head; notes framing and close. */
+static int head_headers(xchg_t* x, const char* const* h, char** out,
+                        int* has_host) {
+  for (size_t i = 0; h != NULL && h[i] != NULL; i++) {
+    const char* l = h[i];
+    const char* colon = strchr(l, ':');
+    if (colon == NULL || colon == l || strpbrk(l, "\r\n") != NULL)
+      return SL_EINVAL;
+    if (line_is(l, "Host")) *has_host = 1;
+    if (line_is(l, "Content-Length")) x->user_len = 1;
+    if (line_is(l, "Transfer-Encoding"))
+      x->user_chunked = strcasestr(line_value(l), "chunked") != NULL;
+    if (line_is(l, "Connection") &&
+        strcasestr(line_value(l), "close") != NULL)
+      x->close = 1;
+    char* n = sl__asprintf("%s%s\r\n", *out, l);
+    if (n == NULL) return SL_ENOMEM;
+    sl__free(*out);
+    *out = n;
+  }
+  return 0;
+}
+
+static int build_head(xchg_t* x, const char* method, const url_t* u,
+                      const char* const* headers) {
+  const char* slash = u->path_len > 0 && u->path[0] == '/' ? "" : "/";
+  char* h = sl__asprintf("%s %s%.*s HTTP/1.1\r\n", method, slash,
+                         (int)u->path_len, u->path);
+  if (h == NULL) return SL_ENOMEM;
+  int has_host = 0;
+  int rc = head_headers(x, headers, &h, &has_host);
+  char* full = NULL;
+  if (rc == 0) {
+    full = sl__asprintf("%s%s%s%s%s", h, has_host ? "" : "Host: ",
+                        has_host ? "" : u->authority, has_host ? "" : "\r\n",
+                        x->close ? "" : "Connection: keep-alive\r\n");
+    if (full == NULL) rc = SL_ENOMEM;
+  }
+  sl__free(h);
+  x->head = full;
+  return rc;
+}
+
+/* --- public ------------------------------------------------------------- */
+
+static sl_http_agent_t* default_agent(void) {
+  if (idles.default_agent == NULL)
+    idles.default_agent = sl_http_agent_new(DEFAULT_AGENT_SOCKETS);
+  return idles.default_agent;
+}
+
+static xchg_t* xchg_new(const sl_http_request_opts_t* o, const url_t* u,
+                        sl_http_response_cb cb, void* arg) {
+  const char* method = o->method ? o->method : "GET";
+  if (!valid_token(method)) return NULL;
+  xchg_t* x = sl__calloc(1, sizeof *x);
+  if (x == NULL) return NULL;
+  x->refs = 1;
+  x->cb = cb;
+  x->arg = arg;
+  x->hwm = o->high_water_mark ? o->high_water_mark : DEFAULT_HWM;
+  x->is_head = strcmp(method, "HEAD") == 0;
+  x->bodyless = method_bodyless(method);
+  sl__tick_init(&x->tick, xchg_tick);
+  x->peer = sl__asprintf("%s:%d", u->host, u->port);
+  if (x->peer == NULL || build_head(x, method, u, o->headers) != 0) {
+    xchg_unref(x);
+    return NULL;
+  }
+  return x;
+}
+
+static void start_timer(xchg_t* x, uint64_t ms) {
+  x->timer = sl__malloc(sizeof *x->timer);
+  if (x->timer == NULL) return;
+  uv_update_time(sl__loop()); /* the loop's clock may be stale here */
+  uv_timer_init(sl__loop(), x->timer);
+  x->timer->data = x;
+  x->timeout_ms = ms;
+  x->last_active = uv_now(sl__loop());
+  x->refs++;
+  uv_timer_start(x->timer, on_timeout, ms, 0);
+}
+
+sl_stream_t* sl_http_request(const sl_http_request_opts_t* o,
+                             sl_http_response_cb cb, void* arg) {
+  url_t u;
+  SL_ASSERT(o != NULL && cb != NULL);
+  if (parse_url(o->url, &u) != 0) return NULL;
+  sl_http_agent_t* a = o->agent ? o->agent : default_agent();
+  if (a == NULL || a->closing) return NULL;
+  xchg_t* x = xchg_new(o, &u, cb, arg);
+  if (x == NULL) return NULL;
+  sl_stream_opts_t so = {.hooks = &creq_hooks,
+                         .high_water_mark = x->hwm,
+                         .name = x->peer,
+                         .no_auto_destroy = 1};
+  creq_t* r = (creq_t*)sl__stream_new(SL__KIND_WRITABLE, &so, sizeof *r);
+  pool_t* p = r != NULL ? pool_get(a, u.host, u.port) : NULL;
+  if (p == NULL) {
+    if (r != NULL) sl_stream_destroy(&r->s, 0);
+    xchg_unref(x);
+    return NULL;
+  }
+  r->x = x;
+  x->req = r;
+  x->refs++;
+  if (o->timeout_ms > 0) start_timer(x, o->timeout_ms);
+  x->pool = p;
+  x->waiting = 1;
+  sl__queue_insert_tail(&p->waiting, &x->node);
+  pool_next(p);
+  return &r->s;
+}
+
+int sl_http_status(const sl_stream_t* res) {
+  SL_ASSERT(sl__http_is_msg(res));
+  return ((const sl__http_msg_t*)res)->status;
+}
+
+sl_http_agent_t* sl_http_agent_new(size_t max_sockets) {
+  sl_http_agent_t* a = sl__calloc(1, sizeof *a);
+  if (a == NULL) return NULL;
+  sl__queue_init(&a->pools);
+  a->max_sockets = max_sockets ? max_sockets : AGENT_SOCKETS;
+  return a;
+}
+
+static int idle_of_agent(conn_t* c, void* arg) {
+  return c->pool->agent == arg;
+}
+
+void sl_http_agent_close(sl_http_agent_t* a) {
+  if (a == NULL || a->closing) return;
+  if (a == idles.default_agent) idles.default_agent = NULL;
+  a->closing = 2; /* pools do not free the agent while this runs */
+  if (idles.init) idle_close_if(idle_of_agent, a);
+  a->closing = 1; /* from now on the last pool to go frees it */
+  if (sl__queue_empty(&a->pools)) sl__free(a);
+}

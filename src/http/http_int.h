@@ -1,0 +1,133 @@
+/* Internal contract of the HTTP layer: server.c (connections, llhttp,
+ * request/response streams, limits, smuggling checks, graceful close),
+ * client.c (requests, agents), static.c (files), mime.c.
+ *
+ * Server notes for static.c and client.c (server.c, server_msg.c):
+ * - A request `req` is an sl__http_msg_t (below); sl_http_header(),
+ *   sl_http_header_at() work on any sl__http_msg_t, so a client response
+ *   built on it gets them for free: create it with sl__stream_new(
+ *   SL__KIND_READABLE, &o, sizeof(your_struct)) where your struct starts
+ *   with sl__http_msg_t, hooks.read = sl__http_msg_read, and set m->on_read
+ *   (called from the read hook: resume your parser). Fill m->hdrs while
+ *   parsing with sl__http_hdrs_field()/_value() and call sl__http_hdrs_end()
+ *   at headers complete.
+ * - The response `res` is a Writable. Status and headers go out with the
+ *   first write or at end. Framing: Content-Length if set with
+ *   sl_http_set_header(res, "Content-Length", "N") before the first write
+ *   (or computed at end when the whole body was given at once and nothing
+ *   written before), else chunked (HTTP/1.1) or close-delimited (1.0). HEAD,
+ *   1xx, 204 and 304: headers only, writes are accepted and dropped.
+ * - Zero-copy: `res` exposes the socket as its zero-copy sink (hooks.zc)
+ *   when the body is length-delimited, i.e. Content-Length was set before
+ *   the pipe starts, and the request is not HEAD. So
+ *     sl_http_set_header(res, "Content-Length", len);
+ *     sl_stream_pipe(sl_file_reader(path, &range), res, NULL);
+ *   moves the bytes with sendfile(2): dst_fd answers SL_EAGAIN, the head
+ *   leaves from the connection's next tick (so status and headers set right
+ *   after the pipe call still count) and once it is written (and earlier
+ *   pipelined responses are done) dst_fd returns the socket. With a transform in
+ *   between (gzip) or no Content-Length the body goes as chunks (chunked).
+ *   zero_copy_bytes of `res` counts what moved (sl_stream_stats).
+ * - The response finishes when its last byte is handed to the socket; the
+ *   connection then serves the next pipelined request. A response destroyed
+ *   before finishing closes the connection. */
+#ifndef SL_HTTP_INT_H
+#define SL_HTTP_INT_H
+
+#include "stream/stream_int.h"
+
+/* Maps a file name's extension to a Content-Type ("application/octet-stream"
+ * when unknown); *compressible is set for text-like types. mime.c. */
+const char* sl__mime_type(const char* path, int* compressible);
+
+/* --- Static files (static.c): the pure parts, tested directly ----------- */
+
+/* Longest request path (before decoding) the static server accepts: 414. */
+#define SL__STATIC_MAX_PATH 4096
+/* Turns a request target into a path relative to the root ("" for the root,
+ * "a/b.txt"): query and fragment dropped, percent-decoded once, "." and
+ * empty segments dropped. Returns 0 (and *dir: the target ended in '/'), or
+ * the HTTP status to answer: 400 for a bad escape, NUL or a target that is
+ * not a path, 403 for a ".." segment or an encoded '/' (%2F), 414 past
+ * SL__STATIC_MAX_PATH or `cap`. */
+int sl__static_resolve(const char* target, char* out, size_t cap, int* dir);
+/* Range header against a file of `size` bytes: SL__RANGE_NONE (absent,
+ * not bytes, malformed or several ranges: send it all), SL__RANGE_OK with
+ * [*start, *end) (end exclusive, clamped to size), or SL__RANGE_UNSAT. */
+enum { SL__RANGE_NONE = 0, SL__RANGE_OK = 1, SL__RANGE_UNSAT = 2 };
+int sl__http_parse_range(const char* h, uint64_t size, uint64_t* start,
+                         uint64_t* end);
+/* Weak ETag W/"<size hex>-<mtime ns hex>" into buf (>= 48 bytes). */
+void sl__http_etag(uint64_t size, int64_t mtime_ns, char* buf, size_t cap);
+/* If-None-Match list against `etag`, weak comparison, "*" matches. */
+int sl__http_etag_match(const char* list, const char* etag);
+/* IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into out (>= 30 bytes). */
+void sl__http_date(int64_t t, char* out);
+/* Parses the three HTTP date formats; 0 and *t, or SL_EINVAL. */
+int sl__http_parse_date(const char* s, int64_t* t);
+/* Whether Accept-Encoding allows gzip (q-values honoured, "*" counts). */
+int sl__http_accepts_gzip(const char* accept_encoding);
+/* Whether a GET for a file with `etag` and `mtime` (seconds) gets 304:
+ * If-None-Match decides when present, else If-Modified-Since. */
+int sl__static_not_modified(const char* if_none_match,
+                            const char* if_modified_since, const char* etag,
+                            int64_t mtime);
+
+/* --- Messages and header fields (server_msg.c) ------------------------- */
+
+/* Header fields of one message in one arena: "name\0value\0" pairs. Built
+ * piece by piece from a parser's spans; lookups valid after _end(). */
+typedef struct sl__http_hdrs_s {
+  char* buf;
+  size_t len, cap;
+  uint32_t* off;       /* 2 per field: name offset, value offset */
+  size_t n, cap_off;
+  int state;           /* 0 none yet, 1 in a name, 2 in a value */
+  char** joined;       /* strings made by sl__http_hdrs_get for repeats */
+  size_t njoined;
+} sl__http_hdrs_t;
+
+/* Append a span of the current name / value (a new field starts when a
+ * name span follows a value). Return 0 or SL_ENOMEM. */
+int sl__http_hdrs_field(sl__http_hdrs_t* h, const char* at, size_t n);
+int sl__http_hdrs_value(sl__http_hdrs_t* h, const char* at, size_t n);
+/* Terminates the last value and trims trailing blanks of every value.
+ * Returns 0 or SL_ENOMEM. */
+int sl__http_hdrs_end(sl__http_hdrs_t* h);
+void sl__http_hdrs_free(sl__http_hdrs_t* h);
+/* Case-insensitive lookup; repeated fields joined with ", ". NULL if
+ * absent (or ENOMEM). */
+const char* sl__http_hdrs_get(sl__http_hdrs_t* h, const char* name);
+int sl__http_hdrs_at(const sl__http_hdrs_t* h, size_t i, const char** name,
+                     const char** value);
+
+/* The common head of every HTTP message stream (server requests, client
+ * responses). Strings are NUL-terminated and live as long as the stream. */
+typedef struct sl__http_msg_s {
+  sl_stream_t s;
+  void (*on_read)(struct sl__http_msg_s* m); /* from the read hook */
+  sl__http_hdrs_t hdrs;
+  char* method;        /* requests */
+  char* url;           /* requests: raw target */
+  char* path;          /* requests: decoded path without the query */
+  int status;          /* client responses */
+  int version_minor;
+  char remote[64];
+} sl__http_msg_t;
+
+/* The read hook of every message stream: calls m->on_read. */
+void sl__http_msg_read(sl_stream_t* s, size_t n);
+/* Whether `s` is an sl__http_msg_t (its read hook is sl__http_msg_read). */
+int sl__http_is_msg(const sl_stream_t* s);
+/* Frees what the message owns (call from the stream's destroy hook). */
+void sl__http_msg_free(sl__http_msg_t* m);
+/* Percent-decodes the path of a request target (no query, no fragment;
+ * "http://host/p" gives "/p"; %00 stays encoded). malloc'd, NULL on ENOMEM. */
+char* sl__http_decode_path(const char* url);
+
+/* Fuzzing entry (fuzz/http_request.c): runs `data` through a server
+ * connection without a socket (parser, smuggling checks, limits, a trivial
+ * handler), runs the loop until it is idle again. Returns 0. */
+int sl__http_fuzz_feed(const uint8_t* data, size_t len);
+
+#endif

@@ -1,0 +1,870 @@
+/* The HTTP/1.1 server: the listener (which stops accepting at
+ * max_connections), connections over socket streams, llhttp driven from the
+ * socket's data events, the request-smuggling checks llhttp 8.1 lacks, the
+ * limits (431, 413, 408, idle keep-alive, pipelining depth), and graceful
+ * close. A connection keeps its exchanges (request + response) in order;
+ * the head one's response writes to the socket, later ones park theirs.
+ * All decisions about a connection are taken in one place, conn_process(),
+ * run from a tick, so no handler or stream callback runs inside another's
+ * call. The response stream lives in server_res.c. */
+#include "http/server_int.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void conn_process(sl__tick_t* t);
+static void conn_feed(conn_t* c);
+static void conn_destroy(conn_t* c);
+static void on_sock_event(sl_stream_t* s, const sl_event_t* ev, void* arg);
+static void on_sock_data(sl_stream_t* s, const sl_event_t* ev, void* arg);
+static void server_maybe_done(sl_http_server_t* srv);
+static void accept_one(sl_http_server_t* srv);
+
+/* --- exchanges ------------------------------------------------------------ */
+
+static void req_on_read(sl__http_msg_t* m);
+static void req_destroy_hook(sl_stream_t* s, int err);
+
+static const sl_stream_hooks_t req_hooks = {
+    .read = sl__http_msg_read,
+    .destroy = req_destroy_hook,
+};
+
+static void req_destroy_hook(sl_stream_t* s, int err) {
+  (void)err;
+  sl__http_msg_free((sl__http_msg_t*)s);
+  sl_stream_destroy_done(s);
+}
+
+/* The handler reads: send 100 Continue if asked, and let a parser paused
+ * on a full body buffer go on (from the connection's tick). */
+static void req_on_read(sl__http_msg_t* m) {
+  req_t* r = (req_t*)m;
+  txn_t* t = r->t;
+  if (t == NULL || t->c == NULL) return;
+  t->want_continue = t->expect_continue;
+  sl__tick_schedule(&t->c->tick);
+}
+
+void sl__http_txn_unlink(txn_t* t) {
+  if (t->req != NULL) {
+    t->req->t = NULL;
+    sl_stream_unref(&t->req->m.s);
+  }
+  if (t->res != NULL) {
+    t->res->t = NULL;
+    sl_stream_unref(&t->res->s);
+  }
+  t->req = NULL;
+  t->res = NULL;
+}
+
+static void txn_free(txn_t* t) {
+  sl__http_txn_unlink(t);
+  sl__free(t);
+}
+
+static void access_log(conn_t* c, txn_t* t) {
+  double ms = (double)(sl_hrtime() - t->start_ns) / 1e6;
+  res_t* r = t->res;
+  fprintf(stderr, "%s \"%s %s HTTP/1.%d\" %d %" PRIu64 " %.3fms\n",
+          t->remote, t->method, t->url_log, t->minor, r ? r->status : 0,
+          r ? r->body_bytes : 0, ms);
+  (void)c;
+}
+
+/* --- parsing: llhttp callbacks ------------------------------------------- */
+
+static conn_t* conn_of(llhttp_t* p) { return p->data; }
+
+static int user_error(conn_t* c, int status) {
+  c->user_status = status;
+  return HPE_USER;
+}
+
+static int count_header_bytes(conn_t* c, size_t n) {
+  c->hdr_bytes += n;
+  return c->hdr_bytes > c->srv->o.max_header_size;
+}
+
+static int on_message_begin(llhttp_t* p) {
+  conn_t* c = conn_of(p);
+  c->hdr_bytes = 0;
+  c->body_bytes = 0;
+  c->user_status = 0;
+  c->value_open = 0;
+  c->url_len = 0;
+  c->mid_message = 1;
+  sl__http_hdrs_free(&c->hdrs);
+  sl__http_conn_timer(c, SL__TIMER_HEADERS);
+  return 0;
+}
+
+static int on_url(llhttp_t* p, const char* at, size_t n) {
+  conn_t* c = conn_of(p);
+  if (count_header_bytes(c, n)) return user_error(c, 431);
+  if (c->url_len + n + 1 > c->url_cap) {
+    size_t cap = c->url_cap ? c->url_cap : 128;
+    while (cap < c->url_len + n + 1) cap *= 2;
+    char* u = sl__realloc(c->url, cap);
+    if (u == NULL) return user_error(c, 500);
+    c->url = u;
+    c->url_cap = cap;
+  }
+  memcpy(c->url + c->url_len, at, n);
+  c->url_len += n;
+  c->url[c->url_len] = '\0';
+  return 0;
+}
+
+static int on_header_field(llhttp_t* p, const char* at, size_t n) {
+  conn_t* c = conn_of(p);
+  if (count_header_bytes(c, n + 4)) return user_error(c, 431);
+  c->value_open = 0;
+  if (sl__http_hdrs_field(&c->hdrs, at, n) != 0) return user_error(c, 500);
+  return 0;
+}
+
+/* Smuggling rules on a value span: no bare CR or LF inside a value, and no
+ * obs-fold. llhttp reports a folded line as a second span of the same
+ * value that starts inside the buffer; a value merely split across two
+ * reads continues at the very start of the next buffer. */
+static int on_header_value(llhttp_t* p, const char* at, size_t n) {
+  conn_t* c = conn_of(p);
+  if (count_header_bytes(c, n)) return user_error(c, 431);
+  if (memchr(at, '\r', n) != NULL || memchr(at, '\n', n) != NULL)
+    return user_error(c, 400);
+  if (c->value_open && at != c->exec_base) return user_error(c, 400);
+  c->value_open = 1;
+  if (sl__http_hdrs_value(&c->hdrs, at, n) != 0) return user_error(c, 500);
+  return 0;
+}
+
+static int on_header_value_complete(llhttp_t* p) {
+  conn_of(p)->value_open = 0;
+  return 0;
+}
+
+/* The last coding of a Transfer-Encoding list is "chunked". */
+static int te_ends_chunked(const char* te) {
+  const char* last = strrchr(te, ',');
+  last = last ? last + 1 : te;
+  while (*last == ' ' || *last == '\t') last++;
+  size_t n = strlen(last);
+  while (n > 0 && (last[n - 1] == ' ' || last[n - 1] == '\t')) n--;
+  return n == 7 && strncasecmp(last, "chunked", 7) == 0;
+}
+
+/* Content-Length and Transfer-Encoding rules; 0 when the head is sound. */
+static int check_framing(conn_t* c) {
+  const char *name, *value, *cl = NULL, *te = NULL;
+  for (size_t i = 0; sl__http_hdrs_at(&c->hdrs, i, &name, &value) == 0; i++) {
+    if (strcasecmp(name, "content-length") == 0) {
+      if (cl != NULL && strcmp(cl, value) != 0) return 400;
+      cl = value;
+    } else if (strcasecmp(name, "transfer-encoding") == 0) {
+      te = value; /* repeated: the last field holds the last coding */
+    }
+  }
+  if (cl != NULL && te != NULL) return 400;
+  if (te != NULL && !te_ends_chunked(te)) return 400;
+  if (cl != NULL && strspn(cl, "0123456789") != strlen(cl)) return 400;
+  return 0;
+}
+
+static int on_headers_complete(llhttp_t* p) {
+  conn_t* c = conn_of(p);
+  if (sl__http_hdrs_end(&c->hdrs) != 0) return user_error(c, 500);
+  int status = check_framing(c);
+  if (status != 0) return user_error(c, status);
+  uint64_t max = c->srv->o.max_body_size;
+  if (max != 0 && (p->flags & F_CONTENT_LENGTH) && p->content_length > max)
+    return user_error(c, 413);
+  txn_t* t = sl__http_txn_new(c);
+  if (t == NULL) return user_error(c, 500);
+  sl__http_conn_timer(c, SL__TIMER_NONE);
+  c->parsing = t;
+  c->dispatch = t;
+  return HPE_PAUSED; /* the handler runs once llhttp has returned */
+}
+
+static int on_body(llhttp_t* p, const char* at, size_t n) {
+  conn_t* c = conn_of(p);
+  txn_t* t = c->parsing;
+  c->body_bytes += n;
+  uint64_t max = c->srv->o.max_body_size;
+  if (max != 0 && c->body_bytes > max) return user_error(c, 413);
+  if (t == NULL || t->req == NULL || t->req->m.s.destroyed) return 0;
+  const char* base = sl_chunk_data(c->in);
+  sl_chunk_t* piece = sl_chunk_slice(c->in, (size_t)(at - base), n);
+  if (piece == NULL) return user_error(c, 500);
+  int rc = sl_stream_push(&t->req->m.s, piece);
+  sl_chunk_unref(piece);
+  if (rc == 0) {
+    c->body_wait = 1; /* above the mark: pause until the reader reads */
+    return HPE_PAUSED;
+  }
+  return 0;
+}
+
+static int on_message_complete(llhttp_t* p) {
+  conn_t* c = conn_of(p);
+  txn_t* t = c->parsing;
+  c->parsing = NULL;
+  c->mid_message = 0;
+  if (t != NULL) {
+    t->req_done = 1;
+    if (t->req != NULL && !t->req->m.s.destroyed)
+      sl_stream_push(&t->req->m.s, NULL);
+  }
+  sl__tick_schedule(&c->tick);
+  if (!llhttp_should_keep_alive(p)) {
+    c->stop = 1; /* nothing after a request that closes the connection */
+    return HPE_PAUSED;
+  }
+  if (c->ntxns >= c->srv->o.max_pipelined) {
+    c->pipe_wait = 1;
+    return HPE_PAUSED;
+  }
+  return 0;
+}
+
+static const llhttp_settings_t parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* --- exchanges, continued ------------------------------------------------- */
+
+static req_t* req_new(conn_t* c) {
+  sl_stream_opts_t o = {.hooks = &req_hooks,
+                        .high_water_mark = c->srv->o.high_water_mark};
+  req_t* r = (req_t*)sl__stream_new(SL__KIND_READABLE, &o, sizeof(req_t));
+  if (r == NULL) return NULL;
+  sl__http_msg_t* m = &r->m;
+  m->on_read = req_on_read;
+  m->hdrs = c->hdrs;
+  memset(&c->hdrs, 0, sizeof c->hdrs);
+  m->method = sl__strdup(llhttp_method_name(c->p.method));
+  m->url = sl__strdup(c->url ? c->url : "");
+  m->path = m->url ? sl__http_decode_path(m->url) : NULL;
+  m->version_minor = c->p.http_minor;
+  memcpy(m->remote, c->remote, sizeof m->remote);
+  if (m->method == NULL || m->url == NULL || m->path == NULL) {
+    sl_stream_destroy(&m->s, SL_ENOMEM);
+    return NULL;
+  }
+  return r;
+}
+
+txn_t* sl__http_txn_new(conn_t* c) {
+  txn_t* t = sl__calloc(1, sizeof *t);
+  if (t == NULL) return NULL;
+  t->c = c;
+  t->start_ns = sl_hrtime();
+  t->req = req_new(c);
+  if (t->req == NULL) {
+    sl__free(t);
+    return NULL;
+  }
+  t->res = sl__http_res_new(c, t);
+  if (t->res == NULL) {
+    sl_stream_destroy(&t->req->m.s, SL_ENOMEM);
+    sl__free(t);
+    return NULL;
+  }
+  t->req->t = t;
+  sl_stream_ref(&t->req->m.s);
+  sl_stream_ref(&t->res->s);
+  t->minor = c->p.http_minor;
+  t->keep_alive = llhttp_should_keep_alive(&c->p) && !c->closing;
+  t->is_head = c->p.method == HTTP_HEAD;
+  const char* expect = sl__http_hdrs_get(&t->req->m.hdrs, "expect");
+  t->expect_continue = expect != NULL && t->minor >= 1 &&
+                       strcasecmp(expect, "100-continue") == 0;
+  snprintf(t->method, sizeof t->method, "%s", t->req->m.method);
+  snprintf(t->url_log, sizeof t->url_log, "%s", t->req->m.url);
+  memcpy(t->remote, c->remote, sizeof t->remote);
+  /* The first in line answers at once; later ones park their writes. */
+  t->res->active = sl__queue_empty(&c->txns);
+  sl__queue_insert_tail(&c->txns, &t->node);
+  c->ntxns++;
+  return t;
+}
+
+/* --- feeding the parser -------------------------------------------------- */
+
+static void conn_reading(conn_t* c, int on) {
+  if (c->sock == NULL || c->sock->destroyed) return;
+  if (on && c->sock_paused) {
+    c->sock_paused = 0;
+    sl_stream_resume(c->sock);
+  } else if (!on && !c->sock_paused) {
+    c->sock_paused = 1;
+    sl_stream_pause(c->sock);
+  }
+}
+
+static void drop_input(conn_t* c) {
+  sl_chunk_unref(c->in);
+  c->in = NULL;
+  c->in_off = 0;
+}
+
+/* Runs the handler for the request whose head just parsed. */
+static void dispatch(conn_t* c, txn_t* t) {
+  sl_http_server_t* srv = c->srv;
+  if (t->req == NULL || t->res == NULL) return;
+  srv->handler(&t->req->m.s, &t->res->s, srv->arg);
+}
+
+static int parse_status(conn_t* c, llhttp_errno_t e) {
+  (void)e; /* an HPE_USER from a callback may come back as HPE_CB_* */
+  return c->user_status != 0 ? c->user_status : 400;
+}
+
+/* One llhttp_execute over what is left of the input chunk. Returns 1 to go
+ * on, 0 to stop. */
+static int feed_once(conn_t* c) {
+  const char* base = sl_chunk_data(c->in) + c->in_off;
+  size_t len = sl_chunk_len(c->in) - c->in_off;
+  c->exec_base = base;
+  llhttp_errno_t e = llhttp_execute(&c->p, base, len);
+  size_t used = len;
+  if (e != HPE_OK) used = (size_t)(llhttp_get_error_pos(&c->p) - base);
+  if (used > len) used = len;
+  c->in_off += used;
+  /* A pause at the very end keeps the (empty) rest: llhttp may still have
+   * steps to take without input (message complete after the head). */
+  if (e == HPE_OK) {
+    drop_input(c);
+    return 0;
+  }
+  if (e == HPE_PAUSED_UPGRADE) {
+    c->stop = 1; /* no protocol switch: answer, then close */
+    return 0;
+  }
+  if (e != HPE_PAUSED) {
+    sl__http_conn_fail(c, parse_status(c, e));
+    return 0;
+  }
+  c->paused = 1;
+  txn_t* t = c->dispatch;
+  if (t == NULL) return 0;
+  c->dispatch = NULL;
+  c->paused = 0;
+  llhttp_resume(&c->p);
+  c->refs++;
+  dispatch(c, t);
+  c->refs--;
+  if (!c->destroyed) sl__tick_schedule(&c->tick);
+  return !c->destroyed;
+}
+
+static void conn_feed(conn_t* c) {
+  if (c->destroyed) return;
+  c->refs++;
+  while (c->in != NULL && !c->paused && !c->stop && !c->destroyed)
+    if (!feed_once(c)) break;
+  c->refs--;
+  if (c->destroyed) {
+    if (c->refs == 0 && c->timer_closed) sl__free(c);
+    return;
+  }
+  if (c->stop) drop_input(c);
+  conn_reading(c, c->in == NULL && !c->stop);
+}
+
+static void on_sock_data(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  conn_t* c = arg;
+  if (c->stop || c->destroyed) return;
+  SL_ASSERT(c->in == NULL);
+  if (!c->mid_message && c->timer_mode == SL__TIMER_IDLE)
+    sl__http_conn_timer(c, SL__TIMER_HEADERS);
+  c->in = sl_chunk_ref(ev->chunk);
+  c->in_off = 0;
+  conn_feed(c);
+}
+
+/* --- errors and ends ----------------------------------------------------- */
+
+static const char* status_reason(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    default: return "Error";
+  }
+}
+
+/* The request cannot be parsed (or broke a limit): stop reading, fail the
+ * exchange being parsed, and answer `status` once earlier responses are
+ * out; then close. */
+void sl__http_conn_fail(conn_t* c, int status) {
+  c->stop = 1;
+  c->paused = 1;
+  drop_input(c);
+  conn_reading(c, 0);
+  sl__http_conn_timer(c, SL__TIMER_NONE);
+  txn_t* t = c->parsing;
+  c->parsing = NULL;
+  c->dispatch = NULL;
+  if (t != NULL) {
+    if (t->req != NULL && !t->req->m.s.destroyed)
+      sl_stream_fail(&t->req->m.s, status == 413 ? SL_EMSGSIZE : SL_EINVAL,
+                     "%d %s", status, status_reason(status));
+    if (t->res != NULL && t->res->head_sent) {
+      conn_destroy(c); /* a status line went out already: just close */
+      return;
+    }
+    if (t->res != NULL && !t->res->s.destroyed)
+      sl_stream_destroy(&t->res->s, 0);
+    t->res_done = t->req_done = 1;
+    t->dropped = 1;
+  }
+  c->err_status = status;
+  sl__tick_schedule(&c->tick);
+}
+
+static void on_sock_finished(sl_stream_t* s, int err, void* arg) {
+  (void)err;
+  (void)arg;
+  sl_stream_destroy(s, 0);
+}
+
+/* Ends the socket after what is queued; it closes once the end is out. */
+static void conn_end(conn_t* c) {
+  if (c->ending || c->sock == NULL) return;
+  c->ending = 1;
+  c->stop = 1;
+  drop_input(c);
+  conn_reading(c, 0);
+  sl__http_conn_timer(c, SL__TIMER_NONE);
+  if (sl_stream_end(c->sock, NULL, on_sock_finished, c) != 0)
+    sl_stream_destroy(c->sock, 0);
+}
+
+static void send_error(conn_t* c) {
+  int status = c->err_status;
+  c->err_status = 0;
+  sl_chunk_t* ch = sl_chunk_printf(
+      "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+      status, status_reason(status));
+  if (ch != NULL) sl_stream_write(c->sock, ch, NULL, NULL);
+  sl_chunk_unref(ch);
+  conn_end(c);
+}
+
+/* --- the connection's state machine -------------------------------------- */
+
+/* Pops finished exchanges (in order) and logs them. Returns 1 if one of
+ * them closes the connection. */
+static int retire_done(conn_t* c) {
+  int close = 0;
+  while (!sl__queue_empty(&c->txns)) {
+    txn_t* t = sl__container_of(c->txns.next, txn_t, node);
+    if (!t->res_done || !t->req_done) {
+      if (!t->res_done) break;
+      /* The response went out before the body came: keep parsing into a
+       * reader, or throw the rest away (Node's dump) if nobody reads. */
+      if (t->req != NULL && t->req->m.s.r.flowing == -1 &&
+          !t->req->m.s.destroyed)
+        sl_stream_destroy(&t->req->m.s, 0);
+      if (!t->keep_alive) close = 1;
+      break;
+    }
+    sl__queue_remove(&t->node);
+    c->ntxns--;
+    /* A body nobody ever read is dropped (Node's dump), which also lets
+     * the request close. */
+    if (t->req != NULL && t->req->m.s.r.flowing == -1 &&
+        !t->req->m.s.destroyed)
+      sl_stream_destroy(&t->req->m.s, 0);
+    if (c->srv->o.access_log && !t->dropped) access_log(c, t);
+    if (!t->keep_alive) close = 1;
+    txn_free(t);
+    if (close) break;
+  }
+  return close;
+}
+
+static int can_resume(conn_t* c) {
+  if (!c->paused || c->stop || c->dispatch != NULL) return 0;
+  if (c->pipe_wait) return c->ntxns < c->srv->o.max_pipelined;
+  if (c->body_wait) {
+    txn_t* t = c->parsing;
+    if (t == NULL || t->req == NULL) return 1;
+    sl_stream_t* r = &t->req->m.s;
+    return r->destroyed || r->r.length < r->r.hwm;
+  }
+  return 0;
+}
+
+static void conn_process(sl__tick_t* tick) {
+  conn_t* c = sl__container_of(tick, conn_t, tick);
+  if (c->destroyed) return;
+  if (c->abort) {
+    conn_destroy(c); /* a response was destroyed before its end */
+    return;
+  }
+  if (retire_done(c)) {
+    conn_end(c);
+    return;
+  }
+  txn_t* head = sl__queue_empty(&c->txns)
+                    ? NULL
+                    : sl__container_of(c->txns.next, txn_t, node);
+  if (head != NULL && head->res != NULL) sl__http_res_activate(head->res);
+  if (c->destroyed) return;
+  if (head == NULL && c->err_status != 0) {
+    send_error(c);
+    return;
+  }
+  int idle = head == NULL && !c->mid_message && c->parsing == NULL;
+  if (idle && (c->peer_ended || c->srv->closing || c->stop)) {
+    conn_end(c);
+    return;
+  }
+  if (can_resume(c)) {
+    c->paused = c->pipe_wait = c->body_wait = 0;
+    llhttp_resume(&c->p);
+    if (c->in != NULL)
+      conn_feed(c);
+    else
+      conn_reading(c, 1);
+    if (c->destroyed) return;
+  }
+  if (idle && !c->stop && c->in == NULL && c->timer_mode == SL__TIMER_NONE)
+    sl__http_conn_timer(c, SL__TIMER_IDLE);
+}
+
+/* --- timers -------------------------------------------------------------- */
+
+static void on_timer(uv_timer_t* h) {
+  conn_t* c = h->data;
+  int mode = c->timer_mode;
+  c->timer_mode = SL__TIMER_NONE;
+  if (mode == SL__TIMER_IDLE && sl__queue_empty(&c->txns) &&
+      !c->mid_message) {
+    conn_destroy(c);
+  } else if (mode == SL__TIMER_HEADERS) {
+    c->parsing = NULL; /* no exchange exists before the head is complete */
+    sl__http_conn_fail(c, 408);
+  }
+}
+
+void sl__http_conn_timer(conn_t* c, int mode) {
+  if (c->destroyed || c->timer_mode == mode) return;
+  c->timer_mode = mode;
+  uv_timer_stop(&c->timer);
+  uint64_t ms = mode == SL__TIMER_HEADERS ? c->srv->o.headers_timeout_ms
+                : mode == SL__TIMER_IDLE  ? c->srv->o.keep_alive_timeout_ms
+                                          : 0;
+  if (mode != SL__TIMER_NONE) uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+/* --- connection lifetime -------------------------------------------------- */
+
+static void on_timer_closed(uv_handle_t* h) {
+  conn_t* c = h->data;
+  c->timer_closed = 1;
+  if (c->refs == 0) sl__free(c);
+}
+
+static void conn_destroy(conn_t* c) {
+  if (c->destroyed) return;
+  c->destroyed = 1;
+  sl__tick_cancel(&c->tick);
+  drop_input(c);
+  while (!sl__queue_empty(&c->txns)) {
+    txn_t* t = sl__container_of(c->txns.next, txn_t, node);
+    sl__queue_remove(&t->node);
+    if (t->req != NULL && !t->req->m.s.destroyed)
+      sl_stream_destroy(&t->req->m.s, t->req_done ? 0 : SL_ECONNRESET);
+    if (t->res != NULL && !t->res->s.destroyed)
+      sl_stream_destroy(&t->res->s, 0);
+    txn_free(t);
+  }
+  c->ntxns = 0;
+  sl__http_hdrs_free(&c->hdrs);
+  sl__free(c->url);
+  c->url = NULL;
+  if (c->sock != NULL) {
+    sl_stream_t* s = c->sock;
+    c->sock = NULL;
+    sl_stream_off(s, SL_EV_END, on_sock_event, c);
+    sl_stream_off(s, SL_EV_DRAIN, on_sock_event, c);
+    sl_stream_off(s, SL_EV_CLOSE, on_sock_event, c);
+    sl_stream_off(s, SL_EV_DATA, on_sock_data, c);
+    sl_stream_destroy(s, 0);
+    sl_stream_unref(s);
+  }
+  uv_close((uv_handle_t*)&c->timer, on_timer_closed);
+  sl_http_server_t* srv = c->srv;
+  sl__queue_remove(&c->node);
+  srv->nconns--;
+  if (srv->accept_held && !srv->closing) accept_one(srv);
+  server_maybe_done(srv);
+}
+
+static void on_sock_event(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  conn_t* c = arg;
+  if (c->destroyed) return;
+  switch (ev->type) {
+    case SL_EV_END:
+      c->peer_ended = 1;
+      if (c->mid_message && !c->stop) {
+        conn_destroy(c); /* the peer left inside a request */
+        return;
+      }
+      sl__tick_schedule(&c->tick);
+      break;
+    case SL_EV_DRAIN:
+      sl__http_res_sock_drained(c);
+      break;
+    case SL_EV_CLOSE:
+      conn_destroy(c);
+      break;
+    default:
+      break;
+  }
+}
+
+/* Makes a connection over `sock` (a socket stream, or any Duplex for the
+ * fuzzer). Takes over `sock`. */
+static conn_t* conn_new(sl_http_server_t* srv, sl_stream_t* sock) {
+  conn_t* c = sl__calloc(1, sizeof *c);
+  if (c == NULL) {
+    sl_stream_destroy(sock, SL_ENOMEM);
+    return NULL;
+  }
+  c->srv = srv;
+  c->sock = sl_stream_ref(sock);
+  sl__queue_init(&c->txns);
+  sl__tick_init(&c->tick, conn_process);
+  llhttp_init(&c->p, HTTP_REQUEST, &parser_settings);
+  c->p.data = c;
+  uv_timer_init(sl__loop(), &c->timer);
+  c->timer.data = c;
+  snprintf(c->remote, sizeof c->remote, "%s", sl_tcp_peer(sock));
+  sl__queue_insert_tail(&srv->conns, &c->node);
+  srv->nconns++;
+  if (sl_stream_on(sock, SL_EV_END, on_sock_event, c) != 0 ||
+      sl_stream_on(sock, SL_EV_DRAIN, on_sock_event, c) != 0 ||
+      sl_stream_on(sock, SL_EV_CLOSE, on_sock_event, c) != 0 ||
+      sl_stream_on(sock, SL_EV_DATA, on_sock_data, c) != 0) {
+    conn_destroy(c);
+    return NULL;
+  }
+  sl__http_conn_timer(c, SL__TIMER_HEADERS);
+  return c;
+}
+
+/* --- the listener -------------------------------------------------------- */
+
+static void handle_free_cb(uv_handle_t* h) { sl__free(h); }
+
+/* Accepts the connection waiting on the listener. */
+static void accept_one(sl_http_server_t* srv) {
+  uv_tcp_t* h = sl__malloc(sizeof *h);
+  if (h == NULL) return;
+  uv_tcp_init(sl__loop(), h);
+  if (uv_accept((uv_stream_t*)&srv->h, (uv_stream_t*)h) != 0) {
+    uv_close((uv_handle_t*)h, handle_free_cb);
+    return;
+  }
+  srv->accept_held = 0;
+  uv_tcp_nodelay(h, 1);
+  sl_stream_opts_t so = {.high_water_mark = srv->o.high_water_mark};
+  int flags = SL__UVS_READABLE | SL__UVS_WRITABLE | SL__UVS_SHUTDOWN;
+  sl_stream_t* sock = sl__uv_stream_new((uv_stream_t*)h, flags, &so,
+                                        sizeof(sl__uvs_t));
+  if (sock == NULL) return;
+  conn_new(srv, sock);
+}
+
+/* At max_connections the connection is left in the listener: libuv stops
+ * polling the listener until uv_accept() takes it, when one closes. */
+static void on_connection(uv_stream_t* server, int status) {
+  sl_http_server_t* srv = server->data;
+  if (status != 0 || srv->closing) return;
+  if (srv->nconns >= srv->o.max_connections) {
+    srv->accept_held = 1;
+    return;
+  }
+  accept_one(srv);
+}
+
+static int bind_socket(const char* host, int port, int reuseport) {
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  if (uv_ip4_addr(host, port, (struct sockaddr_in*)&ss) != 0 &&
+      uv_ip6_addr(host, port, (struct sockaddr_in6*)&ss) != 0)
+    return SL_EINVAL;
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -errno;
+  int on = 1;
+  socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                           : sizeof(struct sockaddr_in);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      (reuseport &&
+       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) ||
+      bind(fd, (struct sockaddr*)&ss, len) != 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  return fd;
+}
+
+static int local_port(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr*)&ss, &len) != 0) return 0;
+  if (ss.ss_family == AF_INET6)
+    return ntohs(((struct sockaddr_in6*)&ss)->sin6_port);
+  return ntohs(((struct sockaddr_in*)&ss)->sin_port);
+}
+
+static void apply_defaults(sl_http_server_opts_t* o) {
+  if (o->host == NULL || strcmp(o->host, "localhost") == 0)
+    o->host = "127.0.0.1";
+  if (o->backlog == 0) o->backlog = 511;
+  if (o->max_header_size == 0) o->max_header_size = 16 * 1024;
+  if (o->headers_timeout_ms == 0) o->headers_timeout_ms = 10000;
+  if (o->keep_alive_timeout_ms == 0) o->keep_alive_timeout_ms = 5000;
+  if (o->max_connections == 0) o->max_connections = 10000;
+  if (o->max_pipelined == 0) o->max_pipelined = 16;
+  if (o->high_water_mark == 0) o->high_water_mark = 64 * 1024;
+}
+
+static void server_free(sl_http_server_t* srv) {
+  void (*cb)(void*) = srv->close_cb;
+  void* arg = srv->close_arg;
+  sl__free(srv);
+  if (cb != NULL) cb(arg);
+}
+
+static void on_listener_closed(uv_handle_t* h) {
+  sl_http_server_t* srv = h->data;
+  srv->listener_closed = 1;
+  server_maybe_done(srv);
+}
+
+static void server_maybe_done(sl_http_server_t* srv) {
+  if (srv->closing && srv->listener_closed && srv->nconns == 0 &&
+      !srv->freeing) {
+    srv->freeing = 1;
+    server_free(srv);
+  }
+}
+
+int sl_http_listen(const sl_http_server_opts_t* o, sl_http_handler handler,
+                   void* arg, sl_http_server_t** out) {
+  SL_ASSERT(handler != NULL && out != NULL);
+  *out = NULL;
+  sl_http_server_t* srv = sl__calloc(1, sizeof *srv);
+  if (srv == NULL) return SL_ENOMEM;
+  if (o != NULL) srv->o = *o;
+  apply_defaults(&srv->o);
+  srv->handler = handler;
+  srv->arg = arg;
+  sl__queue_init(&srv->conns);
+  int fd = bind_socket(srv->o.host, srv->o.port, srv->o.reuseport);
+  if (fd < 0) {
+    sl__free(srv);
+    return fd;
+  }
+  srv->port = local_port(fd);
+  uv_tcp_init(sl__loop(), &srv->h);
+  srv->h.data = srv;
+  int rc = uv_tcp_open(&srv->h, fd);
+  if (rc != 0) close(fd);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t*)&srv->h, srv->o.backlog, on_connection);
+  if (rc != 0) {
+    srv->closing = 1;
+    uv_close((uv_handle_t*)&srv->h, handle_free_cb);
+    return rc;
+  }
+  *out = srv;
+  return 0;
+}
+
+int sl_http_server_port(const sl_http_server_t* srv) { return srv->port; }
+
+void sl_http_server_close(sl_http_server_t* srv, void (*cb)(void* arg),
+                          void* arg) {
+  SL_ASSERT(!srv->closing);
+  srv->closing = 1;
+  srv->close_cb = cb;
+  srv->close_arg = arg;
+  uv_close((uv_handle_t*)&srv->h, on_listener_closed);
+  for (sl__queue_t* q = srv->conns.next; q != &srv->conns; q = q->next) {
+    conn_t* c = sl__container_of(q, conn_t, node);
+    c->closing = 1;
+    sl__tick_schedule(&c->tick);
+  }
+}
+
+/* --- fuzzing entry -------------------------------------------------------- */
+
+static void fuzz_on_data(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (void)s, (void)ev, (void)arg;
+}
+
+static void fuzz_handler(sl_stream_t* req, sl_stream_t* res, void* arg) {
+  (void)arg;
+  sl_http_header(req, "host");
+  sl_http_path(req);
+  sl_stream_on(req, SL_EV_DATA, fuzz_on_data, NULL);
+  sl_http_set_header(res, "X-Test", "1");
+  if (strncmp(sl_http_path(req), "/c", 2) == 0) {
+    sl_stream_write_str(res, "chunk");
+    sl_http_add_trailer(res, "X-T", "2");
+    sl_stream_end(res, NULL, NULL, NULL);
+  } else {
+    sl_http_respond(res, 200, "text/plain", "hello\n", 6);
+  }
+}
+
+int sl__http_fuzz_feed(const uint8_t* data, size_t len) {
+  sl_http_server_t srv = {0};
+  srv.o.max_header_size = 2048;
+  srv.o.max_body_size = 4096;
+  srv.o.max_pipelined = 4;
+  srv.o.high_water_mark = 64;
+  apply_defaults(&srv.o);
+  srv.handler = fuzz_handler;
+  srv.closing = 0;
+  srv.listener_closed = 1;
+  srv.freeing = 1; /* on the stack: never freed */
+  sl__queue_init(&srv.conns);
+  sl_stream_t* sock = sl_duplex_new(NULL); /* writes are dropped */
+  if (sock == NULL || conn_new(&srv, sock) == NULL) return 0;
+  /* Two pieces, split where the first byte says, to exercise spans that
+   * cross reads. */
+  size_t cut = len ? data[0] % (len + 1) : 0;
+  if (cut > 0) sl_stream_push_bytes(sock, data, cut);
+  if (len > cut) sl_stream_push_bytes(sock, data + cut, len - cut);
+  sl_stream_push(sock, NULL);
+  /* Let the exchange play out, then tear down whatever still waits (a
+   * paused body nobody reads, a timer). */
+  for (int i = 0; i < 200 && !sl__queue_empty(&srv.conns); i++)
+    uv_run(sl__loop(), UV_RUN_NOWAIT);
+  if (!sl__queue_empty(&srv.conns))
+    conn_destroy(sl__container_of(srv.conns.next, conn_t, node));
+  sl_run();
+  return 0;
+}

@@ -1,0 +1,120 @@
+/* Private to the server (server.c: listener, connections, parsing;
+ * server_res.c: the response stream). A connection owns its exchanges
+ * (txn_t) in request order; each exchange holds a reference on its request
+ * and response streams until it is retired, and the streams point back at
+ * it (NULL once it is gone). */
+#ifndef SL_HTTP_SERVER_INT_H
+#define SL_HTTP_SERVER_INT_H
+
+#include <inttypes.h>
+#include <llhttp.h>
+
+#include "http/http_int.h"
+
+typedef struct conn_s conn_t;
+typedef struct txn_s txn_t;
+typedef struct res_s res_t;
+
+typedef struct {
+  sl__http_msg_t m;
+  txn_t* t;
+} req_t;
+
+struct sl_http_server_s {
+  uv_tcp_t h;
+  sl_http_server_opts_t o; /* defaults applied */
+  sl_http_handler handler;
+  void* arg;
+  int port;
+  sl__queue_t conns;
+  size_t nconns;
+  void (*close_cb)(void* arg);
+  void* close_arg;
+  unsigned accept_held : 1, /* a connection waits in the listener */
+      closing : 1, listener_closed : 1, freeing : 1;
+};
+
+enum { SL__TIMER_NONE = 0, SL__TIMER_HEADERS, SL__TIMER_IDLE };
+
+struct txn_s {
+  sl__queue_t node;         /* conn_t.txns */
+  conn_t* c;
+  req_t* req;
+  res_t* res;
+  uint64_t start_ns;
+  int minor;
+  char method[16];
+  char url_log[256];
+  char remote[64];
+  unsigned req_done : 1,    /* the request's last byte was parsed */
+      res_done : 1,         /* the response's last byte went to the socket */
+      keep_alive : 1, is_head : 1, expect_continue : 1, want_continue : 1,
+      continue_sent : 1,
+      dropped : 1;          /* replaced by an error answer */
+};
+
+struct conn_s {
+  sl__queue_t node;         /* sl_http_server_t.conns */
+  sl_http_server_t* srv;
+  sl_stream_t* sock;        /* a reference */
+  llhttp_t p;
+  sl__tick_t tick;          /* conn_process() */
+  uv_timer_t timer;
+  int timer_mode;
+  sl__queue_t txns;         /* oldest first; the head one is answering */
+  size_t ntxns;
+  txn_t* parsing;           /* whose body is being parsed */
+  txn_t* dispatch;          /* head complete, handler not called yet */
+  sl_chunk_t* in;           /* input not parsed yet (while paused) */
+  size_t in_off;
+  const char* exec_base;    /* start of the buffer given to llhttp */
+  sl__http_hdrs_t hdrs;     /* of the request being parsed */
+  char* url;
+  size_t url_len, url_cap;
+  size_t hdr_bytes;
+  uint64_t body_bytes;
+  int user_status;          /* the status an HPE_USER error stands for */
+  int err_status;           /* an error answer waiting for its turn */
+  int refs;                 /* calls on the stack that use the conn */
+  char remote[64];
+  unsigned paused : 1,      /* llhttp returned HPE_PAUSED */
+      body_wait : 1,        /* ... because the body buffer is full */
+      pipe_wait : 1,        /* ... because max_pipelined are in flight */
+      stop : 1,             /* parse nothing more */
+      mid_message : 1, value_open : 1, sock_paused : 1, peer_ended : 1,
+      closing : 1,          /* the server is closing gracefully */
+      ending : 1, destroyed : 1, timer_closed : 1, abort : 1;
+};
+
+struct res_s {
+  sl_stream_t s;
+  txn_t* t;
+  conn_t* c;                /* valid while t != NULL */
+  int status;
+  char** hdrs;              /* "Name: value" lines, in order */
+  size_t nhdrs;
+  char** trailers;
+  size_t ntrailers;
+  int64_t content_length;   /* -1: not set */
+  uint64_t body_bytes;
+  sl_chunk_t** parked;      /* a write waiting for its turn */
+  size_t nparked;
+  unsigned head_sent : 1, chunked : 1, no_body : 1, active : 1,
+      wait_drain : 1, parked_final : 1, zc_wait : 1, user_close : 1,
+      user_chunked : 1, crlf_due : 1, has_date : 1, has_conn : 1;
+};
+
+txn_t* sl__http_txn_new(conn_t* c);
+/* Lets go of both streams of `t` (they no longer point at it). */
+void sl__http_txn_unlink(txn_t* t);
+void sl__http_conn_fail(conn_t* c, int status);
+void sl__http_conn_timer(conn_t* c, int mode);
+
+res_t* sl__http_res_new(conn_t* c, txn_t* t);
+/* The exchange reached the head of the queue: send what waited. Also sends
+ * 100 Continue when the handler started reading an Expect request. */
+void sl__http_res_activate(res_t* r);
+/* The socket drained: completes a response write waiting for it. */
+void sl__http_res_sock_drained(conn_t* c);
+
+#endif

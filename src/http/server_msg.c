@@ -1,0 +1,222 @@
+/* HTTP messages as streams: the header-field arena every parsed message
+ * keeps (server requests, client responses), the common message head
+ * (sl__http_msg_t) with its read hook, and the public accessors that read
+ * them (sl_http_method, sl_http_header, ...). Nothing here parses: the
+ * owners (server.c, client.c) feed spans from llhttp's callbacks. */
+#include "http/http_int.h"
+
+#include <strings.h>
+
+/* --- the arena ------------------------------------------------------------ */
+
+static int hdrs_reserve(sl__http_hdrs_t* h, size_t more) {
+  if (h->len + more <= h->cap) return 0;
+  size_t cap = h->cap ? h->cap : 256;
+  while (cap < h->len + more) cap *= 2;
+  char* b = sl__realloc(h->buf, cap);
+  if (b == NULL) return SL_ENOMEM;
+  h->buf = b;
+  h->cap = cap;
+  return 0;
+}
+
+static int hdrs_append(sl__http_hdrs_t* h, const char* at, size_t n) {
+  if (hdrs_reserve(h, n + 1) != 0) return SL_ENOMEM;
+  memcpy(h->buf + h->len, at, n);
+  h->len += n;
+  return 0;
+}
+
+static int hdrs_terminate(sl__http_hdrs_t* h) {
+  if (hdrs_reserve(h, 1) != 0) return SL_ENOMEM;
+  h->buf[h->len++] = '\0';
+  return 0;
+}
+
+/* Starts a field: its name begins at the arena's end. */
+static int hdrs_new_field(sl__http_hdrs_t* h) {
+  if (h->state == 2 && hdrs_terminate(h) != 0) return SL_ENOMEM;
+  if (h->n == h->cap_off) {
+    size_t cap = h->cap_off ? h->cap_off * 2 : 16;
+    uint32_t* off = sl__realloc(h->off, cap * 2 * sizeof *off);
+    if (off == NULL) return SL_ENOMEM;
+    h->off = off;
+    h->cap_off = cap;
+  }
+  h->off[2 * h->n] = (uint32_t)h->len;
+  h->off[2 * h->n + 1] = UINT32_MAX; /* no value yet */
+  h->n++;
+  h->state = 1;
+  return 0;
+}
+
+int sl__http_hdrs_field(sl__http_hdrs_t* h, const char* at, size_t n) {
+  if (h->state != 1 && hdrs_new_field(h) != 0) return SL_ENOMEM;
+  return hdrs_append(h, at, n);
+}
+
+int sl__http_hdrs_value(sl__http_hdrs_t* h, const char* at, size_t n) {
+  if (h->state == 0) return 0; /* a value without a name: ignore */
+  if (h->state == 1) {
+    if (hdrs_terminate(h) != 0) return SL_ENOMEM;
+    h->off[2 * (h->n - 1) + 1] = (uint32_t)h->len;
+    h->state = 2;
+  }
+  return hdrs_append(h, at, n);
+}
+
+int sl__http_hdrs_end(sl__http_hdrs_t* h) {
+  if (h->state == 1 && sl__http_hdrs_value(h, "", 0) != 0) return SL_ENOMEM;
+  if (h->state == 2 && hdrs_terminate(h) != 0) return SL_ENOMEM;
+  h->state = 0;
+  for (size_t i = 0; i < h->n; i++) {
+    char* v = h->buf + h->off[2 * i + 1];
+    size_t len = strlen(v);
+    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t')) v[--len] = 0;
+  }
+  return 0;
+}
+
+void sl__http_hdrs_free(sl__http_hdrs_t* h) {
+  for (size_t i = 0; i < h->njoined; i++) sl__free(h->joined[i]);
+  sl__free(h->joined);
+  sl__free(h->buf);
+  sl__free(h->off);
+  memset(h, 0, sizeof *h);
+}
+
+int sl__http_hdrs_at(const sl__http_hdrs_t* h, size_t i, const char** name,
+                     const char** value) {
+  if (i >= h->n || h->state != 0 || h->off[2 * i + 1] == UINT32_MAX)
+    return SL_ENOENT;
+  if (name != NULL) *name = h->buf + h->off[2 * i];
+  if (value != NULL) *value = h->buf + h->off[2 * i + 1];
+  return 0;
+}
+
+/* Joins every value of `name` with ", " (Node's rule for repeats) and
+ * keeps the string with the headers. */
+static const char* hdrs_join(sl__http_hdrs_t* h, const char* name,
+                             size_t count, size_t total) {
+  char** j = sl__realloc(h->joined, (h->njoined + 1) * sizeof *j);
+  if (j == NULL) return NULL;
+  h->joined = j;
+  char* out = sl__malloc(total + 2 * count);
+  if (out == NULL) return NULL;
+  size_t len = 0;
+  const char *n, *v;
+  for (size_t i = 0; sl__http_hdrs_at(h, i, &n, &v) == 0; i++) {
+    if (strcasecmp(n, name) != 0) continue;
+    if (len != 0) memcpy(out + len, ", ", 2), len += 2;
+    memcpy(out + len, v, strlen(v));
+    len += strlen(v);
+  }
+  out[len] = '\0';
+  h->joined[h->njoined++] = out;
+  return out;
+}
+
+const char* sl__http_hdrs_get(sl__http_hdrs_t* h, const char* name) {
+  const char *n, *v, *first = NULL;
+  size_t count = 0, total = 0;
+  for (size_t i = 0; sl__http_hdrs_at(h, i, &n, &v) == 0; i++) {
+    if (strcasecmp(n, name) != 0) continue;
+    if (first == NULL) first = v;
+    count++;
+    total += strlen(v);
+  }
+  if (count <= 1) return first;
+  return hdrs_join(h, name, count, total);
+}
+
+/* --- message streams ------------------------------------------------------ */
+
+void sl__http_msg_read(sl_stream_t* s, size_t n) {
+  sl__http_msg_t* m = (sl__http_msg_t*)s;
+  (void)n;
+  if (m->on_read != NULL) m->on_read(m);
+}
+
+int sl__http_is_msg(const sl_stream_t* s) {
+  return s != NULL && s->hooks != NULL && s->hooks->read == sl__http_msg_read;
+}
+
+void sl__http_msg_free(sl__http_msg_t* m) {
+  sl__http_hdrs_free(&m->hdrs);
+  sl__free(m->method);
+  sl__free(m->url);
+  sl__free(m->path);
+  m->method = m->url = m->path = NULL;
+}
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+char* sl__http_decode_path(const char* url) {
+  const char* p = url;
+  /* Absolute form: skip "scheme://authority". */
+  const char* scheme = strstr(url, "://");
+  if (url[0] != '/' && scheme != NULL) {
+    p = strchr(scheme + 3, '/');
+    if (p == NULL) p = "/";
+  }
+  size_t n = strcspn(p, "?#");
+  char* out = sl__malloc(n + 1);
+  if (out == NULL) return NULL;
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    int hi, lo;
+    if (p[i] == '%' && i + 2 < n + 1 && (hi = hexval(p[i + 1])) >= 0 &&
+        (lo = hexval(p[i + 2])) >= 0 && (hi | lo) != 0) {
+      out[o++] = (char)(hi * 16 + lo);
+      i += 2;
+    } else {
+      out[o++] = p[i];
+    }
+  }
+  out[o] = '\0';
+  return out;
+}
+
+/* --- public accessors ----------------------------------------------------- */
+
+static sl__http_msg_t* msg_of(const sl_stream_t* s) {
+  SL_ASSERT(sl__http_is_msg(s));
+  return (sl__http_msg_t*)s;
+}
+
+const char* sl_http_method(const sl_stream_t* req) {
+  const char* m = msg_of(req)->method;
+  return m ? m : "";
+}
+
+const char* sl_http_url(const sl_stream_t* req) {
+  const char* u = msg_of(req)->url;
+  return u ? u : "";
+}
+
+const char* sl_http_path(const sl_stream_t* req) {
+  const char* p = msg_of(req)->path;
+  return p ? p : "";
+}
+
+int sl_http_version_minor(const sl_stream_t* req) {
+  return msg_of(req)->version_minor;
+}
+
+const char* sl_http_header(const sl_stream_t* msg, const char* name) {
+  return sl__http_hdrs_get(&msg_of(msg)->hdrs, name);
+}
+
+int sl_http_header_at(const sl_stream_t* msg, size_t i, const char** name,
+                      const char** value) {
+  return sl__http_hdrs_at(&msg_of(msg)->hdrs, i, name, value);
+}
+
+const char* sl_http_remote(const sl_stream_t* req) {
+  return msg_of(req)->remote;
+}

@@ -1,0 +1,557 @@
+/* The server's response: a Writable whose writes go to the socket stream by
+ * reference (no copies), behind a status line and headers sent with the
+ * first write or at end. Framing is decided then: the Content-Length the
+ * handler set, or one computed when the whole body came with end(), else
+ * chunked (HTTP/1.1) or close-delimited (1.0); HEAD, 1xx, 204 and 304 send
+ * no body. A response waits (its write parked) until the exchanges before
+ * it on the connection are done. When its body is length-delimited it
+ * offers the socket as a zero-copy sink, so a file piped into it goes out
+ * with sendfile(2). */
+#define _GNU_SOURCE
+#include "http/server_int.h"
+
+#include <strings.h>
+#include <time.h>
+
+static const sl_stream_hooks_t res_hooks;
+
+static res_t* res_of(sl_stream_t* s) {
+  SL_ASSERT(s != NULL && s->hooks == &res_hooks);
+  return (res_t*)s;
+}
+
+static conn_t* res_conn(res_t* r) {
+  if (r->t == NULL || r->c == NULL || r->c->destroyed || r->c->sock == NULL)
+    return NULL;
+  return r->c;
+}
+
+/* --- the head ------------------------------------------------------------ */
+
+static const char* reason(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Payload Too Large";
+    case 416: return "Range Not Satisfiable";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+  }
+}
+
+/* "Date: Tue, 15 Nov 1994 08:12:31 GMT", formatted once per second. */
+static const char* date_now(void) {
+  static char buf[64];
+  static time_t at;
+  time_t now = time(NULL);
+  if (now != at) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    at = now;
+  }
+  return buf;
+}
+
+typedef struct {
+  char* p;
+  size_t len, cap;
+  int oom;
+} sbuf_t;
+
+static void sb_add(sbuf_t* b, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void sb_add(sbuf_t* b, const char* fmt, ...) {
+  if (b->oom) return;
+  if (b->p == NULL && (b->p = sl__malloc(b->cap = 512)) == NULL) {
+    b->oom = 1;
+    return;
+  }
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+      b->oom = 1;
+      return;
+    }
+    if (b->len + (size_t)n < b->cap) {
+      b->len += (size_t)n;
+      return;
+    }
+    size_t cap = b->cap * 2;
+    while (cap <= b->len + (size_t)n) cap *= 2;
+    char* p = sl__realloc(b->p, cap);
+    if (p == NULL) {
+      b->oom = 1;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+}
+
+static void free_bytes(void* data, void* arg) {
+  (void)arg;
+  sl__free(data);
+}
+
+static sl_chunk_t* sb_chunk(sbuf_t* b) {
+  if (b->oom) {
+    sl__free(b->p);
+    return NULL;
+  }
+  sl_chunk_t* c = sl_chunk_wrap(b->p, b->len, free_bytes, NULL);
+  if (c == NULL) sl__free(b->p);
+  return c;
+}
+
+/* Framing for a body of `total` bytes (-1: unknown yet). */
+static void decide_framing(res_t* r, int64_t total) {
+  txn_t* t = r->t;
+  int st = r->status;
+  r->no_body = t->is_head || st < 200 || st == 204 || st == 304;
+  if (r->content_length >= 0 || st < 200 || st == 204) {
+    /* as set (or none allowed) */
+  } else if (total >= 0 && st != 304) {
+    r->content_length = total;
+  } else if (r->user_chunked || (!r->no_body && t->minor >= 1)) {
+    r->chunked = !r->no_body || r->user_chunked;
+  } else if (!r->no_body) {
+    t->keep_alive = 0; /* HTTP/1.0: the close delimits the body */
+  }
+  if (r->user_close || r->c->closing) t->keep_alive = 0;
+  /* Answered before asking for the body: the client may send it or not,
+   * so the connection cannot carry another request. */
+  if (t->expect_continue && !t->continue_sent && !t->req_done)
+    t->keep_alive = 0;
+}
+
+static void on_head_written(sl_stream_t* sock, int err, void* arg) {
+  res_t* r = arg;
+  (void)sock;
+  if (r->zc_wait && err == 0 && !r->s.destroyed) {
+    r->zc_wait = 0;
+    sl__zc_ready(&r->s);
+  }
+  sl_stream_unref(&r->s);
+}
+
+static int send_head(res_t* r, int64_t total) {
+  conn_t* c = r->c;
+  txn_t* t = r->t;
+  decide_framing(r, total);
+  r->head_sent = 1;
+  sbuf_t b = {0};
+  sb_add(&b, "HTTP/1.1 %d %s\r\n", r->status, reason(r->status));
+  int bodiless = r->status < 200 || r->status == 204;
+  for (size_t i = 0; i < r->nhdrs; i++)
+    if (!bodiless || (strncasecmp(r->hdrs[i], "content-length:", 15) != 0 &&
+                      strncasecmp(r->hdrs[i], "transfer-encoding:", 18) != 0))
+      sb_add(&b, "%s\r\n", r->hdrs[i]);
+  if (!r->has_date) sb_add(&b, "Date: %s\r\n", date_now());
+  if (!r->has_conn)
+    sb_add(&b, "Connection: %s\r\n", t->keep_alive ? "keep-alive" : "close");
+  else if (!t->keep_alive && !r->user_close)
+    sb_add(&b, "Connection: close\r\n");
+  if (t->keep_alive && !r->has_conn)
+    sb_add(&b, "Keep-Alive: timeout=%" PRIu64 "\r\n",
+           c->srv->o.keep_alive_timeout_ms / 1000);
+  int user_cl = 0;
+  for (size_t i = 0; i < r->nhdrs; i++)
+    if (strncasecmp(r->hdrs[i], "content-length:", 15) == 0) user_cl = 1;
+  if (r->content_length >= 0 && !user_cl && !bodiless)
+    sb_add(&b, "Content-Length: %" PRId64 "\r\n", r->content_length);
+  if (r->chunked && !r->user_chunked)
+    sb_add(&b, "Transfer-Encoding: chunked\r\n");
+  sb_add(&b, "\r\n");
+  sl_chunk_t* head = sb_chunk(&b);
+  if (head == NULL) return SL_ENOMEM;
+  sl_stream_ref(&r->s);
+  int rc = sl_stream_write(c->sock, head, on_head_written, r);
+  if (rc < 0) sl_stream_unref(&r->s);
+  sl_chunk_unref(head);
+  return rc;
+}
+
+/* --- body ---------------------------------------------------------------- */
+
+static int write_chunked(res_t* r, sl_chunk_t* ch) {
+  sl_stream_t* sock = r->c->sock;
+  size_t len = sl_chunk_len(ch);
+  sl_chunk_t* line = sl_chunk_printf("%s%zx\r\n", r->crlf_due ? "\r\n" : "",
+                                     len);
+  if (line == NULL) return SL_ENOMEM;
+  int rc = sl_stream_write(sock, line, NULL, NULL);
+  sl_chunk_unref(line);
+  if (rc < 0) return rc;
+  r->crlf_due = 1;
+  return sl_stream_write(sock, ch, NULL, NULL);
+}
+
+/* Sends a batch of body chunks (after the head, if not sent). */
+static void res_send(res_t* r, sl_chunk_t** chunks, size_t n) {
+  int rc = 1;
+  if (!r->head_sent) {
+    int64_t total = -1;
+    /* The whole body given to end() with nothing written before: its
+     * length is known (Node does the same). */
+    if (r->content_length < 0 && r->s.w.ending && n == 1 &&
+        r->s.w.queue.count == 1)
+      total = (int64_t)sl_chunk_len(chunks[0]);
+    rc = send_head(r, total);
+  }
+  for (size_t i = 0; i < n && rc >= 0 && !r->no_body; i++) {
+    if (sl_chunk_len(chunks[i]) == 0) continue;
+    r->body_bytes += sl_chunk_len(chunks[i]);
+    if (r->chunked)
+      rc = write_chunked(r, chunks[i]);
+    else
+      rc = sl_stream_write(r->c->sock, chunks[i], NULL, NULL);
+  }
+  if (rc < 0)
+    sl_stream_write_done(&r->s, rc == SL_ENOMEM ? rc : SL_EPIPE);
+  else if (rc == 0)
+    r->wait_drain = 1; /* the socket is full: finish on its drain */
+  else
+    sl_stream_write_done(&r->s, 0);
+}
+
+static void res_finish(res_t* r) {
+  conn_t* c = r->c;
+  int rc = 0;
+  if (!r->head_sent) rc = send_head(r, r->content_length < 0 ? 0 : -1);
+  if (rc >= 0 && r->chunked) {
+    sbuf_t b = {0};
+    sb_add(&b, "%s0\r\n", r->crlf_due ? "\r\n" : "");
+    for (size_t i = 0; i < r->ntrailers; i++)
+      sb_add(&b, "%s\r\n", r->trailers[i]);
+    sb_add(&b, "\r\n");
+    sl_chunk_t* end = sb_chunk(&b);
+    rc = end ? sl_stream_write(c->sock, end, NULL, NULL) : SL_ENOMEM;
+    sl_chunk_unref(end);
+  }
+  if (rc < 0) {
+    sl_stream_final_done(&r->s, rc == SL_ENOMEM ? rc : SL_EPIPE);
+    return;
+  }
+  (void)c;
+  sl_stream_final_done(&r->s, 0); /* res_on_close retires the exchange */
+}
+
+/* --- hooks --------------------------------------------------------------- */
+
+static void res_writev(sl_stream_t* s, sl_chunk_t** chunks, size_t n) {
+  res_t* r = (res_t*)s;
+  if (res_conn(r) == NULL) {
+    sl_stream_write_done(s, SL_ECONNRESET);
+    return;
+  }
+  if (r->active) {
+    res_send(r, chunks, n);
+    return;
+  }
+  r->parked = sl__malloc(n * sizeof *r->parked);
+  if (r->parked == NULL) {
+    sl_stream_write_done(s, SL_ENOMEM);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) r->parked[i] = sl_chunk_ref(chunks[i]);
+  r->nparked = n;
+}
+
+static void res_final(sl_stream_t* s) {
+  res_t* r = (res_t*)s;
+  if (res_conn(r) == NULL)
+    sl_stream_final_done(s, SL_ECONNRESET);
+  else if (r->active)
+    res_finish(r);
+  else
+    r->parked_final = 1;
+}
+
+static void free_lines(char** v, size_t n) {
+  for (size_t i = 0; i < n; i++) sl__free(v[i]);
+  sl__free(v);
+}
+
+static void res_destroy(sl_stream_t* s, int err) {
+  res_t* r = (res_t*)s;
+  (void)err;
+  for (size_t i = 0; i < r->nparked; i++) sl_chunk_unref(r->parked[i]);
+  sl__free(r->parked);
+  r->parked = NULL;
+  r->nparked = 0;
+  free_lines(r->hdrs, r->nhdrs);
+  free_lines(r->trailers, r->ntrailers);
+  r->hdrs = r->trailers = NULL;
+  r->nhdrs = r->ntrailers = 0;
+  sl_stream_destroy_done(s);
+}
+
+/* Zero-copy sink: the socket itself, once the head is out and nothing is
+ * queued on the socket, for a length-delimited body only. */
+static int res_dst_fd(sl_stream_t* s, int64_t* pos, int* kind) {
+  res_t* r = (res_t*)s;
+  conn_t* c = res_conn(r);
+  if (c == NULL) return SL_ENOTSUP;
+  uv_stream_t* h = sl__uv_stream_handle(c->sock);
+  if (h == NULL || r->t->is_head) return SL_ENOTSUP;
+  if (!r->head_sent) {
+    if (r->content_length < 0 || r->user_chunked) return SL_ENOTSUP;
+    /* The head goes out from the connection's tick, so that headers the
+     * handler sets right after sl_stream_pipe() are still in it. */
+    r->zc_wait = 1;
+    sl__tick_schedule(&c->tick);
+    return SL_EAGAIN; /* on_head_written calls sl__zc_ready() */
+  }
+  if (r->chunked || r->no_body) return SL_ENOTSUP;
+  if (!r->active) {
+    r->zc_wait = 1; /* activation calls sl__zc_ready() */
+    return SL_EAGAIN;
+  }
+  if (c->sock->w.queue.count != 0 || c->sock->w.writing) {
+    /* An empty write completes after what is queued on the socket. */
+    sl_chunk_t* mark = sl_chunk_new(0);
+    if (mark == NULL) return SL_ENOMEM;
+    r->zc_wait = 1;
+    sl_stream_ref(&r->s);
+    if (sl_stream_write(c->sock, mark, on_head_written, r) < 0)
+      sl_stream_unref(&r->s);
+    sl_chunk_unref(mark);
+    return SL_EAGAIN;
+  }
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t*)h, &fd) != 0) return SL_ENOTSUP;
+  *pos = -1;
+  *kind = SL__ZC_SOCKET;
+  return fd;
+}
+
+static void res_advance(sl_stream_t* s, uint64_t n) {
+  ((res_t*)s)->body_bytes += n;
+}
+
+static const sl__zc_ops_t res_zc = {
+    .dst_fd = res_dst_fd,
+    .advance = res_advance,
+};
+
+static const sl_stream_hooks_t res_hooks = {
+    .writev = res_writev,
+    .final = res_final,
+    .destroy = res_destroy,
+    .zc = &res_zc,
+};
+
+/* The exchange's response is over once its stream closed (so that its
+ * finish and close listeners ran before the next exchange starts): done if
+ * it finished, else the connection cannot go on. */
+static void res_on_close(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  res_t* r = arg;
+  (void)ev;
+  conn_t* c = res_conn(r);
+  if (c == NULL || r->t->dropped) return;
+  if (s->w.finished)
+    r->t->res_done = 1;
+  else
+    c->abort = 1;
+  sl__tick_schedule(&c->tick);
+}
+
+res_t* sl__http_res_new(conn_t* c, txn_t* t) {
+  sl_stream_opts_t o = {.hooks = &res_hooks,
+                        .high_water_mark = c->srv->o.high_water_mark};
+  res_t* r = (res_t*)sl__stream_new(SL__KIND_WRITABLE, &o, sizeof(res_t));
+  if (r == NULL) return NULL;
+  r->t = t;
+  r->c = c;
+  r->status = 200;
+  r->content_length = -1;
+  if (sl_stream_on(&r->s, SL_EV_CLOSE, res_on_close, r) != 0) {
+    sl_stream_destroy(&r->s, SL_ENOMEM);
+    return NULL;
+  }
+  return r;
+}
+
+void sl__http_res_activate(res_t* r) {
+  txn_t* t = r->t;
+  conn_t* c = r->c;
+  if (r->s.destroyed) return;
+  if (t->want_continue && !t->continue_sent && !r->head_sent) {
+    t->continue_sent = 1;
+    sl_chunk_t* ch = sl_chunk_str("HTTP/1.1 100 Continue\r\n\r\n");
+    if (ch != NULL) sl_stream_write(c->sock, ch, NULL, NULL);
+    sl_chunk_unref(ch);
+  }
+  if (r->active) {
+    if (r->zc_wait && !r->head_sent) send_head(r, -1); /* see res_dst_fd */
+    return;
+  }
+  r->active = 1;
+  if (r->nparked != 0) {
+    sl_chunk_t** v = r->parked;
+    size_t n = r->nparked;
+    r->parked = NULL;
+    r->nparked = 0;
+    res_send(r, v, n);
+    for (size_t i = 0; i < n; i++) sl_chunk_unref(v[i]);
+    sl__free(v);
+  }
+  if (r->parked_final && !r->s.destroyed) {
+    r->parked_final = 0;
+    res_finish(r);
+  }
+  if (r->zc_wait && !r->s.destroyed) {
+    if (!r->head_sent) {
+      send_head(r, -1);
+    } else {
+      r->zc_wait = 0;
+      sl__zc_ready(&r->s);
+    }
+  }
+}
+
+void sl__http_res_sock_drained(conn_t* c) {
+  if (sl__queue_empty(&c->txns)) return;
+  txn_t* t = sl__container_of(c->txns.next, txn_t, node);
+  res_t* r = t->res;
+  if (r != NULL && r->wait_drain) {
+    r->wait_drain = 0;
+    sl_stream_write_done(&r->s, 0);
+  }
+  if (r != NULL && r->zc_wait && !r->s.destroyed) {
+    r->zc_wait = 0;
+    sl__zc_ready(&r->s);
+  }
+}
+
+/* --- setters ------------------------------------------------------------- */
+
+static int valid_field(const char* name, const char* value) {
+  if (name == NULL || value == NULL || name[0] == '\0') return 0;
+  for (const char* p = name; *p; p++)
+    if (*p <= ' ' || *p == ':' || *p == 127) return 0;
+  return strpbrk(value, "\r\n") == NULL;
+}
+
+static void note_special(res_t* r, const char* name, const char* value) {
+  if (strcasecmp(name, "content-length") == 0) {
+    char* end;
+    long long n = strtoll(value, &end, 10);
+    if (end != value && *end == '\0' && n >= 0) r->content_length = n;
+  } else if (strcasecmp(name, "transfer-encoding") == 0) {
+    r->user_chunked = strcasestr(value, "chunked") != NULL;
+  } else if (strcasecmp(name, "connection") == 0) {
+    r->has_conn = 1;
+    r->user_close = strcasestr(value, "close") != NULL;
+  } else if (strcasecmp(name, "date") == 0) {
+    r->has_date = 1;
+  }
+}
+
+static int add_line(char*** v, size_t* n, const char* name,
+                    const char* value) {
+  char* line = sl__asprintf("%s: %s", name, value);
+  char** nv = line ? sl__realloc(*v, (*n + 1) * sizeof *nv) : NULL;
+  if (nv == NULL) {
+    sl__free(line);
+    return SL_ENOMEM;
+  }
+  nv[(*n)++] = line;
+  *v = nv;
+  return 0;
+}
+
+static void remove_lines(res_t* r, const char* name) {
+  size_t len = strlen(name), k = 0;
+  for (size_t i = 0; i < r->nhdrs; i++) {
+    if (strncasecmp(r->hdrs[i], name, len) == 0 && r->hdrs[i][len] == ':')
+      sl__free(r->hdrs[i]);
+    else
+      r->hdrs[k++] = r->hdrs[i];
+  }
+  r->nhdrs = k;
+}
+
+int sl_http_set_status(sl_stream_t* res, int status) {
+  res_t* r = res_of(res);
+  if (r->head_sent) return SL_EBUSY;
+  if (status < 100 || status > 999) return SL_EINVAL;
+  r->status = status;
+  return 0;
+}
+
+int sl_http_add_header(sl_stream_t* res, const char* name,
+                       const char* value) {
+  res_t* r = res_of(res);
+  if (!valid_field(name, value)) return SL_EINVAL;
+  if (r->head_sent) return SL_EBUSY;
+  int rc = add_line(&r->hdrs, &r->nhdrs, name, value);
+  if (rc == 0) note_special(r, name, value);
+  return rc;
+}
+
+int sl_http_set_header(sl_stream_t* res, const char* name,
+                       const char* value) {
+  res_t* r = res_of(res);
+  if (!valid_field(name, value)) return SL_EINVAL;
+  if (r->head_sent) return SL_EBUSY;
+  remove_lines(r, name);
+  if (strcasecmp(name, "content-length") == 0) r->content_length = -1;
+  return sl_http_add_header(res, name, value);
+}
+
+int sl_http_add_trailer(sl_stream_t* res, const char* name,
+                        const char* value) {
+  res_t* r = res_of(res);
+  if (!valid_field(name, value)) return SL_EINVAL;
+  if (r->s.w.final_called) return SL_EBUSY;
+  return add_line(&r->trailers, &r->ntrailers, name, value);
+}
+
+int sl_http_headers_sent(const sl_stream_t* res) {
+  return res_of((sl_stream_t*)res)->head_sent;
+}
+
+int sl_http_respond(sl_stream_t* res, int status, const char* content_type,
+                    const void* body, size_t len) {
+  int rc = sl_http_set_status(res, status);
+  if (rc == 0 && content_type != NULL)
+    rc = sl_http_set_header(res, "Content-Type", content_type);
+  char num[32];
+  snprintf(num, sizeof num, "%zu", len);
+  if (rc == 0) rc = sl_http_set_header(res, "Content-Length", num);
+  if (rc != 0) return rc;
+  sl_chunk_t* c = len ? sl_chunk_copy(body, len) : NULL;
+  if (len && c == NULL) return SL_ENOMEM;
+  rc = sl_stream_end(res, c, NULL, NULL);
+  sl_chunk_unref(c);
+  return rc;
+}
