@@ -559,3 +559,19 @@ TEST(http_server_sendfile_pipelined) {
   raw_free(&h);
   free(data);
 }
+
+static void head_empty(sl_stream_t* req, sl_stream_t* res, void* arg) {
+  sl_stream_end(res, NULL, NULL, NULL);
+}
+
+/* A HEAD answered with an empty end() must not claim Content-Length: 0 (a
+ * proxy would tell its client the GET body is empty). */
+TEST(http_server_head_empty_end_no_length) {
+  raw_t r = {.parts = {"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+             .nparts = 1, .timeout_ms = 500};
+  one_client(NULL, head_empty, NULL, &r);
+  ASSERT(strncmp(r.out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+  ASSERT(strstr(r.out, "Content-Length") == NULL);
+  ASSERT(strstr(r.out, "Transfer-Encoding") == NULL);
+  raw_free(&r);
+}
