@@ -706,37 +706,6 @@ static void on_connection(uv_stream_t* server, int status) {
   accept_one(srv);
 }
 
-static int bind_socket(const char* host, int port, int reuseport) {
-  struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  if (uv_ip4_addr(host, port, (struct sockaddr_in*)&ss) != 0 &&
-      uv_ip6_addr(host, port, (struct sockaddr_in6*)&ss) != 0)
-    return SL_EINVAL;
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return -errno;
-  int on = 1;
-  socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                           : sizeof(struct sockaddr_in);
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-      (reuseport &&
-       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) ||
-      bind(fd, (struct sockaddr*)&ss, len) != 0) {
-    int err = -errno;
-    close(fd);
-    return err;
-  }
-  return fd;
-}
-
-static int local_port(int fd) {
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  if (getsockname(fd, (struct sockaddr*)&ss, &len) != 0) return 0;
-  if (ss.ss_family == AF_INET6)
-    return ntohs(((struct sockaddr_in6*)&ss)->sin6_port);
-  return ntohs(((struct sockaddr_in*)&ss)->sin_port);
-}
-
 static void apply_defaults(sl_http_server_opts_t* o) {
   if (o->host == NULL || strcmp(o->host, "localhost") == 0)
     o->host = "127.0.0.1";
@@ -781,12 +750,12 @@ int sl_http_listen(const sl_http_server_opts_t* o, sl_http_handler handler,
   srv->handler = handler;
   srv->arg = arg;
   sl__queue_init(&srv->conns);
-  int fd = bind_socket(srv->o.host, srv->o.port, srv->o.reuseport);
+  int fd = sl__tcp_bind(srv->o.host, srv->o.port, srv->o.reuseport);
   if (fd < 0) {
     sl__free(srv);
     return fd;
   }
-  srv->port = local_port(fd);
+  srv->port = sl__tcp_local_port(fd);
   uv_tcp_init(sl__loop(), &srv->h);
   srv->h.data = srv;
   int rc = uv_tcp_open(&srv->h, fd);

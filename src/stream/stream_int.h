@@ -165,4 +165,12 @@ uv_stream_t* sl__uv_stream_handle(const sl_stream_t* s);
  * the stream ("ECONNREFUSED: connection refused, connect <name>"). */
 void sl__uv_stream_connected(sl_stream_t* s, int status);
 
+/* tcp.c: a bound, non-blocking, close-on-exec TCP socket for a numeric
+ * host (SO_REUSEADDR, and SO_REUSEPORT when asked, set before bind: libuv
+ * 1.44 has no flag for it). Returns the descriptor or a negative code
+ * (SL_EINVAL for a host that is not a numeric address, SL_EADDRINUSE...). */
+int sl__tcp_bind(const char* host, int port, int reuseport);
+/* The local port a socket is bound to (0 on error). */
+int sl__tcp_local_port(int fd);
+
 #endif

@@ -206,8 +206,11 @@ static void on_connection(uv_stream_t* server, int status) {
   srv->on_conn(srv, conn, srv->arg);
 }
 
-/* A bound, non-blocking, close-on-exec socket; returns it or a code. */
-static int bind_socket(const struct sockaddr* sa, int reuseport) {
+int sl__tcp_bind(const char* host, int port, int reuseport) {
+  struct sockaddr_storage ss;
+  int rc = parse_addr(host, port, &ss);
+  if (rc != 0) return rc;
+  const struct sockaddr* sa = (const struct sockaddr*)&ss;
   int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
                   0);
   if (fd < 0) return -errno;
@@ -225,7 +228,7 @@ static int bind_socket(const struct sockaddr* sa, int reuseport) {
   return fd;
 }
 
-static int local_port(int fd) {
+int sl__tcp_local_port(int fd) {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
   if (getsockname(fd, (struct sockaddr*)&ss, &len) != 0) return 0;
@@ -243,16 +246,13 @@ static void server_free_cb(uv_handle_t* h) {
 int sl_tcp_listen(const char* host, int port, const sl_tcp_server_opts_t* o,
                   sl_connection_cb on_conn, void* arg, sl_tcp_server_t** out) {
   static const sl_tcp_server_opts_t defaults;
-  struct sockaddr_storage ss;
   if (o == NULL) o = &defaults;
   SL_ASSERT(on_conn != NULL && out != NULL);
   *out = NULL;
   if (host != NULL && strcmp(host, "localhost") == 0) host = "127.0.0.1";
-  int rc = parse_addr(host, port, &ss);
-  if (rc != 0) return rc;
   sl_tcp_server_t* srv = sl__calloc(1, sizeof *srv);
   if (srv == NULL) return SL_ENOMEM;
-  int fd = bind_socket((struct sockaddr*)&ss, o->reuseport);
+  int fd = sl__tcp_bind(host, port, o->reuseport);
   if (fd < 0) {
     sl__free(srv);
     return fd;
@@ -260,10 +260,11 @@ int sl_tcp_listen(const char* host, int port, const sl_tcp_server_opts_t* o,
   srv->on_conn = on_conn;
   srv->arg = arg;
   srv->conn = o->conn;
-  srv->port = local_port(fd);
+  srv->port = sl__tcp_local_port(fd);
   uv_tcp_init(sl__loop(), &srv->h);
   srv->h.data = srv;
-  if ((rc = uv_tcp_open(&srv->h, fd)) != 0) close(fd);
+  int rc = uv_tcp_open(&srv->h, fd);
+  if (rc != 0) close(fd);
   if (rc == 0)
     rc = uv_listen((uv_stream_t*)&srv->h, o->backlog ? o->backlog : 511,
                    on_connection);
