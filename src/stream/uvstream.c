@@ -139,8 +139,30 @@ static void issue_write(sl__uvs_t* u, uvs_write_t* w) {
     bufs[i].base = sl_chunk_data(w->chunks[i]);
     bufs[i].len = sl_chunk_len(w->chunks[i]);
   }
+  /* Try the socket first: a response that fits in the socket buffer is
+   * done without a write request, whose completion makes libuv 1.44 re-arm
+   * the descriptor in epoll (one epoll_ctl per write). Whatever is left goes
+   * through uv_write; uv_try_write refuses while writes are queued, so the
+   * order holds. */
+  size_t first = 0;
+  int n = uv_try_write(u->h, bufs, (unsigned)w->n);
+  if (n > 0) {
+    size_t done = (size_t)n;
+    while (first < w->n && done >= bufs[first].len) done -= bufs[first++].len;
+    if (first == w->n) {
+      if (bufs != small) sl__free(bufs);
+      write_free(w);
+      sl_stream_write_done(&u->s, 0);
+      return;
+    }
+    bufs[first].base += done;
+    bufs[first].len -= done;
+  }
   /* libuv copies the buf array; the bytes stay referenced through w. */
-  int rc = uv_write(&w->req, u->h, bufs, (unsigned)w->n, on_write);
+  int rc = n < 0 && n != UV_EAGAIN && n != UV_ENOSYS
+               ? n
+               : uv_write(&w->req, u->h, bufs + first,
+                          (unsigned)(w->n - first), on_write);
   if (bufs != small) sl__free(bufs);
   if (rc != 0) {
     write_free(w);
