@@ -1147,6 +1147,149 @@ SL_EXTERN void sl_static_free(sl_static_t* st);
 SL_EXTERN int sl_static_serve(sl_static_t* st, sl_stream_t* req,
                               sl_stream_t* res);
 
+/* ------------------------------------------------------------------------ */
+/* Cluster (manual chapter 3)                                                */
+/*                                                                           */
+/* One program, two roles. The primary forks workers by re-executing its    */
+/* own binary (/proc/self/exe, same argv) with SLUICE_WORKER_ID set, as      */
+/* Node sets NODE_UNIQUE_ID, and an IPC channel; workers run the same main   */
+/* (or a SL_ENTRY named in the options) and tell their role with             */
+/* sl_cluster_is_primary(). Each worker binds its own SO_REUSEPORT socket    */
+/* (sl_http_listen with opts.reuseport = 1): the kernel spreads the          */
+/* connections. Internal messages are JSON objects with a "sluice_cluster"   */
+/* key; they are never delivered as user messages on the primary.            */
+/* Only the primary side and the "reuseport" scheduling exist so far.        */
+
+typedef struct sl_worker_s sl_worker_t;
+
+typedef enum {
+  SL_CLUSTER_FORK = 0,     /* a worker was started */
+  SL_CLUSTER_ONLINE,       /* its channel is up (it called a cluster
+                              function) */
+  SL_CLUSTER_LISTENING,    /* it called sl_cluster_notify_listening: ev->port */
+  SL_CLUSTER_DISCONNECT,   /* its channel closed */
+  SL_CLUSTER_EXIT,         /* it is gone: ev->exit_code / ev->term_signal;
+                              last event of the worker */
+  SL_CLUSTER_MESSAGE,      /* ev->msg, a user message from the worker */
+  SL_CLUSTER_EV_MAX_
+} sl_cluster_event_type_t;
+
+typedef struct sl_cluster_event_s {
+  sl_cluster_event_type_t type;
+  sl_worker_t* worker;     /* valid during the callback; after EXIT never */
+  int port;                /* LISTENING */
+  int exit_code;           /* EXIT: -1 when signalled */
+  int term_signal;         /* EXIT: 0 when it exited */
+  int respawn;             /* EXIT: 1 when the restart policy will fork a
+                              replacement (a listener that calls
+                              sl_cluster_shutdown() cancels it) */
+  uint64_t restarts;       /* EXIT: replacements so far, counting the one
+                              this exit schedules */
+  const sl_message_t* msg; /* MESSAGE: JSON text, valid during the callback */
+} sl_cluster_event_t;
+
+typedef void (*sl_cluster_cb)(const sl_cluster_event_t* ev, void* arg);
+
+/* Primary settings (Node's cluster.setupPrimary plus a restart policy).
+ * Zeroed fields take the defaults given. */
+typedef struct sl_cluster_opts_s {
+  int workers;                 /* target count; 0: the number of CPUs */
+  int no_restart;              /* 1: a dead worker is not replaced */
+  uint64_t backoff_initial_ms; /* 0: 100. A worker that dies before
+                                  healthy_uptime_ms is replaced after the
+                                  current delay, which then grows; the first
+                                  replacement of a healthy worker is
+                                  immediate */
+  double backoff_multiplier;   /* 0: 1.5 */
+  uint64_t backoff_max_ms;     /* 0: 10000 */
+  uint64_t healthy_uptime_ms;  /* 0: 5000; a worker that lived this long
+                                  resets the delay to 0 */
+  int fatal_exit_code;         /* 0: 78 (EX_CONFIG): a worker that exits
+                                  with it is never replaced */
+  uint64_t shutdown_timeout_ms;/* 0: 10000: SIGKILL after SIGTERM */
+  int handle_signals;          /* 1: SIGINT and SIGTERM in the primary call
+                                  sl_cluster_shutdown(NULL, NULL) (the
+                                  handler only records; the loop acts) */
+  const char* entry;           /* NULL: workers run main; else a SL_ENTRY
+                                  name, run instead of main */
+  const char* const* argv;     /* NULL: this process's argv
+                                  (/proc/self/cmdline) */
+} sl_cluster_opts_t;
+
+typedef struct sl_cluster_fork_opts_s {
+  const char* const* env;      /* extra "NAME=value" strings for this worker,
+                                  NULL-terminated; may be NULL */
+} sl_cluster_fork_opts_t;
+
+typedef struct sl_cluster_stats_s {
+  size_t target;               /* the resolved opts.workers */
+  size_t alive;                /* workers not yet exited */
+  uint64_t forked;             /* every worker ever started */
+  uint64_t exited;             /* EXIT events */
+  uint64_t restarts;           /* replacements forked by the policy */
+  uint64_t fatal;              /* exits with the fatal code */
+  uint64_t next_delay_ms;      /* the delay of the next quick replacement */
+} sl_cluster_stats_t;
+
+/* 1 in the primary (SLUICE_WORKER_ID absent), 0 in a worker. In a worker
+ * the first call (of this or sl_cluster_worker_id) opens the channel to the
+ * primary (sl_parent()), sends the internal "online" message, removes
+ * SLUICE_WORKER_ID from the environment (the worker's own children are not
+ * workers) and arranges that the worker exit(0)s when the channel closes
+ * (the primary disconnected or died: no orphan). */
+SL_EXTERN int sl_cluster_is_primary(void);
+/* The worker's id (1, 2, ... in fork order; replacements get new ids), 0 in
+ * the primary. Same first-call effect as sl_cluster_is_primary(). */
+SL_EXTERN int sl_cluster_worker_id(void);
+/* Worker: tells the primary that a server listens on `port` (the primary
+ * emits SL_CLUSTER_LISTENING). Returns 0, SL_EINVAL in the primary, or the
+ * sl_channel_send() error. */
+SL_EXTERN int sl_cluster_notify_listening(int port);
+
+/* Primary: sets the options (copied; `argv` and `entry` must stay valid).
+ * Call before the first fork; returns 0, SL_EINVAL in a worker, or SL_EBUSY
+ * once workers exist. Without it the defaults apply. */
+SL_EXTERN int sl_cluster_setup(const sl_cluster_opts_t* o);
+/* Primary: listeners for worker events (all workers). Callbacks run from the
+ * loop, never inside the call that caused them; per worker the order is
+ * FORK, ONLINE, LISTENING..., DISCONNECT, EXIT, with MESSAGE between ONLINE
+ * and DISCONNECT. Return 0 or SL_ENOMEM. */
+SL_EXTERN int sl_cluster_on(sl_cluster_event_type_t type, sl_cluster_cb cb,
+                            void* arg);
+SL_EXTERN int sl_cluster_off(sl_cluster_event_type_t type, sl_cluster_cb cb,
+                             void* arg);
+/* Primary: forks one worker. `o` may be NULL. Returns 0 and the worker in
+ * *out (may be NULL; owned by the cluster, valid until its EXIT event has
+ * run), SL_EINVAL in a worker or during shutdown, or the sl_fork() error.
+ * SL_CLUSTER_FORK follows from the loop. Stdio is inherited. */
+SL_EXTERN int sl_cluster_fork(const sl_cluster_fork_opts_t* o,
+                              sl_worker_t** out);
+/* Primary: sl_cluster_setup(o) then forks the target number of workers.
+ * Returns 0 or the first error (workers already forked keep running). */
+SL_EXTERN int sl_cluster_start(const sl_cluster_opts_t* o);
+/* Primary: the worker's id, its pid. */
+SL_EXTERN int sl_worker_id(const sl_worker_t* w);
+SL_EXTERN pid_t sl_worker_pid(const sl_worker_t* w);
+/* Primary: sends a user message (one JSON value) to the worker, which gets
+ * it as SL_CHILD_MESSAGE on sl_parent(). Returns as sl_channel_send(). */
+SL_EXTERN int sl_worker_send(sl_worker_t* w, const char* data, size_t len);
+/* Primary: sends `sig` (0: SIGTERM) to the worker. The exit counts as a
+ * death for the restart policy unless the cluster is shutting down.
+ * Returns 0 or SL_ESRCH. */
+SL_EXTERN int sl_worker_kill(sl_worker_t* w, int sig);
+/* Primary: closes the channel to the worker, which then exits(0) (if it
+ * called a cluster function). Not counted as a death: no replacement. */
+SL_EXTERN void sl_worker_disconnect(sl_worker_t* w);
+/* Primary: counters (zeros in a worker). */
+SL_EXTERN void sl_cluster_stats(sl_cluster_stats_t* out);
+/* Primary: stops replacing workers, cancels pending replacements, sends
+ * SIGTERM to every worker and SIGKILL to those left after
+ * shutdown_timeout_ms. Once every worker has exited (its EXIT events ran),
+ * the cluster releases its handles and listeners and cb(arg) (may be NULL)
+ * runs from the loop, so sl_run() returns when nothing else is open.
+ * Returns 0, or SL_EBUSY when a shutdown is under way (cb not kept). */
+SL_EXTERN int sl_cluster_shutdown(void (*cb)(void* arg), void* arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# cluster-server (manual 3.4) with real clients: 2 workers on one
+# SO_REUSEPORT port, 20 curl requests, kill -9 of a worker (replaced, the
+# port keeps answering), SIGTERM to the primary (exits 0, no process left).
+. "$(dirname "$0")/lib.bash"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+worker_pids() { sed -n 's/^Worker \([0-9]*\) started$/\1/p' "$T/out"; }
+wait_for() { # wait_for N PATTERN: N lines of PATTERN in the output
+  for _ in $(seq 1 200); do
+    [ "$(grep -c "$2" "$T/out" 2>/dev/null)" -ge "$1" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+PORT=$(free_port)
+U="http://127.0.0.1:$PORT/"
+"$EX/cluster-server" --port "$PORT" --workers 2 > "$T/out" 2> "$T/err" &
+PRIMARY=$!
+PIDS+=("$PRIMARY")
+check "two workers start" wait_for 2 "^Worker [0-9]* started$"
+for p in $(worker_pids); do PIDS+=("$p"); done
+check "primary banner" grep -q "^Primary process $PRIMARY running$" "$T/out"
+check "forking line" grep -q "^Forking 2 workers\.\.\.$" "$T/out"
+check "workers are children of the primary" \
+  test "$(pgrep -P "$PRIMARY" | sort | tr '\n' ' ')" = \
+       "$(worker_pids | sort | tr '\n' ' ')"
+
+okreq=0
+: > "$T/bodies"
+for _ in $(seq 1 20); do
+  if curl -sf "$U" >> "$T/bodies"; then okreq=$((okreq + 1)); fi
+done
+check "20 of 20 requests succeed ($okreq)" test "$okreq" -eq 20
+check "every answer names a worker" \
+  test "$(grep -c '^Worker [0-9]* handled the request$' "$T/bodies")" -eq 20
+distinct=$(sort -u "$T/bodies" | wc -l)
+echo "spread over workers: $(sort "$T/bodies" | uniq -c | awk '{print $1}' | tr '\n' ' ')"
+check "answers come from >= 1 worker ($distinct distinct)" test "$distinct" -ge 1
+for p in $(sed -n 's/^Worker \([0-9]*\) handled.*/\1/p' "$T/bodies" | sort -u); do
+  check "answering pid $p is one of the workers" grep -q "^Worker $p started$" "$T/out"
+done
+
+VICTIM=$(worker_pids | head -1)
+kill -9 "$VICTIM"
+check "primary logs the death" wait_for 1 "^Worker $VICTIM died\. Forking a new one\.\.\.$"
+check "a replacement starts" wait_for 3 "^Worker [0-9]* started$"
+for p in $(worker_pids); do PIDS+=("$p"); done
+okreq=0
+for _ in $(seq 1 10); do curl -sf "$U" > /dev/null && okreq=$((okreq + 1)); done
+check "requests succeed after the kill ($okreq/10)" test "$okreq" -eq 10
+check "two live workers after the replacement" test "$(pgrep -P "$PRIMARY" | wc -l)" -eq 2
+
+kill -TERM "$PRIMARY"
+rc=0
+for _ in $(seq 1 200); do kill -0 "$PRIMARY" 2>/dev/null || break; sleep 0.05; done
+wait "$PRIMARY" || rc=$?
+check "primary exits 0 on SIGTERM (rc $rc)" test "$rc" -eq 0
+left=0
+for p in $(worker_pids); do
+  if [ -e "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; then
+    left=1
+  fi
+done
+check "no worker left behind" test "$left" -eq 0
+check "nothing on stderr" test ! -s "$T/err"
+done_tests
