@@ -1141,7 +1141,12 @@ SL_EXTERN void sl_static_free(sl_static_t* st);
  * escape is 400, a ".." segment or an encoded slash (%2F) 403, a path over
  * 4096 bytes 414; a file whose real location (symlinks resolved) is
  * outside the root is 403; missing is 404. open/fstat run on the loop
- * thread; reads (when not sendfile) on the pool. Returns 0 (the response
+ * thread; reads (when not sendfile) on the pool. Small regular files (up
+ * to 32 KiB) stay open in a bounded open-file cache, as with nginx's
+ * open_file_cache: for up to about 1 s after a file was opened, answers
+ * use that descriptor and its stat, so a file changed, replaced or
+ * deleted on disk may be answered as it was for that long; then it is
+ * opened afresh. sl_static_free closes them. Returns 0 (the response
  * is under way or sent, errors included) or a negative code, in which case
  * no head was sent: SL_EBUSY (the head already went out), SL_ENOMEM. */
 SL_EXTERN int sl_static_serve(sl_static_t* st, sl_stream_t* req,

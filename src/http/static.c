@@ -3,14 +3,20 @@
  * any system call (no "..", no NUL, no encoded '/'); the file is opened
  * with openat2(RESOLVE_BENEATH) from the root's descriptor, or, when that
  * refuses or is missing, opened plainly and its real path (/proc/self/fd)
- * checked against the root's: no symlink leads out. Then: MIME type, ETag / Last-Modified and
- * 304, one Range (206 / 416), gzip on the fly for compressible types, and
- * the body piped from the open descriptor, which the server turns into
- * sendfile(2) when nothing transforms it (bodies up to 32 KiB are read at
- * once instead). Directories get their index file, a listing, or a 301 to
- * the slash form. open/fstat (and small reads) run on the loop thread, as
- * nginx does without its open-file cache and aio: cheaper than a pool
- * round trip for the small files that dominate. */
+ * checked against the root's: no symlink leads out. Then: MIME type,
+ * ETag / Last-Modified and 304, one Range (206 / 416), gzip on the fly
+ * for compressible types, and the body piped from the open descriptor,
+ * which the server turns into sendfile(2) when nothing transforms it
+ * (bodies up to 32 KiB are read at once instead). Directories get their
+ * index file, a listing, or a 301 to the slash form. open/fstat (and
+ * small reads) run on the loop thread, as nginx does without aio: cheaper
+ * than a pool round trip for the small files that dominate. Small
+ * regular files stay open in a bounded open-file cache (like nginx's
+ * open_file_cache): a hit costs one pread instead of openat2 + fstat +
+ * pread + close. The price is staleness: for up to STATIC_CACHE_VALID_MS
+ * after a file was opened, its answers use that descriptor and stat (a
+ * replaced file's old bytes, a deleted file still served); after the
+ * window it is opened afresh. */
 #define _GNU_SOURCE
 #include "http/http_int.h"
 
@@ -30,6 +36,17 @@
 /* Bodies up to this size are read at once on the loop thread (see
  * send_small); larger ones stream with sendfile. */
 #define STATIC_INLINE_MAX (32 * 1024)
+/* The open-file cache: direct-mapped slots keyed by the resolved path;
+ * an entry is trusted for this long after it was opened. */
+#define STATIC_CACHE_SLOTS 64
+#define STATIC_CACHE_VALID_MS 1000
+
+typedef struct {
+  char* path;      /* the resolved path; NULL: an empty slot */
+  int fd;          /* never handed out: pread only, or dup()ed */
+  struct stat sb;
+  uint64_t opened; /* uv_now() when opened */
+} cache_entry_t;
 
 struct sl_static_s {
   char* root;      /* realpath of the root */
@@ -39,6 +56,7 @@ struct sl_static_s {
   char lm[32];     /* ... formatted */
   char* index;
   unsigned no_gzip : 1, no_listing : 1;
+  cache_entry_t cache[STATIC_CACHE_SLOTS];
 };
 
 /* --- path resolution ---------------------------------------------------- */
@@ -464,6 +482,60 @@ static int open_inside(const sl_static_t* st, const char* rel,
   return status;
 }
 
+/* --- the open-file cache ------------------------------------------------- */
+
+static void cache_drop(cache_entry_t* e) {
+  if (e->path == NULL) return;
+  close(e->fd);
+  sl__free(e->path);
+  e->path = NULL;
+  e->fd = -1;
+}
+
+static cache_entry_t* cache_slot(sl_static_t* st, const char* rel) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (const char* p = rel; *p != '\0'; p++)
+    h = (h ^ (unsigned char)*p) * 16777619u;
+  return &st->cache[h % STATIC_CACHE_SLOTS];
+}
+
+/* open_inside() for rel through the cache. *own is 1 when the caller owns
+ * *fd (and closes it), 0 when it is the cache's: read it with pread only,
+ * never close it. Only regular files small enough for send_small() are
+ * kept; an entry older than the window is opened afresh (a deleted file
+ * then gives 404), and a new entry evicts the slot's previous one. */
+static int open_cached(sl_static_t* st, const char* rel, int* fd,
+                       struct stat* sb, int* own) {
+  cache_entry_t* e = cache_slot(st, rel);
+  uint64_t now = uv_now(sl__loop());
+  int same = e->path != NULL && strcmp(e->path, rel) == 0;
+  if (same && now - e->opened < STATIC_CACHE_VALID_MS) {
+    *fd = e->fd;
+    *sb = e->sb;
+    *own = 0;
+    return 0;
+  }
+  if (same) cache_drop(e); /* stale */
+  *own = 1;
+  int status = open_inside(st, rel, NULL, fd, sb);
+  if (status != 0 || !S_ISREG(sb->st_mode) || sb->st_size > STATIC_INLINE_MAX)
+    return status;
+  char* path = sl__strdup(rel);
+  if (path == NULL) return 0; /* served uncached */
+  cache_drop(e);
+  e->path = path;
+  e->fd = *fd;
+  e->sb = *sb;
+  e->opened = now;
+  *own = 0;
+  return 0;
+}
+
+/* Lets go of a descriptor open_cached() or open_inside() gave. */
+static void put_fd(int fd, int own) {
+  if (own) close(fd);
+}
+
 /* --- directory listings ------------------------------------------------- */
 
 typedef struct {
@@ -583,8 +655,10 @@ static int choose_range(sl_stream_t* req, sl_stream_t* res,
 /* A small body: one pread on the loop thread, the whole body handed to
  * end(). A page-cached file then costs no thread-pool round trip (the
  * reader's fstat and read), which is most of the cost of a small file;
- * nginx reads small files on its event loop the same way. Takes `fd`. */
-static int send_small(sl_stream_t* res, int fd, uint64_t start, size_t len) {
+ * nginx reads small files on its event loop the same way. Takes `fd` when
+ * `own`. */
+static int send_small(sl_stream_t* res, int fd, int own, uint64_t start,
+                      size_t len) {
   sl_chunk_t* c = sl_chunk_new(len);
   size_t got = 0;
   while (c != NULL && got < len) {
@@ -594,7 +668,7 @@ static int send_small(sl_stream_t* res, int fd, uint64_t start, size_t len) {
     if (n <= 0) break;
     got += (size_t)n;
   }
-  close(fd);
+  put_fd(fd, own);
   if (c == NULL) return SL_ENOMEM;
   int rc = got == len ? sl_stream_end(res, c, NULL, NULL)
                       : answer(res, 500); /* truncated meanwhile */
@@ -603,17 +677,20 @@ static int send_small(sl_stream_t* res, int fd, uint64_t start, size_t len) {
 }
 
 /* The body: nothing (HEAD, empty), a small one read at once, or the
- * descriptor piped into `res` (sendfile), through gzip when asked. Takes
- * `fd`. */
-static int send_body(sl_stream_t* req, sl_stream_t* res, int fd,
+ * descriptor piped into `res` (sendfile), through gzip when asked (a
+ * cached descriptor is dup()ed for that: the reader uses positional reads,
+ * so sharing the file description is safe). Takes `fd` when `own`. */
+static int send_body(sl_stream_t* req, sl_stream_t* res, int fd, int own,
                      const char* path, uint64_t start, uint64_t end,
                      int gzip) {
   if (strcmp(sl_http_method(req), "HEAD") == 0 || end == start) {
-    close(fd);
+    put_fd(fd, own);
     return sl_stream_end(res, NULL, NULL, NULL);
   }
   if (!gzip && end - start <= STATIC_INLINE_MAX)
-    return send_small(res, fd, start, (size_t)(end - start));
+    return send_small(res, fd, own, start, (size_t)(end - start));
+  if (!own && (fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+    return answer(res, 500);
   sl_file_opts_t fo = {.fd = fd, .use_fd = 1, .start = start, .end = end};
   sl_stream_t* file = sl_file_reader(path, &fo);
   sl_stream_t* z = gzip ? sl_gzip(NULL) : NULL;
@@ -647,9 +724,10 @@ static int set_validators(sl_static_t* st, sl_stream_t* res,
   return rc;
 }
 
-/* Takes `fd`. */
+/* Takes `fd` when `own`. */
 static int serve_file(sl_static_t* st, sl_stream_t* req, sl_stream_t* res,
-                      int fd, const struct stat* sb, const char* name) {
+                      int fd, int own, const struct stat* sb,
+                      const char* name) {
   int compressible;
   const char* type = sl__mime_type(name, &compressible);
   int gzip_able = compressible && !st->no_gzip;
@@ -659,14 +737,14 @@ static int serve_file(sl_static_t* st, sl_stream_t* req, sl_stream_t* res,
   if (sl__static_not_modified(sl_http_header(req, "If-None-Match"),
                               sl_http_header(req, "If-Modified-Since"), etag,
                               sb->st_mtim.tv_sec)) {
-    close(fd);
+    put_fd(fd, own);
     sl_http_set_status(res, 304);
     return sl_stream_end(res, NULL, NULL, NULL);
   }
   uint64_t start, end;
   int status = choose_range(req, res, sb, lm, &start, &end);
   if (status == 416) {
-    close(fd);
+    put_fd(fd, own);
     return answer(res, 416);
   }
   int gzip = gzip_able && status == 200 && end >= STATIC_GZIP_MIN &&
@@ -679,9 +757,9 @@ static int serve_file(sl_static_t* st, sl_stream_t* req, sl_stream_t* res,
     rc = gzip ? sl_http_set_header(res, "Content-Encoding", "gzip")
               : sl_http_set_header(res, "Content-Length", num);
   if (rc != 0) goto fail;
-  return send_body(req, res, fd, name, start, end, gzip);
+  return send_body(req, res, fd, own, name, start, end, gzip);
 fail:
-  close(fd);
+  put_fd(fd, own);
   return rc;
 }
 
@@ -698,7 +776,7 @@ static int serve_dir(sl_static_t* st, sl_stream_t* req, sl_stream_t* res,
   int status = open_inside(st, rel, st->index, &fd, &sb);
   if (status == 0 && S_ISREG(sb.st_mode)) {
     close(dfd);
-    return serve_file(st, req, res, fd, &sb, st->index);
+    return serve_file(st, req, res, fd, 1, &sb, st->index);
   }
   if (status == 0) close(fd);
   if (status != 404 && status != 0) {
@@ -721,17 +799,20 @@ int sl_static_serve(sl_static_t* st, sl_stream_t* req, sl_stream_t* res) {
     return rc != 0 ? rc : answer(res, 405);
   }
   char rel[SL__STATIC_MAX_PATH + 1];
-  int slash, fd;
+  int slash, fd, own;
   int status = sl__static_resolve(sl_http_url(req), rel, sizeof rel, &slash);
   struct stat sb;
-  if (status == 0) status = open_inside(st, rel, NULL, &fd, &sb);
+  if (status == 0) status = open_cached(st, rel, &fd, &sb, &own);
   if (status != 0) return answer(res, status);
-  if (S_ISDIR(sb.st_mode)) return serve_dir(st, req, res, fd, rel, slash);
+  if (S_ISDIR(sb.st_mode)) {
+    SL_ASSERT(own); /* directories are never cached */
+    return serve_dir(st, req, res, fd, rel, slash);
+  }
   if (slash) { /* "/file.txt/": not a directory */
-    close(fd);
+    put_fd(fd, own);
     return answer(res, 404);
   }
-  return serve_file(st, req, res, fd, &sb, rel);
+  return serve_file(st, req, res, fd, own, &sb, rel);
 }
 
 /* --- lifetime ----------------------------------------------------------- */
@@ -767,6 +848,7 @@ sl_static_t* sl_static_new(const sl_static_opts_t* o, int* err) {
 
 void sl_static_free(sl_static_t* st) {
   if (st == NULL) return;
+  for (size_t i = 0; i < STATIC_CACHE_SLOTS; i++) cache_drop(&st->cache[i]);
   if (st->root_fd >= 0) close(st->root_fd);
   sl__free(st->root);
   sl__free(st->index);

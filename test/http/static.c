@@ -831,3 +831,101 @@ TEST(static_serve_client_gone) {
     sl_static_free(f.st);
   }
 }
+
+/* The open-file cache trusts an entry for about a second: after that a
+ * file changed on disk is served afresh, and a deleted one is gone. */
+TEST(static_cache_sees_changes) {
+  make_site();
+  sl_static_opts_t o;
+  site_opts(&o);
+  fx_t f;
+  fx_start(&f, &o);
+  resp_t r;
+  get(&f, "/hello.txt", NULL, &r);
+  ASSERT_EQ(r.status, 200);
+  ASSERT_MEM_EQ(r.body, hello, r.body_len);
+  get(&f, "/hello.txt", NULL, &r); /* from the cache */
+  ASSERT_EQ(r.status, 200);
+  ASSERT_MEM_EQ(r.body, hello, r.body_len);
+  static const char fresh[] = "replaced, and longer than before\n";
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s", sl_test_path("site/new.tmp"));
+  sl_test_write_file(tmp, fresh, strlen(fresh));
+  ASSERT_EQ(rename(tmp, sl_test_path("site/hello.txt")), 0);
+  usleep(1200 * 1000); /* past the validity window */
+  get(&f, "/hello.txt", NULL, &r);
+  ASSERT_EQ(r.status, 200);
+  ASSERT_EQ(r.body_len, strlen(fresh));
+  ASSERT_MEM_EQ(r.body, fresh, r.body_len);
+  struct stat sb;
+  ASSERT_EQ(stat(sl_test_path("site/hello.txt"), &sb), 0);
+  char etag[64];
+  sl__http_etag((uint64_t)sb.st_size,
+                (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec,
+                etag, sizeof etag);
+  ASSERT_STR_EQ(hdr(&r, "ETag"), etag);
+  fx_stop(&f);
+}
+
+TEST(static_cache_deleted_file) {
+  make_site();
+  sl_static_opts_t o;
+  site_opts(&o);
+  fx_t f;
+  fx_start(&f, &o);
+  resp_t r;
+  get(&f, "/hello.txt", NULL, &r);
+  ASSERT_EQ(r.status, 200);
+  get(&f, "/sub/index.html", NULL, &r);
+  ASSERT_EQ(r.status, 200);
+  ASSERT_EQ(unlink(sl_test_path("site/hello.txt")), 0);
+  usleep(1200 * 1000);
+  get(&f, "/hello.txt", NULL, &r);
+  ASSERT_EQ(r.status, 404);
+  get(&f, "/sub/index.html", NULL, &r); /* revalidated, still there */
+  ASSERT_EQ(r.status, 200);
+  ASSERT_MEM_EQ(r.body, "<p>sub</p>\n", 11);
+  fx_stop(&f); /* the runner checks that no descriptor is left open */
+}
+
+/* Many files through the bounded cache (more than its slots), with HEAD,
+ * 304, Range and gzip answers from cached descriptors. */
+TEST(static_cache_many_files) {
+  make_site();
+  char body[400];
+  for (size_t i = 0; i < sizeof body; i++) body[i] = (char)('a' + i % 7);
+  char name[64];
+  for (int i = 0; i < 100; i++) {
+    snprintf(name, sizeof name, "site/f%d.txt", i);
+    sl_test_write_file(sl_test_path(name), body, sizeof body);
+  }
+  sl_static_opts_t o;
+  site_opts(&o);
+  fx_t f;
+  fx_start(&f, &o);
+  resp_t r;
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < 100; i++) {
+      snprintf(name, sizeof name, "/f%d.txt", i);
+      get(&f, name, NULL, &r);
+      ASSERT_EQ(r.status, 200);
+      ASSERT_EQ(r.body_len, sizeof body);
+      ASSERT_MEM_EQ(r.body, body, r.body_len);
+    }
+  }
+  get(&f, "/f1.txt", "Range: bytes=10-19\r\n", &r);
+  ASSERT_EQ(r.status, 206);
+  ASSERT_MEM_EQ(r.body, body + 10, 10);
+  char extra[128];
+  snprintf(extra, sizeof extra, "If-None-Match: %s\r\n",
+           hdr(&r, "ETag"));
+  get(&f, "/f1.txt", extra, &r);
+  ASSERT_EQ(r.status, 304);
+  get(&f, "/f1.txt", "Accept-Encoding: gzip\r\n", &r);
+  ASSERT_EQ(r.status, 200);
+  ASSERT_STR_EQ(hdr(&r, "Content-Encoding"), "gzip");
+  fetch(&f, "HEAD /f1.txt HTTP/1.1\r\nHost: x\r\n", &r);
+  ASSERT_EQ(r.status, 200);
+  ASSERT_STR_EQ(hdr(&r, "Content-Length"), "400");
+  fx_stop(&f);
+}
