@@ -1,6 +1,7 @@
 /* The `sluice` command. `serve` is a static file server (sl_static_serve
  * behind sl_http_listen) with an access log, serving a directory or the
- * bundled demo site; SIGINT/SIGTERM close it gracefully. `demo`: a
+ * bundled demo site; SIGINT/SIGTERM close it gracefully; `--workers N`
+ * runs it as a cluster of N reuseport processes. `demo`: a
  * generated web server log streams through gzip into a file and back
  * through gunzip into a checksum, printing throughput and peak memory,
  * which stays at the sum of the pipeline's high-water marks however large
@@ -166,6 +167,68 @@ static void on_signal(uv_signal_t* h, int signum) {
   sl_http_server_close(sv->srv, on_server_closed, sv);
 }
 
+/* --- serve --workers N: a cluster of reuseport servers ------------------ */
+
+static void on_worker_shutdown(void* arg) {
+  serve_t* sv = arg;
+  sl_http_server_close(sv->srv, NULL, NULL);
+}
+
+static void ignore_signal(uv_signal_t* h, int signum) {
+  (void)h;
+  (void)signum; /* Ctrl-C reaches the whole group: the primary acts */
+}
+
+/* A worker: its own SO_REUSEPORT socket on the shared port; SIGTERM or the
+ * primary's shutdown closes it gracefully and sl_run() returns. */
+static int serve_worker(serve_t* sv, const char* dir,
+                        sl_http_server_opts_t* so) {
+  so->reuseport = 1;
+  int err = sl_http_listen(so, on_request, sv, &sv->srv);
+  if (err != 0) {
+    fprintf(stderr, "sluice serve: worker %d: %s: %s %s:%d\n",
+            (int)getpid(), sl_err_name(err), sl_strerror(err), so->host,
+            so->port);
+    return 78; /* the fatal code: not replaced */
+  }
+  uv_signal_init(sl_loop(), &sv->sig[0]);
+  uv_signal_start(&sv->sig[0], ignore_signal, SIGINT);
+  uv_unref((uv_handle_t*)&sv->sig[0]);
+  sl_cluster_on_shutdown(on_worker_shutdown, sv);
+  sl_cluster_notify_listening(sl_http_server_port(sv->srv));
+  printf("Worker %d serving %s at http://%s:%d/\n", (int)getpid(), dir,
+         so->host, sl_http_server_port(sv->srv));
+  fflush(stdout);
+  return sl_run() == 0 ? 0 : 1;
+}
+
+static void on_worker_exit(const sl_cluster_event_t* ev, void* arg) {
+  (void)arg;
+  if (ev->respawn)
+    fprintf(stderr, "sluice serve: worker %d died, forking a new one\n",
+            (int)sl_worker_pid(ev->worker));
+}
+
+/* The primary: forks the workers, replaces the dead ones, and on SIGINT or
+ * SIGTERM shuts them down gracefully; exits 0 once they are gone. */
+static int serve_primary(int workers, const char* dir,
+                         const sl_http_server_opts_t* so) {
+  sl_cluster_opts_t o = {.workers = workers, .handle_signals = 1,
+                         .shutdown_timeout_ms = 10000};
+  sl_cluster_on(SL_CLUSTER_EXIT, on_worker_exit, NULL);
+  printf("Primary %d serving %s at http://%s:%d/ with %d workers\n",
+         (int)getpid(), dir, so->host, so->port, workers);
+  fflush(stdout);
+  int rc = sl_cluster_start(&o);
+  if (rc != 0) {
+    fprintf(stderr, "sluice serve: fork: %s\n", sl_strerror(rc));
+    sl_cluster_shutdown(NULL, NULL);
+    sl_run();
+    return 1;
+  }
+  return sl_run() == 0 ? 0 : 1;
+}
+
 static int is_dir(const char* p) {
   struct stat sb;
   return p != NULL && stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
@@ -201,17 +264,20 @@ static const char* find_site(void) {
 static void serve_usage(FILE* f) {
   fprintf(f,
           "usage: sluice serve [DIR] [--port P] [--host H] [--quiet]\n"
+          "                    [--workers N]\n"
           "  Serves DIR (default: the bundled demo site) over HTTP/1.1 with\n"
           "  Range, ETag/304, gzip for text, directory listings and an\n"
           "  access log on stderr (--quiet: none). Defaults: --port 8080\n"
           "  --host 127.0.0.1.\n"
           "  Ctrl-C (SIGINT) or SIGTERM closes it gracefully.\n"
+          "  --workers N: a cluster of N processes, each listening on the\n"
+          "  port (SO_REUSEPORT); a dead worker is replaced.\n"
           "  The demo site is found in $SLUICE_SITE, <exe>/../share/site,\n"
           "  <exe>/share/site or the source tree.\n");
 }
 
 static int serve_parse(int argc, char** argv, const char** dir,
-                       sl_http_server_opts_t* so) {
+                       sl_http_server_opts_t* so, int* workers) {
   for (int i = 0; i < argc; i++) {
     const char* a = argv[i];
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -226,6 +292,15 @@ static int serve_parse(int argc, char** argv, const char** dir,
         return 2;
       }
       so->port = (int)p;
+    } else if (strcmp(a, "--workers") == 0 && i + 1 < argc) {
+      char* end;
+      long n = strtol(argv[++i], &end, 10);
+      if (*end != '\0' || n < 1 || n > 1024) {
+        fprintf(stderr, "sluice serve: invalid worker count '%s'\n",
+                argv[i]);
+        return 2;
+      }
+      *workers = (int)n;
     } else if (strcmp(a, "--host") == 0 && i + 1 < argc) {
       so->host = argv[++i];
     } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
@@ -245,7 +320,8 @@ static int serve(int argc, char** argv) {
   const char* dir = NULL;
   sl_http_server_opts_t so = {.host = "127.0.0.1", .port = 8080,
                               .access_log = 1};
-  int rc = serve_parse(argc, argv, &dir, &so);
+  int workers = 0;
+  int rc = serve_parse(argc, argv, &dir, &so, &workers);
   if (rc >= 0) return rc;
   if (dir == NULL && (dir = find_site()) == NULL) {
     fprintf(stderr, "sluice serve: the demo site was not found (set "
@@ -259,6 +335,17 @@ static int serve(int argc, char** argv) {
     fprintf(stderr, "sluice serve: %s: %s, '%s'\n", sl_err_name(err),
             sl_strerror(err), dir);
     return 1;
+  }
+  if (workers > 0 && so.port == 0) {
+    fprintf(stderr, "sluice serve: --workers needs a fixed --port\n");
+    sl_static_free(sv.st);
+    return 2;
+  }
+  if (workers > 0) {
+    rc = sl_cluster_is_primary() ? serve_primary(workers, dir, &so)
+                                 : serve_worker(&sv, dir, &so);
+    sl_static_free(sv.st);
+    return rc;
   }
   if ((err = sl_http_listen(&so, on_request, &sv, &sv.srv)) != 0) {
     fprintf(stderr, "sluice serve: %s: %s %s:%d\n", sl_err_name(err),
@@ -282,7 +369,7 @@ static int serve(int argc, char** argv) {
 
 static void usage(FILE* f) {
   fprintf(f,
-          "usage: sluice serve [DIR] [--port P] [--host H]\n"
+          "usage: sluice serve [DIR] [--port P] [--host H] [--workers N]\n"
           "       sluice demo [--size-mib N] [--out FILE]\n"
           "  serve  serve DIR (default: the bundled demo site) at\n"
           "         http://127.0.0.1:8080/ with an access log\n"

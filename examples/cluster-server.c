@@ -1,8 +1,9 @@
 /* Manual 3.4: a clustered HTTP server. The primary forks N workers (the same
  * program, re-executed); each worker listens on the shared port with its own
  * SO_REUSEPORT socket and answers "Worker <pid> handled the request". A
- * worker that dies is replaced; SIGINT/SIGTERM shut the cluster down (SIGTERM
- * to the workers, SIGKILL past 5 s) and the primary exits 0.
+ * worker that dies is replaced; SIGINT/SIGTERM shut the cluster down
+ * gracefully (each worker stops accepting and finishes its in-flight
+ * requests; SIGKILL past 5 s) and the primary exits 0.
  *
  * Usage: cluster-server [--port P] [--workers N] (3000; N = CPUs). */
 #include <stdio.h>
@@ -12,15 +13,31 @@
 
 #include <sluice.h>
 
-static void handle(sl_stream_t* req, sl_stream_t* res, void* arg) {
-  (void)req;
-  (void)arg;
+static void answer(sl_stream_t* res) {
   char buf[64];
   snprintf(buf, sizeof buf, "Worker %d handled the request\n", (int)getpid());
   sl_chunk_t* body = sl_chunk_str(buf);
   sl_stream_end(res, body, NULL, NULL);
   sl_chunk_unref(body);
 }
+
+static void answer_later(sl_timer_t* t, void* arg) {
+  (void)t;
+  answer(arg);
+}
+
+/* "/slow" answers after 500 ms (to watch a graceful shutdown finish it). */
+static void handle(sl_stream_t* req, sl_stream_t* res, void* arg) {
+  (void)arg;
+  if (strcmp(sl_http_url(req), "/slow") == 0)
+    sl_timer_start(500, 0, answer_later, res);
+  else
+    answer(res);
+}
+
+/* Shutdown (SIGTERM or the primary's message): stop accepting, finish the
+ * requests in flight; sl_run() then returns and the worker exits 0. */
+static void on_shutdown(void* arg) { sl_http_server_close(arg, NULL, NULL); }
 
 static int worker_main(int port) {
   sl_http_server_opts_t o = {.port = port, .reuseport = 1};
@@ -31,6 +48,7 @@ static int worker_main(int port) {
             (int)getpid(), sl_strerror(rc), port);
     return 78; /* the fatal code: the primary does not respawn it */
   }
+  sl_cluster_on_shutdown(on_shutdown, srv);
   sl_cluster_notify_listening(sl_http_server_port(srv));
   printf("Worker %d started\n", (int)getpid());
   fflush(stdout);

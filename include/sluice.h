@@ -1163,7 +1163,7 @@ SL_EXTERN int sl_static_serve(sl_static_t* st, sl_stream_t* req,
 /* (sl_http_listen with opts.reuseport = 1): the kernel spreads the          */
 /* connections. Internal messages are JSON objects with a "sluice_cluster"   */
 /* key; they are never delivered as user messages on the primary.            */
-/* Only the primary side and the "reuseport" scheduling exist so far.        */
+/* Only the "reuseport" scheduling exists so far.                           */
 
 typedef struct sl_worker_s sl_worker_t;
 
@@ -1211,7 +1211,8 @@ typedef struct sl_cluster_opts_s {
                                   resets the delay to 0 */
   int fatal_exit_code;         /* 0: 78 (EX_CONFIG): a worker that exits
                                   with it is never replaced */
-  uint64_t shutdown_timeout_ms;/* 0: 10000: SIGKILL after SIGTERM */
+  uint64_t shutdown_timeout_ms;/* 0: 10000: SIGKILL this long after
+                                  sl_cluster_shutdown() */
   int handle_signals;          /* 1: SIGINT and SIGTERM in the primary call
                                   sl_cluster_shutdown(NULL, NULL) (the
                                   handler only records; the loop acts) */
@@ -1251,6 +1252,19 @@ SL_EXTERN int sl_cluster_worker_id(void);
  * sl_channel_send() error. */
 SL_EXTERN int sl_cluster_notify_listening(int port);
 
+/* Worker: graceful shutdown. Registers cb(arg) (replacing an earlier one),
+ * which runs once, from the loop, on the first SIGTERM or on the primary's
+ * internal "shutdown" message (sl_cluster_shutdown); it should close what
+ * keeps the loop alive (e.g. sl_http_server_close, which lets in-flight
+ * requests finish). Then the channel to the primary is closed (without the
+ * exit(0) that a closed channel otherwise causes), later SIGTERMs are
+ * ignored, and the worker ends when sl_run() returns. A worker without a
+ * callback dies of SIGTERM on the message, as on the signal. Worker
+ * listeners of sl_parent() also see the internal message (a JSON object
+ * with a "sluice_cluster" key). Returns 0, SL_EINVAL in the primary or for
+ * a NULL cb, or the uv_signal error. */
+SL_EXTERN int sl_cluster_on_shutdown(void (*cb)(void* arg), void* arg);
+
 /* Primary: sets the options (copied; `argv` and `entry` must stay valid).
  * Call before the first fork; returns 0, SL_EINVAL in a worker, or SL_EBUSY
  * once workers exist. Without it the defaults apply. */
@@ -1288,7 +1302,9 @@ SL_EXTERN void sl_worker_disconnect(sl_worker_t* w);
 /* Primary: counters (zeros in a worker). */
 SL_EXTERN void sl_cluster_stats(sl_cluster_stats_t* out);
 /* Primary: stops replacing workers, cancels pending replacements, sends
- * SIGTERM to every worker and SIGKILL to those left after
+ * the internal "shutdown" message to every worker (see
+ * sl_cluster_on_shutdown), SIGTERM to those left after 1 s (or half the
+ * timeout when it is shorter) and SIGKILL to those left after
  * shutdown_timeout_ms. Once every worker has exited (its EXIT events ran),
  * the cluster releases its handles and listeners and cb(arg) (may be NULL)
  * runs from the loop, so sl_run() returns when nothing else is open.

@@ -3,7 +3,8 @@
  * Node's order, the restart policy with backoff, graceful shutdown with a
  * SIGKILL deadline, SIGINT/SIGTERM handling) and the worker's side (role,
  * id, the internal "online" and "listening" messages, exit when the channel
- * to the primary closes). Internal messages are JSON objects with a
+ * to the primary closes, graceful shutdown on SIGTERM or the primary's
+ * internal "shutdown" message). Internal messages are JSON objects with a
  * "sluice_cluster" key. Scheduling is left to SO_REUSEPORT (each worker
  * binds its own socket); rr and shared are not here yet. */
 #define _GNU_SOURCE
@@ -19,6 +20,7 @@
 #define DEF_HEALTHY_MS 5000
 #define DEF_FATAL_CODE 78
 #define DEF_SHUTDOWN_MS 10000
+#define TERM_FALLBACK_MS 1000 /* SIGTERM after the "shutdown" message */
 #define MAX_ENV 64
 
 struct sl_worker_s {
@@ -49,6 +51,7 @@ static struct {
   void (*shut_cb)(void*);
   void* shut_arg;
   sl_timer_t* kill_timer;
+  sl_timer_t* term_timer;
   sl__tick_t done_tick;
   uv_signal_t sig[2];
   int sig_on;
@@ -58,6 +61,11 @@ static struct {
   int checked;
   int id;
   sl_channel_t* ch;
+  void (*shut_cb)(void*);
+  void* shut_arg;
+  int shutting;
+  int sig_on;
+  uv_signal_t sig;
 } W;
 
 static int cluster_fork(const char* const* extra, sl_worker_t** out);
@@ -69,7 +77,40 @@ static void on_primary_gone(sl_channel_t* ch, const sl_child_event_t* ev,
   (void)ch;
   (void)ev;
   (void)arg;
-  exit(0);
+  if (!W.shutting) exit(0); /* else the worker ends when its loop empties */
+}
+
+/* Runs once, from the loop (SIGTERM or the primary's "shutdown"): without
+ * a registered callback the worker dies of SIGTERM as before; with one, the
+ * callback closes what it owns and the channel to the primary is closed so
+ * that sl_run() returns once the in-flight work is done. */
+static void worker_shutdown(void) {
+  if (W.shutting) return;
+  if (W.shut_cb == NULL) {
+    raise(SIGTERM);
+    return;
+  }
+  W.shutting = 1;
+  W.shut_cb(W.shut_arg);
+  if (W.ch != NULL) sl_channel_disconnect(W.ch);
+}
+
+static void on_worker_sigterm(uv_signal_t* h, int signum) {
+  (void)h;
+  (void)signum;
+  worker_shutdown();
+}
+
+static void on_primary_msg(sl_channel_t* ch, const sl_child_event_t* ev,
+                           void* arg) {
+  (void)ch;
+  (void)arg;
+  char cmd[32];
+  const sl_message_t* m = ev->msg;
+  if (sl_json_get_string(m->data, m->len, "sluice_cluster", cmd,
+                         sizeof cmd) == 0 &&
+      strcmp(cmd, "shutdown") == 0)
+    worker_shutdown();
 }
 
 static void worker_check(void) {
@@ -85,6 +126,7 @@ static void worker_check(void) {
     return;
   }
   sl_channel_on(W.ch, SL_CHILD_DISCONNECT, on_primary_gone, NULL);
+  sl_channel_on(W.ch, SL_CHILD_MESSAGE, on_primary_msg, NULL);
   static const char online[] = "{\"sluice_cluster\":\"online\"}";
   sl_channel_send(W.ch, online, sizeof online - 1, -1);
 }
@@ -108,6 +150,20 @@ int sl_cluster_notify_listening(int port) {
                    "{\"sluice_cluster\":\"listening\",\"port\":%d}", port);
   int rc = sl_channel_send(W.ch, buf, (size_t)n, -1);
   return rc < 0 ? rc : 0;
+}
+
+int sl_cluster_on_shutdown(void (*cb)(void* arg), void* arg) {
+  worker_check();
+  if (W.id == 0 || cb == NULL) return SL_EINVAL;
+  W.shut_cb = cb;
+  W.shut_arg = arg;
+  if (W.sig_on) return 0;
+  int rc = uv_signal_init(sl__loop(), &W.sig);
+  if (rc == 0) rc = uv_signal_start(&W.sig, on_worker_sigterm, SIGTERM);
+  if (rc != 0) return rc;
+  uv_unref((uv_handle_t*)&W.sig);
+  W.sig_on = 1;
+  return 0;
 }
 
 /* --- primary: setup, events ---------------------------------------------- */
@@ -408,6 +464,17 @@ static void on_kill_deadline(sl_timer_t* t, void* arg) {
                        SIGKILL);
 }
 
+/* The fallback for workers that did not act on the "shutdown" message
+ * (no callback registered, or no channel open): SIGTERM. */
+static void on_term_fallback(sl_timer_t* t, void* arg) {
+  (void)t;
+  (void)arg;
+  C.term_timer = NULL;
+  sl__queue_t* q;
+  for (q = C.workers.next; q != &C.workers; q = q->next)
+    sl_child_kill(sl__container_of(q, sl_worker_t, node)->child, SIGTERM);
+}
+
 static void signal_closed(uv_handle_t* h) { (void)h; }
 
 static void shutdown_done(sl__tick_t* t) {
@@ -436,6 +503,8 @@ static void shutdown_check(void) {
   C.done_scheduled = 1;
   if (C.kill_timer != NULL) sl_timer_stop(C.kill_timer);
   C.kill_timer = NULL;
+  if (C.term_timer != NULL) sl_timer_stop(C.term_timer);
+  C.term_timer = NULL;
   sl__tick_init(&C.done_tick, shutdown_done);
   sl__tick_schedule(&C.done_tick);
 }
@@ -453,14 +522,22 @@ int sl_cluster_shutdown(void (*cb)(void* arg), void* arg) {
     sl_timer_stop(r->timer);
     sl__free(r);
   }
+  static const char msg[] = "{\"sluice_cluster\":\"shutdown\"}";
   sl__queue_t* q;
-  for (q = C.workers.next; q != &C.workers; q = q->next)
-    sl_child_kill(sl__container_of(q, sl_worker_t, node)->child, SIGTERM);
-  if (!sl__queue_empty(&C.workers))
-    C.kill_timer = sl_timer_start(C.o.shutdown_timeout_ms
-                                      ? C.o.shutdown_timeout_ms
-                                      : DEF_SHUTDOWN_MS,
-                                  0, on_kill_deadline, NULL);
+  for (q = C.workers.next; q != &C.workers; q = q->next) {
+    sl_worker_t* w = sl__container_of(q, sl_worker_t, node);
+    if (sl_child_send(w->child, msg, sizeof msg - 1, -1) < 0)
+      sl_child_kill(w->child, SIGTERM);
+  }
+  uint64_t deadline =
+      C.o.shutdown_timeout_ms ? C.o.shutdown_timeout_ms : DEF_SHUTDOWN_MS;
+  if (!sl__queue_empty(&C.workers)) {
+    C.kill_timer = sl_timer_start(deadline, 0, on_kill_deadline, NULL);
+    C.term_timer = sl_timer_start(deadline < TERM_FALLBACK_MS
+                                      ? deadline / 2
+                                      : TERM_FALLBACK_MS,
+                                  0, on_term_fallback, NULL);
+  }
   shutdown_check();
   return 0;
 }

@@ -50,6 +50,37 @@ SL_ENTRY(cluster_worker) {
   return 0;
 }
 
+static void slow_answer(sl_timer_t* t, void* arg) {
+  (void)t;
+  sl_chunk_t* c = sl_chunk_str("slow answer\n");
+  sl_stream_end(arg, c, NULL, NULL);
+  sl_chunk_unref(c);
+}
+
+/* Answers 300 ms later; tells the primary that a request is in flight. */
+static void slow(sl_stream_t* req, sl_stream_t* res, void* arg) {
+  (void)req;
+  (void)arg;
+  static const char got[] = "{\"got\":1}";
+  sl_channel_send(sl_parent(), got, sizeof got - 1, -1);
+  sl_timer_start(300, 0, slow_answer, res);
+}
+
+static void graceful_close(void* arg) { sl_http_server_close(arg, NULL, NULL); }
+
+/* A worker that shuts down gracefully: closes its server on shutdown and
+ * returns 0 once the in-flight request has been answered. */
+SL_ENTRY(cluster_graceful_worker) {
+  (void)argc;
+  (void)argv;
+  sl_http_server_opts_t o = {.reuseport = 1};
+  sl_http_server_t* srv;
+  if (sl_http_listen(&o, slow, NULL, &srv) != 0) return 91;
+  if (sl_cluster_on_shutdown(graceful_close, srv) != 0) return 92;
+  sl_cluster_notify_listening(sl_http_server_port(srv));
+  return sl_run() == 0 ? 0 : 93;
+}
+
 static void mid_die(sl_timer_t* t, void* arg) {
   (void)t;
   (void)arg;
@@ -352,4 +383,67 @@ TEST(cluster_worker_exits_when_primary_dies) {
   sl_timer_start(10, 10, poll_gone, &worker);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(pid_alive(worker), 0);
+}
+
+/* Graceful shutdown: a request in flight in a worker (answered 300 ms
+ * later) when the primary shuts down still gets its whole 200 response; the
+ * worker exits 0 (not by a signal) and nothing is left behind. */
+typedef struct {
+  rec_t r;
+  int status, ended, port;
+  char body[64];
+  size_t len;
+} graceful_t;
+
+static void g_res_ev(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (void)s;
+  graceful_t* g = arg;
+  if (ev->type == SL_EV_END) g->ended++;
+  if (ev->type != SL_EV_DATA) return;
+  size_t n = sl_chunk_len(ev->chunk);
+  if (g->len + n >= sizeof g->body) n = sizeof g->body - 1 - g->len;
+  memcpy(g->body + g->len, sl_chunk_data(ev->chunk), n);
+  g->len += n;
+}
+
+static void g_on_response(int err, sl_stream_t* res, void* arg) {
+  graceful_t* g = arg;
+  ASSERT_EQ(err, 0);
+  g->status = sl_http_status(res);
+  sl_stream_on(res, SL_EV_DATA, g_res_ev, g);
+  sl_stream_on(res, SL_EV_END, g_res_ev, g);
+}
+
+static void g_on_ev(const sl_cluster_event_t* ev, void* arg) {
+  graceful_t* g = arg;
+  char url[64];
+  if (ev->type == SL_CLUSTER_LISTENING) {
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", ev->port);
+    sl_http_request_opts_t o = {.url = url};
+    sl_stream_t* req = sl_http_request(&o, g_on_response, g);
+    ASSERT(req != NULL);
+    sl_stream_end(req, NULL, NULL, NULL);
+  } else if (ev->type == SL_CLUSTER_MESSAGE) {
+    ASSERT_EQ(sl_cluster_shutdown(on_done, &g->r), 0);
+  }
+}
+
+TEST(cluster_graceful_shutdown_finishes_requests) {
+  graceful_t g;
+  memset(&g, 0, sizeof g);
+  watch(&g.r);
+  sl_cluster_on(SL_CLUSTER_LISTENING, g_on_ev, &g);
+  sl_cluster_on(SL_CLUSTER_MESSAGE, g_on_ev, &g);
+  sl_cluster_opts_t o = {.workers = 1, .entry = "cluster_graceful_worker",
+                         .no_restart = 1};
+  ASSERT_EQ(sl_cluster_start(&o), 0);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(g.r.done, 1);
+  ASSERT_EQ(g.status, 200);
+  ASSERT_EQ(g.ended, 1);
+  ASSERT_STR_EQ(g.body, "slow answer\n");
+  ASSERT_EQ(g.r.exits, 1);
+  ASSERT_EQ(g.r.exit_code[0], 0);
+  ASSERT_EQ(g.r.term_signal[0], 0);
+  ASSERT(strstr(g.r.log, "1:disconnect 1:exit") != NULL);
 }

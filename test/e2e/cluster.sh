@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cluster-server (manual 3.4) with real clients: 2 workers on one
 # SO_REUSEPORT port, 20 curl requests, kill -9 of a worker (replaced, the
-# port keeps answering), SIGTERM to the primary (exits 0, no process left).
+# port keeps answering), SIGTERM to the primary during a slow request (the
+# request still gets its answer, the primary exits 0, no process left).
 . "$(dirname "$0")/lib.bash"
 PIDS=()
 cleanup() {
@@ -60,6 +61,10 @@ for _ in $(seq 1 10); do curl -sf "$U" > /dev/null && okreq=$((okreq + 1)); done
 check "requests succeed after the kill ($okreq/10)" test "$okreq" -eq 10
 check "two live workers after the replacement" test "$(pgrep -P "$PRIMARY" | wc -l)" -eq 2
 
+curl -sf "${U}slow" > "$T/slow" 2>/dev/null &
+CURL=$!
+PIDS+=("$CURL")
+sleep 0.2 # the request is in flight in a worker
 kill -TERM "$PRIMARY"
 rc=0
 for _ in $(seq 1 200); do kill -0 "$PRIMARY" 2>/dev/null || break; sleep 0.05; done
@@ -72,5 +77,9 @@ for p in $(worker_pids); do
   fi
 done
 check "no worker left behind" test "$left" -eq 0
+crc=0
+wait "$CURL" || crc=$?
+check "the in-flight request finishes during shutdown (curl rc $crc)" \
+  grep -q '^Worker [0-9]* handled the request$' "$T/slow"
 check "nothing on stderr" test ! -s "$T/err"
 done_tests
