@@ -205,7 +205,7 @@ static int exec_start(const char* file, const char* const* argv, char* cmd,
   e->oc.nonzero_is_error = 1;
   e->max = o && o->max_buffer ? o->max_buffer : EXEC_MAX_BUFFER;
   sl_spawn_opts_t so = exec_spawn_opts(o);
-  int rc = sl__child_spawn(file, argv, &so, NULL, -1, &e->c);
+  int rc = sl__child_spawn(file, argv, &so, NULL, NULL, &e->c);
   if (rc != 0) {
     exec_free(e);
     return rc;
@@ -356,7 +356,7 @@ static int run_sync(const char* file, const char* const* argv,
   s.grace_ms = so->kill_grace_ms ? so->kill_grace_ms : EXEC_GRACE_MS;
   s.drain_ms = so->close_drain_ms ? so->close_drain_ms : EXEC_DRAIN_MS;
   char* msg = NULL;
-  int rc = sl__spawn_raw(file, argv, so, NULL, -1, &s.pid, s.fds);
+  int rc = sl__spawn_raw(file, argv, so, NULL, NULL, &s.pid, s.fds);
   if (rc != 0) {
     oc.spawn_err = rc;
     oc.spawn_msg = msg = sl__asprintf("%s: %s, spawn %s", sl_err_name(rc),

@@ -45,6 +45,8 @@ void sl__entry_dispatch(int argc, char** argv) {
    * the children this process starts. */
   const char* cfd = getenv("NODE_CHANNEL_FD");
   if (cfd != NULL && atoi(cfd) > 2) fcntl(atoi(cfd), F_SETFD, FD_CLOEXEC);
+  const char* ctl = getenv("SLUICE_CLUSTER_FD");
+  if (ctl != NULL && atoi(ctl) > 2) fcntl(atoi(ctl), F_SETFD, FD_CLOEXEC);
   const char* env = getenv("SLUICE_FORK_ENTRY");
   if (env == NULL) return;
   char name[256];
@@ -71,18 +73,22 @@ static void default_opts(const sl_spawn_opts_t* o, sl_spawn_opts_t* out) {
 
 static int fork_common(const char* file, const char* const* argv,
                        const sl_spawn_opts_t* o, const char* entry,
-                       sl_child_t** out) {
+                       int control_fd, sl_child_t** out) {
   sl_spawn_opts_t opts;
   default_opts(o, &opts);
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-    return -errno;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    int err = -errno;
+    if (control_fd >= 0) close(control_fd);
+    return err;
+  }
   sl_channel_t* ch = sl__channel_new(sv[0], opts.serialization,
                                      opts.max_message,
                                      opts.send_high_water_mark);
   if (ch == NULL) {
     close(sv[0]);
     close(sv[1]);
+    if (control_fd >= 0) close(control_fd);
     return SL_ENOMEM;
   }
   char max_env[64], entry_env[300];
@@ -104,7 +110,8 @@ static int fork_common(const char* file, const char* const* argv,
   env[n] = NULL;
   opts.ipc = 1;
   sl_child_t* c;
-  int rc = sl__child_spawn(file, argv, &opts, env, sv[1], &c);
+  int extra[SL__CHILD_EXTRA_FDS] = {sv[1], control_fd};
+  int rc = sl__child_spawn(file, argv, &opts, env, extra, &c);
   if (rc < 0) {
     sl__channel_close(ch);
     sl__channel_release(ch);
@@ -117,24 +124,39 @@ static int fork_common(const char* file, const char* const* argv,
 
 int sl_fork(const char* file, const char* const* argv,
             const sl_spawn_opts_t* o, sl_child_t** out) {
-  return fork_common(file, argv, o, NULL, out);
+  return fork_common(file, argv, o, NULL, -1, out);
 }
 
 /* Refused unless sl_init() ran in this process: without it the re-executed
  * binary would not dispatch either, but run main() again, and a main() that
  * forks an entry would then fork without end. A process that still has
  * SLUICE_FORK_ENTRY set is such an undispatched child: it is refused too. */
+int sl__fork_ex(const char* file, const char* const* argv,
+                const sl_spawn_opts_t* o, const char* entry, int control_fd,
+                sl_child_t** out) {
+  int rc = 0;
+  if (entry != NULL &&
+      (strlen(entry) > 200 || entry_find(entry) == NULL)) {
+    rc = SL_ENOENT;
+  } else if (entry != NULL &&
+             (saved_argv == NULL || getenv("SLUICE_FORK_ENTRY") != NULL)) {
+    fprintf(stderr, "sluice: sl_fork_entry(\"%s\") needs sl_init(argc, "
+            "argv) at the top of main\n", entry);
+    rc = SL_EINVAL;
+  }
+  if (rc != 0) {
+    if (control_fd >= 0) close(control_fd);
+    return rc;
+  }
+  if (entry != NULL) file = "/proc/self/exe";
+  if (entry != NULL && argv == NULL) argv = (const char* const*)saved_argv;
+  return fork_common(file, argv, o, entry, control_fd, out);
+}
+
 int sl_fork_entry(const char* name, const char* const* argv,
                   const sl_spawn_opts_t* o, sl_child_t** out) {
-  if (name == NULL || strlen(name) > 200 || entry_find(name) == NULL)
-    return SL_ENOENT;
-  if (saved_argv == NULL || getenv("SLUICE_FORK_ENTRY") != NULL) {
-    fprintf(stderr, "sluice: sl_fork_entry(\"%s\") needs sl_init(argc, "
-            "argv) at the top of main\n", name);
-    return SL_EINVAL;
-  }
-  if (argv == NULL) argv = (const char* const*)saved_argv;
-  return fork_common("/proc/self/exe", argv, o, name, out);
+  if (name == NULL) return SL_ENOENT;
+  return sl__fork_ex(NULL, argv, o, name, -1, out);
 }
 
 /* Takes the channel variables out of the environment, as Node does, so the

@@ -11,15 +11,21 @@
  * ("ipc" in stdio[3]); announced as NODE_CHANNEL_FD=3. */
 #define SL__CHANNEL_CHILD_FD 3
 
+/* The descriptors a child may get past its stdio: extra[0] appears in the
+ * child as SL__CHANNEL_CHILD_FD (fork's channel), extra[1] as
+ * SL__CONTROL_CHILD_FD (a cluster worker's control socket). */
+#define SL__CHILD_EXTRA_FDS 2
+#define SL__CONTROL_CHILD_FD 4
+
 /* spawn.c. Starts a child as sl_spawn() does, with two additions for fork:
  * `extra_env` ("NAME=value", NULL-terminated, may be NULL) is added to the
- * environment chosen by the options, and `channel_fd` (-1: none) is the
- * child's end of the channel socketpair, which appears in the child as
- * SL__CHANNEL_CHILD_FD; the parent's copy is closed by sl__child_spawn once
- * the child has it. Returns as sl_spawn(). */
+ * environment chosen by the options, and `extra` (NULL, or
+ * SL__CHILD_EXTRA_FDS descriptors, -1 for none) are given to the child as
+ * descriptors 3 and 4; sl__child_spawn closes the parent's copies, whatever
+ * the outcome. Returns as sl_spawn(). */
 int sl__child_spawn(const char* file, const char* const* argv,
                     const sl_spawn_opts_t* o, const char* const* extra_env,
-                    int channel_fd, sl_child_t** out);
+                    const int* extra, sl_child_t** out);
 /* Gives the child its channel: the child forwards the channel's MESSAGE,
  * DRAIN, DISCONNECT and ERROR events to its own listeners, and its CLOSE
  * waits for the channel's disconnect. */
@@ -30,12 +36,12 @@ void sl__child_emit(sl_child_t* c, const sl_child_event_t* ev);
 /* spawn.c, for exec.c (sync variants) and tests. Starts `file` as
  * sl__child_spawn() does but without a child object: *pid and, for each
  * piped slot, our end of the pipe in fds[i] (-1 for the others; blocking,
- * close-on-exec). `channel_fd` is not closed. Returns 0 or a negative code
+ * close-on-exec). `extra` is not closed. Returns 0 or a negative code
  * (the exec error: ENOENT, EACCES..., or EMFILE...), with nothing left
  * open. Options are not checked: see sl__spawn_check_opts(). */
 int sl__spawn_raw(const char* file, const char* const* argv,
                   const sl_spawn_opts_t* o, const char* const* extra_env,
-                  int channel_fd, pid_t* pid, int fds[3]);
+                  const int* extra, pid_t* pid, int fds[3]);
 /* 0, or SL_EINVAL for options sl_spawn() refuses. */
 int sl__spawn_check_opts(const char* file, const sl_spawn_opts_t* o);
 /* Sends `sig` to process group `pgid` now and, unless it is SIGKILL, polls
@@ -81,5 +87,12 @@ int sl__json_find(const char* json, size_t len, const char* key,
  * return value (removing the variable first so the entry's own children do
  * not inherit it). Returns when there is nothing to dispatch. */
 void sl__entry_dispatch(int argc, char** argv);
+/* fork.c, for the cluster: sl_fork() (entry NULL) or sl_fork_entry()
+ * (entry names a registered entry; `file` is ignored) with `control_fd`
+ * (-1: none) given to the child as SL__CONTROL_CHILD_FD. `control_fd` is
+ * closed whatever the outcome. Returns as sl_fork(). */
+int sl__fork_ex(const char* file, const char* const* argv,
+                const sl_spawn_opts_t* o, const char* entry, int control_fd,
+                sl_child_t** out);
 
 #endif

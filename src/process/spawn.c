@@ -107,23 +107,24 @@ static char** env_build(const sl_spawn_opts_t* o, const char* const* extra,
 
 /* --- the descriptors a child starts with ------------------------------------ */
 
-/* What the child's descriptors 0..3 become: a dup2 of src[t], /dev/null, or
+/* What the child's descriptors 0..4 become: a dup2 of src[t], /dev/null, or
  * nothing (the parent's own, inherited). */
+#define NSLOTS (3 + SL__CHILD_EXTRA_FDS)
 typedef struct {
-  int src[4];
-  int devnull[4];
-  int child_end[3]; /* our pipe ends that go to the child, closed after */
-  int lifted[4];    /* copies made by plan_lift(), closed after */
+  int src[NSLOTS];
+  int devnull[NSLOTS];
+  int child_end[3];   /* our pipe ends that go to the child, closed after */
+  int lifted[NSLOTS]; /* copies made by plan_lift(), closed after */
 } fdplan_t;
 
-/* The dup2 actions run in target order 0..3, so a source below its target
+/* The dup2 actions run in target order 0..4, so a source below its target
  * would already have been replaced by an earlier action: move it out of
  * the way first (rare: only when the parent's own 0-2 are closed or passed
  * crosswise, as in {FD, 1} for stderr). */
 static int plan_lift(fdplan_t* p) {
-  for (int t = 0; t < 4; t++) {
+  for (int t = 0; t < NSLOTS; t++) {
     if (p->src[t] < 0 || p->src[t] >= t) continue;
-    int fd = fcntl(p->src[t], F_DUPFD_CLOEXEC, 4);
+    int fd = fcntl(p->src[t], F_DUPFD_CLOEXEC, NSLOTS);
     if (fd < 0) return -errno;
     p->src[t] = p->lifted[t] = fd;
   }
@@ -138,10 +139,10 @@ static void close_fd(int* fd) {
 /* Creates the pipes (close-on-exec at both ends: the child gets its end
  * through dup2, which clears the flag) and fills the plan. fds[i] receives
  * our end of a piped slot, -1 for the others. */
-static int plan_stdio(fdplan_t* p, const sl_spawn_opts_t* o, int channel_fd,
-                      int fds[3]) {
+static int plan_stdio(fdplan_t* p, const sl_spawn_opts_t* o,
+                      const int* extra, int fds[3]) {
   /* All of it set first: plan_release() runs after an early return. */
-  for (int t = 0; t < 4; t++)
+  for (int t = 0; t < NSLOTS; t++)
     p->src[t] = p->lifted[t] = -1, p->devnull[t] = 0;
   for (int i = 0; i < 3; i++) p->child_end[i] = fds[i] = -1;
   for (int i = 0; i < 3; i++) {
@@ -157,13 +158,14 @@ static int plan_stdio(fdplan_t* p, const sl_spawn_opts_t* o, int channel_fd,
       p->src[i] = s->fd;
     }
   }
-  p->src[3] = channel_fd;
+  for (int i = 0; extra != NULL && i < SL__CHILD_EXTRA_FDS; i++)
+    p->src[3 + i] = extra[i];
   return plan_lift(p);
 }
 
 static void plan_release(fdplan_t* p) {
   for (int i = 0; i < 3; i++) close_fd(&p->child_end[i]);
-  for (int t = 0; t < 4; t++) close_fd(&p->lifted[t]);
+  for (int t = 0; t < NSLOTS; t++) close_fd(&p->lifted[t]);
 }
 
 /* --- posix_spawn ----------------------------------------------------------- */
@@ -190,7 +192,7 @@ static int spawn_posix(const char* file, const char* const* argv,
   posix_spawn_file_actions_init(&fa);
   posix_spawnattr_init(&at);
   int rc = 0;
-  for (int t = 0; t < 4 && rc == 0; t++) {
+  for (int t = 0; t < NSLOTS && rc == 0; t++) {
     if (p->devnull[t])
       rc = posix_spawn_file_actions_addopen(&fa, t, "/dev/null", O_RDWR, 0);
     else if (p->src[t] >= 0)
@@ -224,7 +226,7 @@ static void forked_child(const char* file, const char* const* argv,
   for (int sig = 1; sig < NSIG; sig++)
     if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
   sigprocmask(SIG_SETMASK, &empty, NULL);
-  for (int t = 0; t < 4; t++) {
+  for (int t = 0; t < NSLOTS; t++) {
     int fd = p->src[t];
     if (p->devnull[t] && (fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
       goto fail;
@@ -273,13 +275,13 @@ static int spawn_fork(const char* file, const char* const* argv,
 
 int sl__spawn_raw(const char* file, const char* const* argv,
                   const sl_spawn_opts_t* o, const char* const* extra_env,
-                  int channel_fd, pid_t* pid, int fds[3]) {
+                  const int* extra, pid_t* pid, int fds[3]) {
   const char* def_argv[2] = {file, NULL};
   if (argv == NULL) argv = def_argv;
   fdplan_t p;
   int owned = 0;
   char** envp = NULL;
-  int rc = plan_stdio(&p, o, channel_fd, fds);
+  int rc = plan_stdio(&p, o, extra, fds);
   if (rc == 0 && (envp = env_build(o, extra_env, &owned)) == NULL)
     rc = SL_ENOMEM;
   if (rc == 0 && (o->set_uid || o->set_gid))
@@ -694,18 +696,17 @@ static void child_set_error(sl_child_t* c, int err) {
 
 int sl__child_spawn(const char* file, const char* const* argv,
                     const sl_spawn_opts_t* o, const char* const* extra_env,
-                    int channel_fd, sl_child_t** out) {
+                    const int* extra, sl_child_t** out) {
   static const sl_spawn_opts_t defaults;
   if (o == NULL) o = &defaults;
   int rc = sl__spawn_check_opts(file, o);
   sl_child_t* c = rc == 0 ? child_new(file, o) : NULL;
-  if (c == NULL) {
-    if (channel_fd >= 0) close(channel_fd);
-    return rc != 0 ? rc : SL_ENOMEM;
-  }
   int fds[3];
-  rc = sl__spawn_raw(file, argv, o, extra_env, channel_fd, &c->pid, fds);
-  if (channel_fd >= 0) close(channel_fd);
+  if (c != NULL)
+    rc = sl__spawn_raw(file, argv, o, extra_env, extra, &c->pid, fds);
+  for (int i = 0; extra != NULL && i < SL__CHILD_EXTRA_FDS; i++)
+    if (extra[i] >= 0) close(extra[i]);
+  if (c == NULL) return rc != 0 ? rc : SL_ENOMEM;
   if (rc == 0) {
     c->pgid = c->pid;
     rc = child_watch(c);
@@ -722,7 +723,7 @@ int sl__child_spawn(const char* file, const char* const* argv,
 int sl_spawn(const char* file, const char* const* argv,
              const sl_spawn_opts_t* o, sl_child_t** out) {
   if (o != NULL && o->ipc) return sl_fork(file, argv, o, out);
-  return sl__child_spawn(file, argv, o, NULL, -1, out);
+  return sl__child_spawn(file, argv, o, NULL, NULL, out);
 }
 
 /* --- accessors, kill, channel ------------------------------------------------- */

@@ -513,9 +513,10 @@ TEST(spawn_child_sees_channel_fd) {
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   sl_child_t* c = NULL;
   const char* extra[] = {"NODE_CHANNEL_FD=3", NULL};
+  int fds[2] = {sv[1], -1};
   ASSERT_EQ(sl__child_spawn("/bin/sh",
                             sh("ls /proc/$$/fd; echo $NODE_CHANNEL_FD"),
-                            NULL, extra, sv[1], &c),
+                            NULL, extra, fds, &c),
             0);
   rec_t r = {0};
   listen_all(c, &r);
