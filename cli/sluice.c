@@ -1,11 +1,12 @@
 /* The `sluice` command. `serve` is a static file server (sl_static_serve
  * behind sl_http_listen) with an access log, serving a directory or the
  * bundled demo site; SIGINT/SIGTERM close it gracefully; `--workers N`
- * runs it as a cluster of N reuseport processes. `demo`: a
- * generated web server log streams through gzip into a file and back
- * through gunzip into a checksum, printing throughput and peak memory,
- * which stays at the sum of the pipeline's high-water marks however large
- * the log. Uses only <sluice.h> (and libuv for the signal handles). */
+ * runs it as a cluster (scheduling --sched) whose primary restarts dead
+ * workers, does a rolling restart on SIGHUP and prints per-worker load on
+ * SIGUSR1. `demo`: a generated web server log streams through gzip into
+ * a file and back through gunzip into a checksum, printing throughput and
+ * peak memory, which stays at the sum of the pipeline's high-water marks
+ * however large the log. Uses only <sluice.h>. */
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -16,7 +17,6 @@
 #include <unistd.h>
 
 #include <sluice.h>
-#include <uv.h>
 
 typedef struct {
   uint64_t total, made, line;
@@ -136,7 +136,6 @@ static int demo(int argc, char** argv) {
 typedef struct {
   sl_http_server_t* srv;
   sl_static_t* st;
-  uv_signal_t sig[2];
   int closing;
 } serve_t;
 
@@ -152,38 +151,42 @@ static void on_server_closed(void* arg) {
   fprintf(stderr, "sluice serve: closed\n");
 }
 
-/* The first SIGINT or SIGTERM closes the server gracefully (in-flight
- * responses finish); once everything is closed sl_run() returns. */
-static void on_signal(uv_signal_t* h, int signum) {
-  serve_t* sv = h->data;
+/* One process: the first SIGINT or SIGTERM closes the server gracefully
+ * (in-flight responses finish); once everything is closed sl_run()
+ * returns. */
+static void on_signal(int signum, void* arg) {
+  serve_t* sv = arg;
   if (sv->closing) return;
   sv->closing = 1;
   fprintf(stderr, "sluice serve: %s, closing\n",
           signum == SIGINT ? "SIGINT" : "SIGTERM");
-  for (int i = 0; i < 2; i++) {
-    uv_signal_stop(&sv->sig[i]);
-    uv_close((uv_handle_t*)&sv->sig[i], NULL);
-  }
+  sl_signal_off(SIGINT, on_signal, sv);
+  sl_signal_off(SIGTERM, on_signal, sv);
   sl_http_server_close(sv->srv, on_server_closed, sv);
 }
 
-/* --- serve --workers N: a cluster of reuseport servers ------------------ */
+/* --- serve --workers N: a cluster --------------------------------------- */
+
+/* Ctrl-C and a terminal hangup reach the whole process group: the primary
+ * acts on them, a worker ignores them. */
+static void ignore_signal(int signum, void* arg) {
+  (void)signum;
+  (void)arg;
+}
 
 static void on_worker_shutdown(void* arg) {
   serve_t* sv = arg;
+  sl_signal_off(SIGINT, ignore_signal, NULL);
+  sl_signal_off(SIGHUP, ignore_signal, NULL);
   sl_http_server_close(sv->srv, NULL, NULL);
 }
 
-static void ignore_signal(uv_signal_t* h, int signum) {
-  (void)h;
-  (void)signum; /* Ctrl-C reaches the whole group: the primary acts */
-}
-
-/* A worker: its own SO_REUSEPORT socket on the shared port; SIGTERM or the
- * primary's shutdown closes it gracefully and sl_run() returns. */
+/* A worker: its server joins the cluster's listener for the address (the
+ * primary binds it and does the scheduling; the primary sees LISTENING);
+ * the primary's shutdown, a rolling restart or SIGTERM close it gracefully
+ * and sl_run() returns. */
 static int serve_worker(serve_t* sv, const char* dir,
                         sl_http_server_opts_t* so) {
-  so->reuseport = 1;
   int err = sl_http_listen(so, on_request, sv, &sv->srv);
   if (err != 0) {
     fprintf(stderr, "sluice serve: worker %d: %s: %s %s:%d\n",
@@ -191,11 +194,9 @@ static int serve_worker(serve_t* sv, const char* dir,
             so->port);
     return 78; /* the fatal code: not replaced */
   }
-  uv_signal_init(sl_loop(), &sv->sig[0]);
-  uv_signal_start(&sv->sig[0], ignore_signal, SIGINT);
-  uv_unref((uv_handle_t*)&sv->sig[0]);
+  sl_signal_on(SIGINT, ignore_signal, NULL);
+  sl_signal_on(SIGHUP, ignore_signal, NULL);
   sl_cluster_on_shutdown(on_worker_shutdown, sv);
-  sl_cluster_notify_listening(sl_http_server_port(sv->srv));
   printf("Worker %d serving %s at http://%s:%d/\n", (int)getpid(), dir,
          so->host, sl_http_server_port(sv->srv));
   fflush(stdout);
@@ -204,25 +205,120 @@ static int serve_worker(serve_t* sv, const char* dir,
 
 static void on_worker_exit(const sl_cluster_event_t* ev, void* arg) {
   (void)arg;
+  const char* why = ev->reason != NULL ? ev->reason : "?";
   if (ev->respawn)
-    fprintf(stderr, "sluice serve: worker %d died, forking a new one\n",
-            (int)sl_worker_pid(ev->worker));
+    fprintf(stderr, "sluice serve: worker %d died (%s), forking a new one\n",
+            (int)sl_worker_pid(ev->worker), why);
+  else if (strcmp(why, "shutdown") != 0)
+    fprintf(stderr, "sluice serve: worker %d exited (%s)\n",
+            (int)sl_worker_pid(ev->worker), why);
 }
 
-/* The primary: forks the workers, replaces the dead ones, and on SIGINT or
- * SIGTERM shuts them down gracefully; exits 0 once they are gone. */
-static int serve_primary(int workers, const char* dir,
-                         const sl_http_server_opts_t* so) {
-  sl_cluster_opts_t o = {.workers = workers, .handle_signals = 1,
-                         .shutdown_timeout_ms = 10000};
+/* SIGUSR1: one line per worker with its latest load report ("-" before
+ * the first one), then the cluster's counters. */
+static void print_stats(int signum, void* arg) {
+  (void)signum;
+  (void)arg;
+  static sl_worker_t* ws[1024];
+  size_t n = sl_cluster_workers(ws, 1024);
+  for (size_t i = 0; i < n && i < 1024; i++) {
+    sl_worker_load_t l;
+    printf("worker %d pid %d %s ", sl_worker_id(ws[i]),
+           (int)sl_worker_pid(ws[i]), sl_worker_state(ws[i]));
+    if (sl_worker_load(ws[i], &l) == 0)
+      printf("requests %" PRIu64 " conns %" PRIu64 " rss %.1f lag %.1f\n",
+             l.requests, l.connections, l.rss_bytes / 1048576.0,
+             l.loop_lag_ms);
+    else
+      printf("requests - conns - rss - lag -\n");
+  }
+  sl_cluster_stats_t st;
+  sl_cluster_stats(&st);
+  printf("cluster workers %zu/%zu forked %" PRIu64 " restarts %" PRIu64
+         " crashes %" PRIu64 " hung %" PRIu64 " retired %" PRIu64 "\n",
+         st.alive, st.target, st.forked, st.restarts, st.crashes, st.hung,
+         st.retired);
+  fflush(stdout);
+}
+
+static uint64_t retired_before;
+
+static void on_restart_done(int err, void* arg) {
+  (void)arg;
+  sl_cluster_stats_t st;
+  sl_cluster_stats(&st);
+  if (err == 0)
+    printf("Rolling restart done (%" PRIu64 " workers)\n",
+           st.retired - retired_before);
+  else
+    printf("Rolling restart failed: %s\n", sl_strerror(err));
+  fflush(stdout);
+}
+
+/* SIGHUP: a rolling restart, reported when it ends. */
+static void on_sighup(int signum, void* arg) {
+  (void)signum;
+  (void)arg;
+  sl_cluster_stats_t st;
+  sl_cluster_stats(&st);
+  retired_before = st.retired;
+  int rc = sl_cluster_restart(on_restart_done, NULL);
+  if (rc == SL_EBUSY)
+    printf("Rolling restart not started: a restart or shutdown is under "
+           "way\n");
+  else if (rc != 0)
+    printf("Rolling restart failed: %s\n", sl_strerror(rc));
+  fflush(stdout);
+}
+
+static void primary_signals(int on);
+
+static void on_cluster_down(void* arg) {
+  (void)arg;
+  primary_signals(0);
+}
+
+/* SIGINT, SIGTERM: graceful shutdown of every worker; sl_run() returns
+ * once they are gone. */
+static void on_primary_stop(int signum, void* arg) {
+  (void)arg;
+  if (sl_cluster_shutdown(on_cluster_down, NULL) == 0)
+    fprintf(stderr, "sluice serve: %s, stopping the workers\n",
+            signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* The primary's own watches rather than opts.handle_signals, which runs
+ * sl_cluster_restart(NULL, NULL) on SIGHUP and so cannot say when the
+ * restart ends. */
+static void primary_signals(int on) {
+  static const int stop[2] = {SIGINT, SIGTERM};
+  int (*fn)(int, sl_signal_cb, void*) = on ? sl_signal_on : sl_signal_off;
+  for (int i = 0; i < 2; i++) fn(stop[i], on_primary_stop, NULL);
+  fn(SIGHUP, on_sighup, NULL);
+  fn(SIGUSR1, print_stats, NULL);
+}
+
+/* The primary: forks the workers (`workers` < 0: one per CPU), replaces
+ * the dead ones, restarts them on SIGHUP, prints their load on SIGUSR1
+ * and on SIGINT or SIGTERM shuts them down gracefully; exits 0 once they
+ * are gone. */
+static int serve_primary(int workers, sl_cluster_sched_t sched,
+                         const char* dir, const sl_http_server_opts_t* so) {
+  sl_cluster_opts_t o = {.workers = workers < 0 ? 0 : workers,
+                         .sched = sched, .shutdown_timeout_ms = 10000};
+  sl_cluster_stats_t st;
+  sl_cluster_setup(&o);
+  sl_cluster_stats(&st);
   sl_cluster_on(SL_CLUSTER_EXIT, on_worker_exit, NULL);
-  printf("Primary %d serving %s at http://%s:%d/ with %d workers\n",
-         (int)getpid(), dir, so->host, so->port, workers);
+  primary_signals(1);
+  printf("Primary %d serving %s at http://%s:%d/ with %zu workers (%s)\n",
+         (int)getpid(), dir, so->host, so->port, st.target,
+         sl_cluster_sched_name(sched));
   fflush(stdout);
   int rc = sl_cluster_start(&o);
   if (rc != 0) {
     fprintf(stderr, "sluice serve: fork: %s\n", sl_strerror(rc));
-    sl_cluster_shutdown(NULL, NULL);
+    sl_cluster_shutdown(on_cluster_down, NULL);
     sl_run();
     return 1;
   }
@@ -264,112 +360,150 @@ static const char* find_site(void) {
 static void serve_usage(FILE* f) {
   fprintf(f,
           "usage: sluice serve [DIR] [--port P] [--host H] [--quiet]\n"
-          "                    [--workers N]\n"
+          "         [--workers N|auto] [--sched reuseport|rr|shared]\n"
           "  Serves DIR (default: the bundled demo site) over HTTP/1.1 with\n"
           "  Range, ETag/304, gzip for text, directory listings and an\n"
           "  access log on stderr (--quiet: none). Defaults: --port 8080\n"
-          "  --host 127.0.0.1.\n"
+          "  --host 127.0.0.1, one process (--workers 0).\n"
           "  Ctrl-C (SIGINT) or SIGTERM closes it gracefully.\n"
-          "  --workers N: a cluster of N processes, each listening on the\n"
-          "  port (SO_REUSEPORT); a dead worker is replaced.\n"
+          "  --workers N: a cluster of N worker processes sharing the port\n"
+          "  (auto: one per CPU); --sched says how connections are spread\n"
+          "  (reuseport, the default: the kernel by hash; rr: the primary\n"
+          "  hands them out in turn; shared: one socket, the kernel wakes\n"
+          "  one worker). A dead worker is replaced, with backoff. Signals\n"
+          "  to the primary: SIGINT/SIGTERM graceful shutdown, SIGHUP\n"
+          "  rolling restart, SIGUSR1 per-worker stats on stdout (requests,\n"
+          "  open connections, RSS in MiB, event-loop lag in ms).\n"
           "  The demo site is found in $SLUICE_SITE, <exe>/../share/site,\n"
           "  <exe>/share/site or the source tree.\n");
 }
 
-static int serve_parse(int argc, char** argv, const char** dir,
-                       sl_http_server_opts_t* so, int* workers) {
-  for (int i = 0; i < argc; i++) {
-    const char* a = argv[i];
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      serve_usage(stdout);
-      return 0;
-    }
-    if ((strcmp(a, "--port") == 0 || strcmp(a, "-p") == 0) && i + 1 < argc) {
-      char* end;
-      long p = strtol(argv[++i], &end, 10);
-      if (*end != '\0' || p < 0 || p > 65535) {
-        fprintf(stderr, "sluice serve: invalid port '%s'\n", argv[i]);
-        return 2;
-      }
-      so->port = (int)p;
-    } else if (strcmp(a, "--workers") == 0 && i + 1 < argc) {
-      char* end;
-      long n = strtol(argv[++i], &end, 10);
-      if (*end != '\0' || n < 1 || n > 1024) {
-        fprintf(stderr, "sluice serve: invalid worker count '%s'\n",
-                argv[i]);
-        return 2;
-      }
-      *workers = (int)n;
-    } else if (strcmp(a, "--host") == 0 && i + 1 < argc) {
-      so->host = argv[++i];
-    } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
-      so->access_log = 0;
-    } else if (a[0] == '-' || *dir != NULL) {
-      fprintf(stderr, "sluice serve: unexpected argument '%s'\n", a);
-      serve_usage(stderr);
+typedef struct {
+  const char* dir;
+  int workers; /* 0: one process; < 0: one worker per CPU */
+  sl_cluster_sched_t sched;
+} serve_args_t;
+
+/* Returns -1 to go on, else the exit code (0 for --help, 2 for misuse). */
+static int serve_option(int argc, char** argv, int* i, serve_args_t* a,
+                        sl_http_server_opts_t* so) {
+  const char* o = argv[*i];
+  const char* v = *i + 1 < argc ? argv[*i + 1] : NULL;
+  char* end;
+  if (v == NULL) {
+    fprintf(stderr, "sluice serve: %s needs a value\n", o);
+    return 2;
+  }
+  ++*i;
+  if (strcmp(o, "--port") == 0 || strcmp(o, "-p") == 0) {
+    long p = strtol(v, &end, 10);
+    if (*end != '\0' || *v == '\0' || p < 0 || p > 65535) {
+      fprintf(stderr, "sluice serve: invalid port '%s'\n", v);
       return 2;
-    } else {
-      *dir = a;
     }
+    so->port = (int)p;
+  } else if (strcmp(o, "--workers") == 0) {
+    long n = strcmp(v, "auto") == 0 ? -1 : strtol(v, &end, 10);
+    if (n != -1 && (*end != '\0' || *v == '\0' || n < 0 || n > 1024)) {
+      fprintf(stderr, "sluice serve: invalid worker count '%s' (0 to 1024 "
+                      "or auto)\n", v);
+      return 2;
+    }
+    a->workers = (int)n;
+  } else if (strcmp(o, "--sched") == 0) {
+    if (sl_cluster_sched_parse(v, &a->sched) != 0) {
+      fprintf(stderr, "sluice serve: invalid --sched '%s' (reuseport, rr "
+                      "or shared)\n", v);
+      return 2;
+    }
+  } else {
+    so->host = v;
   }
   return -1;
 }
 
+static int serve_parse(int argc, char** argv, serve_args_t* a,
+                       sl_http_server_opts_t* so) {
+  static const char* const valued[] = {"--port", "-p", "--workers",
+                                       "--sched", "--host"};
+  for (int i = 0; i < argc; i++) {
+    const char* o = argv[i];
+    int rc = -1, known = 0;
+    for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
+      known |= strcmp(o, valued[k]) == 0;
+    if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
+      serve_usage(stdout);
+      return 0;
+    } else if (known) {
+      rc = serve_option(argc, argv, &i, a, so);
+    } else if (strcmp(o, "--quiet") == 0 || strcmp(o, "-q") == 0) {
+      so->access_log = 0;
+    } else if (o[0] == '-' || a->dir != NULL) {
+      fprintf(stderr, "sluice serve: unexpected argument '%s'\n", o);
+      serve_usage(stderr);
+      rc = 2;
+    } else {
+      a->dir = o;
+    }
+    if (rc >= 0) return rc;
+  }
+  return -1;
+}
+
+/* One process: the server, and SIGINT/SIGTERM to close it. */
+static int serve_single(serve_t* sv, const char* dir,
+                        sl_http_server_opts_t* so) {
+  int err = sl_http_listen(so, on_request, sv, &sv->srv);
+  if (err != 0) {
+    fprintf(stderr, "sluice serve: %s: %s %s:%d\n", sl_err_name(err),
+            sl_strerror(err), so->host, so->port);
+    return 1;
+  }
+  sl_signal_on(SIGINT, on_signal, sv);
+  sl_signal_on(SIGTERM, on_signal, sv);
+  printf("Serving %s at http://%s:%d/\n", dir, so->host,
+         sl_http_server_port(sv->srv));
+  fflush(stdout);
+  return sl_run() == 0 ? 0 : 1;
+}
+
 static int serve(int argc, char** argv) {
-  const char* dir = NULL;
+  serve_args_t a = {0};
   sl_http_server_opts_t so = {.host = "127.0.0.1", .port = 8080,
                               .access_log = 1};
-  int workers = 0;
-  int rc = serve_parse(argc, argv, &dir, &so, &workers);
+  int rc = serve_parse(argc, argv, &a, &so);
   if (rc >= 0) return rc;
-  if (dir == NULL && (dir = find_site()) == NULL) {
+  if (a.workers != 0 && so.port == 0) {
+    fprintf(stderr, "sluice serve: --workers needs a fixed --port\n");
+    return 2;
+  }
+  if (a.dir == NULL && (a.dir = find_site()) == NULL) {
     fprintf(stderr, "sluice serve: the demo site was not found (set "
                     "SLUICE_SITE or give a DIR)\n");
     return 1;
   }
   serve_t sv = {0};
   int err;
-  sl_static_opts_t o = {.root = dir};
+  sl_static_opts_t o = {.root = a.dir};
   if ((sv.st = sl_static_new(&o, &err)) == NULL) {
     fprintf(stderr, "sluice serve: %s: %s, '%s'\n", sl_err_name(err),
-            sl_strerror(err), dir);
+            sl_strerror(err), a.dir);
     return 1;
   }
-  if (workers > 0 && so.port == 0) {
-    fprintf(stderr, "sluice serve: --workers needs a fixed --port\n");
-    sl_static_free(sv.st);
-    return 2;
-  }
-  if (workers > 0) {
-    rc = sl_cluster_is_primary() ? serve_primary(workers, dir, &so)
-                                 : serve_worker(&sv, dir, &so);
-    sl_static_free(sv.st);
-    return rc;
-  }
-  if ((err = sl_http_listen(&so, on_request, &sv, &sv.srv)) != 0) {
-    fprintf(stderr, "sluice serve: %s: %s %s:%d\n", sl_err_name(err),
-            sl_strerror(err), so.host, so.port);
-    sl_static_free(sv.st);
-    return 1;
-  }
-  static const int sigs[2] = {SIGINT, SIGTERM};
-  for (int i = 0; i < 2; i++) {
-    uv_signal_init(sl_loop(), &sv.sig[i]);
-    sv.sig[i].data = &sv;
-    uv_signal_start(&sv.sig[i], on_signal, sigs[i]);
-  }
-  printf("Serving %s at http://%s:%d/\n", dir, so.host,
-         sl_http_server_port(sv.srv));
-  fflush(stdout);
-  rc = sl_run();
+  if (a.workers == 0)
+    rc = serve_single(&sv, a.dir, &so);
+  else if (sl_cluster_is_primary())
+    rc = serve_primary(a.workers, a.sched, a.dir, &so);
+  else
+    rc = serve_worker(&sv, a.dir, &so);
   sl_static_free(sv.st);
-  return rc == 0 ? 0 : 1;
+  return rc;
 }
 
 static void usage(FILE* f) {
   fprintf(f,
-          "usage: sluice serve [DIR] [--port P] [--host H] [--workers N]\n"
+          "usage: sluice serve [DIR] [--port P] [--host H]\n"
+          "                    [--workers N|auto] [--sched S]\n"
           "       sluice demo [--size-mib N] [--out FILE]\n"
           "  serve  serve DIR (default: the bundled demo site) at\n"
           "         http://127.0.0.1:8080/ with an access log\n"

@@ -154,6 +154,19 @@ SL_EXTERN sl_timer_t* sl_timer_start(uint64_t timeout_ms, uint64_t repeat_ms,
  * afterwards; its callback does not run again. */
 SL_EXTERN void sl_timer_stop(sl_timer_t* t);
 
+typedef void (*sl_signal_cb)(int signum, void* arg);
+/* Watches signal `signum`: the handler only records it and cb(signum, arg)
+ * runs from the loop (never inside raise() or kill()), once per delivery
+ * (deliveries that arrive together may be coalesced by the kernel). The
+ * watch does not keep the loop alive, but sl_loop_close() counts it until
+ * sl_signal_off(). Several watches of one signal all run, in no set order.
+ * Returns 0, SL_EINVAL (NULL cb, bad or uncatchable signal) or SL_ENOMEM. */
+SL_EXTERN int sl_signal_on(int signum, sl_signal_cb cb, void* arg);
+/* Removes the first watch equal to (signum, cb, arg); safe inside its own
+ * callback, which does not run again. Once the last watch of a signal is
+ * gone its default action is back. Returns 0 or SL_ENOENT. */
+SL_EXTERN int sl_signal_off(int signum, sl_signal_cb cb, void* arg);
+
 /* Monotonic milliseconds and nanoseconds (CLOCK_MONOTONIC). */
 SL_EXTERN uint64_t sl_now_ms(void);
 SL_EXTERN uint64_t sl_hrtime(void);
@@ -579,6 +592,8 @@ typedef void (*sl_connection_cb)(sl_tcp_server_t* srv, sl_stream_t* conn,
 typedef struct sl_tcp_server_opts_s {
   int backlog;          /* 0 = 511 */
   int reuseport;        /* SO_REUSEPORT before bind */
+  int exclusive;        /* in a cluster worker: a listener of this worker
+                           alone, not the cluster's (Node's exclusive) */
   sl_tcp_opts_t conn;   /* options for accepted sockets */
 } sl_tcp_server_opts_t;
 /* Listens on host:port (numeric IPv4/IPv6 or "localhost" = 127.0.0.1; port
@@ -970,7 +985,9 @@ typedef struct sl_http_server_opts_s {
   const char* host;              /* NULL: "127.0.0.1" */
   int port;                      /* 0: any free port (see sl_http_server_port) */
   int backlog;                   /* 0: 511 */
-  int reuseport;                 /* SO_REUSEPORT (cluster) */
+  int reuseport;                 /* SO_REUSEPORT before bind */
+  int exclusive;                 /* in a cluster worker: a listener of this
+                                    worker alone, not the cluster's */
   size_t max_header_size;        /* request line + headers; 0: 16 KiB -> 431 */
   uint64_t max_body_size;        /* 0: no limit; past it 413 */
   uint64_t headers_timeout_ms;   /* time to receive the headers; 0: 10000 -> 408 */
@@ -1001,9 +1018,12 @@ SL_EXTERN int sl_http_listen(const sl_http_server_opts_t* o,
                              sl_http_handler handler, void* arg,
                              sl_http_server_t** out);
 SL_EXTERN int sl_http_server_port(const sl_http_server_t* srv);
-/* Graceful close: stops accepting, closes idle keep-alive connections at
- * once, answers in-flight requests with Connection: close, lets them finish,
- * then calls cb (may be NULL) from the loop and frees the server. */
+/* Graceful close: stops accepting (connections already waiting in the
+ * listener's accept queue are taken and served, not reset), closes idle
+ * keep-alive connections at once, answers in-flight requests with
+ * Connection: close, lets them finish, then calls cb (may be NULL) from the
+ * loop and frees the server. In a cluster worker the primary stops sending
+ * it connections first. */
 SL_EXTERN void sl_http_server_close(sl_http_server_t* srv,
                                     void (*cb)(void* arg), void* arg);
 
@@ -1157,13 +1177,38 @@ SL_EXTERN int sl_static_serve(sl_static_t* st, sl_stream_t* req,
 /*                                                                           */
 /* One program, two roles. The primary forks workers by re-executing its    */
 /* own binary (/proc/self/exe, same argv) with SLUICE_WORKER_ID set, as      */
-/* Node sets NODE_UNIQUE_ID, and an IPC channel; workers run the same main   */
-/* (or a SL_ENTRY named in the options) and tell their role with             */
-/* sl_cluster_is_primary(). Each worker binds its own SO_REUSEPORT socket    */
-/* (sl_http_listen with opts.reuseport = 1): the kernel spreads the          */
-/* connections. Internal messages are JSON objects with a "sluice_cluster"   */
-/* key; they are never delivered as user messages on the primary.            */
-/* Only the "reuseport" scheduling exists so far.                           */
+/* Node sets NODE_UNIQUE_ID, an IPC channel and a control socket; workers    */
+/* run the same main (or a SL_ENTRY named in the options) and tell their     */
+/* role with sl_cluster_is_primary(). A server started in a worker           */
+/* (sl_http_listen, sl_tcp_listen) joins the cluster's listener for its      */
+/* address, as in Node: the call asks the primary (a synchronous round trip  */
+/* on the control socket), errors such as SL_EADDRINUSE come back from it,   */
+/* and the primary sees LISTENING. How connections are spread is the         */
+/* cluster's scheduling (sl_cluster_opts_t.sched). The primary keeps its     */
+/* own copy of every listening socket, so a worker that dies or restarts     */
+/* leaves its queued connections to its replacement instead of resetting     */
+/* them. Internal messages are JSON objects with a "sluice_cluster" key;     */
+/* they are never delivered as user messages on the primary.                 */
+
+typedef enum {
+  SL_SCHED_DEFAULT = 0, /* reuseport on Linux */
+  SL_SCHED_REUSEPORT,   /* one SO_REUSEPORT socket per worker slot, made and
+                           kept by the primary: the kernel spreads
+                           connections by hash */
+  SL_SCHED_RR,          /* the primary accepts and hands each connection to
+                           the next listening worker (SCM_RIGHTS on the
+                           control socket), strictly in turn, skipping
+                           workers that are draining or whose socket is
+                           full */
+  SL_SCHED_SHARED       /* one listening socket shared by every worker: the
+                           kernel wakes one acceptor */
+} sl_cluster_sched_t;
+
+/* "reuseport", "rr" or "shared" into *out: 0 or SL_EINVAL. */
+SL_EXTERN int sl_cluster_sched_parse(const char* name,
+                                     sl_cluster_sched_t* out);
+/* The name of a scheduling ("reuseport" for SL_SCHED_DEFAULT). */
+SL_EXTERN const char* sl_cluster_sched_name(sl_cluster_sched_t s);
 
 typedef struct sl_worker_s sl_worker_t;
 
@@ -1171,7 +1216,8 @@ typedef enum {
   SL_CLUSTER_FORK = 0,     /* a worker was started */
   SL_CLUSTER_ONLINE,       /* its channel is up (it called a cluster
                               function) */
-  SL_CLUSTER_LISTENING,    /* it called sl_cluster_notify_listening: ev->port */
+  SL_CLUSTER_LISTENING,    /* a server in it listens (or it called
+                              sl_cluster_notify_listening): ev->port */
   SL_CLUSTER_DISCONNECT,   /* its channel closed */
   SL_CLUSTER_EXIT,         /* it is gone: ev->exit_code / ev->term_signal;
                               last event of the worker */
@@ -1191,6 +1237,12 @@ typedef struct sl_cluster_event_s {
   uint64_t restarts;       /* EXIT: replacements so far, counting the one
                               this exit schedules */
   const sl_message_t* msg; /* MESSAGE: JSON text, valid during the callback */
+  const char* reason;      /* EXIT: why it went: "crash" (died on its own:
+                              a signal or a non-zero code), "exit" (code
+                              0), "fatal" (the fatal code), "hung" (killed
+                              for a missed heartbeat), "restart" (retired by
+                              a rolling restart), "shutdown",
+                              "disconnect" (sl_worker_disconnect) */
 } sl_cluster_event_t;
 
 typedef void (*sl_cluster_cb)(const sl_cluster_event_t* ev, void* arg);
@@ -1214,12 +1266,30 @@ typedef struct sl_cluster_opts_s {
   uint64_t shutdown_timeout_ms;/* 0: 10000: SIGKILL this long after
                                   sl_cluster_shutdown() */
   int handle_signals;          /* 1: SIGINT and SIGTERM in the primary call
-                                  sl_cluster_shutdown(NULL, NULL) (the
+                                  sl_cluster_shutdown(NULL, NULL), SIGHUP
+                                  sl_cluster_restart(on_restart, ...) (the
                                   handler only records; the loop acts) */
   const char* entry;           /* NULL: workers run main; else a SL_ENTRY
                                   name, run instead of main */
   const char* const* argv;     /* NULL: this process's argv
                                   (/proc/self/cmdline) */
+  sl_cluster_sched_t sched;    /* how workers share a listening address */
+  uint64_t heartbeat_interval_ms; /* 0: 1000. The primary pings every
+                                  online worker this often over the channel;
+                                  the worker answers from its loop with its
+                                  load report (sl_worker_load) */
+  uint64_t heartbeat_timeout_ms;  /* 0: 5000. A worker that has not answered
+                                  for this long is hung: SIGKILL to its
+                                  process group, EXIT reason "hung", and the
+                                  restart policy replaces it */
+  int no_heartbeat;            /* 1: no pings, no load reports, no hung
+                                  detection */
+  uint64_t restart_timeout_ms; /* 0: 10000. Rolling restart: how long a
+                                  replacement may take to listen */
+  void (*on_restart)(int err, void* arg); /* with handle_signals: the end
+                                  of a rolling restart SIGHUP started (as
+                                  sl_cluster_restart's cb); may be NULL */
+  void* on_restart_arg;
 } sl_cluster_opts_t;
 
 typedef struct sl_cluster_fork_opts_s {
@@ -1235,7 +1305,24 @@ typedef struct sl_cluster_stats_s {
   uint64_t restarts;           /* replacements forked by the policy */
   uint64_t fatal;              /* exits with the fatal code */
   uint64_t next_delay_ms;      /* the delay of the next quick replacement */
+  uint64_t crashes;            /* exits reason "crash" */
+  uint64_t hung;               /* workers killed for a missed heartbeat */
+  uint64_t retired;            /* workers replaced by rolling restarts */
+  uint64_t handoffs;           /* rr: connections handed to workers */
+  uint64_t handoff_skips;      /* rr: workers skipped (draining or full) */
 } sl_cluster_stats_t;
+
+/* A worker's latest load report (it answers each heartbeat with one). */
+typedef struct sl_worker_load_s {
+  uint64_t requests;           /* HTTP requests received since it started */
+  uint64_t connections;        /* connections open now (HTTP and TCP
+                                  servers) */
+  uint64_t accepted;           /* connections accepted since it started */
+  uint64_t rss_bytes;          /* resident set size */
+  double loop_lag_ms;          /* the longest event-loop delay seen since the
+                                  previous report */
+  uint64_t at_ms;              /* sl_now_ms() in the primary when it came */
+} sl_worker_load_t;
 
 /* 1 in the primary (SLUICE_WORKER_ID absent), 0 in a worker. In a worker
  * the first call (of this or sl_cluster_worker_id) opens the channel to the
@@ -1247,8 +1334,10 @@ SL_EXTERN int sl_cluster_is_primary(void);
 /* The worker's id (1, 2, ... in fork order; replacements get new ids), 0 in
  * the primary. Same first-call effect as sl_cluster_is_primary(). */
 SL_EXTERN int sl_cluster_worker_id(void);
-/* Worker: tells the primary that a server listens on `port` (the primary
- * emits SL_CLUSTER_LISTENING). Returns 0, SL_EINVAL in the primary, or the
+/* Worker: tells the primary that a server sluice does not know (one of
+ * the program's own) listens on `port` (the primary emits
+ * SL_CLUSTER_LISTENING). Servers made by sl_http_listen or sl_tcp_listen
+ * announce themselves. Returns 0, SL_EINVAL in the primary, or the
  * sl_channel_send() error. */
 SL_EXTERN int sl_cluster_notify_listening(int port);
 
@@ -1301,6 +1390,30 @@ SL_EXTERN int sl_worker_kill(sl_worker_t* w, int sig);
 SL_EXTERN void sl_worker_disconnect(sl_worker_t* w);
 /* Primary: counters (zeros in a worker). */
 SL_EXTERN void sl_cluster_stats(sl_cluster_stats_t* out);
+/* Primary: the worker's latest load report in *out: 0, or SL_ENOENT before
+ * its first report (or with no_heartbeat). */
+SL_EXTERN int sl_worker_load(const sl_worker_t* w, sl_worker_load_t* out);
+/* Primary: "starting" (forked), "online", "listening", "draining" (told to
+ * stop: shutdown, rolling restart or disconnect), "dead" (exited, its EXIT
+ * event is running). */
+SL_EXTERN const char* sl_worker_state(const sl_worker_t* w);
+/* Primary: the workers not yet exited, in fork order, into out[0..max);
+ * returns how many there are (may exceed max). Pointers are valid until the
+ * worker's EXIT event has run. */
+SL_EXTERN size_t sl_cluster_workers(sl_worker_t** out, size_t max);
+/* Primary: rolling restart. One worker at a time, for every worker alive
+ * now: fork its replacement, wait until the replacement listens (LISTENING;
+ * ONLINE for a worker that was not listening), then shut the old one down
+ * as sl_cluster_shutdown() does for all (EXIT reason "restart") and wait
+ * for its exit. The old worker keeps serving until its replacement
+ * listens, so no connection is refused or reset. cb(err, arg) (may be
+ * NULL) runs from the loop at the end: 0, or SL_ETIMEDOUT when a
+ * replacement did not listen within restart_timeout_ms (it is killed, the
+ * old worker keeps running, the restart stops there), or SL_ECANCELED when
+ * a shutdown began. Returns 0, SL_EBUSY when a restart or a shutdown is
+ * under way, SL_EINVAL in a worker. SIGHUP calls it when handle_signals is
+ * set. */
+SL_EXTERN int sl_cluster_restart(void (*cb)(int err, void* arg), void* arg);
 /* Primary: stops replacing workers, cancels pending replacements, sends
  * the internal "shutdown" message to every worker (see
  * sl_cluster_on_shutdown), SIGTERM to those left after 1 s (or half the

@@ -1,18 +1,19 @@
-/* Cluster: the primary's side (forking workers by re-executing this binary
- * with SLUICE_WORKER_ID and an IPC channel, worker lifecycle events in
- * Node's order, the restart policy with backoff, graceful shutdown with a
- * SIGKILL deadline, SIGINT/SIGTERM handling) and the worker's side (role,
- * id, the internal "online" and "listening" messages, exit when the channel
- * to the primary closes, graceful shutdown on SIGTERM or the primary's
- * internal "shutdown" message). Internal messages are JSON objects with a
- * "sluice_cluster" key. Scheduling is left to SO_REUSEPORT (each worker
- * binds its own socket); rr and shared are not here yet. */
+/* Cluster: roles and lifecycle. The primary's side: forking workers by
+ * re-executing this binary with SLUICE_WORKER_ID, an IPC channel and a
+ * control socket (primary_net.c); worker events in Node's order; the
+ * restart policy with backoff; the heartbeat that catches hung workers and
+ * carries their load reports; graceful stop of one worker (rolling
+ * restart) or all (shutdown) with SIGTERM and SIGKILL deadlines; SIGINT,
+ * SIGTERM and SIGHUP. The worker's side: role, id, "online", the answer to
+ * each ping, exit when the channel to the primary closes, graceful
+ * shutdown on SIGTERM or the primary's "shutdown". Internal messages are
+ * JSON objects with a "sluice_cluster" key. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include "process/process_int.h"
+#include "cluster/cluster_int.h"
 
 #define DEF_BACKOFF_MS 100
 #define DEF_MULTIPLIER 1.5
@@ -20,18 +21,12 @@
 #define DEF_HEALTHY_MS 5000
 #define DEF_FATAL_CODE 78
 #define DEF_SHUTDOWN_MS 10000
+#define DEF_HEARTBEAT_MS 1000
+#define DEF_HEARTBEAT_TIMEOUT_MS 5000
+#define DEF_RESTART_TIMEOUT_MS 10000
 #define TERM_FALLBACK_MS 1000 /* SIGTERM after the "shutdown" message */
+#define LAG_PROBE_MS 100
 #define MAX_ENV 64
-
-struct sl_worker_s {
-  sl__queue_t node;
-  sl_child_t* child;
-  int id;
-  pid_t pid;
-  uint64_t started_ms;
-  int no_respawn; /* disconnected on purpose */
-  sl__tick_t fork_tick;
-};
 
 typedef struct respawn_s {
   sl__queue_t node;
@@ -50,12 +45,25 @@ static struct {
   int shutting, done_scheduled;
   void (*shut_cb)(void*);
   void* shut_arg;
-  sl_timer_t* kill_timer;
-  sl_timer_t* term_timer;
   sl__tick_t done_tick;
-  uv_signal_t sig[2];
+  uv_signal_t sig[3];
   int sig_on;
+  sl_timer_t* heartbeat;
 } C;
+
+/* The rolling restart under way. */
+static struct {
+  int active;
+  void (*cb)(int err, void* arg);
+  void* arg;
+  int* ids; /* the workers to replace, by id */
+  size_t n, next;
+  sl_worker_t* old;
+  sl_worker_t* repl;
+  sl_timer_t* timer;
+  int err;
+  sl__tick_t tick;
+} R;
 
 static struct {
   int checked;
@@ -66,9 +74,16 @@ static struct {
   int shutting;
   int sig_on;
   uv_signal_t sig;
+  uv_timer_t lag;
+  uint64_t lag_due_ms;
+  double lag_max_ms;
 } W;
 
-static int cluster_fork(const char* const* extra, sl_worker_t** out);
+sl_cluster_stats_t* sl__cluster_st = &C.st;
+
+static int cluster_fork(const char* const* extra, int slot,
+                        sl_worker_t** out);
+static void restart_step(void);
 
 /* --- worker side ---------------------------------------------------------- */
 
@@ -91,6 +106,7 @@ static void worker_shutdown(void) {
     return;
   }
   W.shutting = 1;
+  uv_timer_stop(&W.lag);
   W.shut_cb(W.shut_arg);
   if (W.ch != NULL) sl_channel_disconnect(W.ch);
 }
@@ -101,6 +117,45 @@ static void on_worker_sigterm(uv_signal_t* h, int signum) {
   worker_shutdown();
 }
 
+static uint64_t rss_now(void) {
+  char buf[128];
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  unsigned long long size, res;
+  if (sscanf(buf, "%llu %llu", &size, &res) != 2) return 0;
+  return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The answer to a ping: this worker's load. */
+static void send_pong(void) {
+  char buf[256];
+  int n = snprintf(buf, sizeof buf,
+                   "{\"sluice_cluster\":\"pong\",\"requests\":%llu,"
+                   "\"connections\":%llu,\"accepted\":%llu,\"rss\":%llu,"
+                   "\"lag_ms\":%.3f}",
+                   (unsigned long long)sl__load.requests,
+                   (unsigned long long)sl__load.connections,
+                   (unsigned long long)sl__load.accepted,
+                   (unsigned long long)rss_now(), W.lag_max_ms);
+  W.lag_max_ms = 0;
+  sl_channel_send(W.ch, buf, (size_t)n, -1);
+}
+
+/* Event-loop lag: how late a repeating timer fires. */
+static void on_lag_probe(uv_timer_t* t) {
+  uint64_t now = uv_hrtime();
+  if (W.lag_due_ms != 0) {
+    double late = (double)now / 1e6 - (double)W.lag_due_ms;
+    if (late > W.lag_max_ms) W.lag_max_ms = late;
+  }
+  W.lag_due_ms = now / 1000000 + LAG_PROBE_MS;
+  (void)t;
+}
+
 static void on_primary_msg(sl_channel_t* ch, const sl_child_event_t* ev,
                            void* arg) {
   (void)ch;
@@ -108,9 +163,10 @@ static void on_primary_msg(sl_channel_t* ch, const sl_child_event_t* ev,
   char cmd[32];
   const sl_message_t* m = ev->msg;
   if (sl_json_get_string(m->data, m->len, "sluice_cluster", cmd,
-                         sizeof cmd) == 0 &&
-      strcmp(cmd, "shutdown") == 0)
-    worker_shutdown();
+                         sizeof cmd) != 0)
+    return;
+  if (strcmp(cmd, "shutdown") == 0) worker_shutdown();
+  else if (strcmp(cmd, "ping") == 0) send_pong();
 }
 
 static void worker_check(void) {
@@ -127,6 +183,9 @@ static void worker_check(void) {
   }
   sl_channel_on(W.ch, SL_CHILD_DISCONNECT, on_primary_gone, NULL);
   sl_channel_on(W.ch, SL_CHILD_MESSAGE, on_primary_msg, NULL);
+  uv_timer_init(sl__loop(), &W.lag);
+  uv_timer_start(&W.lag, on_lag_probe, LAG_PROBE_MS, LAG_PROBE_MS);
+  uv_unref((uv_handle_t*)&W.lag);
   static const char online[] = "{\"sluice_cluster\":\"online\"}";
   sl_channel_send(W.ch, online, sizeof online - 1, -1);
 }
@@ -193,9 +252,43 @@ int sl_cluster_setup(const sl_cluster_opts_t* o) {
   if (C.o.healthy_uptime_ms == 0) C.o.healthy_uptime_ms = DEF_HEALTHY_MS;
   if (C.o.fatal_exit_code == 0) C.o.fatal_exit_code = DEF_FATAL_CODE;
   if (C.o.shutdown_timeout_ms == 0) C.o.shutdown_timeout_ms = DEF_SHUTDOWN_MS;
+  if (C.o.heartbeat_interval_ms == 0)
+    C.o.heartbeat_interval_ms = DEF_HEARTBEAT_MS;
+  if (C.o.heartbeat_timeout_ms == 0)
+    C.o.heartbeat_timeout_ms = DEF_HEARTBEAT_TIMEOUT_MS;
+  if (C.o.restart_timeout_ms == 0)
+    C.o.restart_timeout_ms = DEF_RESTART_TIMEOUT_MS;
+  if (C.o.sched == SL_SCHED_DEFAULT) C.o.sched = SL_SCHED_REUSEPORT;
   C.st.target = resolve_workers(C.o.workers);
   C.configured = 1;
   return 0;
+}
+
+sl__queue_t* sl__cluster_workers_queue(void) {
+  cluster_init();
+  return &C.workers;
+}
+
+sl_cluster_sched_t sl__cluster_sched(void) {
+  return C.o.sched == SL_SCHED_DEFAULT ? SL_SCHED_REUSEPORT : C.o.sched;
+}
+
+int sl_cluster_sched_parse(const char* name, sl_cluster_sched_t* out) {
+  static const char* const names[] = {"reuseport", "rr", "shared"};
+  for (int i = 0; i < 3; i++)
+    if (name != NULL && strcmp(name, names[i]) == 0) {
+      *out = (sl_cluster_sched_t)(SL_SCHED_REUSEPORT + i);
+      return 0;
+    }
+  return SL_EINVAL;
+}
+
+const char* sl_cluster_sched_name(sl_cluster_sched_t s) {
+  switch (s) {
+    case SL_SCHED_RR: return "rr";
+    case SL_SCHED_SHARED: return "shared";
+    default: return "reuseport";
+  }
 }
 
 static void invoke(sl__fn cb, void* arg, void* owner, const void* ev) {
@@ -218,6 +311,39 @@ int sl_cluster_off(sl_cluster_event_type_t type, sl_cluster_cb cb,
   return sl__emitter_off(&C.em, type, (sl__fn)cb, arg);
 }
 
+/* Events in Node's order whatever the order the two sockets deliver in:
+ * FORK, then ONLINE, then LISTENING. */
+static void emit_fork(sl_worker_t* w) {
+  if (w->forked_emitted) return;
+  w->forked_emitted = 1;
+  sl__tick_cancel(&w->fork_tick);
+  sl_cluster_event_t ev = {.type = SL_CLUSTER_FORK};
+  emit(w, &ev);
+}
+
+static void on_fork_tick(sl__tick_t* t) {
+  emit_fork(sl__container_of(t, sl_worker_t, fork_tick));
+}
+
+static void emit_online(sl_worker_t* w) {
+  if (w->online_emitted) return;
+  emit_fork(w);
+  w->online_emitted = 1;
+  w->last_pong_ms = sl_now_ms();
+  if (w->state < SL__W_ONLINE) w->state = SL__W_ONLINE;
+  sl_cluster_event_t ev = {.type = SL_CLUSTER_ONLINE};
+  emit(w, &ev);
+}
+
+void sl__cluster_worker_listening(sl_worker_t* w, int port) {
+  emit_online(w);
+  w->ever_listened = 1;
+  if (w->state < SL__W_LISTENING) w->state = SL__W_LISTENING;
+  sl_cluster_event_t ev = {.type = SL_CLUSTER_LISTENING, .port = port};
+  emit(w, &ev);
+  if (R.active && w == R.repl) restart_step();
+}
+
 /* --- primary: restart policy --------------------------------------------- */
 
 static void respawn_fire(sl_timer_t* t, void* arg) {
@@ -227,7 +353,7 @@ static void respawn_fire(sl_timer_t* t, void* arg) {
   sl__free(r);
   if (C.shutting) return;
   C.st.restarts++;
-  if (cluster_fork(NULL, NULL) != 0) C.st.restarts--;
+  if (cluster_fork(NULL, -1, NULL) != 0) C.st.restarts--;
 }
 
 static void respawn_after(uint64_t delay_ms) {
@@ -254,20 +380,41 @@ static uint64_t next_delay(const sl_worker_t* w) {
   return d;
 }
 
-static int should_respawn(const sl_worker_t* w, const sl_child_event_t* ev) {
-  if (ev->exit_code == C.o.fatal_exit_code) C.st.fatal++;
+static const char* exit_reason(const sl_worker_t* w,
+                               const sl_child_event_t* ev) {
+  if (w->stop_reason != NULL) return w->stop_reason;
+  if (ev->exit_code == C.o.fatal_exit_code) return "fatal";
+  if (ev->exit_code == 0) return "exit";
+  return "crash";
+}
+
+static int should_respawn(const sl_worker_t* w, const char* reason) {
   return !C.o.no_restart && !C.shutting && !w->no_respawn &&
-         ev->exit_code != C.o.fatal_exit_code;
+         strcmp(reason, "fatal") != 0;
 }
 
 /* --- primary: workers ----------------------------------------------------- */
 
 static void shutdown_check(void);
+static void stop_worker(sl_worker_t* w, const char* reason);
 
-static void emit_fork(sl__tick_t* t) {
-  sl_worker_t* w = sl__container_of(t, sl_worker_t, fork_tick);
-  sl_cluster_event_t ev = {.type = SL_CLUSTER_FORK};
-  emit(w, &ev);
+static void store_load(sl_worker_t* w, const sl_message_t* m) {
+  int64_t v;
+  double lag = 0;
+  sl_worker_load_t* l = &w->load;
+  if (sl_json_get_int(m->data, m->len, "requests", &v) == 0)
+    l->requests = (uint64_t)v;
+  if (sl_json_get_int(m->data, m->len, "connections", &v) == 0)
+    l->connections = (uint64_t)v;
+  if (sl_json_get_int(m->data, m->len, "accepted", &v) == 0)
+    l->accepted = (uint64_t)v;
+  if (sl_json_get_int(m->data, m->len, "rss", &v) == 0)
+    l->rss_bytes = (uint64_t)v;
+  if (sl_json_get_number(m->data, m->len, "lag_ms", &lag) == 0)
+    l->loop_lag_ms = lag;
+  l->at_ms = sl_now_ms();
+  w->have_load = 1;
+  w->last_pong_ms = l->at_ms;
 }
 
 static void on_worker_message(sl_worker_t* w, const sl_message_t* m) {
@@ -285,34 +432,63 @@ static void on_worker_message(sl_worker_t* w, const sl_message_t* m) {
     return;
   int64_t port = 0;
   if (strcmp(cmd, "online") == 0) {
-    ev.type = SL_CLUSTER_ONLINE;
-  } else if (strcmp(cmd, "listening") == 0) {
-    sl_json_get_int(m->data, m->len, "port", &port);
-    ev.type = SL_CLUSTER_LISTENING;
-    ev.port = (int)port;
-  } else {
-    return; /* unknown internal message: ignored */
-  }
-  ev.msg = NULL;
-  emit(w, &ev);
+    emit_online(w);
+  } else if (strcmp(cmd, "pong") == 0) {
+    store_load(w, m);
+  } else if (strcmp(cmd, "listening") == 0 &&
+             sl_json_get_int(m->data, m->len, "port", &port) == 0 &&
+             port >= 0 && port <= 65535) {
+    sl__cluster_worker_listening(w, (int)port);
+  } /* else an unknown or malformed internal message: ignored */
+}
+
+static void timers_stop(sl_worker_t* w) {
+  if (w->term_timer != NULL) sl_timer_stop(w->term_timer);
+  if (w->kill_timer != NULL) sl_timer_stop(w->kill_timer);
+  w->term_timer = w->kill_timer = NULL;
+}
+
+/* The heartbeat and the listening sockets live while there are workers
+ * (or replacements due). */
+static void idle_check(void) {
+  if (!sl__queue_empty(&C.workers) || !sl__queue_empty(&C.respawns))
+    return;
+  if (C.heartbeat != NULL) sl_timer_stop(C.heartbeat);
+  C.heartbeat = NULL;
+  sl__pnet_close_all();
 }
 
 static void on_worker_close(sl_worker_t* w, const sl_child_event_t* ce) {
   sl__queue_remove(&w->node);
   sl__tick_cancel(&w->fork_tick);
+  timers_stop(w);
+  w->state = SL__W_DEAD;
+  sl__pnet_detach(w, 1);
   C.st.alive--;
   C.st.exited++;
-  int respawn = should_respawn(w, ce);
+  const char* reason = exit_reason(w, ce);
+  if (strcmp(reason, "fatal") == 0) C.st.fatal++;
+  if (strcmp(reason, "crash") == 0) C.st.crashes++;
+  if (strcmp(reason, "restart") == 0) C.st.retired++;
+  int respawn = should_respawn(w, reason);
   uint64_t delay = respawn ? next_delay(w) : 0;
   sl_cluster_event_t ev = {.type = SL_CLUSTER_EXIT,
                            .exit_code = ce->exit_code,
                            .term_signal = ce->term_signal,
                            .respawn = respawn,
-                           .restarts = C.st.restarts + (uint64_t)respawn};
+                           .restarts = C.st.restarts + (uint64_t)respawn,
+                           .reason = reason};
+  emit_fork(w);
   emit(w, &ev);
+  if (R.active && (w == R.old || w == R.repl)) {
+    if (w == R.repl) R.err = SL_ECHILD, R.repl = NULL;
+    if (w == R.old) R.old = NULL;
+    sl__tick_schedule(&R.tick);
+  }
   sl__free(w);
   if (respawn && !C.shutting) respawn_after(delay); /* unless the listener
                                                      shut down */
+  idle_check();
   shutdown_check();
 }
 
@@ -355,29 +531,54 @@ static char** self_argv(void) {
   return v;
 }
 
-static int spawn_worker(int id, const char* const* extra, sl_child_t** c) {
-  char idenv[48];
-  const char* env[MAX_ENV + 2];
+static int spawn_worker(sl_worker_t* w, const char* const* extra) {
+  char idenv[48], ctlenv[48];
+  const char* env[MAX_ENV + 3];
   int n = 0;
-  snprintf(idenv, sizeof idenv, "SLUICE_WORKER_ID=%d", id);
+  snprintf(idenv, sizeof idenv, "SLUICE_WORKER_ID=%d", w->id);
+  snprintf(ctlenv, sizeof ctlenv, "SLUICE_CLUSTER_FD=%d",
+           SL__CONTROL_CHILD_FD);
   env[n++] = idenv;
+  env[n++] = ctlenv;
   for (int i = 0; extra != NULL && extra[i] != NULL && n < MAX_ENV; i++)
     env[n++] = extra[i];
   env[n] = NULL;
+  int ctl;
+  int rc = sl__pnet_attach(w, &ctl);
+  if (rc != 0) return rc;
   sl_spawn_opts_t so = {.env = env, .env_mode = SL_ENV_ADD};
   for (int i = 0; i < 3; i++) so.stdio[i].kind = SL_STDIO_INHERIT;
   const char* const* argv = C.o.argv;
   if (argv == NULL) argv = (const char* const*)self_argv();
-  if (C.o.entry != NULL) return sl_fork_entry(C.o.entry, argv, &so, c);
-  if (argv == NULL) return SL_ENOENT;
-  return sl_fork("/proc/self/exe", argv, &so, c);
+  if (C.o.entry == NULL && argv == NULL) {
+    close(ctl);
+    rc = SL_ENOENT;
+  } else {
+    rc = sl__fork_ex("/proc/self/exe", argv, &so, C.o.entry, ctl,
+                     &w->child);
+  }
+  if (rc != 0) sl__pnet_detach(w, 1);
+  return rc;
 }
 
-static int cluster_fork(const char* const* extra, sl_worker_t** out) {
+/* The lowest slot no live worker uses. */
+static int free_slot(void) {
+  for (int s = 0;; s++) {
+    int used = 0;
+    for (sl__queue_t* q = C.workers.next; q != &C.workers && !used;
+         q = q->next)
+      used = sl__container_of(q, sl_worker_t, node)->slot == s;
+    if (!used) return s;
+  }
+}
+
+static int cluster_fork(const char* const* extra, int slot,
+                        sl_worker_t** out) {
   sl_worker_t* w = sl__calloc(1, sizeof *w);
   if (w == NULL) return SL_ENOMEM;
   w->id = ++C.next_id;
-  int rc = spawn_worker(w->id, extra, &w->child);
+  w->slot = slot >= 0 ? slot : free_slot();
+  int rc = spawn_worker(w, extra);
   if (rc != 0) {
     sl__free(w);
     return rc;
@@ -389,28 +590,60 @@ static int cluster_fork(const char* const* extra, sl_worker_t** out) {
   sl__queue_insert_tail(&C.workers, &w->node);
   C.st.forked++;
   C.st.alive++;
-  sl__tick_init(&w->fork_tick, emit_fork);
+  sl__tick_init(&w->fork_tick, on_fork_tick);
   sl__tick_schedule(&w->fork_tick);
   if (out != NULL) *out = w;
   return 0;
+}
+
+/* --- primary: heartbeat ------------------------------------------------------ */
+
+static void on_heartbeat(sl_timer_t* t, void* arg) {
+  (void)t;
+  (void)arg;
+  static const char ping[] = "{\"sluice_cluster\":\"ping\"}";
+  uint64_t now = sl_now_ms();
+  for (sl__queue_t* q = C.workers.next; q != &C.workers; q = q->next) {
+    sl_worker_t* w = sl__container_of(q, sl_worker_t, node);
+    if (!w->online_emitted || w->stop_reason != NULL) continue;
+    if (now - w->last_pong_ms > C.o.heartbeat_timeout_ms) {
+      fprintf(stderr, "sluice: worker %d (pid %d) did not answer for %llu "
+              "ms: killed\n", w->id, (int)w->pid,
+              (unsigned long long)(now - w->last_pong_ms));
+      w->stop_reason = "hung";
+      C.st.hung++;
+      sl_child_kill_tree(w->child, SIGKILL);
+      continue;
+    }
+    sl_child_send(w->child, ping, sizeof ping - 1, -1);
+  }
+}
+
+static void heartbeat_start(void) {
+  if (C.heartbeat != NULL || C.o.no_heartbeat) return;
+  C.heartbeat = sl_timer_start(C.o.heartbeat_interval_ms,
+                               C.o.heartbeat_interval_ms, on_heartbeat, NULL);
+  if (C.heartbeat != NULL) sl__timer_unref(C.heartbeat);
 }
 
 int sl_cluster_fork(const sl_cluster_fork_opts_t* o, sl_worker_t** out) {
   if (out != NULL) *out = NULL;
   if (!sl_cluster_is_primary() || C.shutting) return SL_EINVAL;
   if (!C.configured) sl_cluster_setup(NULL);
-  return cluster_fork(o != NULL ? o->env : NULL, out);
+  heartbeat_start();
+  return cluster_fork(o != NULL ? o->env : NULL, -1, out);
 }
 
 static void on_signal(uv_signal_t* h, int signum) {
   (void)h;
-  (void)signum;
-  sl_cluster_shutdown(NULL, NULL);
+  if (signum == SIGHUP)
+    sl_cluster_restart(C.o.on_restart, C.o.on_restart_arg);
+  else sl_cluster_shutdown(NULL, NULL);
 }
 
 static void signals_start(void) {
-  int sigs[2] = {SIGINT, SIGTERM};
-  for (int i = 0; i < 2; i++) {
+  int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+  for (int i = 0; i < 3; i++) {
     uv_signal_init(sl__loop(), &C.sig[i]);
     uv_signal_start(&C.sig[i], on_signal, sigs[i]);
     uv_unref((uv_handle_t*)&C.sig[i]);
@@ -440,6 +673,9 @@ int sl_worker_kill(sl_worker_t* w, int sig) {
 
 void sl_worker_disconnect(sl_worker_t* w) {
   w->no_respawn = 1;
+  if (w->stop_reason == NULL) w->stop_reason = "disconnect";
+  w->state = SL__W_DRAINING;
+  sl__pnet_detach(w, 0);
   sl_channel_t* ch = sl_child_channel(w->child);
   if (ch != NULL) sl_channel_disconnect(ch);
 }
@@ -452,27 +688,64 @@ void sl_cluster_stats(sl_cluster_stats_t* out) {
   *out = C.st;
 }
 
-/* --- primary: shutdown ---------------------------------------------------- */
+int sl_worker_load(const sl_worker_t* w, sl_worker_load_t* out) {
+  if (!w->have_load) {
+    memset(out, 0, sizeof *out);
+    return SL_ENOENT;
+  }
+  *out = w->load;
+  return 0;
+}
+
+const char* sl_worker_state(const sl_worker_t* w) {
+  static const char* const names[] = {"starting", "online", "listening",
+                                      "draining", "dead"};
+  return names[w->state];
+}
+
+size_t sl_cluster_workers(sl_worker_t** out, size_t max) {
+  size_t n = 0;
+  cluster_init();
+  for (sl__queue_t* q = C.workers.next; q != &C.workers; q = q->next, n++)
+    if (n < max) out[n] = sl__container_of(q, sl_worker_t, node);
+  return n;
+}
+
+/* --- primary: stopping workers --------------------------------------------- */
 
 static void on_kill_deadline(sl_timer_t* t, void* arg) {
   (void)t;
-  (void)arg;
-  C.kill_timer = NULL;
-  sl__queue_t* q;
-  for (q = C.workers.next; q != &C.workers; q = q->next)
-    sl_child_kill_tree(sl__container_of(q, sl_worker_t, node)->child,
-                       SIGKILL);
+  sl_worker_t* w = arg;
+  w->kill_timer = NULL;
+  sl_child_kill_tree(w->child, SIGKILL);
 }
 
-/* The fallback for workers that did not act on the "shutdown" message
+/* The fallback for a worker that did not act on the "shutdown" message
  * (no callback registered, or no channel open): SIGTERM. */
 static void on_term_fallback(sl_timer_t* t, void* arg) {
   (void)t;
-  (void)arg;
-  C.term_timer = NULL;
-  sl__queue_t* q;
-  for (q = C.workers.next; q != &C.workers; q = q->next)
-    sl_child_kill(sl__container_of(q, sl_worker_t, node)->child, SIGTERM);
+  sl_worker_t* w = arg;
+  w->term_timer = NULL;
+  sl_child_kill(w->child, SIGTERM);
+}
+
+/* Graceful stop of one worker: no more connections for it, the
+ * "shutdown" message, SIGTERM after 1 s, SIGKILL at the deadline. */
+static void stop_worker(sl_worker_t* w, const char* reason) {
+  static const char msg[] = "{\"sluice_cluster\":\"shutdown\"}";
+  if (w->stop_reason == NULL) w->stop_reason = reason;
+  w->no_respawn = 1;
+  w->state = SL__W_DRAINING;
+  sl__pnet_detach(w, 0);
+  if (sl_child_send(w->child, msg, sizeof msg - 1, -1) < 0)
+    sl_child_kill(w->child, SIGTERM);
+  uint64_t deadline = C.o.shutdown_timeout_ms;
+  timers_stop(w);
+  w->kill_timer = sl_timer_start(deadline, 0, on_kill_deadline, w);
+  w->term_timer = sl_timer_start(deadline < TERM_FALLBACK_MS
+                                     ? deadline / 2
+                                     : TERM_FALLBACK_MS,
+                                 0, on_term_fallback, w);
 }
 
 static void signal_closed(uv_handle_t* h) { (void)h; }
@@ -482,10 +755,13 @@ static void shutdown_done(sl__tick_t* t) {
   void (*cb)(void*) = C.shut_cb;
   void* arg = C.shut_arg;
   if (C.sig_on) {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
       uv_close((uv_handle_t*)&C.sig[i], signal_closed);
     C.sig_on = 0;
   }
+  if (C.heartbeat != NULL) sl_timer_stop(C.heartbeat);
+  C.heartbeat = NULL;
+  sl__pnet_close_all();
   for (int i = 0; C.argv != NULL && C.argv[i] != NULL; i++)
     sl__free(C.argv[i]);
   sl__free(C.argv);
@@ -501,43 +777,132 @@ static void shutdown_check(void) {
   if (!C.shutting || C.done_scheduled || !sl__queue_empty(&C.workers))
     return;
   C.done_scheduled = 1;
-  if (C.kill_timer != NULL) sl_timer_stop(C.kill_timer);
-  C.kill_timer = NULL;
-  if (C.term_timer != NULL) sl_timer_stop(C.term_timer);
-  C.term_timer = NULL;
   sl__tick_init(&C.done_tick, shutdown_done);
   sl__tick_schedule(&C.done_tick);
 }
+
+static void restart_finish(int err);
 
 int sl_cluster_shutdown(void (*cb)(void* arg), void* arg) {
   if (!sl_cluster_is_primary()) return SL_EINVAL;
   cluster_init();
   if (C.shutting) return SL_EBUSY;
+  if (!C.configured) sl_cluster_setup(NULL);
   C.shutting = 1;
   C.shut_cb = cb;
   C.shut_arg = arg;
+  if (R.active) restart_finish(SL_ECANCELED);
   while (!sl__queue_empty(&C.respawns)) {
     respawn_t* r = sl__container_of(C.respawns.next, respawn_t, node);
     sl__queue_remove(&r->node);
     sl_timer_stop(r->timer);
     sl__free(r);
   }
-  static const char msg[] = "{\"sluice_cluster\":\"shutdown\"}";
-  sl__queue_t* q;
-  for (q = C.workers.next; q != &C.workers; q = q->next) {
-    sl_worker_t* w = sl__container_of(q, sl_worker_t, node);
-    if (sl_child_send(w->child, msg, sizeof msg - 1, -1) < 0)
-      sl_child_kill(w->child, SIGTERM);
-  }
-  uint64_t deadline =
-      C.o.shutdown_timeout_ms ? C.o.shutdown_timeout_ms : DEF_SHUTDOWN_MS;
-  if (!sl__queue_empty(&C.workers)) {
-    C.kill_timer = sl_timer_start(deadline, 0, on_kill_deadline, NULL);
-    C.term_timer = sl_timer_start(deadline < TERM_FALLBACK_MS
-                                      ? deadline / 2
-                                      : TERM_FALLBACK_MS,
-                                  0, on_term_fallback, NULL);
-  }
+  /* The workers' copies of the listening sockets keep serving until each
+   * worker closes its server (and drains what waits in the queue). */
+  sl__pnet_close_all();
+  for (sl__queue_t* q = C.workers.next; q != &C.workers; q = q->next)
+    stop_worker(sl__container_of(q, sl_worker_t, node), "shutdown");
   shutdown_check();
+  return 0;
+}
+
+/* --- primary: rolling restart ------------------------------------------------ */
+
+static void restart_done_tick(sl__tick_t* t);
+
+static void restart_finish(int err) {
+  if (R.timer != NULL) sl_timer_stop(R.timer);
+  void (*cb)(int, void*) = R.cb;
+  void* arg = R.arg;
+  sl__free(R.ids);
+  memset(&R, 0, sizeof R);
+  if (cb != NULL) cb(err, arg);
+}
+
+static sl_worker_t* worker_by_id(int id) {
+  for (sl__queue_t* q = C.workers.next; q != &C.workers; q = q->next) {
+    sl_worker_t* w = sl__container_of(q, sl_worker_t, node);
+    if (w->id == id) return w;
+  }
+  return NULL;
+}
+
+static void on_restart_timeout(sl_timer_t* t, void* arg) {
+  (void)t;
+  (void)arg;
+  R.timer = NULL;
+  if (R.repl == NULL) return;
+  fprintf(stderr, "sluice: rolling restart: worker %d did not listen within "
+          "%llu ms; the old worker %d keeps running\n", R.repl->id,
+          (unsigned long long)C.o.restart_timeout_ms,
+          R.old ? R.old->id : 0);
+  R.repl->no_respawn = 1;
+  R.repl->stop_reason = "restart";
+  sl_child_kill_tree(R.repl->child, SIGKILL);
+  R.err = SL_ETIMEDOUT;
+  R.repl = NULL;
+  sl__tick_schedule(&R.tick);
+}
+
+/* One step of the restart, run whenever something it waits for happened:
+ * the replacement listens (retire the old one), the old one exited (next
+ * worker), or an error (stop). */
+static void restart_step(void) {
+  if (!R.active) return;
+  if (R.err != 0) {
+    if (R.old == NULL && R.repl == NULL) restart_finish(R.err);
+    return;
+  }
+  if (R.repl != NULL && R.old != NULL &&
+      (R.repl->state >= SL__W_LISTENING ||
+       (!R.old->ever_listened && R.repl->online_emitted))) {
+    if (R.timer != NULL) sl_timer_stop(R.timer);
+    R.timer = NULL;
+    stop_worker(R.old, "restart");
+    R.repl = NULL;
+    return;
+  }
+  if (R.old != NULL || R.repl != NULL) return; /* waiting */
+  while (R.next < R.n && (R.old = worker_by_id(R.ids[R.next++])) == NULL)
+    continue;
+  if (R.old == NULL) {
+    restart_finish(0);
+    return;
+  }
+  int rc = cluster_fork(NULL, R.old->slot, &R.repl);
+  if (rc != 0) {
+    R.err = rc;
+    R.old = R.repl = NULL;
+    restart_finish(rc);
+    return;
+  }
+  R.timer = sl_timer_start(C.o.restart_timeout_ms, 0, on_restart_timeout,
+                           NULL);
+}
+
+static void restart_done_tick(sl__tick_t* t) {
+  (void)t;
+  restart_step();
+}
+
+int sl_cluster_restart(void (*cb)(int err, void* arg), void* arg) {
+  if (!sl_cluster_is_primary()) return SL_EINVAL;
+  cluster_init();
+  if (R.active || C.shutting) return SL_EBUSY;
+  size_t n = 0;
+  for (sl__queue_t* q = C.workers.next; q != &C.workers; q = q->next) n++;
+  memset(&R, 0, sizeof R);
+  R.ids = sl__calloc(n ? n : 1, sizeof *R.ids);
+  if (R.ids == NULL) return SL_ENOMEM;
+  for (sl__queue_t* q = C.workers.next; q != &C.workers; q = q->next) {
+    sl_worker_t* w = sl__container_of(q, sl_worker_t, node);
+    if (w->stop_reason == NULL) R.ids[R.n++] = w->id;
+  }
+  R.active = 1;
+  R.cb = cb;
+  R.arg = arg;
+  sl__tick_init(&R.tick, restart_done_tick);
+  sl__tick_schedule(&R.tick); /* never inside the call */
   return 0;
 }

@@ -288,6 +288,8 @@ static void timer_fire(uv_timer_t* h) {
   run_ticks();
 }
 
+void sl__timer_unref(sl_timer_t* t) { uv_unref((uv_handle_t*)&t->h); }
+
 sl_timer_t* sl_timer_start(uint64_t timeout_ms, uint64_t repeat_ms,
                            sl_timer_cb cb, void* arg) {
   sl_timer_t* t = sl__calloc(1, sizeof *t);

@@ -77,6 +77,9 @@ void sl__tick_init(sl__tick_t* t, void (*fn)(sl__tick_t* t));
 void sl__tick_schedule(sl__tick_t* t);
 void sl__tick_cancel(sl__tick_t* t);
 
+/* A timer that does not keep the loop alive (a heartbeat, a probe). */
+void sl__timer_unref(sl_timer_t* t);
+
 /* Listener lists (Node's EventEmitter), shared by streams, children and
  * channels. Listeners run in the order added; one added during an emit is
  * not called for that event; one removed during an emit is skipped and freed

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -324,6 +325,7 @@ static void drop_input(conn_t* c) {
 static void dispatch(conn_t* c, txn_t* t) {
   sl_http_server_t* srv = c->srv;
   if (t->req == NULL || t->res == NULL) return;
+  sl__load.requests++;
   srv->handler(&t->req->m.s, &t->res->s, srv->arg);
 }
 
@@ -532,7 +534,7 @@ static void conn_process(sl__tick_t* tick) {
     return;
   }
   int idle = head == NULL && !c->mid_message && c->parsing == NULL;
-  if (idle && (c->peer_ended || c->srv->closing || c->stop)) {
+  if (idle && (c->peer_ended || (c->srv->closing && !c->late) || c->stop)) {
     conn_end(c);
     return;
   }
@@ -614,6 +616,7 @@ static void conn_destroy(conn_t* c) {
   sl_http_server_t* srv = c->srv;
   sl__queue_remove(&c->node);
   srv->nconns--;
+  sl__load.connections--;
   if (srv->accept_held && !srv->closing) accept_one(srv);
   server_maybe_done(srv);
 }
@@ -660,6 +663,7 @@ static conn_t* conn_new(sl_http_server_t* srv, sl_stream_t* sock) {
   snprintf(c->remote, sizeof c->remote, "%s", sl_tcp_peer(sock));
   sl__queue_insert_tail(&srv->conns, &c->node);
   srv->nconns++;
+  sl__load.connections++;
   if (sl_stream_on(sock, SL_EV_END, on_sock_event, c) != 0 ||
       sl_stream_on(sock, SL_EV_DRAIN, on_sock_event, c) != 0 ||
       sl_stream_on(sock, SL_EV_CLOSE, on_sock_event, c) != 0 ||
@@ -675,6 +679,38 @@ static conn_t* conn_new(sl_http_server_t* srv, sl_stream_t* sock) {
 
 static void handle_free_cb(uv_handle_t* h) { sl__free(h); }
 
+/* Serves a connection accepted here, drained from the queue or handed
+ * over by the cluster's primary. One that comes after close began gets
+ * its first request answered (with Connection: close). */
+static void conn_adopt(sl_http_server_t* srv, uv_tcp_t* h) {
+  uv_tcp_nodelay(h, 1);
+  sl_stream_opts_t so = {.high_water_mark = srv->o.high_water_mark};
+  int flags = SL__UVS_READABLE | SL__UVS_WRITABLE | SL__UVS_SHUTDOWN;
+  sl_stream_t* sock = sl__uv_stream_new((uv_stream_t*)h, flags, &so,
+                                        sizeof(sl__uvs_t));
+  if (sock == NULL) return;
+  conn_t* c = conn_new(srv, sock);
+  if (c == NULL) return;
+  sl__load.accepted++;
+  if (srv->closing) c->closing = c->late = 1;
+}
+
+static void adopt_fd(void* arg, int fd) {
+  sl_http_server_t* srv = arg;
+  uv_tcp_t* h = sl__malloc(sizeof *h);
+  if (h == NULL) {
+    close(fd);
+    return;
+  }
+  uv_tcp_init(sl__loop(), h);
+  if (uv_tcp_open(h, fd) != 0) {
+    close(fd);
+    uv_close((uv_handle_t*)h, handle_free_cb);
+    return;
+  }
+  conn_adopt(srv, h);
+}
+
 /* Accepts the connection waiting on the listener. */
 static void accept_one(sl_http_server_t* srv) {
   uv_tcp_t* h = sl__malloc(sizeof *h);
@@ -685,13 +721,7 @@ static void accept_one(sl_http_server_t* srv) {
     return;
   }
   srv->accept_held = 0;
-  uv_tcp_nodelay(h, 1);
-  sl_stream_opts_t so = {.high_water_mark = srv->o.high_water_mark};
-  int flags = SL__UVS_READABLE | SL__UVS_WRITABLE | SL__UVS_SHUTDOWN;
-  sl_stream_t* sock = sl__uv_stream_new((uv_stream_t*)h, flags, &so,
-                                        sizeof(sl__uvs_t));
-  if (sock == NULL) return;
-  conn_new(srv, sock);
+  conn_adopt(srv, h);
 }
 
 /* At max_connections the connection is left in the listener: libuv stops
@@ -725,10 +755,17 @@ static void server_free(sl_http_server_t* srv) {
   if (cb != NULL) cb(arg);
 }
 
-static void on_listener_closed(uv_handle_t* h) {
-  sl_http_server_t* srv = h->data;
+/* The listener handle closed, or the primary acknowledged that the
+ * server left the cluster listener: done when both are. */
+static void listener_part_closed(void* arg) {
+  sl_http_server_t* srv = arg;
+  if (--srv->pending_closes > 0) return;
   srv->listener_closed = 1;
   server_maybe_done(srv);
+}
+
+static void on_listener_closed(uv_handle_t* h) {
+  listener_part_closed(h->data);
 }
 
 static void server_maybe_done(sl_http_server_t* srv) {
@@ -750,20 +787,23 @@ int sl_http_listen(const sl_http_server_opts_t* o, sl_http_handler handler,
   srv->handler = handler;
   srv->arg = arg;
   sl__queue_init(&srv->conns);
-  int fd = sl__tcp_bind(srv->o.host, srv->o.port, srv->o.reuseport);
-  if (fd < 0) {
+  int fd = sl__listen_open(srv->o.host, srv->o.port, srv->o.backlog,
+                           srv->o.reuseport, srv->o.exclusive, adopt_fd, srv,
+                           &srv->port, &srv->cl);
+  if (fd < 0 && fd != SL__LISTEN_HANDOFF) {
     sl__free(srv);
     return fd;
   }
-  srv->port = sl__tcp_local_port(fd);
   uv_tcp_init(sl__loop(), &srv->h);
   srv->h.data = srv;
-  int rc = uv_tcp_open(&srv->h, fd);
+  srv->handoff = fd == SL__LISTEN_HANDOFF;
+  int rc = srv->handoff ? 0 : uv_tcp_open(&srv->h, fd);
   if (rc != 0) close(fd);
-  if (rc == 0)
+  if (rc == 0 && !srv->handoff)
     rc = uv_listen((uv_stream_t*)&srv->h, srv->o.backlog, on_connection);
   if (rc != 0) {
     srv->closing = 1;
+    if (srv->cl != NULL) sl__listen_close(srv->cl, NULL, NULL);
     uv_close((uv_handle_t*)&srv->h, handle_free_cb);
     return rc;
   }
@@ -773,16 +813,43 @@ int sl_http_listen(const sl_http_server_opts_t* o, sl_http_handler handler,
 
 int sl_http_server_port(const sl_http_server_t* srv) { return srv->port; }
 
+static int listener_fd(const sl_http_server_t* srv) {
+  uv_os_fd_t fd;
+  return uv_fileno((const uv_handle_t*)&srv->h, &fd) == 0 ? fd : -1;
+}
+
+/* Bytes the peer sent that the loop has not read yet (a request that
+ * crossed the close). */
+static int conn_has_input(conn_t* c) {
+  uv_os_fd_t fd;
+  int n = 0;
+  if (c->sock == NULL) return 0;
+  uv_handle_t* h = (uv_handle_t*)((sl__uvs_t*)c->sock)->h;
+  if (uv_fileno(h, &fd) != 0) return 0;
+  return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 void sl_http_server_close(sl_http_server_t* srv, void (*cb)(void* arg),
                           void* arg) {
   SL_ASSERT(!srv->closing);
   srv->closing = 1;
   srv->close_cb = cb;
   srv->close_arg = arg;
+  /* What waits in the accept queue was accepted by the kernel: serve it
+   * rather than let close() reset it. */
+  if (!srv->handoff)
+    sl__listen_drain(listener_fd(srv), adopt_fd, srv);
+  srv->pending_closes = 1 + (srv->cl != NULL);
+  if (srv->cl != NULL) sl__listen_close(srv->cl, listener_part_closed, srv);
+  srv->cl = NULL;
   uv_close((uv_handle_t*)&srv->h, on_listener_closed);
   for (sl__queue_t* q = srv->conns.next; q != &srv->conns; q = q->next) {
     conn_t* c = sl__container_of(q, conn_t, node);
     c->closing = 1;
+    /* One still waiting for its first request, with a request under way
+     * or with request bytes not read yet is not an idle keep-alive
+     * connection: its request gets an answer. */
+    if (c->timer_mode == SL__TIMER_HEADERS || conn_has_input(c)) c->late = 1;
     sl__tick_schedule(&c->tick);
   }
 }

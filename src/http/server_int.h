@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <llhttp.h>
 
+#include "cluster/cluster_int.h"
 #include "http/http_int.h"
 
 typedef struct conn_s conn_t;
@@ -30,7 +31,10 @@ struct sl_http_server_s {
   size_t nconns;
   void (*close_cb)(void* arg);
   void* close_arg;
+  sl__clisten_t* cl;        /* membership in a cluster listener */
+  int pending_closes;       /* listener handle, cluster membership */
   unsigned accept_held : 1, /* a connection waits in the listener */
+      handoff : 1,          /* no listening socket: rr handoffs only */
       closing : 1, listener_closed : 1, freeing : 1;
 };
 
@@ -83,6 +87,7 @@ struct conn_s {
       stop : 1,             /* parse nothing more */
       mid_message : 1, value_open : 1, sock_paused : 1, peer_ended : 1,
       closing : 1,          /* the server is closing gracefully */
+      late : 1,             /* came after close began: gets one answer */
       ending : 1, destroyed : 1, timer_closed : 1, abort : 1;
 };
 

@@ -5,6 +5,7 @@
  * (libuv 1.44 has no UV_TCP_REUSEPORT). Every descriptor is close-on-exec:
  * libuv opens client and accepted sockets with SOCK_CLOEXEC, and so do we. */
 #include "stream/stream_int.h"
+#include "cluster/cluster_int.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -33,6 +34,9 @@ struct sl_tcp_server_s {
   int port;
   void (*close_cb)(void* arg);
   void* close_arg;
+  sl__clisten_t* cl; /* membership in a cluster listener */
+  int handoff;       /* no socket of its own: rr handoffs only */
+  int pending_closes, closing;
 };
 
 /* --- addresses ---------------------------------------------------------- */
@@ -185,6 +189,20 @@ sl_stream_t* sl_tcp_connect(const char* host, int port,
 
 static void handle_free_cb(uv_handle_t* h) { sl__free(h); }
 
+/* Wraps an accepted (or handed over) socket and gives it to the user. */
+static void conn_adopt(sl_tcp_server_t* srv, uv_tcp_t* h) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char name[64] = "";
+  if (uv_tcp_getpeername(h, (struct sockaddr*)&ss, &len) == 0)
+    format_addr((struct sockaddr*)&ss, name, sizeof name);
+  sl_stream_t* conn = tcp_wrap(h, &srv->conn, name, 0);
+  if (conn == NULL) return; /* the wrapper closes h */
+  memcpy(((sl__uvs_t*)conn)->peer, name, sizeof name);
+  sl__load.accepted++;
+  srv->on_conn(srv, conn, srv->arg);
+}
+
 static void on_connection(uv_stream_t* server, int status) {
   sl_tcp_server_t* srv = server->data;
   if (status != 0) return; /* EMFILE and the like: libuv retries later */
@@ -195,15 +213,25 @@ static void on_connection(uv_stream_t* server, int status) {
     uv_close((uv_handle_t*)h, handle_free_cb);
     return;
   }
-  struct sockaddr_storage ss;
-  int len = sizeof ss;
-  char name[64] = "";
-  if (uv_tcp_getpeername(h, (struct sockaddr*)&ss, &len) == 0)
-    format_addr((struct sockaddr*)&ss, name, sizeof name);
-  sl_stream_t* conn = tcp_wrap(h, &srv->conn, name, 0);
-  if (conn == NULL) return; /* the wrapper closes h */
-  memcpy(((sl__uvs_t*)conn)->peer, name, sizeof name);
-  srv->on_conn(srv, conn, srv->arg);
+  conn_adopt(srv, h);
+}
+
+/* rr: a connection the primary handed over. After close began it is
+ * closed (the primary gets no more once it has the unlisten). */
+static void adopt_fd(void* arg, int fd) {
+  sl_tcp_server_t* srv = arg;
+  uv_tcp_t* h = srv->closing ? NULL : sl__malloc(sizeof *h);
+  if (h == NULL) {
+    close(fd);
+    return;
+  }
+  uv_tcp_init(sl__loop(), h);
+  if (uv_tcp_open(h, fd) != 0) {
+    close(fd);
+    uv_close((uv_handle_t*)h, handle_free_cb);
+    return;
+  }
+  conn_adopt(srv, h);
 }
 
 int sl__tcp_bind(const char* host, int port, int reuseport) {
@@ -237,11 +265,14 @@ int sl__tcp_local_port(int fd) {
   return ntohs(((struct sockaddr_in*)&ss)->sin_port);
 }
 
-static void server_free_cb(uv_handle_t* h) {
-  sl_tcp_server_t* srv = h->data;
+static void server_part_closed(void* arg) {
+  sl_tcp_server_t* srv = arg;
+  if (--srv->pending_closes > 0) return;
   if (srv->close_cb != NULL) srv->close_cb(srv->close_arg);
   sl__free(srv);
 }
+
+static void server_free_cb(uv_handle_t* h) { server_part_closed(h->data); }
 
 int sl_tcp_listen(const char* host, int port, const sl_tcp_server_opts_t* o,
                   sl_connection_cb on_conn, void* arg, sl_tcp_server_t** out) {
@@ -252,24 +283,25 @@ int sl_tcp_listen(const char* host, int port, const sl_tcp_server_opts_t* o,
   if (host != NULL && strcmp(host, "localhost") == 0) host = "127.0.0.1";
   sl_tcp_server_t* srv = sl__calloc(1, sizeof *srv);
   if (srv == NULL) return SL_ENOMEM;
-  int fd = sl__tcp_bind(host, port, o->reuseport);
-  if (fd < 0) {
-    sl__free(srv);
-    return fd;
-  }
   srv->on_conn = on_conn;
   srv->arg = arg;
   srv->conn = o->conn;
-  srv->port = sl__tcp_local_port(fd);
+  int backlog = o->backlog ? o->backlog : 511;
+  int fd = sl__listen_open(host, port, backlog, o->reuseport, o->exclusive,
+                           adopt_fd, srv, &srv->port, &srv->cl);
+  if (fd < 0 && fd != SL__LISTEN_HANDOFF) {
+    sl__free(srv);
+    return fd;
+  }
   uv_tcp_init(sl__loop(), &srv->h);
   srv->h.data = srv;
-  int rc = uv_tcp_open(&srv->h, fd);
+  srv->handoff = fd == SL__LISTEN_HANDOFF;
+  int rc = srv->handoff ? 0 : uv_tcp_open(&srv->h, fd);
   if (rc != 0) close(fd);
-  if (rc == 0)
-    rc = uv_listen((uv_stream_t*)&srv->h, o->backlog ? o->backlog : 511,
-                   on_connection);
+  if (rc == 0 && !srv->handoff)
+    rc = uv_listen((uv_stream_t*)&srv->h, backlog, on_connection);
   if (rc != 0) {
-    uv_close((uv_handle_t*)&srv->h, server_free_cb);
+    sl_tcp_server_close(srv, NULL, NULL);
     return rc;
   }
   *out = srv;
@@ -280,8 +312,12 @@ int sl_tcp_server_port(const sl_tcp_server_t* srv) { return srv->port; }
 
 void sl_tcp_server_close(sl_tcp_server_t* srv, void (*cb)(void* arg),
                          void* arg) {
-  SL_ASSERT(!uv_is_closing((uv_handle_t*)&srv->h));
+  SL_ASSERT(!srv->closing);
+  srv->closing = 1;
   srv->close_cb = cb;
   srv->close_arg = arg;
+  srv->pending_closes = 1 + (srv->cl != NULL);
+  if (srv->cl != NULL) sl__listen_close(srv->cl, server_part_closed, srv);
+  srv->cl = NULL;
   uv_close((uv_handle_t*)&srv->h, server_free_cb);
 }

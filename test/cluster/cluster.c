@@ -42,10 +42,9 @@ SL_ENTRY(cluster_worker) {
   const char* ex = getenv("CLUSTER_TEST_EXIT");
   if (ex != NULL) return atoi(ex);
   sl_channel_on(sl_parent(), SL_CHILD_MESSAGE, worker_on_msg, NULL);
-  sl_http_server_opts_t o = {.reuseport = 1};
+  sl_http_server_opts_t o = {0};
   sl_http_server_t* srv;
   if (sl_http_listen(&o, hello, NULL, &srv) != 0) return 91;
-  sl_cluster_notify_listening(sl_http_server_port(srv));
   sl_run();
   return 0;
 }
@@ -73,11 +72,10 @@ static void graceful_close(void* arg) { sl_http_server_close(arg, NULL, NULL); }
 SL_ENTRY(cluster_graceful_worker) {
   (void)argc;
   (void)argv;
-  sl_http_server_opts_t o = {.reuseport = 1};
+  sl_http_server_opts_t o = {0};
   sl_http_server_t* srv;
   if (sl_http_listen(&o, slow, NULL, &srv) != 0) return 91;
   if (sl_cluster_on_shutdown(graceful_close, srv) != 0) return 92;
-  sl_cluster_notify_listening(sl_http_server_port(srv));
   return sl_run() == 0 ? 0 : 93;
 }
 

@@ -1,0 +1,298 @@
+/* A server's listening side, in and out of a cluster worker: the
+ * synchronous listen request to the primary over the control socket
+ * (descriptor SLUICE_CLUSTER_FD), the rr handoffs that arrive on it (given
+ * to the server's callback, or bounced back when the server is gone), the
+ * unlisten handshake, and the accept-queue drain servers run when they
+ * stop. Outside a worker a server simply binds its own socket. */
+#define _GNU_SOURCE
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cluster/cluster_int.h"
+#include "stream/stream_int.h"
+
+#define LISTEN_TIMEOUT_MS 10000
+#define MAX_EARLY 1024 /* handoffs read while waiting for a listen answer */
+
+sl__load_t sl__load;
+
+struct sl__clisten_s {
+  sl__queue_t node;
+  int key;
+  sl__conn_fd_cb on_fd;
+  void* arg;
+  int closing;
+  void (*close_cb)(void* arg);
+  void* close_arg;
+};
+
+typedef struct {
+  int key, fd;
+} early_t;
+
+static struct {
+  int checked;
+  int fd; /* the control socket, -1: none */
+  int seq;
+  uv_poll_t poll;
+  int poll_on, refs;
+  sl__queue_t members;
+  early_t early[MAX_EARLY]; /* read during a synchronous wait */
+  size_t nearly;
+  sl__tick_t early_tick;
+} N = {.fd = -1};
+
+/* --- packets -------------------------------------------------------------- */
+
+int sl__ctl_send(int sock, const sl__ctl_msg_t* m, int fd) {
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = {.iov_base = (void*)m, .iov_len = sizeof *m};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (fd >= 0) {
+    memset(cbuf, 0, sizeof cbuf);
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof cbuf;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  ssize_t n;
+  do
+    n = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : 0;
+}
+
+int sl__ctl_recv(int sock, sl__ctl_msg_t* m, int* fd, int flags) {
+  char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+  struct iovec iov = {.iov_base = m, .iov_len = sizeof *m};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+                      .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+  ssize_t n;
+  *fd = -1;
+  do
+    n = recvmsg(sock, &mh, flags | MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return errno == EAGAIN ? 0 : -errno;
+  if (n == 0) return SL_EOF;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; i++) {
+      int got;
+      memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+      if (*fd < 0) *fd = got;
+      else close(got); /* one descriptor per packet */
+    }
+  }
+  if ((size_t)n != sizeof *m || (mh.msg_flags & MSG_TRUNC)) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+    return SL_EINVAL;
+  }
+  m->host[sizeof m->host - 1] = '\0';
+  return 1;
+}
+
+/* --- the worker's control socket ------------------------------------------- */
+
+static void ctl_check(void) {
+  if (N.checked) return;
+  N.checked = 1;
+  sl__queue_init(&N.members);
+  const char* e = getenv("SLUICE_CLUSTER_FD");
+  if (e == NULL || sl_cluster_is_primary()) return; /* the id is unset
+                                                       once it was read */
+  int fd = atoi(e);
+  int type;
+  socklen_t l = sizeof type;
+  if (fd < 3 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) != 0 ||
+      type != SOCK_SEQPACKET)
+    return;
+  unsetenv("SLUICE_CLUSTER_FD");
+  N.fd = fd;
+}
+
+static sl__clisten_t* member_find(int key) {
+  for (sl__queue_t* q = N.members.next; q != &N.members; q = q->next) {
+    sl__clisten_t* l = sl__container_of(q, sl__clisten_t, node);
+    if (l->key == key) return l;
+  }
+  return NULL;
+}
+
+/* A connection for `key`: to its server, or back to the primary when the
+ * server is gone (the primary gives it to another worker). */
+static void deliver(int key, int fd) {
+  sl__clisten_t* l = member_find(key);
+  if (l != NULL) {
+    l->on_fd(l->arg, fd);
+    return;
+  }
+  sl__ctl_msg_t m = {.type = SL__CTL_BOUNCE, .key = key};
+  sl__ctl_send(N.fd, &m, fd);
+  close(fd);
+}
+
+static void unlisten_done(int key) {
+  sl__clisten_t* l = member_find(key);
+  if (l == NULL || !l->closing) return;
+  sl__queue_remove(&l->node);
+  if (--N.refs == 0 && N.poll_on) uv_unref((uv_handle_t*)&N.poll);
+  void (*cb)(void*) = l->close_cb;
+  void* arg = l->close_arg;
+  sl__free(l);
+  if (cb != NULL) cb(arg);
+}
+
+static void handle(const sl__ctl_msg_t* m, int fd) {
+  if (m->type == SL__CTL_CONN && fd >= 0) {
+    deliver(m->key, fd);
+    return;
+  }
+  if (fd >= 0) close(fd);
+  if (m->type == SL__CTL_UNLISTEN_OK) unlisten_done(m->key);
+}
+
+static void on_ctl(uv_poll_t* p, int status, int events) {
+  (void)p;
+  (void)events;
+  sl__ctl_msg_t m;
+  int fd, rc;
+  /* A bounded batch per wakeup keeps the loop fair to other handles. */
+  for (int i = 0; i < 256 && status == 0; i++) {
+    rc = sl__ctl_recv(N.fd, &m, &fd, MSG_DONTWAIT);
+    if (rc == 0) return;
+    if (rc < 0 && rc != SL_EINVAL) break;
+    if (rc == 1) handle(&m, fd);
+  }
+  if (status != 0 || (rc < 0 && rc != SL_EINVAL)) {
+    /* The primary is gone: the channel's close ends the worker. */
+    uv_poll_stop(&N.poll);
+  }
+}
+
+static void deliver_early(sl__tick_t* t) {
+  (void)t;
+  for (size_t i = 0; i < N.nearly; i++) deliver(N.early[i].key, N.early[i].fd);
+  N.nearly = 0;
+}
+
+static int ctl_poll_start(void) {
+  if (N.poll_on) return 0;
+  int rc = uv_poll_init(sl__loop(), &N.poll, N.fd);
+  if (rc == 0) rc = uv_poll_start(&N.poll, UV_READABLE, on_ctl);
+  if (rc != 0) return rc;
+  uv_unref((uv_handle_t*)&N.poll);
+  sl__tick_init(&N.early_tick, deliver_early);
+  N.poll_on = 1;
+  return 0;
+}
+
+/* The synchronous round trip: send LISTEN, wait for its LISTEN_OK. CONN
+ * packets for earlier listeners that arrive meanwhile are kept and
+ * delivered from the loop. */
+static int ask_primary(sl__ctl_msg_t* m, int* fd) {
+  m->seq = ++N.seq;
+  int rc = sl__ctl_send(N.fd, m, -1);
+  if (rc != 0) return rc;
+  uint64_t deadline = uv_hrtime() / 1000000 + LISTEN_TIMEOUT_MS;
+  for (;;) {
+    uint64_t now = uv_hrtime() / 1000000;
+    if (now >= deadline) return SL_ETIMEDOUT;
+    struct pollfd pfd = {.fd = N.fd, .events = POLLIN};
+    if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+      return -errno;
+    sl__ctl_msg_t r;
+    rc = sl__ctl_recv(N.fd, &r, fd, MSG_DONTWAIT);
+    if (rc < 0 && rc != SL_EINVAL) return rc;
+    if (rc != 1) continue;
+    if (r.type == SL__CTL_LISTEN_OK && r.seq == m->seq) {
+      *m = r;
+      return 0;
+    }
+    if (r.type == SL__CTL_CONN && *fd >= 0 && N.nearly < MAX_EARLY) {
+      N.early[N.nearly++] = (early_t){r.key, *fd};
+      sl__tick_schedule(&N.early_tick);
+    } else {
+      handle(&r, *fd);
+    }
+  }
+}
+
+static int listen_via_primary(const char* host, int port, int backlog,
+                              sl__conn_fd_cb on_fd, void* arg, int* port_out,
+                              sl__clisten_t** out) {
+  sl__clisten_t* l = sl__calloc(1, sizeof *l);
+  int rc = l == NULL ? SL_ENOMEM : ctl_poll_start();
+  sl__ctl_msg_t m = {.type = SL__CTL_LISTEN, .port = port,
+                     .backlog = backlog};
+  snprintf(m.host, sizeof m.host, "%s", host);
+  int fd = -1;
+  if (rc == 0) rc = ask_primary(&m, &fd);
+  if (rc == 0) rc = m.err;
+  if (rc == 0 && fd < 0 && m.sched != SL_SCHED_RR) rc = SL_EPROTO;
+  if (rc != 0) {
+    if (fd >= 0) close(fd);
+    sl__free(l);
+    return rc;
+  }
+  l->key = m.key;
+  l->on_fd = on_fd;
+  l->arg = arg;
+  sl__queue_insert_tail(&N.members, &l->node);
+  *port_out = m.port;
+  *out = l;
+  return fd >= 0 ? fd : SL__LISTEN_HANDOFF;
+}
+
+int sl__listen_open(const char* host, int port, int backlog, int reuseport,
+                    int exclusive, sl__conn_fd_cb on_fd, void* arg,
+                    int* port_out, sl__clisten_t** out) {
+  *out = NULL;
+  ctl_check();
+  if (host == NULL) host = "127.0.0.1";
+  if (N.fd >= 0 && !exclusive && strlen(host) < sizeof(((sl__ctl_msg_t*)0)->host)) {
+    sl_cluster_is_primary(); /* the channel and "online" come first */
+    return listen_via_primary(host, port, backlog, on_fd, arg, port_out,
+                              out);
+  }
+  int fd = sl__tcp_bind(host, port, reuseport);
+  if (fd < 0) return fd;
+  if (listen(fd, backlog) != 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  *port_out = sl__tcp_local_port(fd);
+  return fd;
+}
+
+void sl__listen_close(sl__clisten_t* l, void (*cb)(void* arg), void* arg) {
+  SL_ASSERT(!l->closing);
+  l->closing = 1;
+  l->close_cb = cb;
+  l->close_arg = arg;
+  sl__ctl_msg_t m = {.type = SL__CTL_UNLISTEN, .key = l->key};
+  if (sl__ctl_send(N.fd, &m, -1) != 0) {
+    /* The primary is gone: nothing more will come. */
+    N.refs++;
+    unlisten_done(l->key);
+    return;
+  }
+  if (N.refs++ == 0) uv_ref((uv_handle_t*)&N.poll);
+}
+
+size_t sl__listen_drain(int fd, sl__conn_fd_cb on_fd, void* arg) {
+  size_t n = 0;
+  for (;;) {
+    int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0 && errno == EINTR) continue;
+    if (c < 0) return n;
+    on_fd(arg, c);
+    n++;
+  }
+}
