@@ -35,8 +35,6 @@ static void handle(sl_stream_t* req, sl_stream_t* res, void* arg) {
   sl_chunk_unref(body);
 }
 
-static void on_shutdown(void* arg) { sl_http_server_close(arg, NULL, NULL); }
-
 static int worker_main(int port) {
   sl_http_server_opts_t o = {.port = port};
   sl_http_server_t* srv;
@@ -46,7 +44,6 @@ static int worker_main(int port) {
             (int)getpid(), sl_strerror(rc), port);
     return 78; /* the fatal code: not respawned */
   }
-  sl_cluster_on_shutdown(on_shutdown, srv);
   return sl_run();
 }
 

@@ -56,10 +56,6 @@ static void handle(sl_stream_t* req, sl_stream_t* res, void* arg) {
     answer(res);
 }
 
-/* Shutdown (SIGTERM or the primary's message): stop accepting, finish the
- * requests in flight; sl_run() then returns and the worker exits 0. */
-static void on_shutdown(void* arg) { sl_http_server_close(arg, NULL, NULL); }
-
 static int worker_main(int port) {
   sl_http_server_opts_t o = {.port = port};
   sl_http_server_t* srv;
@@ -69,7 +65,6 @@ static int worker_main(int port) {
             (int)getpid(), sl_strerror(rc), port);
     return 78; /* the fatal code: the primary does not respawn it */
   }
-  sl_cluster_on_shutdown(on_shutdown, srv);
   printf("Worker %d started\n", (int)getpid());
   fflush(stdout);
   return sl_run();

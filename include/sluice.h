@@ -1341,17 +1341,19 @@ SL_EXTERN int sl_cluster_worker_id(void);
  * sl_channel_send() error. */
 SL_EXTERN int sl_cluster_notify_listening(int port);
 
-/* Worker: graceful shutdown. Registers cb(arg) (replacing an earlier one),
- * which runs once, from the loop, on the first SIGTERM or on the primary's
- * internal "shutdown" message (sl_cluster_shutdown); it should close what
- * keeps the loop alive (e.g. sl_http_server_close, which lets in-flight
- * requests finish). Then the channel to the primary is closed (without the
- * exit(0) that a closed channel otherwise causes), later SIGTERMs are
- * ignored, and the worker ends when sl_run() returns. A worker without a
- * callback dies of SIGTERM on the message, as on the signal. Worker
- * listeners of sl_parent() also see the internal message (a JSON object
- * with a "sluice_cluster" key). Returns 0, SL_EINVAL in the primary or for
- * a NULL cb, or the uv_signal error. */
+/* Worker: graceful shutdown, as Node's worker.disconnect(). On the first
+ * SIGTERM or the primary's internal "shutdown" message (sl_cluster_shutdown,
+ * a rolling restart), from the loop: cb(arg) runs if registered (this call;
+ * it replaces an earlier one), to close what else keeps the loop alive;
+ * then every server of the cluster listener (sl_http_listen, sl_tcp_listen
+ * in this worker, not exclusive) that is still open is closed gracefully
+ * (in-flight requests finish; the server pointer is invalid once closed);
+ * then the channel to the primary is closed (without the exit(0) that a
+ * closed channel otherwise causes). Later SIGTERMs are ignored and the
+ * worker ends when sl_run() returns. A worker with neither a callback nor
+ * such a server dies of SIGTERM. Worker listeners of sl_parent() also see
+ * the internal message (a JSON object with a "sluice_cluster" key).
+ * Returns 0, or SL_EINVAL in the primary or for a NULL cb. */
 SL_EXTERN int sl_cluster_on_shutdown(void (*cb)(void* arg), void* arg);
 
 /* Primary: sets the options (copied; `argv` and `entry` must stay valid).

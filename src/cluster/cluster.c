@@ -95,19 +95,22 @@ static void on_primary_gone(sl_channel_t* ch, const sl_child_event_t* ev,
   if (!W.shutting) exit(0); /* else the worker ends when its loop empties */
 }
 
-/* Runs once, from the loop (SIGTERM or the primary's "shutdown"): without
- * a registered callback the worker dies of SIGTERM as before; with one, the
- * callback closes what it owns and the channel to the primary is closed so
- * that sl_run() returns once the in-flight work is done. */
+/* Runs once, from the loop (SIGTERM or the primary's "shutdown"), as
+ * Node's worker.disconnect(): the registered callback first, then every
+ * cluster server still open closes gracefully, and the channel to the
+ * primary closes, so that sl_run() returns once the in-flight work is
+ * done. A worker with neither a callback nor a server dies of SIGTERM. */
 static void worker_shutdown(void) {
   if (W.shutting) return;
-  if (W.shut_cb == NULL) {
+  W.shutting = 1;
+  if (W.shut_cb != NULL) W.shut_cb(W.shut_arg);
+  if (sl__listen_shutdown_all() == 0 && W.shut_cb == NULL) {
+    if (W.sig_on) uv_signal_stop(&W.sig);
+    signal(SIGTERM, SIG_DFL);
     raise(SIGTERM);
     return;
   }
-  W.shutting = 1;
   uv_timer_stop(&W.lag);
-  W.shut_cb(W.shut_arg);
   if (W.ch != NULL) sl_channel_disconnect(W.ch);
 }
 
@@ -186,6 +189,11 @@ static void worker_check(void) {
   uv_timer_init(sl__loop(), &W.lag);
   uv_timer_start(&W.lag, on_lag_probe, LAG_PROBE_MS, LAG_PROBE_MS);
   uv_unref((uv_handle_t*)&W.lag);
+  if (uv_signal_init(sl__loop(), &W.sig) == 0 &&
+      uv_signal_start(&W.sig, on_worker_sigterm, SIGTERM) == 0) {
+    uv_unref((uv_handle_t*)&W.sig);
+    W.sig_on = 1;
+  }
   static const char online[] = "{\"sluice_cluster\":\"online\"}";
   sl_channel_send(W.ch, online, sizeof online - 1, -1);
 }
@@ -216,12 +224,6 @@ int sl_cluster_on_shutdown(void (*cb)(void* arg), void* arg) {
   if (W.id == 0 || cb == NULL) return SL_EINVAL;
   W.shut_cb = cb;
   W.shut_arg = arg;
-  if (W.sig_on) return 0;
-  int rc = uv_signal_init(sl__loop(), &W.sig);
-  if (rc == 0) rc = uv_signal_start(&W.sig, on_worker_sigterm, SIGTERM);
-  if (rc != 0) return rc;
-  uv_unref((uv_handle_t*)&W.sig);
-  W.sig_on = 1;
   return 0;
 }
 

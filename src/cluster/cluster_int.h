@@ -37,15 +37,21 @@ typedef void (*sl__conn_fd_cb)(void* arg, int fd);
  * Returns the descriptor (non-blocking, close-on-exec; the caller owns it),
  * SL__LISTEN_HANDOFF, or a negative code (the bind error, from the primary
  * when it made the socket; SL_ETIMEDOUT when the primary did not answer).
- * *port_out gets the bound port. The primary sees LISTENING. */
+ * *port_out gets the bound port. The primary sees LISTENING.
+ * close_server(arg) closes the server gracefully: the worker's shutdown
+ * calls it for servers still open, as Node's worker.disconnect() does. */
 int sl__listen_open(const char* host, int port, int backlog, int reuseport,
-                    int exclusive, sl__conn_fd_cb on_fd, void* arg,
+                    int exclusive, sl__conn_fd_cb on_fd,
+                    void (*close_server)(void* arg), void* arg,
                     int* port_out, sl__clisten_t** out);
 /* Leaves the cluster listener: the primary stops handing connections over;
  * the ones already on their way are still given to on_fd. cb(arg) runs
  * from the loop once the primary has acknowledged; the membership is freed
  * then (on_fd is not called after cb). */
 void sl__listen_close(sl__clisten_t* l, void (*cb)(void* arg), void* arg);
+/* Worker shutdown: close_server() for every cluster server not closing
+ * yet. Returns how many cluster servers there are (closing included). */
+size_t sl__listen_shutdown_all(void);
 /* Takes every connection waiting in listening socket `fd` (non-blocking)
  * and gives each to on_fd: a server that stops accepting drains its queue
  * rather than let close() reset it. Returns how many. */

@@ -21,10 +21,12 @@ struct sl__clisten_s {
   sl__queue_t node;
   int key;
   sl__conn_fd_cb on_fd;
+  void (*close_server)(void* arg);
   void* arg;
   int closing;
   void (*close_cb)(void* arg);
   void* close_arg;
+  sl__tick_t gone_tick; /* the primary is gone: no acknowledgement */
 };
 
 typedef struct {
@@ -137,15 +139,22 @@ static void deliver(int key, int fd) {
   close(fd);
 }
 
-static void unlisten_done(int key) {
-  sl__clisten_t* l = member_find(key);
-  if (l == NULL || !l->closing) return;
+static void member_release(sl__clisten_t* l) {
   sl__queue_remove(&l->node);
   if (--N.refs == 0 && N.poll_on) uv_unref((uv_handle_t*)&N.poll);
   void (*cb)(void*) = l->close_cb;
   void* arg = l->close_arg;
   sl__free(l);
   if (cb != NULL) cb(arg);
+}
+
+static void unlisten_done(int key) {
+  sl__clisten_t* l = member_find(key);
+  if (l != NULL && l->closing) member_release(l);
+}
+
+static void on_gone_tick(sl__tick_t* t) {
+  member_release(sl__container_of(t, sl__clisten_t, gone_tick));
 }
 
 static void handle(const sl__ctl_msg_t* m, int fd) {
@@ -224,8 +233,9 @@ static int ask_primary(sl__ctl_msg_t* m, int* fd) {
 }
 
 static int listen_via_primary(const char* host, int port, int backlog,
-                              sl__conn_fd_cb on_fd, void* arg, int* port_out,
-                              sl__clisten_t** out) {
+                              sl__conn_fd_cb on_fd,
+                              void (*close_server)(void* arg), void* arg,
+                              int* port_out, sl__clisten_t** out) {
   sl__clisten_t* l = sl__calloc(1, sizeof *l);
   int rc = l == NULL ? SL_ENOMEM : ctl_poll_start();
   sl__ctl_msg_t m = {.type = SL__CTL_LISTEN, .port = port,
@@ -242,7 +252,9 @@ static int listen_via_primary(const char* host, int port, int backlog,
   }
   l->key = m.key;
   l->on_fd = on_fd;
+  l->close_server = close_server;
   l->arg = arg;
+  sl__tick_init(&l->gone_tick, on_gone_tick);
   sl__queue_insert_tail(&N.members, &l->node);
   *port_out = m.port;
   *out = l;
@@ -250,15 +262,16 @@ static int listen_via_primary(const char* host, int port, int backlog,
 }
 
 int sl__listen_open(const char* host, int port, int backlog, int reuseport,
-                    int exclusive, sl__conn_fd_cb on_fd, void* arg,
+                    int exclusive, sl__conn_fd_cb on_fd,
+                    void (*close_server)(void* arg), void* arg,
                     int* port_out, sl__clisten_t** out) {
   *out = NULL;
   ctl_check();
   if (host == NULL) host = "127.0.0.1";
   if (N.fd >= 0 && !exclusive && strlen(host) < sizeof(((sl__ctl_msg_t*)0)->host)) {
     sl_cluster_is_primary(); /* the channel and "online" come first */
-    return listen_via_primary(host, port, backlog, on_fd, arg, port_out,
-                              out);
+    return listen_via_primary(host, port, backlog, on_fd, close_server, arg,
+                              port_out, out);
   }
   int fd = sl__tcp_bind(host, port, reuseport);
   if (fd < 0) return fd;
@@ -277,13 +290,20 @@ void sl__listen_close(sl__clisten_t* l, void (*cb)(void* arg), void* arg) {
   l->close_cb = cb;
   l->close_arg = arg;
   sl__ctl_msg_t m = {.type = SL__CTL_UNLISTEN, .key = l->key};
-  if (sl__ctl_send(N.fd, &m, -1) != 0) {
-    /* The primary is gone: nothing more will come. */
-    N.refs++;
-    unlisten_done(l->key);
-    return;
-  }
   if (N.refs++ == 0) uv_ref((uv_handle_t*)&N.poll);
+  if (sl__ctl_send(N.fd, &m, -1) != 0)
+    sl__tick_schedule(&l->gone_tick); /* the primary is gone */
+}
+
+size_t sl__listen_shutdown_all(void) {
+  size_t n = 0;
+  if (!N.checked) return 0;
+  for (sl__queue_t* q = N.members.next; q != &N.members; q = q->next) {
+    sl__clisten_t* l = sl__container_of(q, sl__clisten_t, node);
+    n++;
+    if (!l->closing) l->close_server(l->arg); /* leaves it in the list */
+  }
+  return n;
 }
 
 size_t sl__listen_drain(int fd, sl__conn_fd_cb on_fd, void* arg) {

@@ -692,23 +692,13 @@ static void conn_adopt(sl_http_server_t* srv, uv_tcp_t* h) {
   conn_t* c = conn_new(srv, sock);
   if (c == NULL) return;
   sl__load.accepted++;
+  c->tcp = 1;
   if (srv->closing) c->closing = c->late = 1;
 }
 
 static void adopt_fd(void* arg, int fd) {
-  sl_http_server_t* srv = arg;
-  uv_tcp_t* h = sl__malloc(sizeof *h);
-  if (h == NULL) {
-    close(fd);
-    return;
-  }
-  uv_tcp_init(sl__loop(), h);
-  if (uv_tcp_open(h, fd) != 0) {
-    close(fd);
-    uv_close((uv_handle_t*)h, handle_free_cb);
-    return;
-  }
-  conn_adopt(srv, h);
+  uv_tcp_t* h = sl__tcp_handle_from_fd(fd);
+  if (h != NULL) conn_adopt(arg, h);
 }
 
 /* Accepts the connection waiting on the listener. */
@@ -776,6 +766,10 @@ static void server_maybe_done(sl_http_server_t* srv) {
   }
 }
 
+static void close_for_cluster(void* arg) {
+  sl_http_server_close(arg, NULL, NULL);
+}
+
 int sl_http_listen(const sl_http_server_opts_t* o, sl_http_handler handler,
                    void* arg, sl_http_server_t** out) {
   SL_ASSERT(handler != NULL && out != NULL);
@@ -788,8 +782,8 @@ int sl_http_listen(const sl_http_server_opts_t* o, sl_http_handler handler,
   srv->arg = arg;
   sl__queue_init(&srv->conns);
   int fd = sl__listen_open(srv->o.host, srv->o.port, srv->o.backlog,
-                           srv->o.reuseport, srv->o.exclusive, adopt_fd, srv,
-                           &srv->port, &srv->cl);
+                           srv->o.reuseport, srv->o.exclusive, adopt_fd,
+                           close_for_cluster, srv, &srv->port, &srv->cl);
   if (fd < 0 && fd != SL__LISTEN_HANDOFF) {
     sl__free(srv);
     return fd;
@@ -823,9 +817,9 @@ static int listener_fd(const sl_http_server_t* srv) {
 static int conn_has_input(conn_t* c) {
   uv_os_fd_t fd;
   int n = 0;
-  if (c->sock == NULL) return 0;
+  if (c->sock == NULL || !c->tcp) return 0;
   uv_handle_t* h = (uv_handle_t*)((sl__uvs_t*)c->sock)->h;
-  if (uv_fileno(h, &fd) != 0) return 0;
+  if (h == NULL || uv_is_closing(h) || uv_fileno(h, &fd) != 0) return 0;
   return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }
 

@@ -88,6 +88,7 @@ struct conn_s {
       mid_message : 1, value_open : 1, sock_paused : 1, peer_ended : 1,
       closing : 1,          /* the server is closing gracefully */
       late : 1,             /* came after close began: gets one answer */
+      tcp : 1,              /* sock is a libuv TCP stream (sl__uvs_t) */
       ending : 1, destroyed : 1, timer_closed : 1, abort : 1;
 };
 

@@ -216,22 +216,31 @@ static void on_connection(uv_stream_t* server, int status) {
   conn_adopt(srv, h);
 }
 
-/* rr: a connection the primary handed over. After close began it is
- * closed (the primary gets no more once it has the unlisten). */
-static void adopt_fd(void* arg, int fd) {
-  sl_tcp_server_t* srv = arg;
-  uv_tcp_t* h = srv->closing ? NULL : sl__malloc(sizeof *h);
+uv_tcp_t* sl__tcp_handle_from_fd(int fd) {
+  uv_tcp_t* h = sl__malloc(sizeof *h);
   if (h == NULL) {
     close(fd);
-    return;
+    return NULL;
   }
   uv_tcp_init(sl__loop(), h);
   if (uv_tcp_open(h, fd) != 0) {
     close(fd);
     uv_close((uv_handle_t*)h, handle_free_cb);
+    return NULL;
+  }
+  return h;
+}
+
+/* rr: a connection the primary handed over. After close began it is
+ * closed (the primary gets no more once it has the unlisten). */
+static void adopt_fd(void* arg, int fd) {
+  sl_tcp_server_t* srv = arg;
+  if (srv->closing) {
+    close(fd);
     return;
   }
-  conn_adopt(srv, h);
+  uv_tcp_t* h = sl__tcp_handle_from_fd(fd);
+  if (h != NULL) conn_adopt(srv, h);
 }
 
 int sl__tcp_bind(const char* host, int port, int reuseport) {
@@ -274,6 +283,10 @@ static void server_part_closed(void* arg) {
 
 static void server_free_cb(uv_handle_t* h) { server_part_closed(h->data); }
 
+static void close_for_cluster(void* arg) {
+  sl_tcp_server_close(arg, NULL, NULL);
+}
+
 int sl_tcp_listen(const char* host, int port, const sl_tcp_server_opts_t* o,
                   sl_connection_cb on_conn, void* arg, sl_tcp_server_t** out) {
   static const sl_tcp_server_opts_t defaults;
@@ -288,7 +301,8 @@ int sl_tcp_listen(const char* host, int port, const sl_tcp_server_opts_t* o,
   srv->conn = o->conn;
   int backlog = o->backlog ? o->backlog : 511;
   int fd = sl__listen_open(host, port, backlog, o->reuseport, o->exclusive,
-                           adopt_fd, srv, &srv->port, &srv->cl);
+                           adopt_fd, close_for_cluster, srv, &srv->port,
+                           &srv->cl);
   if (fd < 0 && fd != SL__LISTEN_HANDOFF) {
     sl__free(srv);
     return fd;
