@@ -35,7 +35,8 @@ struct lkey_s {
   int req_port, port, backlog;
   sl_cluster_sched_t sched;
   lsock_t main;         /* shared, rr */
-  lsock_t* slots;       /* reuseport, by slot */
+  lsock_t** slots;      /* reuseport, by slot (each allocated on its own:
+                           a poll's data points at it) */
   int nslots;
   int last_id;          /* rr: the worker served last */
   int held;             /* a connection no worker could take yet, -1 */
@@ -154,7 +155,7 @@ static void key_update(int k) {
     return;
   }
   for (int i = 0; i < key->nslots; i++) {
-    lsock_t* s = &key->slots[i];
+    lsock_t* s = key->slots[i];
     if (s->fd >= 0 && takers && !slot_held(k, i)) accept_start(s);
     else accept_stop(s);
   }
@@ -209,15 +210,15 @@ static int key_new(const sl__ctl_msg_t* m, lkey_t** out) {
 
 /* reuseport: the socket of `slot`, made on first use. */
 static int slot_fd(lkey_t* key, int slot) {
-  if (slot >= key->nslots) {
-    lsock_t* v = sl__realloc(key->slots, (size_t)(slot + 1) * sizeof *v);
+  while (slot >= key->nslots) {
+    lsock_t** v = sl__realloc(key->slots,
+                              (size_t)(key->nslots + 1) * sizeof *v);
     if (v == NULL) return SL_ENOMEM;
-    for (int i = key->nslots; i <= slot; i++)
-      v[i] = (lsock_t){.fd = -1, .key = key};
     key->slots = v;
-    key->nslots = slot + 1;
+    if ((v[key->nslots] = sl__malloc(sizeof **v)) == NULL) return SL_ENOMEM;
+    *v[key->nslots++] = (lsock_t){.fd = -1, .key = key};
   }
-  lsock_t* s = &key->slots[slot];
+  lsock_t* s = key->slots[slot];
   if (s->fd < 0) {
     int fd = bind_listen(key, key->port, 1);
     if (fd < 0) return fd;
@@ -232,8 +233,9 @@ static void key_close(lkey_t* key) {
   accept_stop(&key->main);
   if (key->main.fd >= 0) close(key->main.fd);
   for (int i = 0; i < key->nslots; i++) {
-    accept_stop(&key->slots[i]);
-    if (key->slots[i].fd >= 0) close(key->slots[i].fd);
+    accept_stop(key->slots[i]);
+    if (key->slots[i]->fd >= 0) close(key->slots[i]->fd);
+    sl__free(key->slots[i]);
   }
   sl__free(key->slots);
   if (key->held >= 0) close(key->held);
