@@ -492,11 +492,12 @@ typedef void (*sl_pipeline_cb)(int err, int stage, const char* message,
                                void* arg);
 /* Pipes stages[0] -> stages[1] -> ... -> stages[n-1]. On the first error in
  * any stage, destroys every stage that has not finished (without an error of
- * their own) and calls `cb` with that root-cause error and its stage index. `cb` runs exactly once, from the
- * loop, after the last stage finished (or after every stage closed on
- * error). Returns 0, or SL_EINVAL for fewer than 2 stages or a NULL stage (a
- * failed constructor), in which case every given stage is destroyed and
- * `cb` still runs once, later, with SL_EINVAL. */
+ * their own) and calls `cb` with that root-cause error and its stage index.
+ * `cb` runs exactly once, from the loop, after the last stage finished (or
+ * after every stage closed on error). Returns 0, or SL_EINVAL for fewer
+ * than 2 stages or a NULL stage (a failed constructor), in which case every
+ * given stage is destroyed and `cb` still runs once, later, with
+ * SL_EINVAL. */
 SL_EXTERN int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
                            void* arg);
 /* sl_pipelinev() over a NULL-terminated list of any number of stages
@@ -607,7 +608,9 @@ SL_EXTERN int sl_tcp_listen(const char* host, int port,
 /* The bound port (useful after port 0). */
 SL_EXTERN int sl_tcp_server_port(const sl_tcp_server_t* srv);
 /* Stops accepting and frees the server; accepted connections live on.
- * `cb` (may be NULL) runs from the loop once the listener is closed. */
+ * Connections already waiting in the accept queue (accepted by the kernel)
+ * are still given to on_conn, from the loop, rather than reset. `cb` (may
+ * be NULL) runs from the loop once the listener is closed. */
 SL_EXTERN void sl_tcp_server_close(sl_tcp_server_t* srv,
                                    void (*cb)(void* arg), void* arg);
 
@@ -983,14 +986,14 @@ typedef void (*sl_http_handler)(sl_stream_t* req, sl_stream_t* res,
 
 typedef struct sl_http_server_opts_s {
   const char* host;              /* NULL: "127.0.0.1" */
-  int port;                      /* 0: any free port (see sl_http_server_port) */
+  int port;                      /* 0: any free port (sl_http_server_port) */
   int backlog;                   /* 0: 511 */
   int reuseport;                 /* SO_REUSEPORT before bind */
   int exclusive;                 /* in a cluster worker: a listener of this
                                     worker alone, not the cluster's */
   size_t max_header_size;        /* request line + headers; 0: 16 KiB -> 431 */
   uint64_t max_body_size;        /* 0: no limit; past it 413 */
-  uint64_t headers_timeout_ms;   /* time to receive the headers; 0: 10000 -> 408 */
+  uint64_t headers_timeout_ms;   /* to receive the headers; 0: 10000 -> 408 */
   uint64_t keep_alive_timeout_ms;/* idle keep-alive; 0: 5000 */
   size_t max_connections;        /* 0: 10000; at the limit the server stops
                                     accepting (more wait in the backlog)
@@ -1241,8 +1244,10 @@ typedef struct sl_cluster_event_s {
                               a signal or a non-zero code), "exit" (code
                               0), "fatal" (the fatal code), "hung" (killed
                               for a missed heartbeat), "restart" (retired by
-                              a rolling restart), "shutdown",
-                              "disconnect" (sl_worker_disconnect) */
+                              a rolling restart), "timeout" (a rolling
+                              restart's replacement that did not listen in
+                              time), "shutdown", "disconnect"
+                              (sl_worker_disconnect) */
 } sl_cluster_event_t;
 
 typedef void (*sl_cluster_cb)(const sl_cluster_event_t* ev, void* arg);
@@ -1278,10 +1283,13 @@ typedef struct sl_cluster_opts_s {
                                   online worker this often over the channel;
                                   the worker answers from its loop with its
                                   load report (sl_worker_load) */
-  uint64_t heartbeat_timeout_ms;  /* 0: 5000. A worker that has not answered
-                                  for this long is hung: SIGKILL to its
-                                  process group, EXIT reason "hung", and the
-                                  restart policy replaces it */
+  uint64_t heartbeat_timeout_ms;  /* 0: 5000; must exceed the interval. A
+                                  worker that has not answered for this long
+                                  is hung: SIGKILL to its process group, EXIT
+                                  reason "hung", and the restart policy
+                                  replaces it. Only workers that run the
+                                  worker side (called a cluster function) are
+                                  pinged, and not once their channel closed */
   int no_heartbeat;            /* 1: no pings, no load reports, no hung
                                   detection */
   uint64_t restart_timeout_ms; /* 0: 10000. Rolling restart: how long a
@@ -1357,7 +1365,8 @@ SL_EXTERN int sl_cluster_notify_listening(int port);
 SL_EXTERN int sl_cluster_on_shutdown(void (*cb)(void* arg), void* arg);
 
 /* Primary: sets the options (copied; `argv` and `entry` must stay valid).
- * Call before the first fork; returns 0, SL_EINVAL in a worker, or SL_EBUSY
+ * Call before the first fork; returns 0, SL_EINVAL in a worker or for a
+ * heartbeat_timeout_ms not longer than heartbeat_interval_ms, or SL_EBUSY
  * once workers exist. Without it the defaults apply. */
 SL_EXTERN int sl_cluster_setup(const sl_cluster_opts_t* o);
 /* Primary: listeners for worker events (all workers). Callbacks run from the
@@ -1410,19 +1419,23 @@ SL_EXTERN size_t sl_cluster_workers(sl_worker_t** out, size_t max);
  * for its exit. The old worker keeps serving until its replacement
  * listens, so no connection is refused or reset. cb(err, arg) (may be
  * NULL) runs from the loop at the end: 0, or SL_ETIMEDOUT when a
- * replacement did not listen within restart_timeout_ms (it is killed, the
- * old worker keeps running, the restart stops there), or SL_ECANCELED when
- * a shutdown began. Returns 0, SL_EBUSY when a restart or a shutdown is
- * under way, SL_EINVAL in a worker. SIGHUP calls it when handle_signals is
- * set. */
+ * replacement did not listen within restart_timeout_ms (it is killed, EXIT
+ * reason "timeout", the old worker keeps running, the restart stops
+ * there), SL_ECHILD when a replacement died before it listened (same),
+ * or SL_ECANCELED when a shutdown began. An old worker that dies while its
+ * replacement starts is not respawned: the replacement takes its place.
+ * Returns 0, SL_EBUSY when a restart or a shutdown is under way, SL_EINVAL
+ * in a worker. SIGHUP calls it when handle_signals is set. */
 SL_EXTERN int sl_cluster_restart(void (*cb)(int err, void* arg), void* arg);
 /* Primary: stops replacing workers, cancels pending replacements, sends
  * the internal "shutdown" message to every worker (see
  * sl_cluster_on_shutdown), SIGTERM to those left after 1 s (or half the
  * timeout when it is shorter) and SIGKILL to those left after
  * shutdown_timeout_ms. Once every worker has exited (its EXIT events ran),
- * the cluster releases its handles and listeners and cb(arg) (may be NULL)
- * runs from the loop, so sl_run() returns when nothing else is open.
+ * the cluster releases its handles and listeners (sl_cluster_on listeners
+ * too: a cluster started again registers its own) and cb(arg) (may be
+ * NULL) runs from the loop, so sl_run() returns when nothing else is
+ * open.
  * Returns 0, or SL_EBUSY when a shutdown is under way (cb not kept). */
 SL_EXTERN int sl_cluster_shutdown(void (*cb)(void* arg), void* arg);
 

@@ -92,6 +92,10 @@ static struct {
   uint64_t t0_us, started, counts[O_MAX_];
   uint64_t stale;     /* eof/reset on a kept-alive connection after the
                          request went out and before any response byte */
+  uint64_t reset_new; /* reset on a new connection, request written, no
+                         response byte: the handshake completed in the
+                         kernel as the listener closed, or a server that
+                         closed without reading */
   uint64_t unsent;    /* eof/reset on a new connection before a request
                          byte went out (the handshake raced a close) */
   uint32_t* lat_us;   /* latency of each ok response */
@@ -320,6 +324,8 @@ static void finish(conn_t* c, int outcome, uint64_t now) {
     H.stale++;
   if ((outcome == O_EOF || outcome == O_RESET) && !c->reused && c->sent == 0)
     H.unsent++;
+  else if (outcome == O_RESET && !c->reused && c->got == 0)
+    H.reset_new++;
   if (H.verbose && outcome > O_HTTP && outcome != O_REFUSED)
     fprintf(stderr, "hammer: %s at %.1f ms after %.1f ms: slot %d, %s "
             "connection, request bytes sent %zu/%zu, response bytes %zu\n",
@@ -559,10 +565,12 @@ static void report(void) {
   double secs = (double)(now_us() - H.t0_us) / 1e6;
   if (H.nlat > 0) qsort(H.lat_us, H.nlat, sizeof *H.lat_us, lat_cmp);
   printf("stats attempts=%llu elapsed_ms=%.0f rps=%.0f p50_ms=%.2f "
-         "p99_ms=%.2f max_ms=%.2f stale_keepalive=%llu unsent=%llu\n",
+         "p99_ms=%.2f max_ms=%.2f stale_keepalive=%llu unsent=%llu "
+         "reset_new=%llu\n",
          (unsigned long long)H.started, secs * 1000, H.nlat / secs,
          pct_ms(0.5), pct_ms(0.99), pct_ms(1.0),
-         (unsigned long long)H.stale, (unsigned long long)H.unsent);
+         (unsigned long long)H.stale, (unsigned long long)H.unsent,
+         (unsigned long long)H.reset_new);
   print_counts(NULL);
 }
 

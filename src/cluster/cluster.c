@@ -46,7 +46,8 @@ static struct {
   void (*shut_cb)(void*);
   void* shut_arg;
   sl__tick_t done_tick;
-  uv_signal_t sig[3];
+  uv_signal_t* sig[3]; /* allocated: a restarted cluster's new ones may
+                          start before the old ones finished closing */
   int sig_on;
   sl_timer_t* heartbeat;
 } C;
@@ -60,8 +61,10 @@ static struct {
   size_t n, next;
   sl_worker_t* old;
   sl_worker_t* repl;
+  int old_listened;  /* the old worker was listening: wait for the same */
   sl_timer_t* timer;
-  int err;
+  int err;           /* the restart stops with it */
+  int ending;        /* the callback is due from the tick */
   sl__tick_t tick;
 } R;
 
@@ -227,7 +230,7 @@ int sl_cluster_on_shutdown(void (*cb)(void* arg), void* arg) {
   return 0;
 }
 
-/* --- primary: setup, events ---------------------------------------------- */
+/* --- primary: setup, events ----------------------------------------------- */
 
 static void cluster_init(void) {
   if (C.inited) return;
@@ -260,6 +263,14 @@ int sl_cluster_setup(const sl_cluster_opts_t* o) {
     C.o.heartbeat_timeout_ms = DEF_HEARTBEAT_TIMEOUT_MS;
   if (C.o.restart_timeout_ms == 0)
     C.o.restart_timeout_ms = DEF_RESTART_TIMEOUT_MS;
+  if (C.o.heartbeat_timeout_ms <= C.o.heartbeat_interval_ms) {
+    fprintf(stderr, "sluice: cluster: heartbeat_timeout_ms (%llu) must be "
+            "longer than heartbeat_interval_ms (%llu)\n",
+            (unsigned long long)C.o.heartbeat_timeout_ms,
+            (unsigned long long)C.o.heartbeat_interval_ms);
+    C.configured = 0;
+    return SL_EINVAL;
+  }
   if (C.o.sched == SL_SCHED_DEFAULT) C.o.sched = SL_SCHED_REUSEPORT;
   C.st.target = resolve_workers(C.o.workers);
   C.configured = 1;
@@ -331,7 +342,6 @@ static void emit_online(sl_worker_t* w) {
   if (w->online_emitted) return;
   emit_fork(w);
   w->online_emitted = 1;
-  w->last_pong_ms = sl_now_ms();
   if (w->state < SL__W_ONLINE) w->state = SL__W_ONLINE;
   sl_cluster_event_t ev = {.type = SL_CLUSTER_ONLINE};
   emit(w, &ev);
@@ -339,14 +349,20 @@ static void emit_online(sl_worker_t* w) {
 
 void sl__cluster_worker_listening(sl_worker_t* w, int port) {
   emit_online(w);
+  if (!w->pinged) { /* it runs the worker side; its "online" may not be out */
+    w->pinged = 1;
+    w->last_pong_ms = sl_now_ms();
+  }
   w->ever_listened = 1;
   if (w->state < SL__W_LISTENING) w->state = SL__W_LISTENING;
   sl_cluster_event_t ev = {.type = SL_CLUSTER_LISTENING, .port = port};
   emit(w, &ev);
-  if (R.active && w == R.repl) restart_step();
+  if (R.active && w == R.repl) sl__tick_schedule(&R.tick);
 }
 
-/* --- primary: restart policy --------------------------------------------- */
+/* --- primary: restart policy ---------------------------------------------- */
+
+static void respawn_after(uint64_t delay_ms);
 
 static void respawn_fire(sl_timer_t* t, void* arg) {
   (void)t;
@@ -355,7 +371,13 @@ static void respawn_fire(sl_timer_t* t, void* arg) {
   sl__free(r);
   if (C.shutting) return;
   C.st.restarts++;
-  if (cluster_fork(NULL, -1, NULL) != 0) C.st.restarts--;
+  int rc = cluster_fork(NULL, -1, NULL);
+  if (rc == 0) return;
+  C.st.restarts--;
+  fprintf(stderr, "sluice: cluster: fork of a replacement failed: %s; "
+          "trying again in %llu ms\n", sl_strerror(rc),
+          (unsigned long long)C.o.backoff_max_ms);
+  respawn_after(C.o.backoff_max_ms);
 }
 
 static void respawn_after(uint64_t delay_ms) {
@@ -397,6 +419,8 @@ static int should_respawn(const sl_worker_t* w, const char* reason) {
 
 /* --- primary: workers ----------------------------------------------------- */
 
+static int restart_covers(const sl_worker_t* w);
+static void restart_worker_gone(sl_worker_t* w);
 static void shutdown_check(void);
 static void stop_worker(sl_worker_t* w, const char* reason);
 
@@ -424,6 +448,7 @@ static void on_worker_message(sl_worker_t* w, const sl_message_t* m) {
   size_t vlen;
   sl_cluster_event_t ev = {.msg = m};
   if (sl__json_find(m->data, m->len, "sluice_cluster", &v, &vlen) != 0) {
+    emit_online(w); /* it speaks: it is online, whatever came first */
     ev.type = SL_CLUSTER_MESSAGE;
     emit(w, &ev);
     return;
@@ -435,6 +460,8 @@ static void on_worker_message(sl_worker_t* w, const sl_message_t* m) {
   int64_t port = 0;
   if (strcmp(cmd, "online") == 0) {
     emit_online(w);
+    w->pinged = 1; /* it runs the worker side: it answers pings */
+    w->last_pong_ms = sl_now_ms();
   } else if (strcmp(cmd, "pong") == 0) {
     store_load(w, m);
   } else if (strcmp(cmd, "listening") == 0 &&
@@ -471,8 +498,8 @@ static void on_worker_close(sl_worker_t* w, const sl_child_event_t* ce) {
   const char* reason = exit_reason(w, ce);
   if (strcmp(reason, "fatal") == 0) C.st.fatal++;
   if (strcmp(reason, "crash") == 0) C.st.crashes++;
-  if (strcmp(reason, "restart") == 0) C.st.retired++;
-  int respawn = should_respawn(w, reason);
+  if (w->retired) C.st.retired++;
+  int respawn = should_respawn(w, reason) && !restart_covers(w);
   uint64_t delay = respawn ? next_delay(w) : 0;
   sl_cluster_event_t ev = {.type = SL_CLUSTER_EXIT,
                            .exit_code = ce->exit_code,
@@ -482,16 +509,22 @@ static void on_worker_close(sl_worker_t* w, const sl_child_event_t* ce) {
                            .reason = reason};
   emit_fork(w);
   emit(w, &ev);
-  if (R.active && (w == R.old || w == R.repl)) {
-    if (w == R.repl) R.err = SL_ECHILD, R.repl = NULL;
-    if (w == R.old) R.old = NULL;
-    sl__tick_schedule(&R.tick);
-  }
+  restart_worker_gone(w);
   sl__free(w);
   if (respawn && !C.shutting) respawn_after(delay); /* unless the listener
                                                      shut down */
   idle_check();
   shutdown_check();
+}
+
+/* The channel closed: the worker is leaving (its own shutdown, a crash, or
+ * ours): no more connections for it, no heartbeat. */
+static void on_worker_disconnect(sl_worker_t* w, sl_cluster_event_t* ev) {
+  w->disconnected = 1;
+  if (w->state < SL__W_DRAINING) w->state = SL__W_DRAINING;
+  sl__pnet_detach(w, 0);
+  emit_fork(w);
+  emit(w, ev);
 }
 
 static void worker_event(sl_child_t* c, const sl_child_event_t* ce,
@@ -501,7 +534,7 @@ static void worker_event(sl_child_t* c, const sl_child_event_t* ce,
   sl_cluster_event_t ev = {.type = SL_CLUSTER_DISCONNECT};
   switch (ce->type) {
     case SL_CHILD_MESSAGE: on_worker_message(w, ce->msg); break;
-    case SL_CHILD_DISCONNECT: emit(w, &ev); break;
+    case SL_CHILD_DISCONNECT: on_worker_disconnect(w, &ev); break;
     case SL_CHILD_ERROR:
       fprintf(stderr, "sluice: worker %d: %s\n", w->id,
               ce->message ? ce->message : sl_strerror(ce->err));
@@ -598,7 +631,7 @@ static int cluster_fork(const char* const* extra, int slot,
   return 0;
 }
 
-/* --- primary: heartbeat ------------------------------------------------------ */
+/* --- primary: heartbeat --------------------------------------------------- */
 
 static void on_heartbeat(sl_timer_t* t, void* arg) {
   (void)t;
@@ -607,7 +640,7 @@ static void on_heartbeat(sl_timer_t* t, void* arg) {
   uint64_t now = sl_now_ms();
   for (sl__queue_t* q = C.workers.next; q != &C.workers; q = q->next) {
     sl_worker_t* w = sl__container_of(q, sl_worker_t, node);
-    if (!w->online_emitted || w->stop_reason != NULL) continue;
+    if (!w->pinged || w->disconnected || w->stop_reason != NULL) continue;
     if (now - w->last_pong_ms > C.o.heartbeat_timeout_ms) {
       fprintf(stderr, "sluice: worker %d (pid %d) did not answer for %llu "
               "ms: killed\n", w->id, (int)w->pid,
@@ -646,9 +679,10 @@ static void on_signal(uv_signal_t* h, int signum) {
 static void signals_start(void) {
   int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
   for (int i = 0; i < 3; i++) {
-    uv_signal_init(sl__loop(), &C.sig[i]);
-    uv_signal_start(&C.sig[i], on_signal, sigs[i]);
-    uv_unref((uv_handle_t*)&C.sig[i]);
+    if ((C.sig[i] = sl__malloc(sizeof *C.sig[i])) == NULL) continue;
+    uv_signal_init(sl__loop(), C.sig[i]);
+    uv_signal_start(C.sig[i], on_signal, sigs[i]);
+    uv_unref((uv_handle_t*)C.sig[i]);
   }
   C.sig_on = 1;
 }
@@ -713,7 +747,7 @@ size_t sl_cluster_workers(sl_worker_t** out, size_t max) {
   return n;
 }
 
-/* --- primary: stopping workers --------------------------------------------- */
+/* --- primary: stopping workers -------------------------------------------- */
 
 static void on_kill_deadline(sl_timer_t* t, void* arg) {
   (void)t;
@@ -736,6 +770,7 @@ static void on_term_fallback(sl_timer_t* t, void* arg) {
 static void stop_worker(sl_worker_t* w, const char* reason) {
   static const char msg[] = "{\"sluice_cluster\":\"shutdown\"}";
   if (w->stop_reason == NULL) w->stop_reason = reason;
+  w->retired = strcmp(reason, "restart") == 0;
   w->no_respawn = 1;
   w->state = SL__W_DRAINING;
   sl__pnet_detach(w, 0);
@@ -750,7 +785,7 @@ static void stop_worker(sl_worker_t* w, const char* reason) {
                                  0, on_term_fallback, w);
 }
 
-static void signal_closed(uv_handle_t* h) { (void)h; }
+static void signal_closed(uv_handle_t* h) { sl__free(h); }
 
 static void shutdown_done(sl__tick_t* t) {
   (void)t;
@@ -758,7 +793,8 @@ static void shutdown_done(sl__tick_t* t) {
   void* arg = C.shut_arg;
   if (C.sig_on) {
     for (int i = 0; i < 3; i++)
-      uv_close((uv_handle_t*)&C.sig[i], signal_closed);
+      if (C.sig[i] != NULL) uv_close((uv_handle_t*)C.sig[i], signal_closed);
+    memset(C.sig, 0, sizeof C.sig);
     C.sig_on = 0;
   }
   if (C.heartbeat != NULL) sl_timer_stop(C.heartbeat);
@@ -783,7 +819,7 @@ static void shutdown_check(void) {
   sl__tick_schedule(&C.done_tick);
 }
 
-static void restart_finish(int err);
+static void restart_end(int err);
 
 int sl_cluster_shutdown(void (*cb)(void* arg), void* arg) {
   if (!sl_cluster_is_primary()) return SL_EINVAL;
@@ -793,7 +829,7 @@ int sl_cluster_shutdown(void (*cb)(void* arg), void* arg) {
   C.shutting = 1;
   C.shut_cb = cb;
   C.shut_arg = arg;
-  if (R.active) restart_finish(SL_ECANCELED);
+  if (R.active) restart_end(SL_ECANCELED);
   while (!sl__queue_empty(&C.respawns)) {
     respawn_t* r = sl__container_of(C.respawns.next, respawn_t, node);
     sl__queue_remove(&r->node);
@@ -809,14 +845,25 @@ int sl_cluster_shutdown(void (*cb)(void* arg), void* arg) {
   return 0;
 }
 
-/* --- primary: rolling restart ------------------------------------------------ */
+/* --- primary: rolling restart --------------------------------------------- */
 
-static void restart_done_tick(sl__tick_t* t);
-
-static void restart_finish(int err) {
+/* The restart ends with `err`: the callback runs from the tick, never
+ * inside the call that ended it. The worker being replaced keeps running
+ * if its replacement failed. */
+static void restart_end(int err) {
+  if (R.ending) return;
   if (R.timer != NULL) sl_timer_stop(R.timer);
+  R.timer = NULL;
+  R.err = err;
+  R.ending = 1;
+  sl__tick_schedule(&R.tick);
+}
+
+static void restart_finish(void) {
   void (*cb)(int, void*) = R.cb;
   void* arg = R.arg;
+  int err = R.err;
+  sl__tick_cancel(&R.tick);
   sl__free(R.ids);
   memset(&R, 0, sizeof R);
   if (cb != NULL) cb(err, arg);
@@ -830,60 +877,79 @@ static sl_worker_t* worker_by_id(int id) {
   return NULL;
 }
 
+/* While a replacement is on its way, the worker it replaces is covered:
+ * its death needs no respawn of its own; nor does the death of a
+ * replacement whose old worker still serves. */
+static int restart_covers(const sl_worker_t* w) {
+  if (!R.active || R.ending) return 0;
+  return (w == R.old && R.repl != NULL) || (w == R.repl && R.old != NULL);
+}
+
+static void restart_worker_gone(sl_worker_t* w) {
+  if (!R.active) return;
+  if (w == R.old) R.old = NULL;
+  if (w == R.repl) {
+    R.repl = NULL;
+    if (!R.ending) restart_end(SL_ECHILD); /* died before it listened */
+  }
+  sl__tick_schedule(&R.tick);
+}
+
 static void on_restart_timeout(sl_timer_t* t, void* arg) {
   (void)t;
   (void)arg;
   R.timer = NULL;
   if (R.repl == NULL) return;
-  fprintf(stderr, "sluice: rolling restart: worker %d did not listen within "
-          "%llu ms; the old worker %d keeps running\n", R.repl->id,
-          (unsigned long long)C.o.restart_timeout_ms,
-          R.old ? R.old->id : 0);
+  fprintf(stderr, "sluice: rolling restart: worker %d did not listen "
+          "within %llu ms; stopped there\n", R.repl->id,
+          (unsigned long long)C.o.restart_timeout_ms);
   R.repl->no_respawn = 1;
-  R.repl->stop_reason = "restart";
+  R.repl->stop_reason = "timeout";
   sl_child_kill_tree(R.repl->child, SIGKILL);
-  R.err = SL_ETIMEDOUT;
   R.repl = NULL;
-  sl__tick_schedule(&R.tick);
+  restart_end(SL_ETIMEDOUT);
 }
 
-/* One step of the restart, run whenever something it waits for happened:
- * the replacement listens (retire the old one), the old one exited (next
- * worker), or an error (stop). */
+static int repl_ready(const sl_worker_t* w) {
+  return w->state == SL__W_LISTENING ||
+         (!R.old_listened && w->online_emitted && w->state != SL__W_DEAD);
+}
+
+/* One step, run from the tick whenever something the restart waits for
+ * happened: the replacement listens (retire the old worker), the old
+ * worker exited (next one), or the end. */
 static void restart_step(void) {
   if (!R.active) return;
-  if (R.err != 0) {
-    if (R.old == NULL && R.repl == NULL) restart_finish(R.err);
+  if (R.ending) {
+    restart_finish();
     return;
   }
-  if (R.repl != NULL && R.old != NULL &&
-      (R.repl->state >= SL__W_LISTENING ||
-       (!R.old->ever_listened && R.repl->online_emitted))) {
+  if (R.repl != NULL) {
+    if (!repl_ready(R.repl)) return; /* waiting for it to listen */
     if (R.timer != NULL) sl_timer_stop(R.timer);
     R.timer = NULL;
-    stop_worker(R.old, "restart");
     R.repl = NULL;
-    return;
+    if (R.old != NULL) stop_worker(R.old, "restart");
   }
-  if (R.old != NULL || R.repl != NULL) return; /* waiting */
+  if (R.old != NULL) return; /* waiting for it to exit */
   while (R.next < R.n && (R.old = worker_by_id(R.ids[R.next++])) == NULL)
     continue;
   if (R.old == NULL) {
-    restart_finish(0);
+    restart_end(0);
     return;
   }
+  R.old_listened = R.old->ever_listened;
   int rc = cluster_fork(NULL, R.old->slot, &R.repl);
   if (rc != 0) {
-    R.err = rc;
     R.old = R.repl = NULL;
-    restart_finish(rc);
+    restart_end(rc);
     return;
   }
   R.timer = sl_timer_start(C.o.restart_timeout_ms, 0, on_restart_timeout,
                            NULL);
 }
 
-static void restart_done_tick(sl__tick_t* t) {
+static void restart_tick(sl__tick_t* t) {
   (void)t;
   restart_step();
 }
@@ -904,7 +970,7 @@ int sl_cluster_restart(void (*cb)(int err, void* arg), void* arg) {
   R.active = 1;
   R.cb = cb;
   R.arg = arg;
-  sl__tick_init(&R.tick, restart_done_tick);
+  sl__tick_init(&R.tick, restart_tick);
   sl__tick_schedule(&R.tick); /* never inside the call */
   return 0;
 }

@@ -16,7 +16,7 @@
 
 #include "process/process_int.h"
 
-/* --- the servers' side ------------------------------------------------------ */
+/* --- the servers' side ---------------------------------------------------- */
 
 /* A server's membership in the cluster listener for its address. */
 typedef struct sl__clisten_s sl__clisten_t;
@@ -45,10 +45,12 @@ int sl__listen_open(const char* host, int port, int backlog, int reuseport,
                     void (*close_server)(void* arg), void* arg,
                     int* port_out, sl__clisten_t** out);
 /* Leaves the cluster listener: the primary stops handing connections over;
- * the ones already on their way are still given to on_fd. cb(arg) runs
- * from the loop once the primary has acknowledged; the membership is freed
- * then (on_fd is not called after cb). */
-void sl__listen_close(sl__clisten_t* l, void (*cb)(void* arg), void* arg);
+ * the ones already on their way are still given to on_fd, unless
+ * `bounce_late`: then they go back to the primary for another worker.
+ * cb(arg) runs from the loop once the primary has acknowledged; the
+ * membership is freed then (on_fd is not called after cb). */
+void sl__listen_close(sl__clisten_t* l, int bounce_late,
+                      void (*cb)(void* arg), void* arg);
 /* Worker shutdown: close_server() for every cluster server not closing
  * yet. Returns how many cluster servers there are (closing included). */
 size_t sl__listen_shutdown_all(void);
@@ -65,7 +67,7 @@ typedef struct sl__load_s {
 } sl__load_t;
 extern sl__load_t sl__load;
 
-/* --- control packets -------------------------------------------------------- */
+/* --- control packets ------------------------------------------------------ */
 
 enum {
   SL__CTL_LISTEN = 1,  /* worker -> primary: host, port, backlog, seq */
@@ -86,6 +88,9 @@ typedef struct sl__ctl_msg_s {
   int32_t key;
   int32_t backlog;
   int32_t sched;
+  int32_t index;  /* LISTEN: the worker's n-th open server on the address
+                     (Node's listen index): two servers on port 0 in one
+                     worker get two ports */
   char host[64];
 } sl__ctl_msg_t;
 
@@ -98,7 +103,7 @@ int sl__ctl_send(int sock, const sl__ctl_msg_t* m, int fd);
  * another negative code. */
 int sl__ctl_recv(int sock, sl__ctl_msg_t* m, int* fd, int flags);
 
-/* --- the primary's side ----------------------------------------------------- */
+/* --- the primary's side --------------------------------------------------- */
 
 typedef enum {
   SL__W_STARTING = 0,
@@ -120,6 +125,10 @@ struct sl_worker_s {
   int ever_listened;
   uint64_t started_ms;
   int no_respawn;     /* disconnected on purpose or retired */
+  int retired;        /* stopped by a rolling restart */
+  int pinged;         /* sent "online": answers the heartbeat */
+  int disconnected;   /* its channel closed: no heartbeat */
+  int warned;         /* a malformed packet was reported */
   const char* stop_reason; /* "shutdown", "restart", "hung", "disconnect" */
   sl__tick_t fork_tick;
   int forked_emitted, online_emitted;

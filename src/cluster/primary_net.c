@@ -32,7 +32,7 @@ typedef struct {
 struct lkey_s {
   int used;
   char host[64];
-  int req_port, port, backlog;
+  int req_port, port, backlog, index;
   sl_cluster_sched_t sched;
   lsock_t main;         /* shared, rr */
   lsock_t** slots;      /* reuseport, by slot (each allocated on its own:
@@ -103,6 +103,10 @@ static void on_accept(uv_poll_t* p, int status, int events) {
   lsock_t* s = p->data;
   lkey_t* key = s->key;
   for (int i = 0; i < ACCEPT_BATCH && status == 0; i++) {
+    if (key->held >= 0) { /* one waits already: accept no more for now */
+      accept_stop(s);
+      return;
+    }
     int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return; /* EAGAIN, or EMFILE and the like: next wakeup */
     if (!dispatch(key, fd, NULL)) {
@@ -165,7 +169,7 @@ static void update_all(void) {
   for (int k = 0; k < SL__MAX_KEYS; k++) key_update(k);
 }
 
-/* --- keys --------------------------------------------------------------------- */
+/* --- keys ----------------------------------------------------------------- */
 
 static int bind_listen(const lkey_t* key, int port, int reuseport) {
   int fd = sl__tcp_bind(key->host, port, reuseport);
@@ -180,7 +184,7 @@ static int bind_listen(const lkey_t* key, int port, int reuseport) {
 static lkey_t* key_find(const sl__ctl_msg_t* m) {
   for (int k = 0; k < SL__MAX_KEYS; k++)
     if (keys[k].used && keys[k].req_port == m->port &&
-        strcmp(keys[k].host, m->host) == 0)
+        keys[k].index == m->index && strcmp(keys[k].host, m->host) == 0)
       return &keys[k];
   return NULL;
 }
@@ -193,6 +197,7 @@ static int key_new(const sl__ctl_msg_t* m, lkey_t** out) {
   memset(key, 0, sizeof *key);
   snprintf(key->host, sizeof key->host, "%s", m->host);
   key->req_port = key->port = m->port;
+  key->index = m->index;
   key->backlog = m->backlog > 0 ? m->backlog : 511;
   key->sched = sl__cluster_sched();
   key->main = (lsock_t){.fd = -1, .key = key};
@@ -242,21 +247,26 @@ static void key_close(lkey_t* key) {
   memset(key, 0, sizeof *key);
 }
 
+/* What waits in the queue of a socket the primary accepts on was accepted
+ * by the kernel: hand it over before the socket closes. */
+static void drain_to_workers(lsock_t* s) {
+  if (s->poll == NULL) return;
+  for (int fd; (fd = accept4(s->fd, NULL, NULL,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;)
+    if (!dispatch(s->key, fd, NULL)) close(fd);
+}
+
 void sl__pnet_close_all(void) {
   for (int k = 0; k < SL__MAX_KEYS; k++) {
     lkey_t* key = &keys[k];
     if (!key->used) continue;
-    /* rr: what waits in the queue was accepted by the kernel: hand it
-     * over before the socket closes. */
-    if (key->sched == SL_SCHED_RR && key->main.fd >= 0)
-      for (int fd; (fd = accept4(key->main.fd, NULL, NULL,
-                                 SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;)
-        if (!dispatch(key, fd, NULL)) close(fd);
+    drain_to_workers(&key->main);
+    for (int i = 0; i < key->nslots; i++) drain_to_workers(key->slots[i]);
     key_close(key);
   }
 }
 
-/* --- requests from a worker ------------------------------------------------ */
+/* --- requests from a worker ----------------------------------------------- */
 
 static void on_listen(sl_worker_t* w, sl__ctl_msg_t* m) {
   lkey_t* key = key_find(m);
@@ -264,7 +274,8 @@ static void on_listen(sl_worker_t* w, sl__ctl_msg_t* m) {
   int rc = 0;
   if (m->port < 0 || m->port > 65535) rc = SL_EINVAL;
   else if (key == NULL) rc = key_new(m, &key);
-  if (rc == 0 && key->sched == SL_SCHED_REUSEPORT) rc = fd = slot_fd(key, w->slot);
+  if (rc == 0 && key->sched == SL_SCHED_REUSEPORT)
+    rc = fd = slot_fd(key, w->slot);
   else if (rc == 0 && key->sched == SL_SCHED_SHARED) fd = key->main.fd;
   sl__ctl_msg_t r = {.type = SL__CTL_LISTEN_OK, .seq = m->seq,
                      .err = rc < 0 ? rc : 0};
@@ -279,23 +290,42 @@ static void on_listen(sl_worker_t* w, sl__ctl_msg_t* m) {
   key_update(r.key);
 }
 
+/* Once per worker: a broken worker must not flood the primary's stderr. */
+static void warn_malformed(sl_worker_t* w, int type) {
+  if (w->warned) return;
+  w->warned = 1;
+  fprintf(stderr, "sluice: worker %d: malformed control packet (type %d), "
+          "ignored (and any more from it)\n", w->id, type);
+}
+
+static int has_member(int k) {
+  sl__queue_t* ws = sl__cluster_workers_queue();
+  for (sl__queue_t* q = ws->next; q != ws; q = q->next)
+    if (sl__container_of(q, sl_worker_t, node)->member[k]) return 1;
+  return 0;
+}
+
 static void on_packet(sl_worker_t* w, sl__ctl_msg_t* m, int fd) {
   int k = m->key;
   int valid_key = k >= 0 && k < SL__MAX_KEYS;
   if (m->type == SL__CTL_LISTEN && fd < 0) {
-    on_listen(w, m);
+    if (w->state != SL__W_DEAD) on_listen(w, m); /* else read too late */
   } else if (m->type == SL__CTL_UNLISTEN && valid_key && fd < 0) {
     w->member[k] = 0;
     sl__ctl_msg_t r = {.type = SL__CTL_UNLISTEN_OK, .key = k};
     sl__ctl_send(w->ctl, &r, -1);
-    key_update(k);
+    /* The last server on the address closed on purpose: the address is
+     * free again (a worker's death keeps it, for the replacement). */
+    if (!has_member(k)) key_close(&keys[k]);
+    else key_update(k);
   } else if (m->type == SL__CTL_BOUNCE && valid_key && fd >= 0 &&
              keys[k].used) {
-    if (!dispatch(&keys[k], fd, w)) close(fd);
+    if (dispatch(&keys[k], fd, w)) return;
+    if (keys[k].held < 0) keys[k].held = fd; /* until a worker can */
+    else close(fd);
   } else {
     if (fd >= 0) close(fd);
-    fprintf(stderr, "sluice: worker %d: malformed control packet "
-            "(type %d), ignored\n", w->id, (int)m->type);
+    warn_malformed(w, (int)m->type);
   }
 }
 
@@ -311,8 +341,7 @@ static void on_ctl(uv_poll_t* p, int status, int events) {
     int rc = sl__ctl_recv(w->ctl, &m, &fd, MSG_DONTWAIT);
     if (rc == 0) return;
     if (rc == SL_EINVAL) {
-      fprintf(stderr, "sluice: worker %d: malformed control packet, "
-              "ignored\n", w->id);
+      warn_malformed(w, -1);
       continue;
     }
     if (rc < 0) {

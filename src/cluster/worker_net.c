@@ -20,6 +20,10 @@ sl__load_t sl__load;
 struct sl__clisten_s {
   sl__queue_t node;
   int key;
+  int index;
+  char host[64];
+  int port; /* as asked */
+  int bounce_late;
   sl__conn_fd_cb on_fd;
   void (*close_server)(void* arg);
   void* arg;
@@ -99,7 +103,7 @@ int sl__ctl_recv(int sock, sl__ctl_msg_t* m, int* fd, int flags) {
   return 1;
 }
 
-/* --- the worker's control socket ------------------------------------------- */
+/* --- the worker's control socket ------------------------------------------ */
 
 static void ctl_check(void) {
   if (N.checked) return;
@@ -128,15 +132,16 @@ static sl__clisten_t* member_find(int key) {
 
 /* A connection for `key`: to its server, or back to the primary when the
  * server is gone (the primary gives it to another worker). */
-static void deliver(int key, int fd) {
-  sl__clisten_t* l = member_find(key);
-  if (l != NULL) {
-    l->on_fd(l->arg, fd);
-    return;
-  }
+static void bounce(int key, int fd) {
   sl__ctl_msg_t m = {.type = SL__CTL_BOUNCE, .key = key};
   sl__ctl_send(N.fd, &m, fd);
   close(fd);
+}
+
+static void deliver(int key, int fd) {
+  sl__clisten_t* l = member_find(key);
+  if (l != NULL && !(l->closing && l->bounce_late)) l->on_fd(l->arg, fd);
+  else bounce(key, fd);
 }
 
 static void member_release(sl__clisten_t* l) {
@@ -163,7 +168,13 @@ static void handle(const sl__ctl_msg_t* m, int fd) {
     return;
   }
   if (fd >= 0) close(fd);
-  if (m->type == SL__CTL_UNLISTEN_OK) unlisten_done(m->key);
+  if (m->type == SL__CTL_UNLISTEN_OK) {
+    unlisten_done(m->key);
+  } else if (m->type == SL__CTL_LISTEN_OK && m->err == 0) {
+    /* The answer to a listen that gave up waiting: leave again. */
+    sl__ctl_msg_t u = {.type = SL__CTL_UNLISTEN, .key = m->key};
+    sl__ctl_send(N.fd, &u, -1);
+  }
 }
 
 static void on_ctl(uv_poll_t* p, int status, int events) {
@@ -226,9 +237,24 @@ static int ask_primary(sl__ctl_msg_t* m, int* fd) {
     if (r.type == SL__CTL_CONN && *fd >= 0 && N.nearly < MAX_EARLY) {
       N.early[N.nearly++] = (early_t){r.key, *fd};
       sl__tick_schedule(&N.early_tick);
+    } else if (r.type == SL__CTL_CONN && *fd >= 0) {
+      bounce(r.key, *fd); /* no server callback inside a listen call */
     } else {
       handle(&r, *fd);
     }
+  }
+}
+
+/* The lowest index no open server of this worker has on host:port. */
+static int listen_index(const char* host, int port) {
+  for (int i = 0;; i++) {
+    int used = 0;
+    for (sl__queue_t* q = N.members.next; q != &N.members && !used;
+         q = q->next) {
+      sl__clisten_t* l = sl__container_of(q, sl__clisten_t, node);
+      used = l->index == i && l->port == port && strcmp(l->host, host) == 0;
+    }
+    if (!used) return i;
   }
 }
 
@@ -239,7 +265,7 @@ static int listen_via_primary(const char* host, int port, int backlog,
   sl__clisten_t* l = sl__calloc(1, sizeof *l);
   int rc = l == NULL ? SL_ENOMEM : ctl_poll_start();
   sl__ctl_msg_t m = {.type = SL__CTL_LISTEN, .port = port,
-                     .backlog = backlog};
+                     .backlog = backlog, .index = listen_index(host, port)};
   snprintf(m.host, sizeof m.host, "%s", host);
   int fd = -1;
   if (rc == 0) rc = ask_primary(&m, &fd);
@@ -251,6 +277,9 @@ static int listen_via_primary(const char* host, int port, int backlog,
     return rc;
   }
   l->key = m.key;
+  l->index = m.index;
+  l->port = port;
+  snprintf(l->host, sizeof l->host, "%s", host);
   l->on_fd = on_fd;
   l->close_server = close_server;
   l->arg = arg;
@@ -268,7 +297,8 @@ int sl__listen_open(const char* host, int port, int backlog, int reuseport,
   *out = NULL;
   ctl_check();
   if (host == NULL) host = "127.0.0.1";
-  if (N.fd >= 0 && !exclusive && strlen(host) < sizeof(((sl__ctl_msg_t*)0)->host)) {
+  size_t host_max = sizeof((sl__clisten_t*)0)->host;
+  if (N.fd >= 0 && !exclusive && strlen(host) < host_max) {
     sl_cluster_is_primary(); /* the channel and "online" come first */
     return listen_via_primary(host, port, backlog, on_fd, close_server, arg,
                               port_out, out);
@@ -284,14 +314,28 @@ int sl__listen_open(const char* host, int port, int backlog, int reuseport,
   return fd;
 }
 
-void sl__listen_close(sl__clisten_t* l, void (*cb)(void* arg), void* arg) {
+/* A control packet that must go out (the primary reads them as they come,
+ * so a full socket drains quickly): waits up to a second. */
+static int send_must(const sl__ctl_msg_t* m) {
+  int rc;
+  for (int i = 0; i < 100; i++) {
+    if ((rc = sl__ctl_send(N.fd, m, -1)) != SL_EAGAIN) return rc;
+    struct pollfd pfd = {.fd = N.fd, .events = POLLOUT};
+    poll(&pfd, 1, 10);
+  }
+  return rc;
+}
+
+void sl__listen_close(sl__clisten_t* l, int bounce_late,
+                      void (*cb)(void* arg), void* arg) {
   SL_ASSERT(!l->closing);
   l->closing = 1;
+  l->bounce_late = bounce_late;
   l->close_cb = cb;
   l->close_arg = arg;
   sl__ctl_msg_t m = {.type = SL__CTL_UNLISTEN, .key = l->key};
   if (N.refs++ == 0) uv_ref((uv_handle_t*)&N.poll);
-  if (sl__ctl_send(N.fd, &m, -1) != 0)
+  if (send_must(&m) != 0)
     sl__tick_schedule(&l->gone_tick); /* the primary is gone */
 }
 

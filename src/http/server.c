@@ -797,7 +797,7 @@ int sl_http_listen(const sl_http_server_opts_t* o, sl_http_handler handler,
     rc = uv_listen((uv_stream_t*)&srv->h, srv->o.backlog, on_connection);
   if (rc != 0) {
     srv->closing = 1;
-    if (srv->cl != NULL) sl__listen_close(srv->cl, NULL, NULL);
+    if (srv->cl != NULL) sl__listen_close(srv->cl, 0, NULL, NULL);
     uv_close((uv_handle_t*)&srv->h, handle_free_cb);
     return rc;
   }
@@ -834,7 +834,8 @@ void sl_http_server_close(sl_http_server_t* srv, void (*cb)(void* arg),
   if (!srv->handoff)
     sl__listen_drain(listener_fd(srv), adopt_fd, srv);
   srv->pending_closes = 1 + (srv->cl != NULL);
-  if (srv->cl != NULL) sl__listen_close(srv->cl, listener_part_closed, srv);
+  if (srv->cl != NULL)
+    sl__listen_close(srv->cl, 0, listener_part_closed, srv);
   srv->cl = NULL;
   uv_close((uv_handle_t*)&srv->h, on_listener_closed);
   for (sl__queue_t* q = srv->conns.next; q != &srv->conns; q = q->next) {

@@ -37,6 +37,9 @@ struct sl_tcp_server_s {
   sl__clisten_t* cl; /* membership in a cluster listener */
   int handoff;       /* no socket of its own: rr handoffs only */
   int pending_closes, closing;
+  int* drained;      /* taken from the queue at close, for the tick */
+  size_t ndrained, cap;
+  sl__tick_t drain_tick;
 };
 
 /* --- addresses ---------------------------------------------------------- */
@@ -231,16 +234,12 @@ uv_tcp_t* sl__tcp_handle_from_fd(int fd) {
   return h;
 }
 
-/* rr: a connection the primary handed over. After close began it is
- * closed (the primary gets no more once it has the unlisten). */
+/* A connection the primary handed over (rr, an orphaned slot), or one
+ * taken from the accept queue as the server closes. Handoffs that arrive
+ * after close began go back to the primary (sl__listen_close). */
 static void adopt_fd(void* arg, int fd) {
-  sl_tcp_server_t* srv = arg;
-  if (srv->closing) {
-    close(fd);
-    return;
-  }
   uv_tcp_t* h = sl__tcp_handle_from_fd(fd);
-  if (h != NULL) conn_adopt(srv, h);
+  if (h != NULL) conn_adopt(arg, h);
 }
 
 int sl__tcp_bind(const char* host, int port, int reuseport) {
@@ -324,14 +323,45 @@ int sl_tcp_listen(const char* host, int port, const sl_tcp_server_opts_t* o,
 
 int sl_tcp_server_port(const sl_tcp_server_t* srv) { return srv->port; }
 
+static void keep_drained(void* arg, int fd) {
+  sl_tcp_server_t* srv = arg;
+  if (srv->ndrained == srv->cap) {
+    size_t cap = srv->cap ? srv->cap * 2 : 16;
+    int* v = sl__realloc(srv->drained, cap * sizeof *v);
+    if (v == NULL) {
+      close(fd);
+      return;
+    }
+    srv->drained = v;
+    srv->cap = cap;
+  }
+  srv->drained[srv->ndrained++] = fd;
+}
+
+static void deliver_drained(sl__tick_t* t) {
+  sl_tcp_server_t* srv = sl__container_of(t, sl_tcp_server_t, drain_tick);
+  for (size_t i = 0; i < srv->ndrained; i++) adopt_fd(srv, srv->drained[i]);
+  sl__free(srv->drained);
+  srv->drained = NULL;
+  server_part_closed(srv);
+}
+
 void sl_tcp_server_close(sl_tcp_server_t* srv, void (*cb)(void* arg),
                          void* arg) {
   SL_ASSERT(!srv->closing);
   srv->closing = 1;
   srv->close_cb = cb;
   srv->close_arg = arg;
-  srv->pending_closes = 1 + (srv->cl != NULL);
-  if (srv->cl != NULL) sl__listen_close(srv->cl, server_part_closed, srv);
+  /* The kernel accepted what waits in the queue: hand it to the user
+   * (from the loop) rather than let close() reset it. */
+  uv_os_fd_t fd;
+  if (!srv->handoff && uv_fileno((uv_handle_t*)&srv->h, &fd) == 0)
+    sl__listen_drain(fd, keep_drained, srv);
+  srv->pending_closes = 2 + (srv->cl != NULL);
+  sl__tick_init(&srv->drain_tick, deliver_drained);
+  sl__tick_schedule(&srv->drain_tick);
+  if (srv->cl != NULL)
+    sl__listen_close(srv->cl, 1, server_part_closed, srv);
   srv->cl = NULL;
   uv_close((uv_handle_t*)&srv->h, server_free_cb);
 }

@@ -308,8 +308,8 @@ TEST(cluster_fatal_exit_not_respawned) {
   ASSERT_STR_EQ(r.log, "1:fork 1:disconnect 1:exit");
 }
 
-/* Shutdown of several listening workers: each closes its server, every EXIT, the done
- * callback, and sl_run() returns (no handle left: the runner checks). */
+/* Shutdown of several listening workers: each closes its server, every
+ * EXIT, the done callback, and sl_run() returns (no handle left: the runner checks). */
 TEST(cluster_shutdown_leaves_nothing) {
   rec_t r = {.shutdown_at_listening = 3};
   watch(&r);
