@@ -8,15 +8,11 @@
  * handshake without anyone accepting, so they never wait on the primary's
  * loop; the answers are collected by a timer. */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "cluster/cluster_int.h"
-#include "test.h"
+#include "cluster/clients.h"
 
 /* --- the worker ------------------------------------------------------------ */
 
@@ -80,79 +76,6 @@ SL_ENTRY(cnet_worker) {
   if (getenv("CNET_GARBAGE") != NULL) send_garbage();
   if (getenv("CNET_HUGE") != NULL) send_huge();
   return sl_run() == 0 ? 0 : 93;
-}
-
-/* --- raw clients ------------------------------------------------------------ */
-
-#define MAXC 64
-
-typedef struct {
-  int fd[MAXC];
-  char buf[MAXC][256];
-  size_t len[MAXC];
-  int eof[MAXC];
-  int n, port;
-  int by_worker[16];
-  int answered, failed;
-  void (*all_done)(void* arg);
-  void* arg;
-  int ticks;
-} clients_t;
-
-static int raw_connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET,
-                           .sin_port = htons((uint16_t)port)};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, (struct sockaddr*)&sa, sizeof sa), 0);
-  static const char req[] =
-      "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-  ASSERT_EQ(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
-  return fd;
-}
-
-static void clients_open(clients_t* c, int port, int n) {
-  c->port = port;
-  for (int i = 0; i < n; i++) c->fd[c->n++] = raw_connect(port);
-}
-
-/* Collects answers; when every connection has ended, tallies and calls
- * all_done. Gives up (the case fails) after about 5 s. */
-static void clients_poll(sl_timer_t* t, void* arg) {
-  clients_t* c = arg;
-  int open = 0;
-  for (int i = 0; i < c->n; i++) {
-    while (!c->eof[i]) {
-      ssize_t r = recv(c->fd[i], c->buf[i] + c->len[i],
-                       sizeof c->buf[i] - 1 - c->len[i], MSG_DONTWAIT);
-      if (r > 0) c->len[i] += (size_t)r;
-      else if (r == 0 || (errno != EAGAIN && errno != EINTR)) c->eof[i] = 1;
-      else break;
-    }
-    open += !c->eof[i];
-  }
-  ASSERT(++c->ticks < 500);
-  if (open > 0) return;
-  sl_timer_stop(t);
-  for (int i = 0; i < c->n; i++) {
-    c->buf[i][c->len[i]] = '\0';
-    const char* w = strstr(c->buf[i], "worker ");
-    if (strncmp(c->buf[i], "HTTP/1.1 200", 12) == 0 && w != NULL) {
-      c->answered++;
-      int id = atoi(w + 7);
-      if (id > 0 && id < 16) c->by_worker[id]++;
-    } else {
-      c->failed++;
-    }
-    close(c->fd[i]);
-  }
-  c->all_done(c->arg);
-}
-
-static void clients_wait(clients_t* c, void (*done)(void*), void* arg) {
-  c->all_done = done;
-  c->arg = arg;
-  sl_timer_start(10, 10, clients_poll, c);
 }
 
 /* --- the primary's bookkeeping ---------------------------------------------- */
@@ -228,7 +151,7 @@ static void kill_queued_on_listen(const sl_cluster_event_t* ev, void* arg) {
   pid_t pid = n->first_pid;
   ASSERT_EQ(kill(pid, SIGSTOP), 0);
   wait_stopped(pid);
-  clients_open(&n->cl, ev->port, n->nclients);
+  clients_open(&n->cl, ev->port, n->nclients, 1);
   ASSERT_EQ(kill(pid, SIGKILL), 0);
   clients_wait(&n->cl, shut, NULL);
 }
@@ -279,7 +202,7 @@ TEST(cluster_server_close_drains_accept_queue) {
   clients_t c;
   memset(&c, 0, sizeof c);
   /* Queued in the kernel, never accepted: the loop has not run. */
-  clients_open(&c, sl_http_server_port(srv), 8);
+  clients_open(&c, sl_http_server_port(srv), 8, 1);
   sl_http_server_close(srv, NULL, NULL);
   clients_wait(&c, drain_done, NULL);
   ASSERT_EQ(sl_run(), 0);
@@ -294,7 +217,7 @@ static void serve_on_all_listening(const sl_cluster_event_t* ev, void* arg) {
   sl_cluster_stats_t st;
   sl_cluster_stats(&st);
   if (n->listening != (int)st.target || n->cl.n > 0) return;
-  clients_open(&n->cl, ev->port, n->nclients);
+  clients_open(&n->cl, ev->port, n->nclients, 1);
   clients_wait(&n->cl, shut, NULL);
 }
 
@@ -395,7 +318,7 @@ static void load_after_clients(void* arg) {
 
 static void load_on_listen(const sl_cluster_event_t* ev, void* arg) {
   net_t* n = arg;
-  clients_open(&n->cl, ev->port, 5);
+  clients_open(&n->cl, ev->port, 5, 1);
   clients_wait(&n->cl, load_after_clients, n);
 }
 
@@ -417,7 +340,7 @@ static void rolled(int err, void* arg) {
   n->restart_err = err;
   n->restart_done++;
   /* Serve through the new workers, then stop. */
-  clients_open(&n->cl, n->port, 8);
+  clients_open(&n->cl, n->port, 8, 1);
   clients_wait(&n->cl, shut, NULL);
 }
 
@@ -459,7 +382,7 @@ static void garbage_msg(const sl_cluster_event_t* ev, void* arg) {
   net_t* n = arg;
   (void)ev;
   /* After the garbage, the primary still routes connections. */
-  clients_open(&n->cl, n->port, 4);
+  clients_open(&n->cl, n->port, 4, 1);
   clients_wait(&n->cl, shut, NULL);
 }
 

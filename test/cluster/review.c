@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "test.h"
+#include "cluster/clients.h"
 
 /* --- worker side ------------------------------------------------------------ */
 
@@ -267,76 +267,6 @@ SL_ENTRY(rev_tcp) {
 }
 
 /* --- primary side: clients ---------------------------------------------------- */
-
-#define MAXC 32
-
-typedef struct {
-  int fd[MAXC];
-  char buf[MAXC][256];
-  size_t len[MAXC];
-  int eof[MAXC];
-  int n, answered, failed, ticks;
-  int by_worker[16];
-  void (*done)(void);
-} clients_t;
-
-static int raw_connect(int port, int with_request) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET,
-                           .sin_port = htons((uint16_t)port)};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr*)&sa, sizeof sa) != 0) {
-    int err = -errno;
-    close(fd);
-    return err;
-  }
-  static const char req[] =
-      "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-  if (with_request)
-    ASSERT_EQ(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
-  return fd;
-}
-
-static void clients_poll(sl_timer_t* t, void* arg) {
-  clients_t* c = arg;
-  int open = 0;
-  for (int i = 0; i < c->n; i++) {
-    while (!c->eof[i]) {
-      ssize_t r = recv(c->fd[i], c->buf[i] + c->len[i],
-                       sizeof c->buf[i] - 1 - c->len[i], MSG_DONTWAIT);
-      if (r > 0) c->len[i] += (size_t)r;
-      else if (r == 0 || (errno != EAGAIN && errno != EINTR)) c->eof[i] = 1;
-      else break;
-    }
-    open += !c->eof[i];
-  }
-  if (open > 0 && ++c->ticks < 300) return;
-  sl_timer_stop(t);
-  for (int i = 0; i < c->n; i++) {
-    c->buf[i][c->len[i]] = '\0';
-    const char* w = strstr(c->buf[i], "worker ");
-    if (strncmp(c->buf[i], "HTTP/1.1 200", 12) == 0 && w != NULL) {
-      c->answered++;
-      int id = atoi(w + 7);
-      if (id > 0 && id < 16) c->by_worker[id]++;
-    } else {
-      c->failed++;
-    }
-    close(c->fd[i]);
-  }
-  c->done();
-}
-
-static void clients_open(clients_t* c, int port, int n, int with_request,
-                         void (*done)(void)) {
-  for (int i = 0; i < n; i++) {
-    int fd = raw_connect(port, with_request);
-    ASSERT_GE(fd, 0);
-    c->fd[c->n++] = fd;
-  }
-  c->done = done;
-  sl_timer_start(10, 10, clients_poll, c);
-}
 
 /* --- primary side: bookkeeping ------------------------------------------------ */
 
@@ -676,7 +606,10 @@ TEST(cluster_rev_port_released_after_last_server_closes) {
 
 /* --- rr: a closing TCP server drops the handoffs already sent --------------- */
 
-static void rr_done(void) { finish(); }
+static void rr_done(void* arg) {
+  (void)arg;
+  finish();
+}
 
 static void rr_on_listen(const sl_cluster_event_t* ev, void* arg) {
   (void)arg;
@@ -692,7 +625,8 @@ static void rr_on_listen(const sl_cluster_event_t* ev, void* arg) {
 static void rr_on_msg(const sl_cluster_event_t* ev, void* arg) {
   (void)arg;
   (void)ev;
-  clients_open(&V.cl, V.port, 10, 0, rr_done);
+  clients_open(&V.cl, V.port, 10, 0);
+  clients_wait(&V.cl, rr_done, NULL);
 }
 
 /* rr, two workers: worker 1 closes its TCP server while connections the
@@ -717,13 +651,17 @@ TEST(cluster_rev_rr_tcp_close_bounces_handoffs) {
 
 /* --- heartbeat false positives ---------------------------------------------- */
 
-static void slow_done(void) { finish(); }
+static void slow_done(void* arg) {
+  (void)arg;
+  finish();
+}
 
 static void slow_on_listen(const sl_cluster_event_t* ev, void* arg) {
   (void)arg;
   if (sl_worker_id(ev->worker) != 1) return;
   V.sleeper_pid = sl_worker_pid(ev->worker);
-  clients_open(&V.cl, ev->port, 1, 1, slow_done);
+  clients_open(&V.cl, ev->port, 1, 1);
+  clients_wait(&V.cl, slow_done, NULL);
 }
 
 static void slow_on_msg(const sl_cluster_event_t* ev, void* arg) {
