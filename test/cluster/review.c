@@ -1,5 +1,5 @@
-/* cluster: review cases. Each case shows one defect found reading the
- * cluster layer; it fails while the defect is there. Rolling restart that
+/* cluster: regression cases from a review of the cluster layer; each
+ * failed before its fix. Rolling restart that
  * never reports a timeout or kills a good replacement, a restart callback
  * run inside sl_cluster_shutdown, a second sl_cluster_start from the
  * shutdown callback, listening keys that are never released, two port-0
@@ -418,8 +418,7 @@ static void shutdown_on_repl_fork(const sl_cluster_event_t* ev, void* arg) {
 }
 
 /* A shutdown while a restart runs: the restart's cb must run from the
- * loop (SL_ECANCELED), not inside sl_cluster_shutdown (cluster.c:796 ->
- * restart_finish -> cb). */
+ * loop (SL_ECANCELED), not inside sl_cluster_shutdown. */
 TEST(cluster_rev_restart_cb_not_inside_shutdown) {
   setenv("REV_NOLISTEN_FROM", "2", 1);
   sl_cluster_on(SL_CLUSTER_LISTENING, restart_on_first_listen, NULL);
@@ -443,7 +442,7 @@ static void restart_then_shutdown(const sl_cluster_event_t* ev, void* arg) {
 
 /* sl_cluster_restart() then sl_cluster_shutdown() before the loop turns
  * (SIGHUP and SIGTERM read in the same iteration do this): restart_finish
- * memsets R while R.tick is still queued (cluster.c:821), and the tick
+ * memsets R while R.tick is still queued, and the tick
  * queue then runs through a zeroed node. */
 TEST(cluster_rev_restart_then_shutdown_same_tick) {
   sl_cluster_on(SL_CLUSTER_LISTENING, restart_then_shutdown, NULL);
@@ -467,7 +466,7 @@ static void round_on_listen(const sl_cluster_event_t* ev, void* arg) {
 /* Starting the cluster again from the shutdown callback, with
  * handle_signals: shutdown_done() has just uv_close()d C.sig[] and
  * signals_start() uv_signal_init()s the same handles before their close
- * callbacks ran (cluster.c:759-775, 646-654). Listeners are cleared by
+ * callbacks ran. Listeners are cleared by
  * the shutdown, so the second round registers them again. */
 static void second_round_start(void* arg) {
   (void)arg;
@@ -528,7 +527,7 @@ static void two_msg(const sl_cluster_event_t* ev, void* arg) {
 /* Node gives each listen() of a worker on the same address its own index
  * (the primary's key includes it), so two port-0 servers in one worker get
  * two ports. Here the key is host and requested port only
- * (primary_net.c:180), so both servers share one port (with reuseport, two
+ *, so both servers share one port (with reuseport, two
  * copies of the same socket in one process). */
 TEST(cluster_rev_two_port0_servers_get_distinct_ports) {
   sl_cluster_on(SL_CLUSTER_MESSAGE, two_msg, NULL);
@@ -543,7 +542,7 @@ TEST(cluster_rev_two_port0_servers_get_distinct_ports) {
 
 /* Same two servers; closing the second one never completes: the primary's
  * UNLISTEN_OK names the key only, unlisten_done() finds the first member
- * (not closing) and releases nothing (worker_net.c:151), so the close
+ * (not closing) and releases nothing, so the close
  * callback never runs and N.refs keeps the worker's loop alive. The
  * primary also dropped membership for the server still open. */
 TEST(cluster_rev_second_server_close_completes) {
@@ -578,7 +577,7 @@ static void cycles_msg(const sl_cluster_event_t* ev, void* arg) {
 /* A key (and the primary's listening socket) lives until the cluster
  * shuts down, even when no worker listens on it any more. After 32
  * addresses every listen fails with SL_ENOBUFS for the life of the
- * cluster (primary_net.c:188). */
+ * cluster. */
 TEST(cluster_rev_keys_released_after_unlisten) {
   setenv("REV_CYCLES", "40", 1);
   sl_cluster_on(SL_CLUSTER_MESSAGE, cycles_msg, NULL);
@@ -630,10 +629,9 @@ static void rr_on_msg(const sl_cluster_event_t* ev, void* arg) {
 }
 
 /* rr, two workers: worker 1 closes its TCP server while connections the
- * primary handed it wait in its control socket. Those are closed unserved
- * (tcp.c:238: adopt_fd after close began) instead of bounced to worker 2
- * as the bounce path does for a server that is gone. An HTTP server serves
- * them ("late"); a TCP server should bounce them. */
+ * primary handed it wait in its control socket. An HTTP server serves
+ * such late ones; a TCP server must bounce them to worker 2 (it used to
+ * close them unserved). */
 TEST(cluster_rev_rr_tcp_close_bounces_handoffs) {
   log_all();
   sl_cluster_on(SL_CLUSTER_LISTENING, rr_on_listen, NULL);
@@ -671,9 +669,8 @@ static void slow_on_msg(const sl_cluster_event_t* ev, void* arg) {
 
 /* SIGTERM sent to a worker directly (not through the primary): the worker
  * shuts down gracefully and closes its channel, so it stops answering
- * pings; the primary does not know it is draining (stop_reason is NULL,
- * cluster.c:610) and SIGKILLs it as "hung" with its request in flight.
- * Expected: the request is answered and the exit is reason "exit". */
+ * pings; the primary must not take it for hung (it did: the request in
+ * flight was lost to a SIGKILL). */
 TEST(cluster_rev_sigterm_drain_not_killed_as_hung) {
   log_all();
   sl_cluster_on(SL_CLUSTER_LISTENING, slow_on_listen, NULL);
@@ -684,5 +681,8 @@ TEST(cluster_rev_sigterm_drain_not_killed_as_hung) {
   start("rev_slow", 1);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(V.cl.answered, 1);
-  ASSERT_STR_EQ(V.reasons[0], "exit");
+  /* "exit", or "shutdown" when the test's own shutdown (once the answer
+   * came) finds the worker still finishing: never "hung". */
+  ASSERT(strcmp(V.reasons[0], "exit") == 0 ||
+         strcmp(V.reasons[0], "shutdown") == 0);
 }
