@@ -85,6 +85,7 @@ typedef struct sl__http_hdrs_s {
   int state;           /* 0 none yet, 1 in a name, 2 in a value */
   char** joined;       /* strings made by sl__http_hdrs_get for repeats */
   size_t njoined;
+  int packed;          /* a packed copy: off and buf in the owner's memory */
 } sl__http_hdrs_t;
 
 /* Append a span of the current name / value (a new field starts when a
@@ -95,6 +96,15 @@ int sl__http_hdrs_value(sl__http_hdrs_t* h, const char* at, size_t n);
  * Returns 0 or SL_ENOMEM. */
 int sl__http_hdrs_end(sl__http_hdrs_t* h);
 void sl__http_hdrs_free(sl__http_hdrs_t* h);
+/* Empties an arena for the next message and keeps its storage. */
+void sl__http_hdrs_reset(sl__http_hdrs_t* h);
+/* Copies the finished arena `src` into `dst` (overwritten), its storage
+ * in `mem`: sl__http_hdrs_packed_size(src) bytes, 4-aligned, that the
+ * caller owns and frees after sl__http_hdrs_free(dst). Returns the end of
+ * what it used in `mem`. */
+size_t sl__http_hdrs_packed_size(const sl__http_hdrs_t* src);
+char* sl__http_hdrs_pack(sl__http_hdrs_t* dst, const sl__http_hdrs_t* src,
+                         char* mem);
 /* Case-insensitive lookup; repeated fields joined with ", ". NULL if
  * absent (or ENOMEM). */
 const char* sl__http_hdrs_get(sl__http_hdrs_t* h, const char* name);
@@ -124,6 +134,8 @@ void sl__http_msg_free(sl__http_msg_t* m);
 /* Percent-decodes the path of a request target (no query, no fragment;
  * "http://host/p" gives "/p"; %00 stays encoded). malloc'd, NULL on ENOMEM. */
 char* sl__http_decode_path(const char* url);
+/* The same into `out`, which has room for strlen(url) + 2 bytes. */
+void sl__http_decode_path_into(const char* url, char* out);
 
 /* Fuzzing entry (fuzz/http_request.c): runs `data` through a server
  * connection without a socket (parser, smuggling checks, limits, a trivial

@@ -34,9 +34,13 @@ static const sl_stream_hooks_t req_hooks = {
     .destroy = req_destroy_hook,
 };
 
+/* The method is llhttp's constant; url, path and the header fields live
+ * in the request itself (req_new). */
 static void req_destroy_hook(sl_stream_t* s, int err) {
+  sl__http_msg_t* m = (sl__http_msg_t*)s;
   (void)err;
-  sl__http_msg_free((sl__http_msg_t*)s);
+  m->method = m->url = m->path = NULL;
+  sl__http_msg_free(m);
   sl_stream_destroy_done(s);
 }
 
@@ -63,9 +67,14 @@ void sl__http_txn_unlink(txn_t* t) {
   t->res = NULL;
 }
 
+/* A connection keeps one freed exchange for its next request. */
 static void txn_free(txn_t* t) {
   sl__http_txn_unlink(t);
-  sl__free(t);
+  conn_t* c = t->c;
+  if (c != NULL && !c->destroyed && c->spare == NULL)
+    c->spare = t;
+  else
+    sl__free(t);
 }
 
 static void access_log(conn_t* c, txn_t* t) {
@@ -99,7 +108,7 @@ static int on_message_begin(llhttp_t* p) {
   c->value_open = 0;
   c->url_len = 0;
   c->mid_message = 1;
-  sl__http_hdrs_free(&c->hdrs);
+  sl__http_hdrs_reset(&c->hdrs);
   sl__http_conn_timer(c, SL__TIMER_HEADERS);
   return 0;
 }
@@ -163,10 +172,11 @@ static int te_ends_chunked(const char* te) {
 static int check_framing(conn_t* c) {
   const char *name, *value, *cl = NULL, *te = NULL;
   for (size_t i = 0; sl__http_hdrs_at(&c->hdrs, i, &name, &value) == 0; i++) {
-    if (strcasecmp(name, "content-length") == 0) {
+    size_t n = (size_t)(value - name) - 1; /* the value follows the name */
+    if (n == 14 && strcasecmp(name, "content-length") == 0) {
       if (cl != NULL && strcmp(cl, value) != 0) return 400;
       cl = value;
-    } else if (strcasecmp(name, "transfer-encoding") == 0) {
+    } else if (n == 17 && strcasecmp(name, "transfer-encoding") == 0) {
       te = value; /* repeated: the last field holds the last coding */
     }
   }
@@ -246,32 +256,45 @@ static const llhttp_settings_t parser_settings = {
 
 /* --- exchanges, continued ------------------------------------------------- */
 
+/* The request's header fields, url and decoded path are copied into its
+ * own allocation; the connection keeps its arena for the next request. */
 static req_t* req_new(conn_t* c) {
   sl_stream_opts_t o = {.hooks = &req_hooks,
                         .high_water_mark = c->srv->o.high_water_mark};
-  req_t* r = (req_t*)sl__stream_new(SL__KIND_READABLE, &o, sizeof(req_t));
+  size_t ulen = c->url != NULL ? c->url_len : 0;
+  size_t extra = sl__http_hdrs_packed_size(&c->hdrs) + 2 * ulen + 3;
+  req_t* r = (req_t*)sl__stream_new(SL__KIND_READABLE, &o,
+                                    sizeof(req_t) + extra);
   if (r == NULL) return NULL;
   sl__http_msg_t* m = &r->m;
   m->on_read = req_on_read;
-  m->hdrs = c->hdrs;
-  memset(&c->hdrs, 0, sizeof c->hdrs);
-  m->method = sl__strdup(llhttp_method_name(c->p.method));
-  m->url = sl__strdup(c->url ? c->url : "");
-  m->path = m->url ? sl__http_decode_path(m->url) : NULL;
+  m->url = sl__http_hdrs_pack(&m->hdrs, &c->hdrs, (char*)r->strs);
+  if (ulen != 0) memcpy(m->url, c->url, ulen);
+  m->url[ulen] = '\0';
+  m->path = m->url + ulen + 1;
+  sl__http_decode_path_into(m->url, m->path);
+  m->method = (char*)llhttp_method_name(c->p.method);
   m->version_minor = c->p.http_minor;
   memcpy(m->remote, c->remote, sizeof m->remote);
-  if (m->method == NULL || m->url == NULL || m->path == NULL) {
-    sl_stream_destroy(&m->s, SL_ENOMEM);
-    return NULL;
-  }
   return r;
 }
 
-txn_t* sl__http_txn_new(conn_t* c) {
-  txn_t* t = sl__calloc(1, sizeof *t);
-  if (t == NULL) return NULL;
-  t->c = c;
+/* What the access log prints survives the request stream. */
+static void txn_note_log(txn_t* t, conn_t* c) {
   t->start_ns = sl_hrtime();
+  snprintf(t->method, sizeof t->method, "%s", t->req->m.method);
+  snprintf(t->url_log, sizeof t->url_log, "%s", t->req->m.url);
+  memcpy(t->remote, c->remote, sizeof t->remote);
+}
+
+txn_t* sl__http_txn_new(conn_t* c) {
+  txn_t* t = c->spare;
+  c->spare = NULL;
+  if (t != NULL)
+    memset(t, 0, sizeof *t);
+  else if ((t = sl__calloc(1, sizeof *t)) == NULL)
+    return NULL;
+  t->c = c;
   t->req = req_new(c);
   if (t->req == NULL) {
     sl__free(t);
@@ -292,9 +315,7 @@ txn_t* sl__http_txn_new(conn_t* c) {
   const char* expect = sl__http_hdrs_get(&t->req->m.hdrs, "expect");
   t->expect_continue = expect != NULL && t->minor >= 1 &&
                        strcasecmp(expect, "100-continue") == 0;
-  snprintf(t->method, sizeof t->method, "%s", t->req->m.method);
-  snprintf(t->url_log, sizeof t->url_log, "%s", t->req->m.url);
-  memcpy(t->remote, c->remote, sizeof t->remote);
+  if (c->srv->o.access_log) txn_note_log(t, c);
   /* The first in line answers at once; later ones park their writes. */
   t->res->active = sl__queue_empty(&c->txns);
   sl__queue_insert_tail(&c->txns, &t->node);
@@ -553,9 +574,19 @@ static void conn_process(sl__tick_t* tick) {
 
 /* --- timers -------------------------------------------------------------- */
 
+/* The timer runs lazily (no stop and start per request): a mode change
+ * records its deadline and moves the timer only when that comes before the
+ * timer's due time. So the timer may fire early, or with no mode: it then
+ * re-arms, or stays off. With no mode it does not keep the loop alive. */
 static void on_timer(uv_timer_t* h) {
   conn_t* c = h->data;
   int mode = c->timer_mode;
+  if (mode == SL__TIMER_NONE) return;
+  uint64_t now = uv_now(h->loop);
+  if (now < c->deadline) {
+    uv_timer_start(h, on_timer, c->deadline - now, 0);
+    return;
+  }
   c->timer_mode = SL__TIMER_NONE;
   if (mode == SL__TIMER_IDLE && sl__queue_empty(&c->txns) &&
       !c->mid_message) {
@@ -569,11 +600,18 @@ static void on_timer(uv_timer_t* h) {
 void sl__http_conn_timer(conn_t* c, int mode) {
   if (c->destroyed || c->timer_mode == mode) return;
   c->timer_mode = mode;
-  uv_timer_stop(&c->timer);
+  if (mode == SL__TIMER_NONE) {
+    uv_unref((uv_handle_t*)&c->timer); /* see on_timer */
+    return;
+  }
+  uv_ref((uv_handle_t*)&c->timer);
   uint64_t ms = mode == SL__TIMER_HEADERS ? c->srv->o.headers_timeout_ms
-                : mode == SL__TIMER_IDLE  ? c->srv->o.keep_alive_timeout_ms
-                                          : 0;
-  if (mode != SL__TIMER_NONE) uv_timer_start(&c->timer, on_timer, ms, 0);
+                                          : c->srv->o.keep_alive_timeout_ms;
+  uint64_t now = uv_now(c->timer.loop);
+  c->deadline = now + ms;
+  if (!uv_is_active((uv_handle_t*)&c->timer) ||
+      now + uv_timer_get_due_in(&c->timer) > c->deadline)
+    uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
 /* --- connection lifetime -------------------------------------------------- */
@@ -599,6 +637,8 @@ static void conn_destroy(conn_t* c) {
     txn_free(t);
   }
   c->ntxns = 0;
+  sl__free(c->spare);
+  c->spare = NULL;
   sl__http_hdrs_free(&c->hdrs);
   sl__free(c->url);
   c->url = NULL;

@@ -19,6 +19,7 @@ typedef struct res_s res_t;
 typedef struct {
   sl__http_msg_t m;
   txn_t* t;
+  uint64_t strs[];          /* header fields, url, path (req_new) */
 } req_t;
 
 struct sl_http_server_s {
@@ -65,10 +66,12 @@ struct conn_s {
   sl__tick_t tick;          /* conn_process() */
   uv_timer_t timer;
   int timer_mode;
+  uint64_t deadline;        /* loop time (ms) when timer_mode expires */
   sl__queue_t txns;         /* oldest first; the head one is answering */
   size_t ntxns;
   txn_t* parsing;           /* whose body is being parsed */
   txn_t* dispatch;          /* head complete, handler not called yet */
+  txn_t* spare;             /* a freed exchange kept for the next one */
   sl_chunk_t* in;           /* input not parsed yet (while paused) */
   size_t in_off;
   const char* exec_base;    /* start of the buffer given to llhttp */

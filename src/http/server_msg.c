@@ -77,12 +77,46 @@ int sl__http_hdrs_end(sl__http_hdrs_t* h) {
   return 0;
 }
 
-void sl__http_hdrs_free(sl__http_hdrs_t* h) {
+static void hdrs_free_joined(sl__http_hdrs_t* h) {
   for (size_t i = 0; i < h->njoined; i++) sl__free(h->joined[i]);
   sl__free(h->joined);
-  sl__free(h->buf);
-  sl__free(h->off);
+  h->joined = NULL;
+  h->njoined = 0;
+}
+
+void sl__http_hdrs_free(sl__http_hdrs_t* h) {
+  hdrs_free_joined(h);
+  if (!h->packed) {
+    sl__free(h->buf);
+    sl__free(h->off);
+  }
   memset(h, 0, sizeof *h);
+}
+
+void sl__http_hdrs_reset(sl__http_hdrs_t* h) {
+  SL_ASSERT(!h->packed); /* a packed copy cannot grow */
+  hdrs_free_joined(h);
+  h->len = h->n = 0;
+  h->state = 0;
+}
+
+size_t sl__http_hdrs_packed_size(const sl__http_hdrs_t* src) {
+  return 2 * src->n * sizeof *src->off + src->len;
+}
+
+char* sl__http_hdrs_pack(sl__http_hdrs_t* dst, const sl__http_hdrs_t* src,
+                         char* mem) {
+  SL_ASSERT(src->state == 0 && ((uintptr_t)mem & 3) == 0);
+  size_t off_bytes = 2 * src->n * sizeof *src->off;
+  memset(dst, 0, sizeof *dst);
+  dst->packed = 1;
+  dst->off = (uint32_t*)(void*)mem; /* the offsets first: aligned */
+  dst->buf = mem + off_bytes;
+  if (off_bytes != 0) memcpy(dst->off, src->off, off_bytes);
+  if (src->len != 0) memcpy(dst->buf, src->buf, src->len);
+  dst->len = dst->cap = src->len;
+  dst->n = dst->cap_off = src->n;
+  return dst->buf + src->len;
 }
 
 int sl__http_hdrs_at(const sl__http_hdrs_t* h, size_t i, const char** name,
@@ -118,9 +152,10 @@ static const char* hdrs_join(sl__http_hdrs_t* h, const char* name,
 
 const char* sl__http_hdrs_get(sl__http_hdrs_t* h, const char* name) {
   const char *n, *v, *first = NULL;
-  size_t count = 0, total = 0;
+  size_t count = 0, total = 0, len = strlen(name);
   for (size_t i = 0; sl__http_hdrs_at(h, i, &n, &v) == 0; i++) {
-    if (strcasecmp(n, name) != 0) continue;
+    /* A name ends just before its value starts: compare lengths first. */
+    if ((size_t)(v - n) != len + 1 || strcasecmp(n, name) != 0) continue;
     if (first == NULL) first = v;
     count++;
     total += strlen(v);
@@ -157,16 +192,22 @@ static int hexval(int c) {
 }
 
 char* sl__http_decode_path(const char* url) {
+  char* out = sl__malloc(strlen(url) + 2);
+  if (out != NULL) sl__http_decode_path_into(url, out);
+  return out;
+}
+
+void sl__http_decode_path_into(const char* url, char* out) {
   const char* p = url;
   /* Absolute form: skip "scheme://authority". */
-  const char* scheme = strstr(url, "://");
-  if (url[0] != '/' && scheme != NULL) {
+  const char* scheme = url[0] != '/' ? strstr(url, "://") : NULL;
+  if (scheme != NULL) {
     p = strchr(scheme + 3, '/');
     if (p == NULL) p = "/";
   }
-  size_t n = strcspn(p, "?#");
-  char* out = sl__malloc(n + 1);
-  if (out == NULL) return NULL;
+  size_t n = 0; /* up to the query or fragment (strcspn, without its
+                 * setup cost on a short target) */
+  while (p[n] != '\0' && p[n] != '?' && p[n] != '#') n++;
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     int hi, lo;
@@ -179,7 +220,6 @@ char* sl__http_decode_path(const char* url) {
     }
   }
   out[o] = '\0';
-  return out;
 }
 
 /* --- public accessors ----------------------------------------------------- */

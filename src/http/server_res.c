@@ -63,72 +63,56 @@ static const char* reason(int status) {
   }
 }
 
-/* "Date: Tue, 15 Nov 1994 08:12:31 GMT", formatted once per second. */
-static const char* date_now(void) {
+/* "Tue, 15 Nov 1994 08:12:31 GMT", formatted once per second. */
+static const char* date_now(size_t* len) {
   static char buf[64];
+  static size_t n;
   static time_t at;
   time_t now = time(NULL);
   if (now != at) {
     struct tm tm;
     gmtime_r(&now, &tm);
-    strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    n = strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     at = now;
   }
+  *len = n;
   return buf;
 }
 
+/* A head is built with plain copies into a chunk sized for it up front
+ * (the bound is summed before writing); no printf per line. */
 typedef struct {
   char* p;
-  size_t len, cap;
-  int oom;
-} sbuf_t;
+} hbuf_t;
 
-static void sb_add(sbuf_t* b, const char* fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void sb_add(sbuf_t* b, const char* fmt, ...) {
-  if (b->oom) return;
-  if (b->p == NULL && (b->p = sl__malloc(b->cap = 512)) == NULL) {
-    b->oom = 1;
-    return;
-  }
-  for (;;) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-      b->oom = 1;
-      return;
-    }
-    if (b->len + (size_t)n < b->cap) {
-      b->len += (size_t)n;
-      return;
-    }
-    size_t cap = b->cap * 2;
-    while (cap <= b->len + (size_t)n) cap *= 2;
-    char* p = sl__realloc(b->p, cap);
-    if (p == NULL) {
-      b->oom = 1;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
+static void hb_put(hbuf_t* b, const char* s, size_t n) {
+  memcpy(b->p, s, n);
+  b->p += n;
 }
 
-static void free_bytes(void* data, void* arg) {
-  (void)arg;
-  sl__free(data);
+#define HB_LIT(b, lit) hb_put((b), (lit), sizeof(lit) - 1)
+#define U64_DIGITS 20
+
+static void hb_u64(hbuf_t* b, uint64_t v) {
+  char tmp[U64_DIGITS];
+  size_t n = 0;
+  do tmp[U64_DIGITS - ++n] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  hb_put(b, tmp + U64_DIGITS - n, n);
 }
 
-static sl_chunk_t* sb_chunk(sbuf_t* b) {
-  if (b->oom) {
-    sl__free(b->p);
-    return NULL;
-  }
-  sl_chunk_t* c = sl_chunk_wrap(b->p, b->len, free_bytes, NULL);
-  if (c == NULL) sl__free(b->p);
-  return c;
+static void hb_hex(hbuf_t* b, size_t v) {
+  char tmp[2 * sizeof v];
+  size_t n = 0;
+  do tmp[sizeof tmp - ++n] = "0123456789abcdef"[v & 15];
+  while ((v >>= 4) != 0);
+  hb_put(b, tmp + sizeof tmp - n, n);
+}
+
+/* A line "Name: value" of the handler's, then CRLF. */
+static void hb_line(hbuf_t* b, const char* line) {
+  hb_put(b, line, strlen(line));
+  HB_LIT(b, "\r\n");
 }
 
 /* Framing for a body of `total` bytes (-1: unknown yet). */
@@ -165,38 +149,92 @@ static void on_head_written(sl_stream_t* sock, int err, void* arg) {
   sl_stream_unref(&r->s);
 }
 
-static int send_head(res_t* r, int64_t total) {
-  conn_t* c = r->c;
-  txn_t* t = r->t;
+static void put_status(hbuf_t* b, int status) {
+  const char* why = reason(status);
+  HB_LIT(b, "HTTP/1.1 ");
+  hb_u64(b, (uint64_t)status);
+  HB_LIT(b, " ");
+  hb_put(b, why, strlen(why));
+  HB_LIT(b, "\r\n");
+}
+
+/* The handler's lines; a bodiless status drops its framing headers.
+ * Returns whether one of them is a Content-Length. */
+static int put_user_lines(hbuf_t* b, const res_t* r, int bodiless) {
+  int user_cl = 0;
+  for (size_t i = 0; i < r->nhdrs; i++) {
+    int cl = strncasecmp(r->hdrs[i], "content-length:", 15) == 0;
+    user_cl |= cl;
+    if (!bodiless ||
+        (!cl && strncasecmp(r->hdrs[i], "transfer-encoding:", 18) != 0))
+      hb_line(b, r->hdrs[i]);
+  }
+  return user_cl;
+}
+
+/* What the handler left to the server: Date, Connection (and Keep-Alive),
+ * Content-Length, Transfer-Encoding. */
+static void put_server_lines(hbuf_t* b, const res_t* r, int bodiless,
+                             int user_cl) {
+  const txn_t* t = r->t;
+  if (!r->has_date) {
+    size_t n;
+    const char* date = date_now(&n);
+    HB_LIT(b, "Date: ");
+    hb_put(b, date, n);
+    HB_LIT(b, "\r\n");
+  }
+  if (!r->has_conn && t->keep_alive) {
+    HB_LIT(b, "Connection: keep-alive\r\nKeep-Alive: timeout=");
+    hb_u64(b, r->c->srv->o.keep_alive_timeout_ms / 1000);
+    HB_LIT(b, "\r\n");
+  } else if (!r->has_conn || (!t->keep_alive && !r->user_close)) {
+    HB_LIT(b, "Connection: close\r\n");
+  }
+  if (r->content_length >= 0 && !user_cl && !bodiless) {
+    HB_LIT(b, "Content-Length: ");
+    hb_u64(b, (uint64_t)r->content_length);
+    HB_LIT(b, "\r\n");
+  }
+  if (r->chunked && !r->user_chunked)
+    HB_LIT(b, "Transfer-Encoding: chunked\r\n");
+}
+
+/* Room for a head: the status line, the handler's lines and HEAD_FIXED for
+ * the server's own lines (under 200 bytes with the longest numbers). */
+#define HEAD_FIXED 256
+static size_t head_bound(const res_t* r) {
+  size_t n = HEAD_FIXED + strlen(reason(r->status));
+  for (size_t i = 0; i < r->nhdrs; i++) n += strlen(r->hdrs[i]) + 2;
+  return n;
+}
+
+/* A body up to this size that is ready with the head leaves in the head's
+ * chunk: one write instead of two. */
+#define HEAD_INLINE_MAX 1024
+
+/* Sends the head. `body` (or NULL), the first body chunk, is copied into
+ * it when small and the framing lets it; *merged (if not NULL) says so. */
+static int send_head(res_t* r, int64_t total, sl_chunk_t* body,
+                     int* merged) {
   decide_framing(r, total);
   r->head_sent = 1;
-  sbuf_t b = {0};
-  sb_add(&b, "HTTP/1.1 %d %s\r\n", r->status, reason(r->status));
-  int bodiless = r->status < 200 || r->status == 204;
-  for (size_t i = 0; i < r->nhdrs; i++)
-    if (!bodiless || (strncasecmp(r->hdrs[i], "content-length:", 15) != 0 &&
-                      strncasecmp(r->hdrs[i], "transfer-encoding:", 18) != 0))
-      sb_add(&b, "%s\r\n", r->hdrs[i]);
-  if (!r->has_date) sb_add(&b, "Date: %s\r\n", date_now());
-  if (!r->has_conn)
-    sb_add(&b, "Connection: %s\r\n", t->keep_alive ? "keep-alive" : "close");
-  else if (!t->keep_alive && !r->user_close)
-    sb_add(&b, "Connection: close\r\n");
-  if (t->keep_alive && !r->has_conn)
-    sb_add(&b, "Keep-Alive: timeout=%" PRIu64 "\r\n",
-           c->srv->o.keep_alive_timeout_ms / 1000);
-  int user_cl = 0;
-  for (size_t i = 0; i < r->nhdrs; i++)
-    if (strncasecmp(r->hdrs[i], "content-length:", 15) == 0) user_cl = 1;
-  if (r->content_length >= 0 && !user_cl && !bodiless)
-    sb_add(&b, "Content-Length: %" PRId64 "\r\n", r->content_length);
-  if (r->chunked && !r->user_chunked)
-    sb_add(&b, "Transfer-Encoding: chunked\r\n");
-  sb_add(&b, "\r\n");
-  sl_chunk_t* head = sb_chunk(&b);
+  size_t blen = body != NULL ? sl_chunk_len(body) : 0;
+  int inl = blen != 0 && blen <= HEAD_INLINE_MAX && !r->no_body &&
+            !r->chunked;
+  if (merged != NULL) *merged = inl;
+  sl_chunk_t* head = sl_chunk_new(head_bound(r) + (inl ? blen : 0));
   if (head == NULL) return SL_ENOMEM;
+  hbuf_t b = {sl_chunk_data(head)};
+  int bodiless = r->status < 200 || r->status == 204;
+  put_status(&b, r->status);
+  int user_cl = put_user_lines(&b, r, bodiless);
+  put_server_lines(&b, r, bodiless, user_cl);
+  HB_LIT(&b, "\r\n");
+  if (inl) hb_put(&b, sl_chunk_data(body), blen);
+  sl_chunk_set_len(head, (size_t)(b.p - sl_chunk_data(head)));
   sl_stream_ref(&r->s);
-  int rc = sl_stream_write(c->sock, head, on_head_written, r);
+  int rc = sl_stream_write(r->c->sock, head, on_head_written, r);
   if (rc < 0) sl_stream_unref(&r->s);
   sl_chunk_unref(head);
   return rc;
@@ -206,10 +244,13 @@ static int send_head(res_t* r, int64_t total) {
 
 static int write_chunked(res_t* r, sl_chunk_t* ch) {
   sl_stream_t* sock = r->c->sock;
-  size_t len = sl_chunk_len(ch);
-  sl_chunk_t* line = sl_chunk_printf("%s%zx\r\n", r->crlf_due ? "\r\n" : "",
-                                     len);
+  sl_chunk_t* line = sl_chunk_new(4 + 2 * sizeof(size_t));
   if (line == NULL) return SL_ENOMEM;
+  hbuf_t b = {sl_chunk_data(line)};
+  if (r->crlf_due) HB_LIT(&b, "\r\n");
+  hb_hex(&b, sl_chunk_len(ch));
+  HB_LIT(&b, "\r\n");
+  sl_chunk_set_len(line, (size_t)(b.p - sl_chunk_data(line)));
   int rc = sl_stream_write(sock, line, NULL, NULL);
   sl_chunk_unref(line);
   if (rc < 0) return rc;
@@ -219,7 +260,7 @@ static int write_chunked(res_t* r, sl_chunk_t* ch) {
 
 /* Sends a batch of body chunks (after the head, if not sent). */
 static void res_send(res_t* r, sl_chunk_t** chunks, size_t n) {
-  int rc = 1;
+  int rc = 1, merged = 0;
   if (!r->head_sent) {
     int64_t total = -1;
     /* The whole body given to end() with nothing written before: its
@@ -227,9 +268,10 @@ static void res_send(res_t* r, sl_chunk_t** chunks, size_t n) {
     if (r->content_length < 0 && r->s.w.ending && n == 1 &&
         r->s.w.queue.count == 1)
       total = (int64_t)sl_chunk_len(chunks[0]);
-    rc = send_head(r, total);
+    rc = send_head(r, total, n > 0 ? chunks[0] : NULL, &merged);
   }
-  for (size_t i = 0; i < n && rc >= 0 && !r->no_body; i++) {
+  if (merged) r->body_bytes += sl_chunk_len(chunks[0]);
+  for (size_t i = merged; i < n && rc >= 0 && !r->no_body; i++) {
     if (sl_chunk_len(chunks[i]) == 0) continue;
     r->body_bytes += sl_chunk_len(chunks[i]);
     if (r->chunked)
@@ -245,25 +287,32 @@ static void res_send(res_t* r, sl_chunk_t** chunks, size_t n) {
     sl_stream_write_done(&r->s, 0);
 }
 
+/* The last chunk of a chunked body, with the trailers. */
+static int send_last_chunk(res_t* r) {
+  size_t bound = 7;
+  for (size_t i = 0; i < r->ntrailers; i++) bound += strlen(r->trailers[i]) + 2;
+  sl_chunk_t* end = sl_chunk_new(bound);
+  if (end == NULL) return SL_ENOMEM;
+  hbuf_t b = {sl_chunk_data(end)};
+  if (r->crlf_due) HB_LIT(&b, "\r\n");
+  HB_LIT(&b, "0\r\n");
+  for (size_t i = 0; i < r->ntrailers; i++) hb_line(&b, r->trailers[i]);
+  HB_LIT(&b, "\r\n");
+  sl_chunk_set_len(end, (size_t)(b.p - sl_chunk_data(end)));
+  int rc = sl_stream_write(r->c->sock, end, NULL, NULL);
+  sl_chunk_unref(end);
+  return rc;
+}
+
 static void res_finish(res_t* r) {
-  conn_t* c = r->c;
   int rc = 0;
-  if (!r->head_sent) rc = send_head(r, r->content_length < 0 ? 0 : -1);
-  if (rc >= 0 && r->chunked) {
-    sbuf_t b = {0};
-    sb_add(&b, "%s0\r\n", r->crlf_due ? "\r\n" : "");
-    for (size_t i = 0; i < r->ntrailers; i++)
-      sb_add(&b, "%s\r\n", r->trailers[i]);
-    sb_add(&b, "\r\n");
-    sl_chunk_t* end = sb_chunk(&b);
-    rc = end ? sl_stream_write(c->sock, end, NULL, NULL) : SL_ENOMEM;
-    sl_chunk_unref(end);
-  }
+  if (!r->head_sent)
+    rc = send_head(r, r->content_length < 0 ? 0 : -1, NULL, NULL);
+  if (rc >= 0 && r->chunked) rc = send_last_chunk(r);
   if (rc < 0) {
     sl_stream_final_done(&r->s, rc == SL_ENOMEM ? rc : SL_EPIPE);
     return;
   }
-  (void)c;
   sl_stream_final_done(&r->s, 0); /* res_on_close retires the exchange */
 }
 
@@ -414,7 +463,8 @@ void sl__http_res_activate(res_t* r) {
     sl_chunk_unref(ch);
   }
   if (r->active) {
-    if (r->zc_wait && !r->head_sent) send_head(r, -1); /* see res_dst_fd */
+    if (r->zc_wait && !r->head_sent) /* see res_dst_fd */
+      send_head(r, -1, NULL, NULL);
     return;
   }
   r->active = 1;
@@ -433,7 +483,7 @@ void sl__http_res_activate(res_t* r) {
   }
   if (r->zc_wait && !r->s.destroyed) {
     if (!r->head_sent) {
-      send_head(r, -1);
+      send_head(r, -1, NULL, NULL);
     } else {
       r->zc_wait = 0;
       sl__zc_ready(&r->s);
