@@ -181,7 +181,7 @@ static void on_ctl(uv_poll_t* p, int status, int events) {
   (void)p;
   (void)events;
   sl__ctl_msg_t m;
-  int fd, rc;
+  int fd, rc = 0;
   /* A bounded batch per wakeup keeps the loop fair to other handles. */
   for (int i = 0; i < 256 && status == 0; i++) {
     rc = sl__ctl_recv(N.fd, &m, &fd, MSG_DONTWAIT);
