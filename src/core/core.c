@@ -127,6 +127,7 @@ static struct {
   int argc;
   char** argv;
   int idle_init;
+  int idle_on; /* the idle handle is started (mirrors uv_is_active) */
   uv_idle_t idle;
   uv_check_t check;
   sl__queue_t ticks;
@@ -170,7 +171,10 @@ static void run_ticks(void) {
       t->fn(t);
     }
   }
-  if (sl__queue_empty(&g.ticks)) uv_idle_stop(&g.idle);
+  if (sl__queue_empty(&g.ticks) && g.idle_on) {
+    uv_idle_stop(&g.idle);
+    g.idle_on = 0;
+  }
 }
 
 static void on_idle(uv_idle_t* h) { run_ticks(); }
@@ -197,7 +201,10 @@ void sl__tick_schedule(sl__tick_t* t) {
   ticks_init();
   t->pending = 1;
   sl__queue_insert_tail(&g.ticks, &t->node);
-  if (!uv_is_active((uv_handle_t*)&g.idle)) uv_idle_start(&g.idle, on_idle);
+  if (!g.idle_on) {
+    uv_idle_start(&g.idle, on_idle);
+    g.idle_on = 1;
+  }
 }
 
 void sl__tick_cancel(sl__tick_t* t) {
@@ -256,6 +263,7 @@ int sl_loop_close(void) {
   if (open != 0) return SL_EBUSY;
   if (g.idle_init) {
     uv_close((uv_handle_t*)&g.idle, NULL);
+    g.idle_on = 0;
     uv_close((uv_handle_t*)&g.check, NULL);
     g.idle_init = 0;
   }

@@ -1,32 +1,49 @@
 /* Listener lists: the one EventEmitter behind streams, children and IPC
  * channels. A singly linked list in insertion order; removal during an emit
  * only marks the listener, and the outermost emit frees what was marked, so
- * a callback may remove itself or any other listener safely. */
+ * a callback may remove itself or any other listener safely. One listener
+ * slot lives in the emitter itself, so the usual single listener costs no
+ * allocation. */
 #include "core/internal.h"
 
 int sl__emitter_add(sl__emitter_t* e, int type, sl__fn cb, void* arg,
                     int once) {
   SL_ASSERT(cb != NULL);
-  sl__listener_t* l = sl__calloc(1, sizeof *l);
-  if (l == NULL) return SL_ENOMEM;
+  sl__listener_t* l;
+  if (!e->inl_used) {
+    l = &e->inl;
+    e->inl_used = 1;
+  } else if ((l = sl__malloc(sizeof *l)) == NULL) {
+    return SL_ENOMEM;
+  }
+  l->next = NULL;
   l->cb = cb;
   l->arg = arg;
   l->type = (uint8_t)type;
   l->once = (uint8_t)once;
-  sl__listener_t** p = &e->head;
-  while (*p != NULL) p = &(*p)->next;
-  *p = l;
+  l->removed = 0;
+  if (e->head == NULL)
+    e->head = l;
+  else
+    e->tail->next = l;
+  e->tail = l;
   return 0;
 }
 
 static void compact(sl__emitter_t* e) {
   sl__listener_t** p = &e->head;
+  e->tail = NULL;
+  e->dirty = 0;
   while (*p != NULL) {
     sl__listener_t* l = *p;
     if (l->removed) {
       *p = l->next;
-      sl__free(l);
+      if (l == &e->inl)
+        e->inl_used = 0;
+      else
+        sl__free(l);
     } else {
+      e->tail = l;
       p = &l->next;
     }
   }
@@ -36,6 +53,7 @@ int sl__emitter_off(sl__emitter_t* e, int type, sl__fn cb, void* arg) {
   for (sl__listener_t* l = e->head; l != NULL; l = l->next) {
     if (!l->removed && l->type == type && l->cb == cb && l->arg == arg) {
       l->removed = 1;
+      e->dirty = 1;
       if (e->emitting == 0) compact(e);
       return 0;
     }
@@ -53,19 +71,23 @@ void sl__emitter_emit(sl__emitter_t* e, int type,
                       void (*invoke)(sl__fn cb, void* arg, void* owner,
                                      const void* ev),
                       void* owner, const void* ev) {
+  if (e->head == NULL) return;
   e->emitting++;
   /* Listeners added during the emit are not called for this event: stop at
-   * the last one present now. */
-  sl__listener_t* last = e->head;
-  while (last != NULL && last->next != NULL) last = last->next;
+   * the last one present now. Nothing is unlinked before the outermost emit
+   * ends, so `last` stays in the list. */
+  sl__listener_t* last = e->tail;
   for (sl__listener_t* l = e->head; l != NULL; l = l->next) {
     if (!l->removed && l->type == type) {
-      if (l->once) l->removed = 1;
+      if (l->once) {
+        l->removed = 1;
+        e->dirty = 1;
+      }
       invoke(l->cb, l->arg, owner, ev);
     }
     if (l == last) break;
   }
-  if (--e->emitting == 0) compact(e);
+  if (--e->emitting == 0 && e->dirty) compact(e);
 }
 
 void sl__emitter_clear(sl__emitter_t* e) {

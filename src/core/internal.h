@@ -97,7 +97,11 @@ typedef struct sl__listener_s {
 
 typedef struct sl__emitter_s {
   sl__listener_t* head;
+  sl__listener_t* tail; /* the last listener, NULL when head is */
   int emitting; /* depth of emit(); freeing removed listeners waits for 0 */
+  unsigned inl_used : 1, /* `inl` is in the list */
+      dirty : 1;         /* some listener is marked removed */
+  sl__listener_t inl; /* the first listener needs no allocation */
 } sl__emitter_t;
 
 /* Returns 0 or SL_ENOMEM. */

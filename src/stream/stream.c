@@ -17,12 +17,20 @@
 
 /* --- ring ---------------------------------------------------------------- */
 
+/* cap is a power of two, so a position wraps with a mask. */
 static int ring_grow(sl__ring_t* r) {
-  size_t cap = r->cap ? r->cap * 2 : 8;
+  if (r->cap == 0) {
+    r->v = r->inl;
+    r->cap = SL__RING_INLINE;
+    r->head = 0;
+    return 0;
+  }
+  size_t cap = r->cap < 8 ? 8 : r->cap * 2;
   sl__item_t* v = sl__malloc(cap * sizeof *v);
   if (v == NULL) return SL_ENOMEM;
-  for (size_t i = 0; i < r->count; i++) v[i] = r->v[(r->head + i) % r->cap];
-  sl__free(r->v);
+  for (size_t i = 0; i < r->count; i++)
+    v[i] = r->v[(r->head + i) & (r->cap - 1)];
+  if (r->v != r->inl) sl__free(r->v);
   r->v = v;
   r->cap = cap;
   r->head = 0;
@@ -31,14 +39,14 @@ static int ring_grow(sl__ring_t* r) {
 
 int sl__ring_push(sl__ring_t* r, sl__item_t it) {
   if (r->count == r->cap && ring_grow(r) != 0) return SL_ENOMEM;
-  r->v[(r->head + r->count) % r->cap] = it;
+  r->v[(r->head + r->count) & (r->cap - 1)] = it;
   r->count++;
   return 0;
 }
 
 int sl__ring_unshift(sl__ring_t* r, sl__item_t it) {
   if (r->count == r->cap && ring_grow(r) != 0) return SL_ENOMEM;
-  r->head = (r->head + r->cap - 1) % r->cap;
+  r->head = (r->head + r->cap - 1) & (r->cap - 1);
   r->v[r->head] = it;
   r->count++;
   return 0;
@@ -46,19 +54,19 @@ int sl__ring_unshift(sl__ring_t* r, sl__item_t it) {
 
 sl__item_t* sl__ring_at(sl__ring_t* r, size_t i) {
   SL_ASSERT(i < r->count);
-  return &r->v[(r->head + i) % r->cap];
+  return &r->v[(r->head + i) & (r->cap - 1)];
 }
 
 sl__item_t sl__ring_shift(sl__ring_t* r) {
   SL_ASSERT(r->count > 0);
   sl__item_t it = r->v[r->head];
-  r->head = (r->head + 1) % r->cap;
+  r->head = (r->head + 1) & (r->cap - 1);
   r->count--;
   return it;
 }
 
 void sl__ring_free(sl__ring_t* r) {
-  sl__free(r->v);
+  if (r->v != r->inl) sl__free(r->v);
   memset(r, 0, sizeof *r);
 }
 
@@ -121,12 +129,17 @@ sl_stream_t* sl_passthrough_new(const sl_stream_opts_t* o) {
   return sl_transform_new(&copy);
 }
 
+/* Frees a ring's storage without resetting it (its owner goes away). */
+static void ring_release(sl__ring_t* r) {
+  if (r->v != r->inl) sl__free(r->v);
+}
+
 static void stream_free(sl_stream_t* s) {
   while (s->r.buf.count) sl_chunk_unref(sl__ring_shift(&s->r.buf).chunk);
-  sl__ring_free(&s->r.buf);
+  ring_release(&s->r.buf);
   SL_ASSERT(s->w.queue.count == 0 && s->w.completed.count == 0);
-  sl__ring_free(&s->w.queue);
-  sl__ring_free(&s->w.completed);
+  ring_release(&s->w.queue);
+  ring_release(&s->w.completed);
   sl__emitter_clear(&s->events);
   sl__free(s->errmsg);
   sl__free(s->name);
@@ -712,7 +725,7 @@ static void complete_write(sl_stream_t* s, int err) {
   s->w.writing = 0;
   if (err != 0)
     sl_stream_destroy(s, err);
-  else
+  else if (!s->w.starting) /* else process_writable() goes on at once */
     sl__stream_schedule(s);
 }
 
@@ -798,7 +811,9 @@ static void process_writable(sl_stream_t* s) {
       sl__stream_schedule(s);
       return;
     }
+    s->w.starting = 1;
     start_write(s);
+    s->w.starting = 0;
     if (s->destroyed) return;
   }
   if (s->w.need_drain && s->w.length == 0 && !s->w.ending) {
@@ -837,7 +852,7 @@ static void maybe_auto_destroy(sl_stream_t* s) {
 static void process(sl__tick_t* t) {
   sl_stream_t* s = sl__container_of(t, sl_stream_t, tick);
   if (s->close_emitted) return;
-  sl_stream_ref(s); /* listeners may drop every other reference */
+  s->refs++; /* listeners may drop every other reference */
   s->processing = 1;
   if (!s->destroyed && s->writable) process_writable(s);
   if (!s->destroyed && s->readable) process_readable(s);

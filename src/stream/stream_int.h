@@ -13,10 +13,14 @@ typedef struct {
   int err; /* completed writes: the result to report */
 } sl__item_t;
 
-/* A FIFO of items in a growable ring. */
+/* A FIFO of items in a growable ring. The first SL__RING_INLINE items live
+ * in the ring itself (no allocation for the usual short queue); the ring
+ * must not move while it uses them. cap is 0 or a power of two. */
+#define SL__RING_INLINE 2
 typedef struct {
   sl__item_t* v;
   size_t cap, head, count;
+  sl__item_t inl[SL__RING_INLINE];
 } sl__ring_t;
 
 int sl__ring_push(sl__ring_t* r, sl__item_t it);
@@ -79,7 +83,9 @@ struct sl_stream_s {
     size_t length, hwm;
     size_t inflight;     /* items at the head of `queue` being written */
     unsigned object_mode : 1, writing : 1, ending : 1, final_called : 1,
-        final_done : 1, finished : 1, need_drain : 1, held : 1;
+        final_done : 1, finished : 1, need_drain : 1, held : 1,
+        starting : 1; /* in start_write(): process() sees a completion
+                         the hook reports synchronously, unscheduled */
     int held_err;
     int corked;
     sl_done_cb end_cb;

@@ -125,7 +125,29 @@ static void on_write(uv_write_t* req, int status) {
   /* ECANCELED after a destroy: the state machine already failed it. */
 }
 
-static void issue_write(sl__uvs_t* u, uvs_write_t* w) {
+/* Fills bufs[0..n) from the chunks. Not uv_buf_init(): its unsigned int
+ * length would cut a chunk of 4 GiB or more short without a word. */
+static void fill_bufs(uv_buf_t* bufs, sl_chunk_t** chunks, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    bufs[i].base = sl_chunk_data(chunks[i]);
+    bufs[i].len = sl_chunk_len(chunks[i]);
+  }
+}
+
+/* Drops the first `done` bytes from bufs[*first..n): returns 1 when
+ * nothing is left. */
+static int skip_written(uv_buf_t* bufs, size_t n, size_t* first,
+                        size_t done) {
+  while (*first < n && done >= bufs[*first].len) done -= bufs[(*first)++].len;
+  if (*first == n) return 1;
+  bufs[*first].base += done;
+  bufs[*first].len -= done;
+  return 0;
+}
+
+/* Writes what uv_try_write left (`tried`: its result, 0 if it was not
+ * tried yet) with a write request that holds the chunks in `w`. */
+static void issue_write(sl__uvs_t* u, uvs_write_t* w, int tried) {
   uv_buf_t small[16] = {{0}};
   uv_buf_t* bufs = small;
   if (w->n > 16 && (bufs = sl__malloc(w->n * sizeof *bufs)) == NULL) {
@@ -133,30 +155,15 @@ static void issue_write(sl__uvs_t* u, uvs_write_t* w) {
     sl_stream_write_done(&u->s, SL_ENOMEM);
     return;
   }
-  /* Not uv_buf_init(): its unsigned int length would cut a chunk of 4 GiB
-   * or more short without a word. */
-  for (size_t i = 0; i < w->n; i++) {
-    bufs[i].base = sl_chunk_data(w->chunks[i]);
-    bufs[i].len = sl_chunk_len(w->chunks[i]);
-  }
-  /* Try the socket first: a response that fits in the socket buffer is
-   * done without a write request, whose completion makes libuv 1.44 re-arm
-   * the descriptor in epoll (one epoll_ctl per write). Whatever is left goes
-   * through uv_write; uv_try_write refuses while writes are queued, so the
-   * order holds. */
+  fill_bufs(bufs, w->chunks, w->n);
+  /* See uvs_writev() for why the socket is tried first. */
   size_t first = 0;
-  int n = uv_try_write(u->h, bufs, (unsigned)w->n);
-  if (n > 0) {
-    size_t done = (size_t)n;
-    while (first < w->n && done >= bufs[first].len) done -= bufs[first++].len;
-    if (first == w->n) {
-      if (bufs != small) sl__free(bufs);
-      write_free(w);
-      sl_stream_write_done(&u->s, 0);
-      return;
-    }
-    bufs[first].base += done;
-    bufs[first].len -= done;
+  int n = tried != 0 ? tried : uv_try_write(u->h, bufs, (unsigned)w->n);
+  if (n > 0 && skip_written(bufs, w->n, &first, (size_t)n)) {
+    if (bufs != small) sl__free(bufs);
+    write_free(w);
+    sl_stream_write_done(&u->s, 0);
+    return;
   }
   /* libuv copies the buf array; the bytes stay referenced through w. */
   int rc = n < 0 && n != UV_EAGAIN && n != UV_ENOSYS
@@ -170,23 +177,50 @@ static void issue_write(sl__uvs_t* u, uvs_write_t* w) {
   }
 }
 
-static void uvs_writev(sl_stream_t* s, sl_chunk_t** chunks, size_t n) {
-  sl__uvs_t* u = (sl__uvs_t*)s;
+/* A write request holding a reference on each chunk. */
+static uvs_write_t* write_new(sl__uvs_t* u, sl_chunk_t** chunks, size_t n) {
   uvs_write_t* w = sl__malloc(sizeof *w + n * sizeof w->chunks[0]);
-  if (w == NULL) {
-    sl_stream_write_done(s, SL_ENOMEM);
-    return;
-  }
+  if (w == NULL) return NULL;
   w->req.data = w;
   w->u = u;
   w->n = n;
   for (size_t i = 0; i < n; i++) w->chunks[i] = sl_chunk_ref(chunks[i]);
+  return w;
+}
+
+/* Try the socket first: a response that fits in the socket buffer is done
+ * without allocating anything and without a write request, whose
+ * completion makes libuv 1.44 re-arm the descriptor in epoll (one
+ * epoll_ctl per write). Whatever is left goes through uv_write;
+ * uv_try_write refuses while writes are queued, so the order holds. */
+static void uvs_writev(sl_stream_t* s, sl_chunk_t** chunks, size_t n) {
+  sl__uvs_t* u = (sl__uvs_t*)s;
+  int tried = 0;
+  if (!u->connecting && n <= 16) {
+    uv_buf_t bufs[16] = {{0}};
+    size_t first = 0;
+    fill_bufs(bufs, chunks, n);
+    tried = uv_try_write(u->h, bufs, (unsigned)n);
+    if (tried > 0 && skip_written(bufs, n, &first, (size_t)tried)) {
+      sl_stream_write_done(s, 0);
+      return;
+    }
+    if (tried < 0 && tried != UV_EAGAIN && tried != UV_ENOSYS) {
+      sl_stream_fail(s, tried, "write %s", uvs_name(u));
+      return;
+    }
+  }
+  uvs_write_t* w = write_new(u, chunks, n);
+  if (w == NULL) {
+    sl_stream_write_done(s, SL_ENOMEM);
+    return;
+  }
   if (u->connecting) {
     SL_ASSERT(u->parked == NULL); /* the core writes one batch at a time */
     u->parked = w;
     return;
   }
-  issue_write(u, w);
+  issue_write(u, w, tried);
 }
 
 static void uvs_write(sl_stream_t* s, sl_chunk_t* chunk) {
@@ -240,7 +274,7 @@ void sl__uv_stream_connected(sl_stream_t* s, int status) {
   if (u->parked != NULL) {
     uvs_write_t* w = u->parked;
     u->parked = NULL;
-    issue_write(u, w);
+    issue_write(u, w, 0);
   }
   if (u->want_final && !s->destroyed) start_shutdown(u);
   if (u->want_read && !s->destroyed && !u->reading) start_reading(u);
