@@ -174,11 +174,12 @@ static void ignore_signal(int signum, void* arg) {
   (void)arg;
 }
 
+/* The cluster closes the server itself (gracefully); only our own
+ * watches must go for sl_run() to return. */
 static void on_worker_shutdown(void* arg) {
-  serve_t* sv = arg;
+  (void)arg;
   sl_signal_off(SIGINT, ignore_signal, NULL);
   sl_signal_off(SIGHUP, ignore_signal, NULL);
-  sl_http_server_close(sv->srv, NULL, NULL);
 }
 
 /* A worker: its server joins the cluster's listener for the address (the
@@ -196,7 +197,7 @@ static int serve_worker(serve_t* sv, const char* dir,
   }
   sl_signal_on(SIGINT, ignore_signal, NULL);
   sl_signal_on(SIGHUP, ignore_signal, NULL);
-  sl_cluster_on_shutdown(on_worker_shutdown, sv);
+  sl_cluster_on_shutdown(on_worker_shutdown, NULL);
   printf("Worker %d serving %s at http://%s:%d/\n", (int)getpid(), dir,
          so->host, sl_http_server_port(sv->srv));
   fflush(stdout);
@@ -287,9 +288,9 @@ static void on_primary_stop(int signum, void* arg) {
             signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
-/* The primary's own watches rather than opts.handle_signals, which runs
- * sl_cluster_restart(NULL, NULL) on SIGHUP and so cannot say when the
- * restart ends. */
+/* The primary's own watches rather than opts.handle_signals: they also
+ * log the signal, count the workers a restart retired, say when a SIGHUP
+ * finds a restart or shutdown under way, and print the stats on SIGUSR1. */
 static void primary_signals(int on) {
   static const int stop[2] = {SIGINT, SIGTERM};
   int (*fn)(int, sl_signal_cb, void*) = on ? sl_signal_on : sl_signal_off;

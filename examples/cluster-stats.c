@@ -34,16 +34,12 @@ static void handle(sl_stream_t* req, sl_stream_t* res, void* arg) {
 static void report(sl_timer_t* t, void* arg) {
   (void)t;
   (void)arg;
-  long pages = 0;
-  FILE* f = fopen("/proc/self/statm", "r");
-  if (f != NULL && fscanf(f, "%*s %ld", &pages) != 1) pages = 0;
-  if (f != NULL) fclose(f);
   char msg[160];
   int n = snprintf(msg, sizeof msg,
-                   "{\"pid\":%d,\"requests\":%llu,\"rss\":%lld,"
+                   "{\"pid\":%d,\"requests\":%llu,\"rss\":%llu,"
                    "\"uptime_ms\":%llu}", (int)getpid(),
                    (unsigned long long)requests,
-                   (long long)pages * sysconf(_SC_PAGESIZE),
+                   (unsigned long long)sl_rss(),
                    (unsigned long long)(sl_now_ms() - started_ms));
   sl_channel_send(sl_parent(), msg, (size_t)n, -1);
 }

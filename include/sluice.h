@@ -172,6 +172,9 @@ SL_EXTERN uint64_t sl_now_ms(void);
 SL_EXTERN uint64_t sl_hrtime(void);
 /* Peak resident set size of this process in bytes (from getrusage). */
 SL_EXTERN uint64_t sl_peak_rss(void);
+/* Resident set size now, in bytes (Node's process.memoryUsage().rss; from
+ * /proc/self/statm); 0 when it cannot be read. */
+SL_EXTERN uint64_t sl_rss(void);
 
 /* Memory: every allocation of the library goes through these. Replace them
  * before any other sluice call. Returns 0, or SL_EINVAL if one is NULL. */

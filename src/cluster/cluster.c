@@ -123,19 +123,6 @@ static void on_worker_sigterm(uv_signal_t* h, int signum) {
   worker_shutdown();
 }
 
-static uint64_t rss_now(void) {
-  char buf[128];
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  unsigned long long size, res;
-  if (sscanf(buf, "%llu %llu", &size, &res) != 2) return 0;
-  return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /* The answer to a ping: this worker's load. */
 static void send_pong(void) {
   char buf[256];
@@ -146,7 +133,7 @@ static void send_pong(void) {
                    (unsigned long long)sl__load.requests,
                    (unsigned long long)sl__load.connections,
                    (unsigned long long)sl__load.accepted,
-                   (unsigned long long)rss_now(), W.lag_max_ms);
+                   (unsigned long long)sl_rss(), W.lag_max_ms);
   W.lag_max_ms = 0;
   sl_channel_send(W.ch, buf, (size_t)n, -1);
 }

@@ -2,9 +2,11 @@
  * replaceable allocator and the error table. */
 #define _GNU_SOURCE
 #include <assert.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/internal.h"
 
@@ -324,4 +326,17 @@ uint64_t sl_peak_rss(void) {
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
   return (uint64_t)ru.ru_maxrss * 1024u;
+}
+
+uint64_t sl_rss(void) {
+  char buf[128];
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  unsigned long long size, res;
+  if (sscanf(buf, "%llu %llu", &size, &res) != 2) return 0;
+  return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
