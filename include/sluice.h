@@ -533,8 +533,10 @@ typedef struct sl_file_opts_s {
  * read on libuv's thread pool, one read of up to the free buffer space at a
  * time (64 KiB chunks by default). Reads bytes [start, end) (end exclusive;
  * end == 0 or past EOF: to EOF; end <= start: nothing). With use_fd and
- * start == 0, and for pipes and devices, reads at the descriptor's own
- * position. Failures are an SL_EV_ERROR then SL_EV_CLOSE, never a NULL
+ * start == 0 a regular file is read from where its offset stands, by
+ * position (pread): the offset never moves, so descriptors that share it
+ * (dup) can each be read whole. Pipes and character devices are read at
+ * their own position. Failures are an SL_EV_ERROR then SL_EV_CLOSE, never a NULL
  * return: "ENOENT: no such file or directory, open 'path'", "EISDIR:
  * illegal operation on a directory, read 'path'". The descriptor is closed
  * (unless keep_fd) before SL_EV_CLOSE. NULL only on ENOMEM. `path` may be

@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define FS_READ_HWM (64 * 1024)
 #define FS_MAX_READ (1 << 30)
@@ -24,7 +25,7 @@ typedef struct {
   uint64_t left;       /* reader: bytes left before `end`; UINT64_MAX: EOF */
   int flags, mode, kind;
   unsigned writer : 1, keep_fd : 1, ready : 1, busy : 1, destroying : 1,
-      want_final : 1, want_write : 1, closing : 1;
+      want_final : 1, want_write : 1, closing : 1, own_offset : 1;
   size_t want_read;    /* a read hint that arrived before the open */
   sl_chunk_t* rchunk;  /* the chunk a read fills */
   sl_chunk_t* wchunks[FS_MAX_BATCH]; /* the batch in flight, referenced */
@@ -225,6 +226,17 @@ static void fs_fstat_done(fs_t* f, ssize_t result, const uv_stat_t* st) {
   /* Pipes, sockets and character devices have no offsets: read and write
    * them at their own position unless a start was asked for. */
   if (!S_ISREG(mode) && !S_ISBLK(mode) && f->pos == 0) f->pos = -1;
+  /* A given file descriptor may share its file description (and offset)
+   * with others: a dup()ed copy, a cached descriptor handed to several
+   * readers. A reader that moved that offset would make the next one start
+   * at the end, so it starts where the descriptor stands and reads by
+   * position, leaving the offset alone. Only stdio, which owns its
+   * descriptor and must leave it where a shell expects, moves it. */
+  if (!f->writer && !f->own_offset && f->pos < 0 &&
+      (S_ISREG(mode) || S_ISBLK(mode))) {
+    off_t at = lseek(f->fd, 0, SEEK_CUR);
+    f->pos = at < 0 ? 0 : (int64_t)at;
+  }
   if (f->writer && (f->flags & O_APPEND)) f->pos = -1;
   f->ready = 1;
   if (f->want_read) {
@@ -394,6 +406,15 @@ static void fs_start(fs_t* f, const sl_file_opts_t* o) {
 sl_stream_t* sl_file_reader(const char* path, const sl_file_opts_t* o) {
   fs_t* f = fs_new(path, o, 0);
   if (f == NULL) return NULL;
+  fs_start(f, o);
+  return &f->s;
+}
+
+sl_stream_t* sl__fd_file_reader(const sl_file_opts_t* o) {
+  SL_ASSERT(o != NULL && o->use_fd && o->start == 0);
+  fs_t* f = fs_new(NULL, o, 0);
+  if (f == NULL) return NULL;
+  f->own_offset = 1;
   fs_start(f, o);
   return &f->s;
 }

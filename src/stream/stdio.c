@@ -28,13 +28,13 @@ static sl_stream_t* failed_stream(int kind, int err, int fd) {
   return s;
 }
 
-/* Regular files and devices: positioned I/O on the pool (fs.c). start 0
- * makes fs.c use the descriptor's own offset, so the stream starts where
- * the descriptor stands and moves it, as a shell redirection expects. */
+/* Regular files and devices: I/O on the pool (fs.c) at the descriptor's
+ * own offset, so the stream starts where the descriptor stands and moves
+ * it, as a shell redirection expects (`(prog; cat) < file`). */
 static sl_stream_t* file_stream(int fd, int readable, int keep_fd) {
   sl_file_opts_t fo = {.fd = fd, .use_fd = 1, .keep_fd = keep_fd,
                        .high_water_mark = SL__STDIO_FILE_HWM};
-  return readable ? sl_file_reader(NULL, &fo) : sl_file_writer(NULL, &fo);
+  return readable ? sl__fd_file_reader(&fo) : sl_file_writer(NULL, &fo);
 }
 
 static sl_stream_t* wrap(uv_stream_t* h, int kind, int flags,

@@ -122,6 +122,11 @@ void sl__zc_ready(sl_stream_t* s);
 
 /* --- Streams over libuv stream handles (uvstream.c) ---------------------- */
 
+/* sl_file_reader() over o->fd (use_fd, start 0) that reads at the
+ * descriptor's own offset and moves it, for stdio; a public reader reads
+ * a given regular file by position from where its offset stood. */
+sl_stream_t* sl__fd_file_reader(const sl_file_opts_t* o);
+
 /* Flags for sl__uv_stream_new(). */
 enum {
   SL__UVS_READABLE = 1,   /* a readable side (the peer's bytes) */

@@ -396,6 +396,46 @@ TEST(fs_use_fd_pipe_and_keep_fd) {
   free(r.data);
 }
 
+/* Readers over dup()s of one descriptor share its file offset (the
+ * static server's open-file cache hands out such copies). Each must read
+ * the whole file by position and leave the offset where it stood; a reader
+ * that moved it made the next start at the end and deliver nothing. */
+TEST(fs_use_fd_shared_offset_reads_by_position) {
+  char* want = make_file("shared.bin", 200000, 7);
+  int fd = open(sl_test_path("shared.bin"), O_RDONLY | O_CLOEXEC);
+  ASSERT(fd >= 0);
+  for (int round = 0; round < 2; round++) { /* one after another */
+    sl_file_opts_t o = {.use_fd = 1, .fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)};
+    rec_t r = {0};
+    listen_all(sl_file_reader(NULL, &o), &r);
+    sl_run();
+    ASSERT_STR_EQ(r.log, "dec");
+    ASSERT_EQ(r.len, 200000);
+    ASSERT_MEM_EQ(r.data, want, r.len);
+    ASSERT_EQ(lseek(fd, 0, SEEK_CUR), 0);
+    free(r.data);
+  }
+  rec_t a = {0}, b = {0}; /* and two at once */
+  sl_file_opts_t oa = {.use_fd = 1, .fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)};
+  sl_file_opts_t ob = {.use_fd = 1, .fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)};
+  listen_all(sl_file_reader(NULL, &oa), &a);
+  listen_all(sl_file_reader(NULL, &ob), &b);
+  sl_run();
+  ASSERT_EQ(a.len, 200000);
+  ASSERT_EQ(b.len, 200000);
+  ASSERT_MEM_EQ(a.data, want, a.len);
+  ASSERT_MEM_EQ(b.data, want, b.len);
+  /* A descriptor the caller positioned is read from there on. */
+  ASSERT_EQ(lseek(fd, 150000, SEEK_SET), 150000);
+  sl_file_opts_t oc = {.use_fd = 1, .fd = fd};
+  rec_t c = {0};
+  listen_all(sl_file_reader(NULL, &oc), &c);
+  sl_run();
+  ASSERT_EQ(c.len, 50000);
+  ASSERT_MEM_EQ(c.data, want + 150000, c.len);
+  free(a.data), free(b.data), free(c.data), free(want);
+}
+
 /* --- chunks of 4 GiB and more --------------------------------------------- */
 
 #include <pthread.h>
