@@ -527,6 +527,9 @@ typedef struct sl_file_opts_s {
   int fd;           /* with use_fd: read/write this descriptor, not a path */
   int use_fd;
   int keep_fd;      /* with use_fd: do not close fd at the end */
+  int strict_end;   /* reader with `end`: a file that ends before `end` (it
+                       shrank meanwhile) is an error, SL_EUNEXPECTEDEOF,
+                       not a short clean end */
 } sl_file_opts_t;
 
 /* A Readable over a file, opened (always O_CLOEXEC), checked with fstat and
@@ -1000,6 +1003,14 @@ typedef struct sl_http_server_opts_s {
   uint64_t max_body_size;        /* 0: no limit; past it 413 */
   uint64_t headers_timeout_ms;   /* to receive the headers; 0: 10000 -> 408 */
   uint64_t keep_alive_timeout_ms;/* idle keep-alive; 0: 5000 */
+  uint64_t body_timeout_ms;      /* no request body byte for this long while
+                                    one is due (and the handler reads): 408
+                                    and close; 0: 60000 (nginx's
+                                    client_body_timeout); UINT64_MAX: none */
+  uint64_t send_timeout_ms;      /* a response the client does not read:
+                                    no byte taken for this long while some
+                                    wait: close; 0: 60000 (nginx's
+                                    send_timeout); UINT64_MAX: none */
   size_t max_connections;        /* 0: 10000; at the limit the server stops
                                     accepting (more wait in the backlog)
                                     until one closes */

@@ -137,6 +137,16 @@ char* sl__http_decode_path(const char* url);
 /* The same into `out`, which has room for strlen(url) + 2 bytes. */
 void sl__http_decode_path_into(const char* url, char* out);
 
+/* The access log (access_log.c): stderr through a non-blocking stream
+ * with a bounded queue. A server with access_log acquires it while it
+ * lives; printf adds one line (ending in '\n', at most 1 KiB) or, when the
+ * queue is full, drops and counts it in sl__access_log_dropped. */
+void sl__access_log_acquire(void);
+void sl__access_log_release(void);
+void sl__access_log_printf(const char* fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+extern uint64_t sl__access_log_dropped;
+
 /* Fuzzing entry (fuzz/http_request.c): runs `data` through a server
  * connection without a socket (parser, smuggling checks, limits, a trivial
  * handler), runs the loop until it is idle again. Returns 0. */

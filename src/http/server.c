@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <strings.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@ static void on_sock_event(sl_stream_t* s, const sl_event_t* ev, void* arg);
 static void on_sock_data(sl_stream_t* s, const sl_event_t* ev, void* arg);
 static void server_maybe_done(sl_http_server_t* srv);
 static void accept_one(sl_http_server_t* srv);
+static void sweep_start(sl_http_server_t* srv);
 
 /* --- exchanges ------------------------------------------------------------ */
 
@@ -77,13 +79,15 @@ static void txn_free(txn_t* t) {
     sl__free(t);
 }
 
-static void access_log(conn_t* c, txn_t* t) {
+/* One line per exchange; `why` marks one the connection cut short (its
+ * client saw no complete response). */
+static void access_log(txn_t* t, const char* why) {
   double ms = (double)(sl_hrtime() - t->start_ns) / 1e6;
   res_t* r = t->res;
-  fprintf(stderr, "%s \"%s %s HTTP/1.%d\" %d %" PRIu64 " %.3fms\n",
-          t->remote, t->method, t->url_log, t->minor, r ? r->status : 0,
-          r ? r->body_bytes : 0, ms);
-  (void)c;
+  sl__access_log_printf("%s \"%s %s HTTP/1.%d\" %d %" PRIu64 " %.3fms%s%s\n",
+                        t->remote, t->method, t->url_log, t->minor,
+                        r ? r->status : 0, r ? r->body_bytes : 0, ms,
+                        why ? " aborted: " : "", why ? why : "");
 }
 
 /* --- parsing: llhttp callbacks ------------------------------------------- */
@@ -347,6 +351,7 @@ static void dispatch(conn_t* c, txn_t* t) {
   sl_http_server_t* srv = c->srv;
   if (t->req == NULL || t->res == NULL) return;
   sl__load.requests++;
+  t->dispatched = 1;
   srv->handler(&t->req->m.s, &t->res->s, srv->arg);
 }
 
@@ -514,7 +519,7 @@ static int retire_done(conn_t* c) {
     if (t->req != NULL && t->req->m.s.r.flowing == -1 &&
         !t->req->m.s.destroyed)
       sl_stream_destroy(&t->req->m.s, 0);
-    if (c->srv->o.access_log && !t->dropped) access_log(c, t);
+    if (c->srv->o.access_log && !t->dropped) access_log(t, NULL);
     if (!t->keep_alive) close = 1;
     txn_free(t);
     if (close) break;
@@ -614,6 +619,94 @@ void sl__http_conn_timer(conn_t* c, int mode) {
     uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
+/* --- body and send timeouts ---------------------------------------------- */
+
+/* One unreferenced timer per server checks every connection a few times
+ * per timeout instead of re-arming a timer on every read and write: a
+ * connection is cut within 1.25 timeouts of its last progress, at no cost
+ * per byte. nginx's client_body_timeout and send_timeout, as progress
+ * timeouts: a slow client that keeps reading or sending is never cut. */
+static uint64_t sweep_period(const sl_http_server_t* srv) {
+  uint64_t t = srv->o.body_timeout_ms < srv->o.send_timeout_ms
+                   ? srv->o.body_timeout_ms
+                   : srv->o.send_timeout_ms;
+  t /= 4;
+  return t < 50 ? 50 : t > 1000 ? 1000 : t;
+}
+
+/* A body is due and the client sends nothing (our own backpressure, a
+ * handler that does not read, is not the client's fault). */
+static int body_stalled(conn_t* c, uint64_t now) {
+  if (c->parsing == NULL || c->stop || c->paused || c->dispatch != NULL ||
+      c->body_bytes != c->sw_body) {
+    c->sw_body = c->body_bytes;
+    c->body_since = now;
+    return 0;
+  }
+  return now - c->body_since >= c->srv->o.body_timeout_ms;
+}
+
+/* Bytes wait for the client (in the socket stream or unacknowledged in
+ * the kernel) and none moved since the last look. */
+static int send_stalled(conn_t* c, uint64_t now) {
+  txn_t* t = sl__queue_empty(&c->txns)
+                 ? NULL
+                 : sl__container_of(c->txns.next, txn_t, node);
+  uint64_t sent = c->sock->stats.bytes_written;
+  int outq = 0;
+  uv_os_fd_t fd;
+  if (t != NULL && t->res != NULL) sent += t->res->body_bytes;
+  if (c->tcp && uv_fileno((uv_handle_t*)sl__uv_stream_handle(c->sock),
+                          &fd) == 0 && ioctl(fd, SIOCOUTQ, &outq) != 0)
+    outq = 0;
+  int waiting = outq > 0 || sl_stream_writable_length(c->sock) > 0;
+  if (!waiting || sent != c->sw_sent || outq != c->sw_outq) {
+    c->sw_sent = sent;
+    c->sw_outq = outq;
+    c->send_since = now;
+    return 0;
+  }
+  return now - c->send_since >= c->srv->o.send_timeout_ms;
+}
+
+/* Closes with a reset, as nginx's reset_timedout_connection: what the
+ * client did not take is dropped now instead of waiting in the kernel for
+ * a reader that is not there. */
+static void conn_reset(conn_t* c) {
+  uv_os_fd_t fd;
+  struct linger l = {1, 0};
+  if (c->tcp && uv_fileno((uv_handle_t*)sl__uv_stream_handle(c->sock),
+                          &fd) == 0)
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  conn_destroy(c);
+}
+
+static void on_sweep(uv_timer_t* h) {
+  sl_http_server_t* srv = h->data;
+  uint64_t now = uv_now(h->loop);
+  sl__queue_t* q = srv->conns.next;
+  while (q != &srv->conns) {
+    conn_t* c = sl__container_of(q, conn_t, node);
+    q = q->next; /* c may go */
+    if (c->destroyed || c->sock == NULL) continue;
+    if (send_stalled(c, now)) {
+      c->abort_why = "send timeout";
+      conn_reset(c);
+    } else if (body_stalled(c, now)) {
+      c->abort_why = "body timeout";
+      sl__http_conn_fail(c, 408);
+    }
+  }
+}
+
+static void sweep_start(sl_http_server_t* srv) {
+  uint64_t period = sweep_period(srv);
+  uv_timer_init(sl__loop(), &srv->sweep);
+  srv->sweep.data = srv;
+  uv_timer_start(&srv->sweep, on_sweep, period, period);
+  uv_unref((uv_handle_t*)&srv->sweep);
+}
+
 /* --- connection lifetime -------------------------------------------------- */
 
 static void on_timer_closed(uv_handle_t* h) {
@@ -622,13 +715,31 @@ static void on_timer_closed(uv_handle_t* h) {
   if (c->refs == 0) sl__free(c);
 }
 
+/* Why an exchange still queued when its connection went had no clean
+ * end, for the access log: the connection's own reason (a timeout), the
+ * response's error (a body that ended short), or the peer. */
+static const char* conn_abort_reason(conn_t* c, txn_t* t, int head) {
+  res_t* r = t->res;
+  if (!head) return "the connection closed before its turn";
+  if (c->abort_why != NULL) return c->abort_why;
+  if (r != NULL && r->s.errmsg != NULL) return r->s.errmsg;
+  if (r != NULL && r->s.err != 0) return sl_strerror(r->s.err);
+  if (r != NULL && r->content_length >= 0 && !r->no_body &&
+      r->body_bytes < (uint64_t)r->content_length && c->abort)
+    return "the body ended before its Content-Length";
+  if (c->abort) return "the response was destroyed before its end";
+  return "the client went away";
+}
+
 static void conn_destroy(conn_t* c) {
   if (c->destroyed) return;
   c->destroyed = 1;
   sl__tick_cancel(&c->tick);
   drop_input(c);
-  while (!sl__queue_empty(&c->txns)) {
+  for (int head = 1; !sl__queue_empty(&c->txns); head = 0) {
     txn_t* t = sl__container_of(c->txns.next, txn_t, node);
+    if (c->srv->o.access_log && t->dispatched && !t->dropped)
+      access_log(t, conn_abort_reason(c, t, head));
     sl__queue_remove(&t->node);
     if (t->req != NULL && !t->req->m.s.destroyed)
       sl_stream_destroy(&t->req->m.s, t->req_done ? 0 : SL_ECONNRESET);
@@ -693,6 +804,7 @@ static conn_t* conn_new(sl_http_server_t* srv, sl_stream_t* sock) {
     return NULL;
   }
   c->srv = srv;
+  c->body_since = c->send_since = uv_now(sl__loop());
   c->sock = sl_stream_ref(sock);
   sl__queue_init(&c->txns);
   sl__tick_init(&c->tick, conn_process);
@@ -773,6 +885,8 @@ static void apply_defaults(sl_http_server_opts_t* o) {
   if (o->max_header_size == 0) o->max_header_size = 16 * 1024;
   if (o->headers_timeout_ms == 0) o->headers_timeout_ms = 10000;
   if (o->keep_alive_timeout_ms == 0) o->keep_alive_timeout_ms = 5000;
+  if (o->body_timeout_ms == 0) o->body_timeout_ms = 60000;
+  if (o->send_timeout_ms == 0) o->send_timeout_ms = 60000;
   if (o->max_connections == 0) o->max_connections = 10000;
   if (o->max_pipelined == 0) o->max_pipelined = 16;
   if (o->high_water_mark == 0) o->high_water_mark = 64 * 1024;
@@ -781,6 +895,7 @@ static void apply_defaults(sl_http_server_opts_t* o) {
 static void server_free(sl_http_server_t* srv) {
   void (*cb)(void*) = srv->close_cb;
   void* arg = srv->close_arg;
+  if (srv->o.access_log) sl__access_log_release();
   sl__free(srv);
   if (cb != NULL) cb(arg);
 }
@@ -798,11 +913,13 @@ static void on_listener_closed(uv_handle_t* h) {
   listener_part_closed(h->data);
 }
 
+static void on_sweep_closed(uv_handle_t* h) { server_free(h->data); }
+
 static void server_maybe_done(sl_http_server_t* srv) {
   if (srv->closing && srv->listener_closed && srv->nconns == 0 &&
       !srv->freeing) {
     srv->freeing = 1;
-    server_free(srv);
+    uv_close((uv_handle_t*)&srv->sweep, on_sweep_closed);
   }
 }
 
@@ -841,6 +958,8 @@ int sl_http_listen(const sl_http_server_opts_t* o, sl_http_handler handler,
     uv_close((uv_handle_t*)&srv->h, handle_free_cb);
     return rc;
   }
+  if (srv->o.access_log) sl__access_log_acquire();
+  sweep_start(srv);
   *out = srv;
   return 0;
 }

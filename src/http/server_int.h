@@ -24,6 +24,7 @@ typedef struct {
 
 struct sl_http_server_s {
   uv_tcp_t h;
+  uv_timer_t sweep;         /* body and send timeouts (conn_sweep) */
   sl_http_server_opts_t o; /* defaults applied */
   sl_http_handler handler;
   void* arg;
@@ -55,7 +56,8 @@ struct txn_s {
       res_done : 1,         /* the response's last byte went to the socket */
       keep_alive : 1, is_head : 1, expect_continue : 1, want_continue : 1,
       continue_sent : 1,
-      dropped : 1;          /* replaced by an error answer */
+      dropped : 1,          /* replaced by an error answer */
+      dispatched : 1;       /* its handler ran */
 };
 
 struct conn_s {
@@ -83,6 +85,11 @@ struct conn_s {
   int user_status;          /* the status an HPE_USER error stands for */
   int err_status;           /* an error answer waiting for its turn */
   int refs;                 /* calls on the stack that use the conn */
+  const char* abort_why;    /* a static reason for cutting it short */
+  /* Progress seen by the last sweeps: body bytes received, bytes sent
+   * and the socket's unacknowledged bytes, and since when each stood. */
+  uint64_t sw_body, sw_sent, body_since, send_since;
+  int sw_outq;
   char remote[64];
   unsigned paused : 1,      /* llhttp returned HPE_PAUSED */
       body_wait : 1,        /* ... because the body buffer is full */

@@ -258,6 +258,31 @@ static int write_chunked(res_t* r, sl_chunk_t* ch) {
   return sl_stream_write(sock, ch, NULL, NULL);
 }
 
+/* A length-delimited body must be exactly as long as it said: one byte
+ * more would land in the next response on the connection, one byte less
+ * would leave the client waiting (or reading the next response as body).
+ * Both fail the response, which closes the connection without a clean end
+ * (res_on_close). Node only checks with strictContentLength. */
+static int res_overruns(res_t* r, sl_chunk_t** chunks, size_t n) {
+  if (r->content_length < 0 || r->chunked || r->no_body) return 0;
+  uint64_t more = 0;
+  for (size_t i = 0; i < n; i++) more += sl_chunk_len(chunks[i]);
+  if (r->body_bytes + more <= (uint64_t)r->content_length) return 0;
+  sl_stream_fail(&r->s, SL_EMSGSIZE,
+                 "response body longer than its Content-Length %" PRId64,
+                 r->content_length);
+  return 1;
+}
+
+static int res_falls_short(res_t* r) {
+  if (r->content_length < 0 || r->chunked || r->no_body) return 0;
+  if (r->body_bytes >= (uint64_t)r->content_length) return 0;
+  sl_stream_fail(&r->s, SL_EUNEXPECTEDEOF,
+                 "response ended after %" PRIu64 " of its Content-Length %"
+                 PRId64 " bytes", r->body_bytes, r->content_length);
+  return 1;
+}
+
 /* Sends a batch of body chunks (after the head, if not sent). */
 static void res_send(res_t* r, sl_chunk_t** chunks, size_t n) {
   int rc = 1, merged = 0;
@@ -270,6 +295,7 @@ static void res_send(res_t* r, sl_chunk_t** chunks, size_t n) {
       total = (int64_t)sl_chunk_len(chunks[0]);
     rc = send_head(r, total, n > 0 ? chunks[0] : NULL, &merged);
   }
+  if (rc >= 0 && res_overruns(r, chunks, n)) return;
   if (merged) r->body_bytes += sl_chunk_len(chunks[0]);
   for (size_t i = merged; i < n && rc >= 0 && !r->no_body; i++) {
     if (sl_chunk_len(chunks[i]) == 0) continue;
@@ -308,6 +334,7 @@ static void res_finish(res_t* r) {
   int rc = 0;
   if (!r->head_sent)
     rc = send_head(r, r->content_length < 0 ? 0 : -1, NULL, NULL);
+  if (rc >= 0 && res_falls_short(r)) return;
   if (rc >= 0 && r->chunked) rc = send_last_chunk(r);
   if (rc < 0) {
     sl_stream_final_done(&r->s, rc == SL_ENOMEM ? rc : SL_EPIPE);

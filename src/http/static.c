@@ -691,7 +691,8 @@ static int send_body(sl_stream_t* req, sl_stream_t* res, int fd, int own,
     return send_small(res, fd, own, start, (size_t)(end - start));
   if (!own && (fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
     return answer(res, 500);
-  sl_file_opts_t fo = {.fd = fd, .use_fd = 1, .start = start, .end = end};
+  sl_file_opts_t fo = {
+      .fd = fd, .use_fd = 1, .start = start, .end = end, .strict_end = 1};
   sl_stream_t* file = sl_file_reader(path, &fo);
   sl_stream_t* z = gzip ? sl_gzip(NULL) : NULL;
   if (file == NULL || (gzip && z == NULL)) {

@@ -10,6 +10,7 @@
 #include "stream/stream_int.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,7 +26,8 @@ typedef struct {
   uint64_t left;       /* reader: bytes left before `end`; UINT64_MAX: EOF */
   int flags, mode, kind;
   unsigned writer : 1, keep_fd : 1, ready : 1, busy : 1, destroying : 1,
-      want_final : 1, want_write : 1, closing : 1, own_offset : 1;
+      want_final : 1, want_write : 1, closing : 1, own_offset : 1,
+      strict_end : 1;
   size_t want_read;    /* a read hint that arrived before the open */
   sl_chunk_t* rchunk;  /* the chunk a read fills */
   sl_chunk_t* wchunks[FS_MAX_BATCH]; /* the batch in flight, referenced */
@@ -85,6 +87,17 @@ static void fs_read_hook(sl_stream_t* s, size_t n) {
   fs_do_read(f, n);
 }
 
+/* EOF before `end`: a clean end, unless strict_end asked that a file which
+ * shrank while it was read be an error (a response that promised its
+ * length must not end short and clean). */
+static int fs_short_eof(sl_stream_t* s) {
+  fs_t* f = (fs_t*)s;
+  if (!f->strict_end || f->left == UINT64_MAX || f->left == 0) return 0;
+  sl_stream_fail(s, SL_EUNEXPECTEDEOF, "read '%s': the file ended %" PRIu64
+                 " bytes early", s->name ? s->name : "", f->left);
+  return SL_EUNEXPECTEDEOF;
+}
+
 static void fs_read_done(fs_t* f, ssize_t result) {
   sl_chunk_t* c = f->rchunk;
   f->rchunk = NULL;
@@ -95,7 +108,7 @@ static void fs_read_done(fs_t* f, ssize_t result) {
   }
   if (result == 0) {
     sl_chunk_unref(c);
-    sl_stream_push(&f->s, NULL);
+    if (fs_short_eof(&f->s) == 0) sl_stream_push(&f->s, NULL);
     return;
   }
   sl_chunk_set_len(c, (size_t)result);
@@ -342,7 +355,8 @@ static void fs_advance(sl_stream_t* s, uint64_t n) {
 }
 
 static const sl__zc_ops_t reader_zc = {.src_fd = fs_src_fd,
-                                       .advance = fs_advance};
+                                       .advance = fs_advance,
+                                       .short_eof = fs_short_eof};
 static const sl__zc_ops_t writer_zc = {.dst_fd = fs_dst_fd,
                                        .advance = fs_advance};
 
@@ -383,6 +397,7 @@ static fs_t* fs_new(const char* path, const sl_file_opts_t* o, int writer) {
             : o->end > o->start    ? o->end - o->start
                                    : 0;
   f->keep_fd = o->use_fd && o->keep_fd;
+  f->strict_end = o->strict_end != 0;
   return f;
 }
 

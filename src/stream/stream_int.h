@@ -42,6 +42,10 @@ typedef struct sl__zc_ops_s {
   int (*dst_fd)(sl_stream_t* s, int64_t* pos, int* kind);
   /* Tells the stream that `n` bytes moved past it (advance its offset). */
   void (*advance)(sl_stream_t* s, uint64_t n);
+  /* Source, optional: EOF came with part of the budget left. 0 ends the
+   * source as usual; a negative code fails it (the source has already
+   * recorded its message with sl_stream_fail). */
+  int (*short_eof)(sl_stream_t* s);
 } sl__zc_ops_t;
 
 enum { SL__ZC_FILE = 1, SL__ZC_SOCKET = 2, SL__ZC_PIPE = 3 };

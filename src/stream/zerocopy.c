@@ -225,6 +225,14 @@ static void zc_fail(zc_job_t* j, int err) {
   zc_release(j);
 }
 
+/* The source failed itself (its message is recorded): the shared
+ * descriptors go with it, as in zc_fail. */
+static void zc_fail_recorded(zc_job_t* j) {
+  j->done = 1;
+  sl_stream_destroy(j->dst, 0);
+  zc_release(j);
+}
+
 /* Nothing has moved: give the pair to an ordinary pipe of chunks. */
 static void zc_fallback(zc_job_t* j) {
   sl_stream_t* src = sl_stream_ref(j->src);
@@ -275,6 +283,9 @@ static void zc_after_block(zc_job_t* j) {
     zc_wait_fd(j);
   } else if (j->err != 0) {
     zc_fail(j, j->err);
+  } else if (j->eof && j->left != 0 && j->src->hooks->zc->short_eof &&
+             j->src->hooks->zc->short_eof(j->src) < 0) {
+    zc_fail_recorded(j);
   } else if (j->eof || j->left == 0) {
     zc_succeed(j);
   } else if (!j->src->destroyed && !j->dst->destroyed && !j->on_loop) {

@@ -1,0 +1,422 @@
+/* Responses that cannot end cleanly, and clients that stall: a body
+ * shorter or longer than its Content-Length, a file that shrinks while it
+ * is sent (plain, sendfile and gzip), a request body that never comes, a
+ * client that never reads, and an access log whose reader is stuck. Each
+ * must close the connection without a clean end (so nothing pipelined
+ * behind lands inside a body), log why, and never hold the loop. */
+#include "http/server_util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+/* --- the access log, captured ------------------------------------------- */
+
+static int saved_stderr = -1;
+
+/* Sends fd 2 to `path` (the access log goes there) until log_restore. */
+static void log_capture(const char* path) {
+  fflush(stderr);
+  saved_stderr = dup(2);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT(fd >= 0 && saved_stderr >= 0);
+  ASSERT_EQ(dup2(fd, 2), 2);
+  close(fd);
+}
+
+static char* log_restore(const char* path) {
+  fflush(stderr);
+  dup2(saved_stderr, 2);
+  close(saved_stderr);
+  return sl_test_read_file(path, NULL);
+}
+
+/* --- Content-Length kept ------------------------------------------------- */
+
+static void short_body(sl_stream_t* req, sl_stream_t* res, void* arg) {
+  (void)arg;
+  if (strcmp(sl_http_path(req), "/short") == 0) {
+    sl_http_set_header(res, "Content-Length", "10");
+    sl_stream_write_str(res, "12345");
+    sl_stream_end(res, NULL, NULL, NULL);
+  } else if (strcmp(sl_http_path(req), "/long") == 0) {
+    sl_http_set_header(res, "Content-Length", "3");
+    sl_stream_write_str(res, "12345");
+    sl_stream_end(res, NULL, NULL, NULL);
+  } else {
+    sl_http_respond(res, 200, "text/plain", "next\n", 5);
+  }
+}
+
+/* Two requests pipelined; the first response breaks its promise. */
+static void expect_cut(const char* path, const char* why) {
+  const char* lp = sl_test_path("access.log");
+  log_capture(lp);
+  sl_http_server_opts_t o = {.access_log = 1};
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(&o, short_body, NULL, &srv), 0);
+  char req[256];
+  snprintf(req, sizeof req,
+           "GET %s HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x"
+           "\r\n\r\n", path);
+  raw_t r = {.parts = {req}, .nparts = 1};
+  raw_start(&r, sl_http_server_port(srv));
+  raw_t* v[] = {&r};
+  drive(srv, v, 1);
+  char* log = log_restore(lp);
+  ASSERT(r.eof);
+  /* The connection closed inside the first response (what was queued for
+   * it may or may not have left): no complete response, and the second
+   * never came, so nothing can be taken for the rest of a body. */
+  const char* out = r.out ? r.out : "";
+  ASSERT_EQ(count_responses(out, r.n, 0, 0), 0);
+  ASSERT(strstr(out, "next") == NULL);
+  ASSERT(r.n == 0 || strstr(out + 1, "HTTP/1.1") == NULL);
+  ASSERT(strstr(log, "aborted") != NULL);
+  if (strstr(log, why) == NULL)
+    sl_test_fail(__FILE__, __LINE__, "log lacks \"%s\": %s", why, log);
+  free(log);
+  raw_free(&r);
+}
+
+TEST(http_server_body_shorter_than_content_length_closes) {
+  expect_cut("/short", "response ended after 5 of its Content-Length 10");
+}
+
+TEST(http_server_body_longer_than_content_length_closes) {
+  expect_cut("/long", "longer than its Content-Length 3");
+}
+
+/* --- a file that shrinks while it is sent -------------------------------- */
+
+#define SHRINK_SIZE (32u << 20)
+
+typedef struct {
+  int port;
+  const char* path;    /* the file, truncated mid-response */
+  int gzip;
+  char* out;
+  size_t n;
+  int eof;
+  pthread_t th;
+  volatile int done;
+} shrink_t;
+
+static void* shrink_main(void* arg) {
+  shrink_t* s = arg;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int small = 64 * 1024;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)s->port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, (struct sockaddr*)&a, sizeof a), 0);
+  char req[512];
+  const char* ae = s->gzip ? "Accept-Encoding: gzip\r\n" : "";
+  int len = snprintf(req, sizeof req,
+                     "GET /big.txt HTTP/1.1\r\nHost: x\r\n%s\r\n"
+                     "GET /next.txt HTTP/1.1\r\nHost: x\r\n\r\n", ae);
+  ASSERT_EQ(send(fd, req, (size_t)len, MSG_NOSIGNAL), len);
+  size_t cap = 1 << 20;
+  s->out = malloc(cap);
+  int truncated = 0;
+  for (;;) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 10000) <= 0) break; /* a hang fails below */
+    if (s->n == cap) s->out = realloc(s->out, cap *= 2);
+    ssize_t k = recv(fd, s->out + s->n, cap - s->n, 0);
+    if (k <= 0) {
+      s->eof = k == 0 || errno == ECONNRESET;
+      break;
+    }
+    s->n += (size_t)k;
+    if (!truncated && s->n >= 256 * 1024) {
+      ASSERT_EQ(truncate(s->path, 1 << 20), 0);
+      truncated = 1;
+    }
+  }
+  close(fd);
+  s->done = 1;
+  return NULL;
+}
+
+typedef struct {
+  sl_static_t* st;
+  sl_http_server_t* srv;
+  shrink_t* client;
+  sl_timer_t* t;
+} shrink_fx_t;
+
+static void static_handler(sl_stream_t* req, sl_stream_t* res, void* arg) {
+  shrink_fx_t* f = arg;
+  ASSERT_EQ(sl_static_serve(f->st, req, res), 0);
+}
+
+static void shrink_poll(sl_timer_t* t, void* arg) {
+  shrink_fx_t* f = arg;
+  if (!f->client->done) return;
+  pthread_join(f->client->th, NULL);
+  sl_timer_stop(t);
+  sl_http_server_close(f->srv, NULL, NULL);
+}
+
+/* Text that gzip cannot shrink much, so the response is still being sent
+ * when the client truncates the file. */
+static void write_big_text(const char* path) {
+  char* buf = malloc(SHRINK_SIZE);
+  uint64_t x = 88172645463325252ull;
+  for (size_t i = 0; i < SHRINK_SIZE; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    buf[i] = (i % 64 == 63) ? '\n' : (char)('!' + x % 90);
+  }
+  sl_test_write_file(path, buf, SHRINK_SIZE);
+  free(buf);
+}
+
+static void run_shrink(int gzip) {
+  const char* lp = sl_test_path("access.log");
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s", sl_test_tmpdir());
+  char big[600];
+  snprintf(big, sizeof big, "%s/big.txt", dir);
+  write_big_text(big);
+  sl_test_write_file(sl_test_path("next.txt"), "next\n", 5);
+  log_capture(lp);
+  sl_static_opts_t so = {.root = dir};
+  shrink_fx_t f = {0};
+  int err;
+  f.st = sl_static_new(&so, &err);
+  ASSERT(f.st != NULL);
+  sl_http_server_opts_t o = {.access_log = 1};
+  ASSERT_EQ(sl_http_listen(&o, static_handler, &f, &f.srv), 0);
+  shrink_t c = {.port = sl_http_server_port(f.srv), .path = big,
+                .gzip = gzip};
+  f.client = &c;
+  ASSERT_EQ(pthread_create(&c.th, NULL, shrink_main, &c), 0);
+  f.t = sl_timer_start(5, 5, shrink_poll, &f);
+  ASSERT_EQ(sl_run(), 0);
+  sl_static_free(f.st);
+  char* log = log_restore(lp);
+  ASSERT(c.eof); /* closed, not hung */
+  ASSERT(c.n < SHRINK_SIZE);
+  ASSERT(c.n > 256 * 1024);
+  /* Nothing after the first head looks like a second response, and the
+   * body did not end cleanly: no last chunk for gzip. */
+  ASSERT(memmem(c.out + 1, c.n - 1, "HTTP/1.1 ", 9) == NULL);
+  ASSERT_EQ(response_end(c.out, c.n, 0, 0), 0);
+  if (gzip) ASSERT(memmem(c.out, c.n, "Transfer-Encoding: chunked", 26));
+  /* The big file's line says it was cut: by the response's own check
+   * (sendfile), or by the pipeline destroying it (gzip). */
+  const char* big_line = strstr(log, "\"GET /big.txt HTTP/1.1\" 200 ");
+  ASSERT(big_line != NULL);
+  char line[512];
+  snprintf(line, sizeof line, "%.*s", (int)strcspn(big_line, "\n"), big_line);
+  if (strstr(line, "aborted: the body ended before its Content-Length") ==
+          NULL &&
+      strstr(line, "aborted: unexpected end of input") == NULL &&
+      strstr(line, "aborted: the response was destroyed before its end") ==
+          NULL)
+    sl_test_fail(__FILE__, __LINE__, "log: %s", log);
+  /* The pipelined request behind it never got its turn. */
+  ASSERT(strstr(log, "/next.txt HTTP/1.1\" 200 0 ") != NULL);
+  ASSERT(strstr(log, "before its turn") != NULL);
+  free(log);
+  free(c.out);
+}
+
+TEST(http_static_file_shrinks_while_sent_closes) { run_shrink(0); }
+
+TEST(http_static_file_shrinks_while_gzipped_closes) { run_shrink(1); }
+
+/* --- timeouts ----------------------------------------------------------- */
+
+static int got_body;
+
+static void on_req_end(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (void)s, (void)ev;
+  got_body = 1;
+  sl_http_respond(arg, 200, "text/plain", "ok\n", 3);
+}
+
+static void reads_body(sl_stream_t* req, sl_stream_t* res, void* arg) {
+  (void)arg;
+  sl_stream_on(req, SL_EV_END, on_req_end, res);
+  sl_stream_resume(req);
+}
+
+/* A body announced and never sent: 408 after the body timeout, not a
+ * connection held for ever. */
+TEST(http_server_body_timeout_408) {
+  sl_http_server_opts_t o = {.body_timeout_ms = 300};
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(&o, reads_body, NULL, &srv), 0);
+  raw_t r = {.parts = {"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100"
+                       "\r\n\r\n0123456789"},
+             .nparts = 1, .timeout_ms = 5000};
+  raw_start(&r, sl_http_server_port(srv));
+  raw_t* v[] = {&r};
+  drive(srv, v, 1);
+  ASSERT(r.out != NULL && strncmp(r.out, "HTTP/1.1 408 ", 13) == 0);
+  ASSERT(r.eof);
+  ASSERT_EQ(got_body, 0);
+  raw_free(&r);
+}
+
+/* A body that trickles in slower than the timeout per byte, but keeps
+ * coming, is not cut. */
+TEST(http_server_body_timeout_spares_slow_sender) {
+  sl_http_server_opts_t o = {.body_timeout_ms = 400};
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(&o, reads_body, NULL, &srv), 0);
+  raw_t r = {.parts = {"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4"
+                       "\r\nConnection: close\r\n\r\n",
+                       "a", "b", "c", "d"},
+             .nparts = 5, .gap_ms = 200, .timeout_ms = 5000};
+  raw_start(&r, sl_http_server_port(srv));
+  raw_t* v[] = {&r};
+  drive(srv, v, 1);
+  if (r.out == NULL || strncmp(r.out, "HTTP/1.1 200 ", 13) != 0)
+    sl_test_fail(__FILE__, __LINE__, "got: %s", r.out ? r.out : "nothing");
+  ASSERT_EQ(got_body, 1);
+  raw_free(&r);
+}
+
+static void big_answer(sl_stream_t* req, sl_stream_t* res, void* arg) {
+  (void)req, (void)arg;
+  size_t n = 16u << 20; /* far more than the socket buffers hold */
+  sl_chunk_t* c = sl_chunk_new(n);
+  memset(sl_chunk_data(c), 'x', n);
+  sl_stream_end(res, c, NULL, NULL);
+  sl_chunk_unref(c);
+}
+
+/* A client that never reads: closed after the send timeout, logged. */
+TEST(http_server_send_timeout_closes) {
+  const char* lp = sl_test_path("access.log");
+  log_capture(lp);
+  sl_http_server_opts_t o = {.send_timeout_ms = 300, .access_log = 1};
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(&o, big_answer, NULL, &srv), 0);
+  /* It reads one buffer after 1.5 s (well past the timeout): by then the
+   * server has hung up, so what follows is the end of the stream. */
+  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1,
+             .rcvbuf = 4096, .read_delay_ms = 1500, .timeout_ms = 20000};
+  raw_start(&r, sl_http_server_port(srv));
+  raw_t* v[] = {&r};
+  drive(srv, v, 1);
+  char* log = log_restore(lp);
+  ASSERT(r.eof);
+  ASSERT(r.n < (16u << 20));
+  if (strstr(log, "aborted: send timeout") == NULL)
+    sl_test_fail(__FILE__, __LINE__, "log: %s", log);
+  free(log);
+  raw_free(&r);
+}
+
+/* --- the access log never blocks the loop ------------------------------- */
+
+static void tiny(sl_stream_t* req, sl_stream_t* res, void* arg) {
+  (void)req, (void)arg;
+  sl_http_respond(res, 200, "text/plain", "ok\n", 3);
+}
+
+typedef struct {
+  int port, n, answered;
+  volatile int done;
+  pthread_t th;
+} hammer_t;
+
+/* `n` keep-alive requests, one at a time; counts the answers. */
+static void* hammer_main(void* arg) {
+  hammer_t* h = arg;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)h->port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr*)&a, sizeof a) == 0) {
+    static const char req[] =
+        "GET /a-rather-long-path-to-fill-the-log-faster HTTP/1.1\r\n"
+        "Host: x\r\n\r\n";
+    char buf[4096];
+    for (int i = 0; i < h->n; i++) {
+      if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) <= 0) break;
+      struct pollfd p = {.fd = fd, .events = POLLIN};
+      if (poll(&p, 1, 5000) <= 0) break; /* the loop is stuck */
+      if (recv(fd, buf, sizeof buf, 0) <= 0) break;
+      h->answered++;
+    }
+  }
+  close(fd);
+  h->done = 1;
+  return NULL;
+}
+
+static void hammer_poll(sl_timer_t* t, void* arg) {
+  void** a = arg;
+  hammer_t* h = a[0];
+  if (!h->done) return;
+  pthread_join(h->th, NULL);
+  sl_timer_stop(t);
+  sl_http_server_close(a[1], NULL, NULL);
+}
+
+typedef struct {
+  int fd;
+  hammer_t* h;
+  size_t lines;
+  int notice;
+  pthread_t th;
+} drain_t;
+
+/* Reads the pipe only once the client is done (until then nobody reads
+ * it), then to EOF. */
+static void* drain_main(void* arg) {
+  drain_t* d = arg;
+  while (!d->h->done) sleep_ms(10);
+  static char buf[1 << 20];
+  size_t have = 0;
+  ssize_t k;
+  while ((k = read(d->fd, buf + have, sizeof buf - have - 1)) > 0) {
+    for (ssize_t i = 0; i < k; i++) d->lines += buf[have + i] == '\n';
+    have += (size_t)k;
+    if (have > sizeof buf / 2) { /* keep the tail, where the notice is */
+      memmove(buf, buf + have - 4096, 4096);
+      have = 4096;
+    }
+    buf[have] = '\0';
+    if (strstr(buf, "access log lines dropped")) d->notice = 1;
+  }
+  return NULL;
+}
+
+extern uint64_t sl__access_log_dropped;
+
+/* stderr is a pipe nobody reads: the pipe fills after a few hundred lines;
+ * the server must go on answering, drop lines past its bounded queue, and
+ * say how many it dropped. */
+TEST(http_server_access_log_full_pipe_never_blocks) {
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  fflush(stderr);
+  int saved = dup(2);
+  ASSERT_EQ(dup2(p[1], 2), 2);
+  close(p[1]);
+  sl_http_server_opts_t o = {.access_log = 1};
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), 0);
+  hammer_t h = {.port = sl_http_server_port(srv), .n = 5000};
+  drain_t d = {.fd = p[0], .h = &h};
+  ASSERT_EQ(pthread_create(&h.th, NULL, hammer_main, &h), 0);
+  ASSERT_EQ(pthread_create(&d.th, NULL, drain_main, &d), 0);
+  void* a[] = {&h, srv};
+  sl_timer_start(5, 5, hammer_poll, a);
+  ASSERT_EQ(sl_run(), 0);
+  dup2(saved, 2); /* the last write end: the reader sees EOF */
+  close(saved);
+  pthread_join(d.th, NULL);
+  close(p[0]);
+  ASSERT_EQ(h.answered, 5000);
+  ASSERT_GT(sl__access_log_dropped, 0);
+  ASSERT_GT(d.lines, 100);
+  ASSERT_LT(d.lines, 5000);
+  ASSERT(d.notice);
+}
