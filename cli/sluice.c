@@ -362,11 +362,15 @@ static void serve_usage(FILE* f) {
   fprintf(f,
           "usage: sluice serve [DIR] [--port P] [--host H] [--quiet]\n"
           "         [--workers N|auto] [--sched reuseport|rr|shared]\n"
+          "         [--dotfiles ignore|deny|allow]\n"
           "  Serves DIR (default: the bundled demo site) over HTTP/1.1 with\n"
           "  Range, ETag/304, gzip for text, directory listings and an\n"
           "  access log on stderr (--quiet: none). Defaults: --port 8080\n"
           "  --host 127.0.0.1, one process (--workers 0).\n"
           "  Ctrl-C (SIGINT) or SIGTERM closes it gracefully.\n"
+          "  --dotfiles: paths with a segment starting with '.' (.git, .env;\n"
+          "  .well-known excepted) get 404 and are not listed (ignore, the\n"
+          "  default), 403 (deny), or are served (allow).\n"
           "  --workers N: a cluster of N worker processes sharing the port\n"
           "  (auto: one per CPU); --sched says how connections are spread\n"
           "  (reuseport, the default: the kernel by hash; rr: the primary\n"
@@ -383,6 +387,7 @@ typedef struct {
   const char* dir;
   int workers; /* 0: one process; < 0: one worker per CPU */
   sl_cluster_sched_t sched;
+  int dotfiles; /* SL_DOTFILES_* */
 } serve_args_t;
 
 /* Returns -1 to go on, else the exit code (0 for --help, 2 for misuse). */
@@ -417,6 +422,16 @@ static int serve_option(int argc, char** argv, int* i, serve_args_t* a,
                       "or shared)\n", v);
       return 2;
     }
+  } else if (strcmp(o, "--dotfiles") == 0) {
+    a->dotfiles = strcmp(v, "allow") == 0  ? SL_DOTFILES_ALLOW
+                  : strcmp(v, "deny") == 0 ? SL_DOTFILES_DENY
+                  : strcmp(v, "ignore") == 0 ? SL_DOTFILES_IGNORE
+                                             : -1;
+    if (a->dotfiles < 0) {
+      fprintf(stderr, "sluice serve: invalid --dotfiles '%s' (ignore, deny "
+                      "or allow)\n", v);
+      return 2;
+    }
   } else {
     so->host = v;
   }
@@ -426,7 +441,7 @@ static int serve_option(int argc, char** argv, int* i, serve_args_t* a,
 static int serve_parse(int argc, char** argv, serve_args_t* a,
                        sl_http_server_opts_t* so) {
   static const char* const valued[] = {"--port", "-p", "--workers",
-                                       "--sched", "--host"};
+                                       "--sched", "--host", "--dotfiles"};
   for (int i = 0; i < argc; i++) {
     const char* o = argv[i];
     int rc = -1, known = 0;
@@ -485,7 +500,7 @@ static int serve(int argc, char** argv) {
   }
   serve_t sv = {0};
   int err;
-  sl_static_opts_t o = {.root = a.dir};
+  sl_static_opts_t o = {.root = a.dir, .dotfiles = a.dotfiles};
   if ((sv.st = sl_static_new(&o, &err)) == NULL) {
     fprintf(stderr, "sluice serve: %s: %s, '%s'\n", sl_err_name(err),
             sl_strerror(err), a.dir);

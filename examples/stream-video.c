@@ -21,21 +21,22 @@
 #include <sluice.h>
 
 /* "bytes=A-B", "bytes=A-", "bytes=-N" into [*start, *end) (end exclusive).
- * Returns 0 when unsatisfiable (416); anything malformed or several ranges
- * leave the whole file, as the RFC allows. */
+ * Returns 1 for a range to send (206), 0 to send the whole file (200:
+ * anything malformed, or several ranges, as `sluice serve` does and the
+ * RFC allows), -1 when unsatisfiable (416). */
 static int parse_range(const char* h, uint64_t size, uint64_t* start,
                        uint64_t* end) {
   unsigned long long a, b;
   char tail;
-  if (strchr(h, ',') != NULL) return 1;
+  if (strchr(h, ',') != NULL) return 0;
   if (sscanf(h, "bytes=-%llu%c", &b, &tail) == 1) { /* the last b bytes */
-    if (b == 0 || size == 0) return 0;
+    if (b == 0 || size == 0) return -1;
     *start = b < size ? size - b : 0;
     return 1;
   }
   int n = sscanf(h, "bytes=%llu-%llu%c", &a, &b, &tail);
-  if (n < 1 || n > 2 || (n == 2 && b < a)) return 1;
-  if (a >= size) return 0;
+  if (n < 1 || n > 2 || (n == 2 && b < a)) return 0;
+  if (a >= size) return -1;
   *start = a;
   if (n == 2 && b + 1 < size) *end = b + 1;
   return 1;
@@ -59,13 +60,14 @@ static void on_request(sl_stream_t* req, sl_stream_t* res, void* arg) {
   const char* range = sl_http_header(req, "Range");
   char buf[96];
   sl_http_set_header(res, "Accept-Ranges", "bytes");
-  if (range != NULL && !parse_range(range, size, &start, &end)) {
+  int ranged = range != NULL ? parse_range(range, size, &start, &end) : 0;
+  if (ranged < 0) {
     snprintf(buf, sizeof buf, "bytes */%" PRIu64, size);
     sl_http_set_header(res, "Content-Range", buf);
     sl_http_respond(res, 416, "text/plain", "Range Not Satisfiable\n", 22);
     return;
   }
-  if (range != NULL) {
+  if (ranged > 0) {
     snprintf(buf, sizeof buf, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, start,
              end - 1, size);
     sl_http_set_header(res, "Content-Range", buf);

@@ -1161,7 +1161,13 @@ typedef struct sl_static_opts_s {
   const char* index;         /* NULL: "index.html" */
   int no_gzip;               /* 1: never compress on the fly */
   int no_listing;            /* 1: 404 instead of a directory listing */
+  int dotfiles;              /* a path segment starting with '.' (.git,
+                                .env; ".well-known" excepted):
+                                SL_DOTFILES_IGNORE (0): 404, not listed;
+                                SL_DOTFILES_DENY: 403, not listed;
+                                SL_DOTFILES_ALLOW: served and listed */
 } sl_static_opts_t;
+enum { SL_DOTFILES_IGNORE = 0, SL_DOTFILES_DENY = 1, SL_DOTFILES_ALLOW = 2 };
 /* Resolves o->root (realpath) once. Returns the server (free it with
  * sl_static_free, after the HTTP server using it closed), or NULL with *err
  * (may be NULL) set: SL_ENOENT / SL_ENOTDIR / SL_EACCES for the root. */
@@ -1171,15 +1177,18 @@ SL_EXTERN void sl_static_free(sl_static_t* st);
  * path names under the root: MIME type from the extension, one Range (206
  * with Content-Range; unsatisfiable: 416 whose Content-Range gives the
  * size; several ranges or a failed If-Range: the whole file, 200), weak
- * ETag and Last-Modified with If-None-Match / If-Modified-Since (304),
+ * ETag and Last-Modified with If-Match / If-Unmodified-Since (412) and
+ * If-None-Match / If-Modified-Since (304),
  * gzip when Accept-Encoding allows it and the type is compressible (never
- * for a Range request; Vary: Accept-Encoding on every answer about such a
- * type), sendfile(2) when nothing transforms the bytes. A directory gets a
+ * for a Range request; chunked, which a HEAD says too; Vary:
+ * Accept-Encoding on every answer about such a type), sendfile(2) when
+ * nothing transforms the bytes. Dotfiles as o->dotfiles says. A directory gets a
  * 301 to its slash form, then its index file, else an HTML listing (404
  * with no_listing). The path is percent-decoded once: a NUL or a bad
  * escape is 400, a ".." segment or an encoded slash (%2F) 403, a path over
  * 4096 bytes 414; a file whose real location (symlinks resolved) is
- * outside the root is 403; missing is 404. open/fstat run on the loop
+ * outside the root is 403, and is never opened (located with O_PATH);
+ * missing is 404. open/fstat run on the loop
  * thread; reads (when not sendfile) on the pool. Small regular files (up
  * to 32 KiB) stay open in a bounded open-file cache, as with nginx's
  * open_file_cache: for up to about 1 s after a file was opened, answers

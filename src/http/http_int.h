@@ -67,6 +67,12 @@ void sl__http_date(int64_t t, char* out);
 int sl__http_parse_date(const char* s, int64_t* t);
 /* Whether Accept-Encoding allows gzip (q-values honoured, "*" counts). */
 int sl__http_accepts_gzip(const char* accept_encoding);
+/* Whether a request for a file with `etag` and `mtime` (seconds) gets
+ * 412: If-Match decides when present (weakly compared, as Node's `send`
+ * does: our ETags are weak), else If-Unmodified-Since. */
+int sl__static_precondition_failed(const char* if_match,
+                                   const char* if_unmodified_since,
+                                   const char* etag, int64_t mtime);
 /* Whether a GET for a file with `etag` and `mtime` (seconds) gets 304:
  * If-None-Match decides when present, else If-Modified-Since. */
 int sl__static_not_modified(const char* if_none_match,

@@ -314,7 +314,12 @@ txn_t* sl__http_txn_new(conn_t* c) {
   sl_stream_ref(&t->req->m.s);
   sl_stream_ref(&t->res->s);
   t->minor = c->p.http_minor;
-  t->keep_alive = llhttp_should_keep_alive(&c->p) && !c->closing;
+  /* After an Upgrade or CONNECT request the bytes are another protocol's
+   * (llhttp stops there): the answer closes the connection, and says so. */
+  int upgrade = c->p.method == HTTP_CONNECT ||
+                ((c->p.flags & F_UPGRADE) &&
+                 (c->p.flags & F_CONNECTION_UPGRADE));
+  t->keep_alive = llhttp_should_keep_alive(&c->p) && !c->closing && !upgrade;
   t->is_head = c->p.method == HTTP_HEAD;
   const char* expect = sl__http_hdrs_get(&t->req->m.hdrs, "expect");
   t->expect_continue = expect != NULL && t->minor >= 1 &&

@@ -122,13 +122,17 @@ static void decide_framing(res_t* r, int64_t total) {
   r->no_body = t->is_head || st < 200 || st == 204 || st == 304;
   if (r->content_length >= 0 || st < 200 || st == 204) {
     /* as set (or none allowed) */
+  } else if (r->user_chunked) {
+    /* As set. A HEAD keeps the Transfer-Encoding (it says how the GET is
+     * framed) but sends no chunk, not even the last. */
+    r->chunked = !r->no_body;
   } else if (total >= 0 && st != 304 && !(t->is_head && total == 0)) {
     /* A HEAD answered with an empty end() says nothing about the length:
      * "Content-Length: 0" would claim the GET body is empty. A HEAD
      * answered with the GET's body gets that body's length, as in Node. */
     r->content_length = total;
-  } else if (r->user_chunked || (!r->no_body && t->minor >= 1)) {
-    r->chunked = !r->no_body || r->user_chunked;
+  } else if (!r->no_body && t->minor >= 1) {
+    r->chunked = 1;
   } else if (!r->no_body) {
     t->keep_alive = 0; /* HTTP/1.0: the close delimits the body */
   }

@@ -56,6 +56,7 @@ struct sl_static_s {
   char lm[32];     /* ... formatted */
   char* index;
   unsigned no_gzip : 1, no_listing : 1;
+  int dotfiles;    /* SL_DOTFILES_* */
   cache_entry_t cache[STATIC_CACHE_SLOTS];
 };
 
@@ -119,6 +120,17 @@ int sl__static_resolve(const char* target, char* out, size_t cap, int* dir) {
   }
   if (o > 0) o--; /* the '/' after the last segment */
   out[o] = '\0';
+  return 0;
+}
+
+/* Whether a segment of `rel` names a dotfile or dot-directory (.git,
+ * .env, a/.ssh/id); ".well-known" (RFC 8615) is meant to be served. */
+static int has_dot_segment(const char* rel) {
+  for (const char* p = rel; *p != '\0'; p += strcspn(p, "/"), p += *p == '/') {
+    if (p[0] != '.') continue;
+    size_t n = strcspn(p, "/");
+    if (!(n == 11 && memcmp(p, ".well-known", 11) == 0)) return 1;
+  }
   return 0;
 }
 
@@ -295,6 +307,15 @@ int sl__http_accepts_gzip(const char* ae) {
   return gzip >= 0 ? gzip : star > 0;
 }
 
+int sl__static_precondition_failed(const char* im, const char* ius,
+                                   const char* etag, int64_t mtime) {
+  int64_t since;
+  if (im != NULL) return !sl__http_etag_match(im, etag);
+  if (ius != NULL && sl__http_parse_date(ius, &since) == 0)
+    return mtime > since;
+  return 0;
+}
+
 int sl__static_not_modified(const char* inm, const char* ims,
                             const char* etag, int64_t mtime) {
   int64_t since;
@@ -312,6 +333,7 @@ static int answer(sl_stream_t* res, int status) {
                      : status == 404 ? "Not Found\n"
                      : status == 405 ? "Method Not Allowed\n"
                      : status == 414 ? "URI Too Long\n"
+                     : status == 412 ? "Precondition Failed\n"
                      : status == 416 ? "Range Not Satisfiable\n"
                                      : "Internal Server Error\n";
   return sl_http_respond(res, status, "text/plain; charset=utf-8", text,
@@ -447,6 +469,31 @@ static int open_beneath(int dirfd, const char* path) {
 #endif
 }
 
+/* The path openat2 would not resolve beneath the root: located with
+ * O_PATH (which opens nothing: no FIFO, device or file of someone else's
+ * is ever opened), checked to be inside the root and a regular file or
+ * directory, and only then opened for reading through its /proc link, so
+ * that what was checked is what is read. Fails closed: without /proc the
+ * path is refused. Returns the descriptor, -1 with errno, or -2 for a
+ * location outside the root (403). */
+static int open_checked(const sl_static_t* st, const char* path) {
+  int pfd = openat(st->root_fd, path, O_PATH | O_CLOEXEC);
+  if (pfd < 0) return -1;
+  struct stat sb;
+  char link[64];
+  int fd = -2;
+  if (fd_inside(st, pfd, path) && fstat(pfd, &sb) == 0 &&
+      (S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode))) {
+    snprintf(link, sizeof link, "/proc/self/fd/%d", pfd);
+    fd = open(link, OPEN_FLAGS);
+    if (fd < 0) fd = errno == ENOENT ? -2 : -1; /* no /proc: refuse */
+  }
+  int e = errno;
+  close(pfd);
+  errno = e;
+  return fd;
+}
+
 /* Opens rel (or rel/name) under the root's descriptor; returns 0 with the
  * descriptor and its stat, or the HTTP status. Never blocks on a FIFO
  * (O_NONBLOCK). */
@@ -461,16 +508,13 @@ static int open_inside(const sl_static_t* st, const char* rel,
     path[at] = '/';
     memcpy(path + at + 1, name, nl + 1);
   }
-  int status = 0, beneath = 1;
+  int status = 0;
   *fd = open_beneath(st->root_fd, path);
-  if (*fd < 0 && errno != ENOENT && errno != ENOTDIR && errno != EACCES) {
-    beneath = 0; /* EXDEV (a symlink leaves or is absolute), ENOSYS... */
-    *fd = openat(st->root_fd, path, OPEN_FLAGS);
-  }
+  if (*fd < 0 && errno != ENOENT && errno != ENOTDIR && errno != EACCES)
+    *fd = open_checked(st, path); /* EXDEV (a symlink leaves or is
+                                     absolute), ENOSYS... */
   if (*fd < 0)
-    status = errno_status(errno);
-  else if (!beneath && !fd_inside(st, *fd, path))
-    status = 403;
+    status = *fd == -2 ? 403 : errno_status(errno);
   else if (fstat(*fd, sb) != 0)
     status = 500;
   else if (!S_ISREG(sb->st_mode) && !S_ISDIR(sb->st_mode))
@@ -548,7 +592,7 @@ static int entry_cmp(const void* a, const void* b) {
 }
 
 /* Reads the directory (takes `dfd`) into a sorted array. */
-static int read_entries(int dfd, entry_t** out, size_t* n) {
+static int read_entries(int dfd, int dots, entry_t** out, size_t* n) {
   *out = NULL;
   *n = 0;
   DIR* d = fdopendir(dfd);
@@ -562,6 +606,7 @@ static int read_entries(int dfd, entry_t** out, size_t* n) {
   struct dirent* e;
   while (rc == 0 && (e = readdir(d)) != NULL) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    if (!dots && has_dot_segment(e->d_name)) continue;
     struct stat sb;
     int dir = e->d_type == DT_DIR ||
               ((e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) &&
@@ -587,10 +632,11 @@ static int read_entries(int dfd, entry_t** out, size_t* n) {
   return rc;
 }
 
-static int serve_listing(sl_stream_t* res, int dfd, const char* rel) {
+static int serve_listing(const sl_static_t* st, sl_stream_t* res, int dfd,
+                         const char* rel) {
   entry_t* v;
   size_t n;
-  int rc = read_entries(dfd, &v, &n);
+  int rc = read_entries(dfd, st->dotfiles == SL_DOTFILES_ALLOW, &v, &n);
   sb_t b = {0};
   sb_str(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
              "<title>Index of /");
@@ -735,6 +781,15 @@ static int serve_file(sl_static_t* st, sl_stream_t* req, sl_stream_t* res,
   char etag[64], lm[32], num[32];
   int rc = set_validators(st, res, sb, gzip_able, etag, lm);
   if (rc != 0) goto fail;
+  /* RFC 9110 13.2.2: If-Match, else If-Unmodified-Since, before the
+   * cache validators. */
+  if (sl__static_precondition_failed(sl_http_header(req, "If-Match"),
+                                     sl_http_header(req,
+                                                    "If-Unmodified-Since"),
+                                     etag, sb->st_mtim.tv_sec)) {
+    put_fd(fd, own);
+    return answer(res, 412);
+  }
   if (sl__static_not_modified(sl_http_header(req, "If-None-Match"),
                               sl_http_header(req, "If-Modified-Since"), etag,
                               sb->st_mtim.tv_sec)) {
@@ -757,6 +812,11 @@ static int serve_file(sl_static_t* st, sl_stream_t* req, sl_stream_t* res,
   if (rc == 0)
     rc = gzip ? sl_http_set_header(res, "Content-Encoding", "gzip")
               : sl_http_set_header(res, "Content-Length", num);
+  /* A compressed body's length is known only at its end: chunked, said
+   * up front, so that a HEAD tells how the GET would be framed (HTTP/1.0
+   * has no chunks: the close delimits it). */
+  if (rc == 0 && gzip && sl_http_version_minor(req) >= 1)
+    rc = sl_http_set_header(res, "Transfer-Encoding", "chunked");
   if (rc != 0) goto fail;
   return send_body(req, res, fd, own, name, start, end, gzip);
 fail:
@@ -788,7 +848,7 @@ static int serve_dir(sl_static_t* st, sl_stream_t* req, sl_stream_t* res,
     close(dfd);
     return answer(res, 404);
   }
-  return serve_listing(res, dfd, rel);
+  return serve_listing(st, res, dfd, rel);
 }
 
 int sl_static_serve(sl_static_t* st, sl_stream_t* req, sl_stream_t* res) {
@@ -802,6 +862,8 @@ int sl_static_serve(sl_static_t* st, sl_stream_t* req, sl_stream_t* res) {
   char rel[SL__STATIC_MAX_PATH + 1];
   int slash, fd, own;
   int status = sl__static_resolve(sl_http_url(req), rel, sizeof rel, &slash);
+  if (status == 0 && st->dotfiles != SL_DOTFILES_ALLOW && has_dot_segment(rel))
+    status = st->dotfiles == SL_DOTFILES_DENY ? 403 : 404;
   struct stat sb;
   if (status == 0) status = open_cached(st, rel, &fd, &sb, &own);
   if (status != 0) return answer(res, status);
@@ -835,6 +897,7 @@ sl_static_t* sl_static_new(const sl_static_opts_t* o, int* err) {
     st->root_len = strlen(real);
     st->no_gzip = o->no_gzip != 0;
     st->no_listing = o->no_listing != 0;
+    st->dotfiles = o->dotfiles;
     if (st->root == NULL || st->index == NULL) {
       sl_static_free(st);
       st = NULL;

@@ -44,6 +44,12 @@ check "stream-video -r 30000-: a seek" cmp -s "$T/v" <(tail -c +30001 "$VIDEO")
 curl -s -r "$VSIZE-" -D "$T/h" -o /dev/null "$U/"
 check "stream-video: unsatisfiable range: 416 bytes */SIZE" \
   bash -c "grep -qi '^HTTP/1.1 416' '$T/h' && grep -qi '^Content-Range: bytes \*/$VSIZE' '$T/h'"
+curl -s -r 0-9,20-29 -D "$T/h" -o "$T/v" "$U/"
+check "stream-video: several ranges: the whole file, 200 (as sluice serve)" \
+  bash -c "grep -qi '^HTTP/1.1 200' '$T/h' && ! grep -qi '^Content-Range' '$T/h' && cmp -s '$T/v' '$VIDEO'"
+curl -s -H 'Range: bytes=x-y' -D "$T/h" -o "$T/v" "$U/"
+check "stream-video: a malformed range: the whole file, 200" \
+  bash -c "grep -qi '^HTTP/1.1 200' '$T/h' && cmp -s '$T/v' '$VIDEO'"
 set +e; "$EX/stream-video" "$T/none.mp4" --port 0 >/dev/null 2>&1; rc=$?; set -e
 check "stream-video: missing file exits 1" [ "$rc" -eq 1 ]
 kill "$PID"
