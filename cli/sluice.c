@@ -344,6 +344,8 @@ static const char* find_site(void) {
     exe[n] = '\0';
     char* slash = strrchr(exe, '/');
     if (slash != NULL) *slash = '\0';
+    snprintf(buf, sizeof buf, "%s/../share/sluice/site", exe); /* installed */
+    if (is_dir(buf)) return buf;
     snprintf(buf, sizeof buf, "%s/../share/site", exe);
     if (is_dir(buf)) return buf;
     snprintf(buf, sizeof buf, "%s/share/site", exe);
@@ -521,14 +523,25 @@ static void usage(FILE* f) {
           "usage: sluice serve [DIR] [--port P] [--host H]\n"
           "                    [--workers N|auto] [--sched S]\n"
           "       sluice demo [--size-mib N] [--out FILE]\n"
+          "       sluice --version\n"
           "  serve  serve DIR (default: the bundled demo site) at\n"
           "         http://127.0.0.1:8080/ with an access log\n"
           "  demo   stream a generated log through gzip to FILE and back,\n"
           "         printing throughput and peak memory (default 256 MiB)\n");
 }
 
+/* "sluice 0.1.0 (libuv 1.44.2, zlib 1.2.13, libdeflate 1.14, llhttp
+ * 8.1.0)": what an operator's bug report needs. */
+static int version(void) {
+  printf("sluice %s (%s)\n", sl_version_string(), sl_version_deps());
+  return 0;
+}
+
 int main(int argc, char** argv) {
   sl_init(argc, argv);
+  if (argc >= 2 && (strcmp(argv[1], "--version") == 0 ||
+                    strcmp(argv[1], "-V") == 0))
+    return version();
   if (argc >= 2 && strcmp(argv[1], "serve") == 0)
     return serve(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "demo") == 0)

@@ -33,6 +33,16 @@ extern "C" {
 
 struct uv_loop_s;
 
+/* The library's version at run time, as libuv's uv_version():
+ * (major << 16) | (minor << 8) | patch, and "major.minor.patch". A program
+ * can compare them with the SL_VERSION_* it was compiled against. */
+SL_EXTERN unsigned sl_version(void);
+SL_EXTERN const char* sl_version_string(void);
+/* The libraries underneath, for bug reports: "libuv 1.44.2, zlib 1.2.13,
+ * libdeflate 1.14, llhttp 8.1.0" (libuv and zlib as loaded at run time). A
+ * static string. */
+SL_EXTERN const char* sl_version_deps(void);
+
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                    */
 
