@@ -639,6 +639,18 @@ static uint64_t sweep_period(const sl_http_server_t* srv) {
   return t < 50 ? 50 : t > 1000 ? 1000 : t;
 }
 
+/* The socket's descriptor, or -1 (not TCP, or its handle is closing). */
+static int conn_fd(conn_t* c) {
+  uv_stream_t* h = c->tcp && !c->sock->destroyed
+                       ? sl__uv_stream_handle(c->sock)
+                       : NULL;
+  uv_os_fd_t fd;
+  if (h == NULL || uv_is_closing((uv_handle_t*)h) ||
+      uv_fileno((uv_handle_t*)h, &fd) != 0)
+    return -1;
+  return fd;
+}
+
 /* A body is due and the client sends nothing (our own backpressure, a
  * handler that does not read, is not the client's fault). */
 static int body_stalled(conn_t* c, uint64_t now) {
@@ -658,12 +670,9 @@ static int send_stalled(conn_t* c, uint64_t now) {
                  ? NULL
                  : sl__container_of(c->txns.next, txn_t, node);
   uint64_t sent = c->sock->stats.bytes_written;
-  int outq = 0;
-  uv_os_fd_t fd;
+  int outq = 0, fd = conn_fd(c);
   if (t != NULL && t->res != NULL) sent += t->res->body_bytes;
-  if (c->tcp && uv_fileno((uv_handle_t*)sl__uv_stream_handle(c->sock),
-                          &fd) == 0 && ioctl(fd, SIOCOUTQ, &outq) != 0)
-    outq = 0;
+  if (fd >= 0 && ioctl(fd, SIOCOUTQ, &outq) != 0) outq = 0;
   int waiting = outq > 0 || sl_stream_writable_length(c->sock) > 0;
   if (!waiting || sent != c->sw_sent || outq != c->sw_outq) {
     c->sw_sent = sent;
@@ -678,11 +687,9 @@ static int send_stalled(conn_t* c, uint64_t now) {
  * client did not take is dropped now instead of waiting in the kernel for
  * a reader that is not there. */
 static void conn_reset(conn_t* c) {
-  uv_os_fd_t fd;
   struct linger l = {1, 0};
-  if (c->tcp && uv_fileno((uv_handle_t*)sl__uv_stream_handle(c->sock),
-                          &fd) == 0)
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  int fd = conn_fd(c);
+  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   conn_destroy(c);
 }
 
@@ -693,7 +700,7 @@ static void on_sweep(uv_timer_t* h) {
   while (q != &srv->conns) {
     conn_t* c = sl__container_of(q, conn_t, node);
     q = q->next; /* c may go */
-    if (c->destroyed || c->sock == NULL) continue;
+    if (c->destroyed || c->sock == NULL || c->sock->destroyed) continue;
     if (send_stalled(c, now)) {
       c->abort_why = "send timeout";
       conn_reset(c);

@@ -420,3 +420,62 @@ TEST(http_server_access_log_full_pipe_never_blocks) {
   ASSERT_LT(d.lines, 5000);
   ASSERT(d.notice);
 }
+
+/* --- the sweep meets connections that are closing ------------------------ */
+
+typedef struct {
+  int port, n, ok;
+  volatile int done;
+  pthread_t th;
+} churn_t;
+
+/* `n` connections, one request each, closed by the server (Connection:
+ * close) or reset by the client: sockets close all the time while the
+ * sweep looks at them. */
+static void* churn_main(void* arg) {
+  churn_t* ch = arg;
+  static const char req[] =
+      "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  for (int i = 0; i < ch->n; i++) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)ch->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr*)&a, sizeof a) == 0 &&
+        send(fd, req, sizeof req - 1, MSG_NOSIGNAL) > 0) {
+      char buf[512];
+      if (i % 3 == 0) { /* a reset while the answer may be on its way */
+        struct linger l = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      } else if (recv(fd, buf, sizeof buf, 0) > 0) {
+        ch->ok++;
+      }
+    }
+    close(fd);
+  }
+  ch->done = 1;
+  return NULL;
+}
+
+static void churn_poll(sl_timer_t* t, void* arg) {
+  void** a = arg;
+  churn_t* ch = a[0];
+  if (!ch->done) return;
+  pthread_join(ch->th, NULL);
+  sl_timer_stop(t);
+  sl_http_server_close(a[1], NULL, NULL);
+}
+
+/* A sweep that ran between a socket's close and its connection's end read
+ * a handle that was gone (a worker crashed once in 40,000 requests). */
+TEST(http_server_timeout_sweep_survives_churn) {
+  sl_http_server_opts_t o = {.send_timeout_ms = 200, .body_timeout_ms = 200};
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), 0);
+  churn_t ch = {.port = sl_http_server_port(srv), .n = 6000};
+  ASSERT_EQ(pthread_create(&ch.th, NULL, churn_main, &ch), 0);
+  void* a[] = {&ch, srv};
+  sl_timer_start(5, 5, churn_poll, a);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_GT(ch.ok, 3000);
+}
