@@ -1030,10 +1030,36 @@ typedef struct sl_http_server_opts_s {
   size_t high_water_mark;        /* body streams; 0: 64 KiB. The parser and
                                     the socket pause while a request body is
                                     above it */
-  int access_log;                /* 1: one line per request on stderr:
-                                    127.0.0.1:5000 "GET /p HTTP/1.1" 200
-                                    12 0.153ms (status, body bytes, time) */
+  int access_log;                /* 1: one line per request, written
+                                    without blocking the loop (a reader that
+                                    falls 256 KiB behind loses lines, which
+                                    are counted and the count logged) */
+  int access_log_format;         /* SL_ACCESS_LOG_SLUICE (0): 127.0.0.1:5000
+                                    "GET /p HTTP/1.1" 200 12 0.153ms (status,
+                                    body bytes, time), "aborted: why" after
+                                    a response the connection cut short;
+                                    SL_ACCESS_LOG_COMBINED: Apache/nginx
+                                    combined, which goaccess, awstats and
+                                    fail2ban read; SL_ACCESS_LOG_JSON: one
+                                    object per line (time, remote, method,
+                                    url, version, status, bytes, ms, referer,
+                                    user_agent, aborted) */
+  const char* access_log_path;   /* NULL: stderr; else a file, opened
+                                    O_APPEND|O_CREAT (0644) and opened afresh
+                                    by sl_http_access_log_reopen() */
 } sl_http_server_opts_t;
+enum {
+  SL_ACCESS_LOG_SLUICE = 0,
+  SL_ACCESS_LOG_COMBINED = 1,
+  SL_ACCESS_LOG_JSON = 2
+};
+
+/* Ends every access log file (what is queued is written first) and opens
+ * its path again: after logrotate renamed it, the new lines go to a new
+ * file. Call it from a SIGUSR1 handler (sl_signal_on), as nginx does.
+ * stderr is left alone. Returns 0, or SL_ENOMEM (that log then drops its
+ * lines until the next reopen). */
+SL_EXTERN int sl_http_access_log_reopen(void);
 
 /* Listens and serves. `o` may be NULL (127.0.0.1, any port); host is a
  * numeric IPv4/IPv6 address or "localhost". Returns 0 and the server in *out,

@@ -143,14 +143,15 @@ char* sl__http_decode_path(const char* url);
 /* The same into `out`, which has room for strlen(url) + 2 bytes. */
 void sl__http_decode_path_into(const char* url, char* out);
 
-/* The access log (access_log.c): stderr through a non-blocking stream
- * with a bounded queue. A server with access_log acquires it while it
- * lives; printf adds one line (ending in '\n', at most 1 KiB) or, when the
- * queue is full, drops and counts it in sl__access_log_dropped. */
-void sl__access_log_acquire(void);
-void sl__access_log_release(void);
-void sl__access_log_printf(const char* fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+/* The access log (access_log.c): one object per destination (NULL:
+ * stderr; a path: that file, O_APPEND), shared by the servers that name it.
+ * printf adds one line (ending in '\n', at most 2 KiB) or, when its queue
+ * is full, drops and counts it in sl__access_log_dropped. */
+typedef struct sl__alog_s sl__alog_t;
+sl__alog_t* sl__access_log_open(const char* path);
+void sl__access_log_close(sl__alog_t* l);
+void sl__access_log_printf(sl__alog_t* l, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 extern uint64_t sl__access_log_dropped;
 
 /* Fuzzing entry (fuzz/http_request.c): runs `data` through a server

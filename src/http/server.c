@@ -15,6 +15,7 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static void conn_process(sl__tick_t* t);
@@ -79,15 +80,76 @@ static void txn_free(txn_t* t) {
     sl__free(t);
 }
 
-/* One line per exchange; `why` marks one the connection cut short (its
- * client saw no complete response). */
-static void access_log(txn_t* t, const char* why) {
+/* Copies `s` for a log line, as nginx escapes: '"', '\\' and bytes
+ * outside printable ASCII become \xHH (JSON: \u00HH), so that one line is
+ * one entry whatever the client sent. */
+static void log_escape(char* out, size_t cap, const char* s, int json) {
+  size_t o = 0;
+  for (; *s != '\0' && o + 7 < cap; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+      out[o++] = (char)ch;
+    else
+      o += (size_t)snprintf(out + o, cap - o, json ? "\\u%04x" : "\\x%02X",
+                            ch);
+  }
+  out[o] = '\0';
+}
+
+/* The client's address without the port ("[::1]:5000" -> "::1"). */
+static void log_host(char* out, size_t cap, const char* remote) {
+  const char* colon = strrchr(remote, ':');
+  size_t n = colon ? (size_t)(colon - remote) : strlen(remote);
+  if (n >= 2 && remote[0] == '[') remote++, n -= 2;
+  snprintf(out, cap, "%.*s", (int)n, remote);
+}
+
+/* One line per exchange in the server's format; `why` marks one the
+ * connection cut short (its client saw no complete response): JSON says
+ * it, the sluice format appends it, combined keeps the fields log tools
+ * parse (nginx's combined has no such field either). */
+static void access_log(sl_http_server_t* srv, txn_t* t, const char* why) {
   double ms = (double)(sl_hrtime() - t->start_ns) / 1e6;
   res_t* r = t->res;
-  sl__access_log_printf("%s \"%s %s HTTP/1.%d\" %d %" PRIu64 " %.3fms%s%s\n",
-                        t->remote, t->method, t->url_log, t->minor,
-                        r ? r->status : 0, r ? r->body_bytes : 0, ms,
-                        why ? " aborted: " : "", why ? why : "");
+  int status = r ? r->status : 0;
+  uint64_t bytes = r ? r->body_bytes : 0;
+  int fmt = srv->o.access_log_format;
+  if (fmt == SL_ACCESS_LOG_SLUICE) {
+    sl__access_log_printf(srv->alog,
+                          "%s \"%s %s HTTP/1.%d\" %d %" PRIu64 " %.3fms%s%s\n",
+                          t->remote, t->method, t->url_log, t->minor, status,
+                          bytes, ms, why ? " aborted: " : "", why ? why : "");
+    return;
+  }
+  int json = fmt == SL_ACCESS_LOG_JSON;
+  char host[64], url[sizeof t->url_log * 2], ref[sizeof t->referer * 2],
+      ua[sizeof t->ua * 2], when[64];
+  struct tm tm;
+  log_host(host, sizeof host, t->remote);
+  log_escape(url, sizeof url, t->url_log, json);
+  log_escape(ref, sizeof ref, t->referer, json);
+  log_escape(ua, sizeof ua, t->ua, json);
+  gmtime_r(&t->wall.tv_sec, &tm);
+  if (!json) {
+    strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    sl__access_log_printf(srv->alog,
+                          "%s - - [%s] \"%s %s HTTP/1.%d\" %d %" PRIu64
+                          " \"%s\" \"%s\"\n",
+                          host, when, t->method, url, t->minor, status, bytes,
+                          ref[0] ? ref : "-", ua[0] ? ua : "-");
+    return;
+  }
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+  char reason[160] = "";
+  if (why != NULL) log_escape(reason, sizeof reason, why, 1);
+  sl__access_log_printf(
+      srv->alog,
+      "{\"time\":\"%s.%03ldZ\",\"remote\":\"%s\",\"method\":\"%s\","
+      "\"url\":\"%s\",\"version\":\"1.%d\",\"status\":%d,\"bytes\":%" PRIu64
+      ",\"ms\":%.3f,\"referer\":\"%s\",\"user_agent\":\"%s\"%s%s%s}\n",
+      when, t->wall.tv_nsec / 1000000, host, t->method, url, t->minor, status,
+      bytes, ms, ref, ua, why ? ",\"aborted\":\"" : "", reason,
+      why ? "\"" : "");
 }
 
 /* --- parsing: llhttp callbacks ------------------------------------------- */
@@ -289,6 +351,12 @@ static void txn_note_log(txn_t* t, conn_t* c) {
   snprintf(t->method, sizeof t->method, "%s", t->req->m.method);
   snprintf(t->url_log, sizeof t->url_log, "%s", t->req->m.url);
   memcpy(t->remote, c->remote, sizeof t->remote);
+  if (c->srv->o.access_log_format == SL_ACCESS_LOG_SLUICE) return;
+  const char* ref = sl__http_hdrs_get(&t->req->m.hdrs, "referer");
+  const char* ua = sl__http_hdrs_get(&t->req->m.hdrs, "user-agent");
+  snprintf(t->referer, sizeof t->referer, "%s", ref ? ref : "");
+  snprintf(t->ua, sizeof t->ua, "%s", ua ? ua : "");
+  clock_gettime(CLOCK_REALTIME, &t->wall);
 }
 
 txn_t* sl__http_txn_new(conn_t* c) {
@@ -524,7 +592,7 @@ static int retire_done(conn_t* c) {
     if (t->req != NULL && t->req->m.s.r.flowing == -1 &&
         !t->req->m.s.destroyed)
       sl_stream_destroy(&t->req->m.s, 0);
-    if (c->srv->o.access_log && !t->dropped) access_log(t, NULL);
+    if (c->srv->o.access_log && !t->dropped) access_log(c->srv, t, NULL);
     if (!t->keep_alive) close = 1;
     txn_free(t);
     if (close) break;
@@ -751,7 +819,7 @@ static void conn_destroy(conn_t* c) {
   for (int head = 1; !sl__queue_empty(&c->txns); head = 0) {
     txn_t* t = sl__container_of(c->txns.next, txn_t, node);
     if (c->srv->o.access_log && t->dispatched && !t->dropped)
-      access_log(t, conn_abort_reason(c, t, head));
+      access_log(c->srv, t, conn_abort_reason(c, t, head));
     sl__queue_remove(&t->node);
     if (t->req != NULL && !t->req->m.s.destroyed)
       sl_stream_destroy(&t->req->m.s, t->req_done ? 0 : SL_ECONNRESET);
@@ -907,7 +975,7 @@ static void apply_defaults(sl_http_server_opts_t* o) {
 static void server_free(sl_http_server_t* srv) {
   void (*cb)(void*) = srv->close_cb;
   void* arg = srv->close_arg;
-  if (srv->o.access_log) sl__access_log_release();
+  sl__access_log_close(srv->alog);
   sl__free(srv);
   if (cb != NULL) cb(arg);
 }
@@ -970,7 +1038,13 @@ int sl_http_listen(const sl_http_server_opts_t* o, sl_http_handler handler,
     uv_close((uv_handle_t*)&srv->h, handle_free_cb);
     return rc;
   }
-  if (srv->o.access_log) sl__access_log_acquire();
+  if (srv->o.access_log &&
+      (srv->alog = sl__access_log_open(srv->o.access_log_path)) == NULL) {
+    srv->closing = 1;
+    if (srv->cl != NULL) sl__listen_close(srv->cl, 0, NULL, NULL);
+    uv_close((uv_handle_t*)&srv->h, handle_free_cb);
+    return SL_ENOMEM;
+  }
   sweep_start(srv);
   *out = srv;
   return 0;

@@ -7,6 +7,7 @@
 #define SL_HTTP_SERVER_INT_H
 
 #include <inttypes.h>
+#include <time.h>
 #include <llhttp.h>
 
 #include "cluster/cluster_int.h"
@@ -34,6 +35,7 @@ struct sl_http_server_s {
   void (*close_cb)(void* arg);
   void* close_arg;
   sl__clisten_t* cl;        /* membership in a cluster listener */
+  sl__alog_t* alog;         /* with o.access_log */
   int pending_closes;       /* listener handle, cluster membership */
   unsigned accept_held : 1, /* a connection waits in the listener */
       handoff : 1,          /* no listening socket: rr handoffs only */
@@ -52,6 +54,8 @@ struct txn_s {
   char method[16];
   char url_log[256];
   char remote[64];
+  char referer[256], ua[256]; /* combined and JSON logs only */
+  struct timespec wall;     /* when the request came (same) */
   unsigned req_done : 1,    /* the request's last byte was parsed */
       res_done : 1,         /* the response's last byte went to the socket */
       keep_alive : 1, is_head : 1, expect_continue : 1, want_continue : 1,

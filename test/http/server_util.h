@@ -8,6 +8,7 @@
 
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -225,6 +226,33 @@ static __attribute__((unused)) void drive(sl_http_server_t* srv, raw_t** raws,
 static __attribute__((unused)) const char* body_of(const char* resp) {
   const char* e = strstr(resp, "\r\n\r\n");
   return e ? e + 4 : "";
+}
+
+/* Sends fd 2 to `path` (the access log goes there) until log_restore,
+ * which returns what was written (malloc'd). */
+static int saved_stderr = -1;
+
+static __attribute__((unused)) void log_capture(const char* path) {
+  fflush(stderr);
+  saved_stderr = dup(2);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT(fd >= 0 && saved_stderr >= 0);
+  ASSERT_EQ(dup2(fd, 2), 2);
+  close(fd);
+}
+
+static __attribute__((unused)) char* log_restore(const char* path) {
+  fflush(stderr);
+  dup2(saved_stderr, 2);
+  close(saved_stderr);
+  return sl_test_read_file(path, NULL);
+}
+
+/* A handler that answers "ok\n". */
+static __attribute__((unused)) void tiny(sl_stream_t* req, sl_stream_t* res,
+                                         void* arg) {
+  (void)req, (void)arg;
+  sl_http_respond(res, 200, "text/plain", "ok\n", 3);
 }
 
 #endif
