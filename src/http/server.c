@@ -107,36 +107,38 @@ static void log_host(char* out, size_t cap, const char* remote) {
 /* One line per exchange in the server's format; `why` marks one the
  * connection cut short (its client saw no complete response): JSON says
  * it, the sluice format appends it, combined keeps the fields log tools
- * parse (nginx's combined has no such field either). */
-static void access_log(sl_http_server_t* srv, txn_t* t, const char* why) {
+ * parse (nginx's combined has no such field either). A request rejected
+ * before its head was whole has no method: its request is "-". */
+static void access_log(sl_http_server_t* srv, const txn_t* t, int status,
+                       uint64_t bytes, const char* why) {
   double ms = (double)(sl_hrtime() - t->start_ns) / 1e6;
-  res_t* r = t->res;
-  int status = r ? r->status : 0;
-  uint64_t bytes = r ? r->body_bytes : 0;
   int fmt = srv->o.access_log_format;
+  int json = fmt == SL_ACCESS_LOG_JSON;
+  char host[64], url[sizeof t->url_log * 4], ref[sizeof t->referer * 4],
+      ua[sizeof t->ua * 4], when[64], line[sizeof url + 48];
+  log_escape(url, sizeof url, t->url_log, json);
+  if (t->method[0] != '\0')
+    snprintf(line, sizeof line, "%s %s HTTP/1.%d", t->method, url, t->minor);
+  else
+    snprintf(line, sizeof line, "-");
   if (fmt == SL_ACCESS_LOG_SLUICE) {
     sl__access_log_printf(srv->alog,
-                          "%s \"%s %s HTTP/1.%d\" %d %" PRIu64 " %.3fms%s%s\n",
-                          t->remote, t->method, t->url_log, t->minor, status,
-                          bytes, ms, why ? " aborted: " : "", why ? why : "");
+                          "%s \"%s\" %d %" PRIu64 " %.3fms%s%s\n", t->remote,
+                          line, status, bytes, ms, why ? " aborted: " : "",
+                          why ? why : "");
     return;
   }
-  int json = fmt == SL_ACCESS_LOG_JSON;
-  char host[64], url[sizeof t->url_log * 2], ref[sizeof t->referer * 2],
-      ua[sizeof t->ua * 2], when[64];
   struct tm tm;
   log_host(host, sizeof host, t->remote);
-  log_escape(url, sizeof url, t->url_log, json);
   log_escape(ref, sizeof ref, t->referer, json);
   log_escape(ua, sizeof ua, t->ua, json);
   gmtime_r(&t->wall.tv_sec, &tm);
   if (!json) {
     strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
     sl__access_log_printf(srv->alog,
-                          "%s - - [%s] \"%s %s HTTP/1.%d\" %d %" PRIu64
-                          " \"%s\" \"%s\"\n",
-                          host, when, t->method, url, t->minor, status, bytes,
-                          ref[0] ? ref : "-", ua[0] ? ua : "-");
+                          "%s - - [%s] \"%s\" %d %" PRIu64 " \"%s\" \"%s\"\n",
+                          host, when, line, status, bytes, ref[0] ? ref : "-",
+                          ua[0] ? ua : "-");
     return;
   }
   strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
@@ -150,6 +152,27 @@ static void access_log(sl_http_server_t* srv, txn_t* t, const char* why) {
       when, t->wall.tv_nsec / 1000000, host, t->method, url, t->minor, status,
       bytes, ms, ref, ua, why ? ",\"aborted\":\"" : "", reason,
       why ? "\"" : "");
+}
+
+static void access_log_txn(sl_http_server_t* srv, const txn_t* t,
+                           const char* why) {
+  const res_t* r = t->res;
+  access_log(srv, t, r ? r->status : 0, r ? r->body_bytes : 0, why);
+}
+
+/* A request answered with an error before (or instead of) its handler:
+ * logged as nginx logs its 400s, with what of the request had parsed. */
+static void access_log_reject(conn_t* c, int status) {
+  txn_t t = {.minor = c->p.http_minor};
+  t.start_ns = c->head_ns ? c->head_ns : sl_hrtime();
+  clock_gettime(CLOCK_REALTIME, &t.wall);
+  memcpy(t.remote, c->remote, sizeof t.remote);
+  if (c->line_done) {
+    snprintf(t.method, sizeof t.method, "%s",
+             llhttp_method_name((llhttp_method_t)c->p.method));
+    snprintf(t.url_log, sizeof t.url_log, "%.*s", (int)c->url_len, c->url);
+  }
+  access_log(c->srv, &t, status, 0, NULL);
 }
 
 /* --- parsing: llhttp callbacks ------------------------------------------- */
@@ -168,12 +191,14 @@ static int count_header_bytes(conn_t* c, size_t n) {
 
 static int on_message_begin(llhttp_t* p) {
   conn_t* c = conn_of(p);
+  if (c->srv->o.access_log) c->head_ns = sl_hrtime();
   c->hdr_bytes = 0;
   c->body_bytes = 0;
   c->user_status = 0;
   c->value_open = 0;
   c->url_len = 0;
   c->mid_message = 1;
+  c->line_done = 0;
   sl__http_hdrs_reset(&c->hdrs);
   sl__http_conn_timer(c, SL__TIMER_HEADERS);
   return 0;
@@ -198,6 +223,7 @@ static int on_url(llhttp_t* p, const char* at, size_t n) {
 
 static int on_header_field(llhttp_t* p, const char* at, size_t n) {
   conn_t* c = conn_of(p);
+  c->line_done = 1;
   if (count_header_bytes(c, n + 4)) return user_error(c, 431);
   c->value_open = 0;
   if (sl__http_hdrs_field(&c->hdrs, at, n) != 0) return user_error(c, 500);
@@ -254,6 +280,7 @@ static int check_framing(conn_t* c) {
 
 static int on_headers_complete(llhttp_t* p) {
   conn_t* c = conn_of(p);
+  c->line_done = 1;
   if (sl__http_hdrs_end(&c->hdrs) != 0) return user_error(c, 500);
   int status = check_framing(c);
   if (status != 0) return user_error(c, status);
@@ -559,6 +586,7 @@ static void conn_end(conn_t* c) {
 static void send_error(conn_t* c) {
   int status = c->err_status;
   c->err_status = 0;
+  if (c->srv->o.access_log) access_log_reject(c, status);
   sl_chunk_t* ch = sl_chunk_printf(
       "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
       status, status_reason(status));
@@ -592,7 +620,7 @@ static int retire_done(conn_t* c) {
     if (t->req != NULL && t->req->m.s.r.flowing == -1 &&
         !t->req->m.s.destroyed)
       sl_stream_destroy(&t->req->m.s, 0);
-    if (c->srv->o.access_log && !t->dropped) access_log(c->srv, t, NULL);
+    if (c->srv->o.access_log && !t->dropped) access_log_txn(c->srv, t, NULL);
     if (!t->keep_alive) close = 1;
     txn_free(t);
     if (close) break;
@@ -819,7 +847,7 @@ static void conn_destroy(conn_t* c) {
   for (int head = 1; !sl__queue_empty(&c->txns); head = 0) {
     txn_t* t = sl__container_of(c->txns.next, txn_t, node);
     if (c->srv->o.access_log && t->dispatched && !t->dropped)
-      access_log(c->srv, t, conn_abort_reason(c, t, head));
+      access_log_txn(c->srv, t, conn_abort_reason(c, t, head));
     sl__queue_remove(&t->node);
     if (t->req != NULL && !t->req->m.s.destroyed)
       sl_stream_destroy(&t->req->m.s, t->req_done ? 0 : SL_ECONNRESET);

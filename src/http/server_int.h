@@ -90,6 +90,7 @@ struct conn_s {
   int err_status;           /* an error answer waiting for its turn */
   int refs;                 /* calls on the stack that use the conn */
   const char* abort_why;    /* a static reason for cutting it short */
+  uint64_t head_ns;         /* when the request being parsed began (logs) */
   /* Progress seen by the last sweeps: body bytes received, bytes sent
    * and the socket's unacknowledged bytes, and since when each stood. */
   uint64_t sw_body, sw_sent, body_since, send_since;
@@ -103,7 +104,8 @@ struct conn_s {
       closing : 1,          /* the server is closing gracefully */
       late : 1,             /* came after close began: gets one answer */
       tcp : 1,              /* sock is a libuv TCP stream (sl__uvs_t) */
-      ending : 1, destroyed : 1, timer_closed : 1, abort : 1;
+      ending : 1, destroyed : 1, timer_closed : 1, abort : 1,
+      line_done : 1;        /* the request line parsed (for the log) */
 };
 
 struct res_s {

@@ -213,3 +213,36 @@ TEST(http_access_log_unopenable_file_serves) {
   free(err);
   raw_free(&r);
 }
+
+/* Requests refused before a handler ran are logged as nginx logs them:
+ * 400 with what of the request line parsed, 408 with "-", and the server
+ * goes on. */
+TEST(http_access_log_rejected_requests) {
+  const char* lp = sl_test_path("access.log");
+  log_capture(lp);
+  sl_http_server_opts_t o = {.access_log = 1, .headers_timeout_ms = 200,
+                             .max_body_size = 100,
+                             .access_log_format = SL_ACCESS_LOG_COMBINED};
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), 0);
+  int port = sl_http_server_port(srv);
+  raw_t bad = {.parts = {"GET /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+                         "Content-Length: 2\r\n\r\n"},
+               .nparts = 1};
+  raw_t slow = {.parts = {"GET /slow HT"}, .nparts = 1, .timeout_ms = 3000};
+  raw_t big = {.parts = {"POST /up HTTP/1.1\r\nHost: x\r\n"
+                         "Content-Length: 99999999999\r\n\r\n"},
+               .nparts = 1};
+  raw_start(&bad, port);
+  raw_start(&slow, port);
+  raw_start(&big, port);
+  raw_t* v[] = {&bad, &slow, &big};
+  drive(srv, v, 3);
+  char* log = log_restore(lp);
+  if (strstr(log, "\"GET /x HTTP/1.1\" 400 0 \"-\" \"-\"\n") == NULL ||
+      strstr(log, "\"-\" 408 0 \"-\" \"-\"\n") == NULL ||
+      strstr(log, "\"POST /up HTTP/1.1\" 413 0 ") == NULL)
+    sl_test_fail(__FILE__, __LINE__, "log: %s", log);
+  free(log);
+  raw_free(&bad), raw_free(&slow), raw_free(&big);
+}
