@@ -1044,6 +1044,14 @@ typedef struct sl_http_server_opts_s {
                                     object per line (time, remote, method,
                                     url, version, status, bytes, ms, referer,
                                     user_agent, aborted) */
+  const char* trusted_proxies;   /* NULL: none. Comma-separated addresses
+                                    and CIDRs ("10.0.0.0/8, ::1", at most
+                                    32) of proxies whose X-Forwarded-For
+                                    names the client: the log shows the
+                                    right-most address no trusted proxy
+                                    vouches past (nginx's real_ip with
+                                    real_ip_recursive). A bad list makes
+                                    sl_http_listen() return SL_EINVAL */
   const char* access_log_path;   /* NULL: stderr; else a file, opened
                                     O_APPEND|O_CREAT (0644) and opened afresh
                                     by sl_http_access_log_reopen() */

@@ -154,6 +154,18 @@ void sl__access_log_printf(sl__alog_t* l, const char* fmt, ...)
     __attribute__((format(printf, 2, 3)));
 extern uint64_t sl__access_log_dropped;
 
+/* Trusted proxies (trust.c). */
+typedef struct {
+  uint8_t addr[16]; /* IPv4 mapped into ::ffff:0:0/96 */
+  int bits;
+} sl__cidr_t;
+/* Parses "10.0.0.0/8, ::1" into v (at most max); 0, SL_EINVAL, SL_E2BIG. */
+int sl__trust_parse(const char* spec, sl__cidr_t* v, size_t max, size_t* n);
+/* The client's address: `peer` (an address without port), or, when peer
+ * is trusted, the right-most untrusted address of X-Forwarded-For. */
+void sl__trust_client(const sl__cidr_t* v, size_t n, const char* peer,
+                      const char* xff, char* out, size_t cap);
+
 /* Fuzzing entry (fuzz/http_request.c): runs `data` through a server
  * connection without a socket (parser, smuggling checks, limits, a trivial
  * handler), runs the loop until it is idle again. Returns 0. */

@@ -96,11 +96,18 @@ static void log_escape(char* out, size_t cap, const char* s, int json) {
   out[o] = '\0';
 }
 
-/* The client's address without the port ("[::1]:5000" -> "::1"). */
+/* The client's address without the port: "[::1]:5000" -> "::1",
+ * "10.0.0.1:5000" -> "10.0.0.1"; a bare address (from X-Forwarded-For)
+ * stays as it is. */
 static void log_host(char* out, size_t cap, const char* remote) {
-  const char* colon = strrchr(remote, ':');
-  size_t n = colon ? (size_t)(colon - remote) : strlen(remote);
-  if (n >= 2 && remote[0] == '[') remote++, n -= 2;
+  const char* colon = strchr(remote, ':');
+  size_t n = strlen(remote);
+  if (remote[0] == '[') {
+    remote++;
+    n = strcspn(remote, "]");
+  } else if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+    n = (size_t)(colon - remote);
+  }
   snprintf(out, cap, "%.*s", (int)n, remote);
 }
 
@@ -378,7 +385,15 @@ static void txn_note_log(txn_t* t, conn_t* c) {
   snprintf(t->method, sizeof t->method, "%s", t->req->m.method);
   snprintf(t->url_log, sizeof t->url_log, "%s", t->req->m.url);
   memcpy(t->remote, c->remote, sizeof t->remote);
-  if (c->srv->o.access_log_format == SL_ACCESS_LOG_SLUICE) return;
+  sl_http_server_t* srv = c->srv;
+  if (srv->ntrust > 0) {
+    char peer[64];
+    log_host(peer, sizeof peer, c->remote);
+    sl__trust_client(srv->trust, srv->ntrust, peer,
+                     sl__http_hdrs_get(&t->req->m.hdrs, "x-forwarded-for"),
+                     t->remote, sizeof t->remote);
+  }
+  if (srv->o.access_log_format == SL_ACCESS_LOG_SLUICE) return;
   const char* ref = sl__http_hdrs_get(&t->req->m.hdrs, "referer");
   const char* ua = sl__http_hdrs_get(&t->req->m.hdrs, "user-agent");
   snprintf(t->referer, sizeof t->referer, "%s", ref ? ref : "");
@@ -1043,6 +1058,13 @@ int sl_http_listen(const sl_http_server_opts_t* o, sl_http_handler handler,
   if (srv == NULL) return SL_ENOMEM;
   if (o != NULL) srv->o = *o;
   apply_defaults(&srv->o);
+  int bad = sl__trust_parse(srv->o.trusted_proxies, srv->trust,
+                            sizeof srv->trust / sizeof srv->trust[0],
+                            &srv->ntrust);
+  if (bad != 0) {
+    sl__free(srv);
+    return bad;
+  }
   srv->handler = handler;
   srv->arg = arg;
   sl__queue_init(&srv->conns);

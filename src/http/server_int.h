@@ -36,6 +36,8 @@ struct sl_http_server_s {
   void* close_arg;
   sl__clisten_t* cl;        /* membership in a cluster listener */
   sl__alog_t* alog;         /* with o.access_log */
+  sl__cidr_t trust[32];     /* o.trusted_proxies, parsed */
+  size_t ntrust;
   int pending_closes;       /* listener handle, cluster membership */
   unsigned accept_held : 1, /* a connection waits in the listener */
       handoff : 1,          /* no listening socket: rr handoffs only */

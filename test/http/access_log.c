@@ -4,6 +4,8 @@
  * rename, and a file that cannot be opened. */
 #include "http/server_util.h"
 
+#include "http/http_int.h"
+
 typedef struct {
   int port, n, answered;
   volatile int done;
@@ -245,4 +247,67 @@ TEST(http_access_log_rejected_requests) {
     sl_test_fail(__FILE__, __LINE__, "log: %s", log);
   free(log);
   raw_free(&bad), raw_free(&slow), raw_free(&big);
+}
+
+/* --- X-Forwarded-For from trusted proxies only -------------------------- */
+
+static const char* client_of(const char* spec, const char* peer,
+                             const char* xff) {
+  static char out[64];
+  sl__cidr_t v[8];
+  size_t n;
+  ASSERT_EQ(sl__trust_parse(spec, v, 8, &n), 0);
+  sl__trust_client(v, n, peer, xff, out, sizeof out);
+  return out;
+}
+
+TEST(http_trust_proxy_rules) {
+  const char* lan = "127.0.0.1, 10.0.0.0/8, fd00::/8";
+  /* The proxy's own hop is skipped; the client is the next one left. */
+  ASSERT_STR_EQ(client_of(lan, "127.0.0.1", "203.0.113.7, 10.1.2.3"),
+                "203.0.113.7");
+  /* What the client wrote itself, left of an untrusted hop, is ignored. */
+  ASSERT_STR_EQ(client_of(lan, "127.0.0.1", "1.2.3.4, 203.0.113.7"),
+                "203.0.113.7");
+  /* An untrusted peer's header means nothing. */
+  ASSERT_STR_EQ(client_of(lan, "198.51.100.1", "1.2.3.4"), "198.51.100.1");
+  ASSERT_STR_EQ(client_of(NULL, "127.0.0.1", "1.2.3.4"), "127.0.0.1");
+  /* Every hop trusted: the left-most. Garbage ends the walk. */
+  ASSERT_STR_EQ(client_of(lan, "127.0.0.1", "10.0.0.9, 10.0.0.8"),
+                "10.0.0.9");
+  ASSERT_STR_EQ(client_of(lan, "127.0.0.1", "junk, 10.0.0.8"), "10.0.0.8");
+  ASSERT_STR_EQ(client_of(lan, "fd00::1", "2001:db8::5"), "2001:db8::5");
+  ASSERT_STR_EQ(client_of("10.1.0.0/16", "10.2.0.1", "1.1.1.1"), "10.2.0.1");
+  sl__cidr_t v[2];
+  size_t n;
+  ASSERT_EQ(sl__trust_parse("10.0.0.0/33", v, 2, &n), SL_EINVAL);
+  ASSERT_EQ(sl__trust_parse("nope", v, 2, &n), SL_EINVAL);
+  ASSERT_EQ(sl__trust_parse("1.1.1.1,2.2.2.2,3.3.3.3", v, 2, &n), SL_E2BIG);
+  sl_http_server_opts_t o = {.trusted_proxies = "10.0.0.0/99"};
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), SL_EINVAL);
+  ASSERT(srv == NULL);
+}
+
+/* Through a server: the log names the client behind a trusted proxy. */
+TEST(http_access_log_trusted_forwarded_for) {
+  const char* lp = sl_test_path("access.log");
+  log_capture(lp);
+  sl_http_server_opts_t o = {.access_log = 1,
+                             .access_log_format = SL_ACCESS_LOG_COMBINED,
+                             .trusted_proxies = "127.0.0.1"};
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), 0);
+  raw_t r = {.parts = {"GET /f HTTP/1.1\r\nHost: x\r\n"
+                       "X-Forwarded-For: 6.6.6.6, 203.0.113.9\r\n"
+                       "Connection: close\r\n\r\n"},
+             .nparts = 1};
+  raw_start(&r, sl_http_server_port(srv));
+  raw_t* v[] = {&r};
+  drive(srv, v, 1);
+  char* log = log_restore(lp);
+  if (strncmp(log, "203.0.113.9 - - [", 17) != 0)
+    sl_test_fail(__FILE__, __LINE__, "log: %s", log);
+  free(log);
+  raw_free(&r);
 }
