@@ -479,7 +479,8 @@ typedef struct sl_pipe_opts_s {
  * descriptors are shared). `dst` gets SL_EV_PIPE from the loop (once, on
  * either path), and SL_EV_UNPIPE when the pipe ends (src ended, either side
  * closed on the chunk path, unpipe). A `src` that already ended ends `dst`
- * (unless no_end). Returns `dst`. */
+ * (unless no_end). Returns `dst`, or NULL (and changes nothing) when `src`
+ * or `dst` is NULL (a failed constructor) or not readable / writable. */
 SL_EXTERN sl_stream_t* sl_stream_pipe(sl_stream_t* src, sl_stream_t* dst,
                                       const sl_pipe_opts_t* o);
 /* Stops piping `src` into `dst` (NULL: into every destination), zero-copy
@@ -497,10 +498,13 @@ typedef void (*sl_pipeline_cb)(int err, int stage, const char* message,
  * any stage, destroys every stage that has not finished (without an error of
  * their own) and calls `cb` with that root-cause error and its stage index.
  * `cb` runs exactly once, from the loop, after the last stage finished (or
- * after every stage closed on error). Returns 0, or SL_EINVAL for fewer
- * than 2 stages or a NULL stage (a failed constructor), in which case every
- * given stage is destroyed and `cb` still runs once, later, with
- * SL_EINVAL. */
+ * after every stage closed on error), and before the pipeline drops its
+ * references: every stage is still valid inside `cb` (its stats, name,
+ * error; destroying it is a no-op). Returns 0, or SL_EINVAL for fewer
+ * than 2 stages, a NULL stage (a failed constructor) or a NULL `stages`,
+ * in which case every given stage is destroyed and `cb` still runs once,
+ * later, with SL_EINVAL; or SL_EINVAL for a NULL `cb` (the stages are
+ * destroyed, nothing is called). */
 SL_EXTERN int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
                            void* arg);
 /* sl_pipelinev() over a NULL-terminated list of any number of stages
