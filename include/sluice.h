@@ -756,7 +756,11 @@ typedef void (*sl_child_cb)(sl_child_t* c, const sl_child_event_t* ev,
  * child in *out; SL_CHILD_SPAWN or SL_CHILD_ERROR (ENOENT, EACCES, EAGAIN,
  * EMFILE...; message "ENOENT: no such file or directory, spawn FILE")
  * follows from the loop, then SL_CHILD_EXIT (not after an error) and
- * SL_CHILD_CLOSE. Returns a negative code only for invalid options or
+ * SL_CHILD_CLOSE. A child that could not start still has a stream for
+ * each piped slot, as in Node: each fails with the same error and message
+ * (SL_EV_ERROR, then SL_EV_CLOSE, from the loop), so a pipe or pipeline
+ * into or out of it reports the spawn error; SL_CHILD_CLOSE follows them.
+ * Returns a negative code only for invalid options or
  * ENOMEM (no child then). With o->ipc set it is sl_fork(). Spawning uses
  * posix_spawn (no copy of the parent's address space, so its cost does not
  * grow with the parent's memory), except with set_uid/set_gid, which need a
@@ -771,7 +775,8 @@ SL_EXTERN int sl_child_off(sl_child_t* c, sl_child_event_type_t type,
                            sl_child_cb cb, void* arg);
 /* The child's pid (also its process group id); 0 if it never started. */
 SL_EXTERN pid_t sl_child_pid(const sl_child_t* c);
-/* The child's piped stdio as streams (NULL when that slot is not a pipe).
+/* The child's piped stdio as streams (NULL when that slot is not a pipe,
+ * or on ENOMEM; a child that failed to start has failed streams, not NULL).
  * stdin is a Writable, stdout and stderr are Readables, with the usual
  * backpressure: a child writing faster than the parent reads is paused by
  * the pipe, not buffered in the parent. */
