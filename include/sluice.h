@@ -949,21 +949,37 @@ typedef struct sl_pool_opts_s {
   const char* file;         /* ... or an executable, with argv */
   const char* const* argv;
   sl_ipc_mode_t serialization;
+  /* The pool gave up on its workers (each slot's worker died at its start,
+   * before a task, 4 times in a row): err is the spawn error (SL_ENOENT,
+   * SL_EACCES) or SL_ECHILD, message names the program and the last exit
+   * status. Runs once, from the loop. NULL: the message goes to stderr. */
+  void (*on_error)(int err, const char* message, void* arg);
+  void* on_error_arg;
 } sl_pool_opts_t;
 typedef struct sl_pool_stats_s {
   size_t workers, idle, queued;
   uint64_t submitted, completed, failed, timed_out, crashed, replaced;
   uint64_t wait_ns_total, run_ns_total; /* summed over completed tasks */
+  int gave_up;                          /* see on_error */
 } sl_pool_stats_t;
 /* err 0 and the result message, or SL_ETIMEDOUT, SL_ECHILD (the worker
  * died), SL_ECANCELED (pool closed). Runs from the loop. */
 typedef void (*sl_task_cb)(int err, const sl_message_t* result, void* arg);
+/* Starts the workers. Returns 0 and the pool in *out; SL_EINVAL for bad
+ * options (NULL, neither or both of entry and file, workers < 0 or above
+ * 1024, an unknown serialization); SL_ENOENT or SL_EACCES when `file`
+ * cannot be executed (searched in PATH as execvp does) or `entry` is not
+ * registered; SL_ENOMEM. Each error also prints a line naming the option
+ * or the program on stderr; *out is then untouched. */
 SL_EXTERN int sl_pool_new(const sl_pool_opts_t* o, sl_pool_t** out);
 /* Copies `data`. Returns 0 (cb runs later, exactly once), SL_EFULL when
  * queue_max tasks wait (a task handed straight to an idle worker does not
- * wait), SL_EINVAL after close or for invalid JSON in json mode. Workers
- * inherit stdio; a worker that exits on its own is replaced (counted in
- * crashed). */
+ * wait), SL_EINVAL after close, for a NULL cb or for invalid JSON in json
+ * mode, SL_ECHILD once the pool gave up (see on_error; the tasks waiting
+ * then fail with SL_ECHILD too). Workers inherit stdio; a worker that
+ * exits on its own is replaced (counted in crashed): at once if it had
+ * run a while, after a delay doubling from 100 ms up to 5 s if it died
+ * within 1 s of its start without finishing a task. */
 SL_EXTERN int sl_pool_submit(sl_pool_t* p, const char* data, size_t len,
                              sl_task_cb cb, void* arg);
 SL_EXTERN void sl_pool_stats(const sl_pool_t* p, sl_pool_stats_t* out);
