@@ -1282,6 +1282,8 @@ typedef void (*sl_cluster_cb)(const sl_cluster_event_t* ev, void* arg);
 
 /* Primary settings (Node's cluster.setupPrimary plus a restart policy).
  * Zeroed fields take the defaults given. */
+#define SL_CLUSTER_NO_DEADLINE UINT64_MAX /* shutdown_timeout_ms: none */
+
 typedef struct sl_cluster_opts_s {
   int workers;                 /* target count; 0: the number of CPUs */
   int no_restart;              /* 1: a dead worker is not replaced */
@@ -1296,8 +1298,18 @@ typedef struct sl_cluster_opts_s {
                                   resets the delay to 0 */
   int fatal_exit_code;         /* 0: 78 (EX_CONFIG): a worker that exits
                                   with it is never replaced */
-  uint64_t shutdown_timeout_ms;/* 0: 10000: SIGKILL this long after
-                                  sl_cluster_shutdown() */
+  uint64_t shutdown_timeout_ms;/* 0: 60000; SL_CLUSTER_NO_DEADLINE: wait
+                                  as long as it takes. How long a worker
+                                  told to stop (shutdown, rolling restart)
+                                  may drain its connections before SIGKILL
+                                  to its group. In a rolling restart the
+                                  deadline moves on, 1 s at a time, while
+                                  the worker keeps writing (its replacement
+                                  already serves; a client that stopped
+                                  reading stops it); a shutdown's holds.
+                                  A kill is reported on stderr with the
+                                  TCP connections it cut, and counted in
+                                  sl_cluster_stats (cut) */
   int handle_signals;          /* 1: SIGINT and SIGTERM in the primary call
                                   sl_cluster_shutdown(NULL, NULL), SIGHUP
                                   sl_cluster_restart(on_restart, ...) (the
@@ -1346,6 +1358,8 @@ typedef struct sl_cluster_stats_s {
   uint64_t retired;            /* workers replaced by rolling restarts */
   uint64_t handoffs;           /* rr: connections handed to workers */
   uint64_t handoff_skips;      /* rr: workers skipped (draining or full) */
+  uint64_t cut;                /* workers killed at the drain deadline */
+  uint64_t cut_connections;    /* TCP connections they still held */
 } sl_cluster_stats_t;
 
 /* A worker's latest load report (it answers each heartbeat with one). */
