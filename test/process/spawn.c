@@ -206,7 +206,7 @@ TEST(spawn_enoent_streams_exist_and_fail) {
   ASSERT_EQ(sl_stream_on(in, SL_EV_ERROR, fp_stdin_error, &f), 0);
   ASSERT_EQ(sl_child_on(c, SL_CHILD_CLOSE, fp_close, &f), 0);
   /* The request body of the upload server: pipeline(body, child stdin). */
-  sl_stream_t* body = sl_readable_new(NULL);
+  sl_stream_t* body = sl_stream_ref(sl_readable_new(NULL));
   sl_stream_push_bytes(body, "upload", 6);
   ASSERT_EQ(sl_pipeline(fp_pipeline, &f, body, in, NULL), 0);
   /* And a plain pipe out of its stdout. */
@@ -223,6 +223,11 @@ TEST(spawn_enoent_streams_exist_and_fail) {
   ASSERT_STR_EQ(f.stdin_msg, f.msg);
   ASSERT(f.child_closed);
   ASSERT(sl_stream_closed(body)); /* the pipeline destroyed it */
+  sl_stream_unref(body);
+  /* A pipe does not forward errors: its destination is still ours. */
+  ASSERT(!sl_stream_destroyed(sink));
+  sl_stream_destroy(sink, 0);
+  sl_run();
 }
 
 /* Only piped slots get a stream: an ignored or inherited one stays NULL. */
