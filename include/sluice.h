@@ -1464,8 +1464,13 @@ SL_EXTERN size_t sl_cluster_workers(sl_worker_t** out, size_t max);
  * replacement did not listen within restart_timeout_ms (it is killed, EXIT
  * reason "timeout", the old worker keeps running, the restart stops
  * there), SL_ECHILD when a replacement died before it listened (same),
- * or SL_ECANCELED when a shutdown began. An old worker that dies while its
- * replacement starts is not respawned: the replacement takes its place.
+ * or SL_ECANCELED when a shutdown began. 0 means every worker was
+ * replaced, not that nothing was cut: an old worker killed at its drain
+ * deadline (see shutdown_timeout_ms) counts in the stats' cut and
+ * cut_connections; compare them before and after. An old worker that
+ * dies while its replacement starts is not respawned: the replacement
+ * takes its place. Old workers drain one after the other, so one that
+ * keeps sending keeps the restart waiting.
  * Returns 0, SL_EBUSY when a restart or a shutdown is under way, SL_EINVAL
  * in a worker. SIGHUP calls it when handle_signals is set. */
 SL_EXTERN int sl_cluster_restart(void (*cb)(int err, void* arg), void* arg);
