@@ -242,15 +242,26 @@ static void print_stats(int signum, void* arg) {
   fflush(stdout);
 }
 
-static uint64_t retired_before;
+static uint64_t retired_before, cut_before, cut_conns_before;
+static double drain_seconds; /* --shutdown-timeout; 0: no deadline */
+static int shutdown_cut;     /* the shutdown deadline cut connections */
 
+/* "done" only when no worker was killed at the drain deadline: a restart
+ * that cut downloads says so, with how many. */
 static void on_restart_done(int err, void* arg) {
   (void)arg;
   sl_cluster_stats_t st;
   sl_cluster_stats(&st);
-  if (err == 0)
+  uint64_t cut = st.cut - cut_before;
+  uint64_t conns = st.cut_connections - cut_conns_before;
+  if (err == 0 && cut == 0)
     printf("Rolling restart done (%" PRIu64 " workers)\n",
            st.retired - retired_before);
+  else if (err == 0)
+    printf("Rolling restart finished with cuts (%" PRIu64 " workers "
+           "replaced; %" PRIu64 " killed at the %g s drain deadline, %"
+           PRIu64 " connection%s cut)\n", st.retired - retired_before, cut,
+           drain_seconds, conns, conns == 1 ? "" : "s");
   else
     printf("Rolling restart failed: %s\n", sl_strerror(err));
   fflush(stdout);
@@ -263,6 +274,8 @@ static void on_sighup(int signum, void* arg) {
   sl_cluster_stats_t st;
   sl_cluster_stats(&st);
   retired_before = st.retired;
+  cut_before = st.cut;
+  cut_conns_before = st.cut_connections;
   int rc = sl_cluster_restart(on_restart_done, NULL);
   if (rc == SL_EBUSY)
     printf("Rolling restart not started: a restart or shutdown is under "
@@ -276,6 +289,16 @@ static void primary_signals(int on);
 
 static void on_cluster_down(void* arg) {
   (void)arg;
+  sl_cluster_stats_t st;
+  sl_cluster_stats(&st);
+  if (st.cut_connections > cut_conns_before || st.cut > cut_before) {
+    fprintf(stderr, "sluice serve: the %g s shutdown deadline cut %" PRIu64
+            " connection%s (%" PRIu64 " worker%s killed)\n", drain_seconds,
+            st.cut_connections - cut_conns_before,
+            st.cut_connections - cut_conns_before == 1 ? "" : "s",
+            st.cut - cut_before, st.cut - cut_before == 1 ? "" : "s");
+    shutdown_cut = 1;
+  }
   primary_signals(0);
 }
 
@@ -283,6 +306,10 @@ static void on_cluster_down(void* arg) {
  * once they are gone. */
 static void on_primary_stop(int signum, void* arg) {
   (void)arg;
+  sl_cluster_stats_t st;
+  sl_cluster_stats(&st);
+  cut_before = st.cut; /* a restart's cuts are not the shutdown's */
+  cut_conns_before = st.cut_connections;
   if (sl_cluster_shutdown(on_cluster_down, NULL) == 0)
     fprintf(stderr, "sluice serve: %s, stopping the workers\n",
             signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -305,8 +332,14 @@ static void primary_signals(int on) {
  * are gone. */
 static int serve_primary(int workers, sl_cluster_sched_t sched,
                          const char* dir, const sl_http_server_opts_t* so) {
+  /* 0 is "no deadline" here, where the library's 0 is its default. */
+  uint64_t drain_ms = (uint64_t)(drain_seconds * 1000 + 0.5);
   sl_cluster_opts_t o = {.workers = workers < 0 ? 0 : workers,
-                         .sched = sched, .shutdown_timeout_ms = 10000};
+                         .sched = sched,
+                         .shutdown_timeout_ms =
+                             drain_seconds == 0 ? SL_CLUSTER_NO_DEADLINE
+                             : drain_ms == 0    ? 1
+                                                : drain_ms};
   sl_cluster_stats_t st;
   sl_cluster_setup(&o);
   sl_cluster_stats(&st);
@@ -323,7 +356,7 @@ static int serve_primary(int workers, sl_cluster_sched_t sched,
     sl_run();
     return 1;
   }
-  return sl_run() == 0 ? 0 : 1;
+  return sl_run() == 0 && !shutdown_cut ? 0 : 1;
 }
 
 static int is_dir(const char* p) {
@@ -364,7 +397,7 @@ static void serve_usage(FILE* f) {
   fprintf(f,
           "usage: sluice serve [DIR] [--port P] [--host H] [--quiet]\n"
           "         [--workers N|auto] [--sched reuseport|rr|shared]\n"
-          "         [--dotfiles ignore|deny|allow]\n"
+          "         [--dotfiles ignore|deny|allow] [--shutdown-timeout S]\n"
           "  Serves DIR (default: the bundled demo site) over HTTP/1.1 with\n"
           "  Range, ETag/304, gzip for text, directory listings and an\n"
           "  access log on stderr (--quiet: none). Defaults: --port 8080\n"
@@ -381,6 +414,12 @@ static void serve_usage(FILE* f) {
           "  to the primary: SIGINT/SIGTERM graceful shutdown, SIGHUP\n"
           "  rolling restart, SIGUSR1 per-worker stats on stdout (requests,\n"
           "  open connections, RSS in MiB, event-loop lag in ms).\n"
+          "  --shutdown-timeout S (with --workers; default 60, 0: none):\n"
+          "  how long a stopping worker may drain its connections before\n"
+          "  it is killed. A rolling restart extends it while the worker\n"
+          "  is still sending to a client that reads; a shutdown does not.\n"
+          "  A kill is reported with the connections it cut (and a\n"
+          "  shutdown that cut any exits 1).\n"
           "  The demo site is found in $SLUICE_SITE, <exe>/../share/site,\n"
           "  <exe>/share/site or the source tree.\n");
 }
@@ -390,6 +429,7 @@ typedef struct {
   int workers; /* 0: one process; < 0: one worker per CPU */
   sl_cluster_sched_t sched;
   int dotfiles; /* SL_DOTFILES_* */
+  int drain_given;
 } serve_args_t;
 
 /* Returns -1 to go on, else the exit code (0 for --help, 2 for misuse). */
@@ -418,6 +458,15 @@ static int serve_option(int argc, char** argv, int* i, serve_args_t* a,
       return 2;
     }
     a->workers = (int)n;
+  } else if (strcmp(o, "--shutdown-timeout") == 0) {
+    double d = strtod(v, &end);
+    if (*end != '\0' || *v == '\0' || !(d >= 0 && d <= 86400 * 365)) {
+      fprintf(stderr, "sluice serve: invalid --shutdown-timeout '%s' "
+                      "(seconds, 0 for none)\n", v);
+      return 2;
+    }
+    drain_seconds = d;
+    a->drain_given = 1;
   } else if (strcmp(o, "--sched") == 0) {
     if (sl_cluster_sched_parse(v, &a->sched) != 0) {
       fprintf(stderr, "sluice serve: invalid --sched '%s' (reuseport, rr "
@@ -443,7 +492,8 @@ static int serve_option(int argc, char** argv, int* i, serve_args_t* a,
 static int serve_parse(int argc, char** argv, serve_args_t* a,
                        sl_http_server_opts_t* so) {
   static const char* const valued[] = {"--port", "-p", "--workers",
-                                       "--sched", "--host", "--dotfiles"};
+                                       "--sched", "--host", "--dotfiles",
+                                       "--shutdown-timeout"};
   for (int i = 0; i < argc; i++) {
     const char* o = argv[i];
     int rc = -1, known = 0;
@@ -487,10 +537,16 @@ static int serve_single(serve_t* sv, const char* dir,
 
 static int serve(int argc, char** argv) {
   serve_args_t a = {0};
+  drain_seconds = 60;
   sl_http_server_opts_t so = {.host = "127.0.0.1", .port = 8080,
                               .access_log = 1};
   int rc = serve_parse(argc, argv, &a, &so);
   if (rc >= 0) return rc;
+  if (a.drain_given && a.workers == 0) {
+    fprintf(stderr, "sluice serve: --shutdown-timeout needs --workers (one "
+                    "process waits for its connections)\n");
+    return 2;
+  }
   if (a.workers != 0 && so.port == 0) {
     fprintf(stderr, "sluice serve: --workers needs a fixed --port\n");
     return 2;
@@ -522,6 +578,7 @@ static void usage(FILE* f) {
   fprintf(f,
           "usage: sluice serve [DIR] [--port P] [--host H]\n"
           "                    [--workers N|auto] [--sched S]\n"
+          "                    [--shutdown-timeout SECONDS]\n"
           "       sluice demo [--size-mib N] [--out FILE]\n"
           "       sluice --version\n"
           "  serve  serve DIR (default: the bundled demo site) at\n"

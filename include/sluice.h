@@ -489,7 +489,8 @@ typedef struct sl_pipe_opts_s {
  * descriptors are shared). `dst` gets SL_EV_PIPE from the loop (once, on
  * either path), and SL_EV_UNPIPE when the pipe ends (src ended, either side
  * closed on the chunk path, unpipe). A `src` that already ended ends `dst`
- * (unless no_end). Returns `dst`. */
+ * (unless no_end). Returns `dst`, or NULL (and changes nothing) when `src`
+ * or `dst` is NULL (a failed constructor) or not readable / writable. */
 SL_EXTERN sl_stream_t* sl_stream_pipe(sl_stream_t* src, sl_stream_t* dst,
                                       const sl_pipe_opts_t* o);
 /* Stops piping `src` into `dst` (NULL: into every destination), zero-copy
@@ -507,10 +508,13 @@ typedef void (*sl_pipeline_cb)(int err, int stage, const char* message,
  * any stage, destroys every stage that has not finished (without an error of
  * their own) and calls `cb` with that root-cause error and its stage index.
  * `cb` runs exactly once, from the loop, after the last stage finished (or
- * after every stage closed on error). Returns 0, or SL_EINVAL for fewer
- * than 2 stages or a NULL stage (a failed constructor), in which case every
- * given stage is destroyed and `cb` still runs once, later, with
- * SL_EINVAL. */
+ * after every stage closed on error), and before the pipeline drops its
+ * references: every stage is still valid inside `cb` (its stats, name,
+ * error; destroying it is a no-op). Returns 0, or SL_EINVAL for fewer
+ * than 2 stages, a NULL stage (a failed constructor) or a NULL `stages`,
+ * in which case every given stage is destroyed and `cb` still runs once,
+ * later, with SL_EINVAL; or SL_EINVAL for a NULL `cb` (the stages are
+ * destroyed, nothing is called). */
 SL_EXTERN int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
                            void* arg);
 /* sl_pipelinev() over a NULL-terminated list of any number of stages
@@ -767,7 +771,11 @@ typedef void (*sl_child_cb)(sl_child_t* c, const sl_child_event_t* ev,
  * child in *out; SL_CHILD_SPAWN or SL_CHILD_ERROR (ENOENT, EACCES, EAGAIN,
  * EMFILE...; message "ENOENT: no such file or directory, spawn FILE")
  * follows from the loop, then SL_CHILD_EXIT (not after an error) and
- * SL_CHILD_CLOSE. Returns a negative code only for invalid options or
+ * SL_CHILD_CLOSE. A child that could not start still has a stream for
+ * each piped slot, as in Node: each fails with the same error and message
+ * (SL_EV_ERROR, then SL_EV_CLOSE, from the loop), so a pipe or pipeline
+ * into or out of it reports the spawn error; SL_CHILD_CLOSE follows them.
+ * Returns a negative code only for invalid options or
  * ENOMEM (no child then). With o->ipc set it is sl_fork(). Spawning uses
  * posix_spawn (no copy of the parent's address space, so its cost does not
  * grow with the parent's memory), except with set_uid/set_gid, which need a
@@ -782,7 +790,8 @@ SL_EXTERN int sl_child_off(sl_child_t* c, sl_child_event_type_t type,
                            sl_child_cb cb, void* arg);
 /* The child's pid (also its process group id); 0 if it never started. */
 SL_EXTERN pid_t sl_child_pid(const sl_child_t* c);
-/* The child's piped stdio as streams (NULL when that slot is not a pipe).
+/* The child's piped stdio as streams (NULL when that slot is not a pipe,
+ * or on ENOMEM; a child that failed to start has failed streams, not NULL).
  * stdin is a Writable, stdout and stderr are Readables, with the usual
  * backpressure: a child writing faster than the parent reads is paused by
  * the pipe, not buffered in the parent. */
@@ -955,21 +964,37 @@ typedef struct sl_pool_opts_s {
   const char* file;         /* ... or an executable, with argv */
   const char* const* argv;
   sl_ipc_mode_t serialization;
+  /* The pool gave up on its workers (each slot's worker died at its start,
+   * before a task, 4 times in a row): err is the spawn error (SL_ENOENT,
+   * SL_EACCES) or SL_ECHILD, message names the program and the last exit
+   * status. Runs once, from the loop. NULL: the message goes to stderr. */
+  void (*on_error)(int err, const char* message, void* arg);
+  void* on_error_arg;
 } sl_pool_opts_t;
 typedef struct sl_pool_stats_s {
   size_t workers, idle, queued;
   uint64_t submitted, completed, failed, timed_out, crashed, replaced;
   uint64_t wait_ns_total, run_ns_total; /* summed over completed tasks */
+  int gave_up;                          /* see on_error */
 } sl_pool_stats_t;
 /* err 0 and the result message, or SL_ETIMEDOUT, SL_ECHILD (the worker
  * died), SL_ECANCELED (pool closed). Runs from the loop. */
 typedef void (*sl_task_cb)(int err, const sl_message_t* result, void* arg);
+/* Starts the workers. Returns 0 and the pool in *out; SL_EINVAL for bad
+ * options (NULL, neither or both of entry and file, workers < 0 or above
+ * 1024, an unknown serialization); SL_ENOENT or SL_EACCES when `file`
+ * cannot be executed (searched in PATH as execvp does) or `entry` is not
+ * registered; SL_ENOMEM. Each error also prints a line naming the option
+ * or the program on stderr; *out is then untouched. */
 SL_EXTERN int sl_pool_new(const sl_pool_opts_t* o, sl_pool_t** out);
 /* Copies `data`. Returns 0 (cb runs later, exactly once), SL_EFULL when
  * queue_max tasks wait (a task handed straight to an idle worker does not
- * wait), SL_EINVAL after close or for invalid JSON in json mode. Workers
- * inherit stdio; a worker that exits on its own is replaced (counted in
- * crashed). */
+ * wait), SL_EINVAL after close, for a NULL cb or for invalid JSON in json
+ * mode, SL_ECHILD once the pool gave up (see on_error; the tasks waiting
+ * then fail with SL_ECHILD too). Workers inherit stdio; a worker that
+ * exits on its own is replaced (counted in crashed): at once if it had
+ * run a while, after a delay doubling from 100 ms up to 5 s if it died
+ * within 1 s of its start without finishing a task. */
 SL_EXTERN int sl_pool_submit(sl_pool_t* p, const char* data, size_t len,
                              sl_task_cb cb, void* arg);
 SL_EXTERN void sl_pool_stats(const sl_pool_t* p, sl_pool_stats_t* out);
@@ -1323,6 +1348,8 @@ typedef void (*sl_cluster_cb)(const sl_cluster_event_t* ev, void* arg);
 
 /* Primary settings (Node's cluster.setupPrimary plus a restart policy).
  * Zeroed fields take the defaults given. */
+#define SL_CLUSTER_NO_DEADLINE UINT64_MAX /* shutdown_timeout_ms: none */
+
 typedef struct sl_cluster_opts_s {
   int workers;                 /* target count; 0: the number of CPUs */
   int no_restart;              /* 1: a dead worker is not replaced */
@@ -1337,8 +1364,18 @@ typedef struct sl_cluster_opts_s {
                                   resets the delay to 0 */
   int fatal_exit_code;         /* 0: 78 (EX_CONFIG): a worker that exits
                                   with it is never replaced */
-  uint64_t shutdown_timeout_ms;/* 0: 10000: SIGKILL this long after
-                                  sl_cluster_shutdown() */
+  uint64_t shutdown_timeout_ms;/* 0: 60000; SL_CLUSTER_NO_DEADLINE: wait
+                                  as long as it takes. How long a worker
+                                  told to stop (shutdown, rolling restart)
+                                  may drain its connections before SIGKILL
+                                  to its group. In a rolling restart the
+                                  deadline moves on, 1 s at a time, while
+                                  the worker keeps writing (its replacement
+                                  already serves; a client that stopped
+                                  reading stops it); a shutdown's holds.
+                                  A kill is reported on stderr with the
+                                  TCP connections it cut, and counted in
+                                  sl_cluster_stats (cut) */
   int handle_signals;          /* 1: SIGINT and SIGTERM in the primary call
                                   sl_cluster_shutdown(NULL, NULL), SIGHUP
                                   sl_cluster_restart(on_restart, ...) (the
@@ -1387,6 +1424,8 @@ typedef struct sl_cluster_stats_s {
   uint64_t retired;            /* workers replaced by rolling restarts */
   uint64_t handoffs;           /* rr: connections handed to workers */
   uint64_t handoff_skips;      /* rr: workers skipped (draining or full) */
+  uint64_t cut;                /* workers killed at the drain deadline */
+  uint64_t cut_connections;    /* TCP connections they still held */
 } sl_cluster_stats_t;
 
 /* A worker's latest load report (it answers each heartbeat with one). */
@@ -1491,8 +1530,13 @@ SL_EXTERN size_t sl_cluster_workers(sl_worker_t** out, size_t max);
  * replacement did not listen within restart_timeout_ms (it is killed, EXIT
  * reason "timeout", the old worker keeps running, the restart stops
  * there), SL_ECHILD when a replacement died before it listened (same),
- * or SL_ECANCELED when a shutdown began. An old worker that dies while its
- * replacement starts is not respawned: the replacement takes its place.
+ * or SL_ECANCELED when a shutdown began. 0 means every worker was
+ * replaced, not that nothing was cut: an old worker killed at its drain
+ * deadline (see shutdown_timeout_ms) counts in the stats' cut and
+ * cut_connections; compare them before and after. An old worker that
+ * dies while its replacement starts is not respawned: the replacement
+ * takes its place. Old workers drain one after the other, so one that
+ * keeps sending keeps the restart waiting.
  * Returns 0, SL_EBUSY when a restart or a shutdown is under way, SL_EINVAL
  * in a worker. SIGHUP calls it when handle_signals is set. */
 SL_EXTERN int sl_cluster_restart(void (*cb)(int err, void* arg), void* arg);

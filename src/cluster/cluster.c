@@ -20,7 +20,13 @@
 #define DEF_BACKOFF_MAX_MS 10000
 #define DEF_HEALTHY_MS 5000
 #define DEF_FATAL_CODE 78
-#define DEF_SHUTDOWN_MS 10000
+/* 60 s: a 1 GiB download at 20 MB/s finishes; below systemd's 90 s stop
+ * timeout, so that a cut is reported by us rather than a SIGKILL from
+ * outside. */
+#define DEF_SHUTDOWN_MS 60000
+/* Past the deadline of a rolling restart, how often a worker that is still
+ * sending is looked at again. */
+#define DRAIN_PROGRESS_MS 1000
 #define DEF_HEARTBEAT_MS 1000
 #define DEF_HEARTBEAT_TIMEOUT_MS 5000
 #define DEF_RESTART_TIMEOUT_MS 10000
@@ -736,10 +742,40 @@ size_t sl_cluster_workers(sl_worker_t** out, size_t max) {
 
 /* --- primary: stopping workers -------------------------------------------- */
 
+/* 1 if the worker wrote anything since the last look (a client is still
+ * reading what it sends). */
+static int worker_progressed(sl_worker_t* w) {
+  uint64_t now = 0;
+  if (!w->written_ok || sl__proc_written(w->pid, &now) != 0) return 0;
+  int grew = now > w->written_mark;
+  w->written_mark = now;
+  return grew;
+}
+
+/* Deadline: a rolling restart never cuts a worker that is still sending
+ * (the replacement already serves; a stalled client is the HTTP server's
+ * send timeout's business), so it looks again while the bytes grow. A
+ * shutdown's deadline is the operator's: it holds. What a kill cuts is
+ * said, and counted in the stats. */
 static void on_kill_deadline(sl_timer_t* t, void* arg) {
   (void)t;
   sl_worker_t* w = arg;
   w->kill_timer = NULL;
+  if (w->retired && !C.shutting && worker_progressed(w)) {
+    w->kill_timer = sl_timer_start(DRAIN_PROGRESS_MS, 0, on_kill_deadline, w);
+    w->extended_ms += DRAIN_PROGRESS_MS;
+    if (w->kill_timer != NULL) return;
+  }
+  int conns = sl__proc_tcp_connections(w->pid);
+  if (conns < 0) conns = 0;
+  C.st.cut++;
+  C.st.cut_connections += (uint64_t)conns;
+  fprintf(stderr, "sluice: worker %d (pid %d) still busy %.1f s after it "
+          "was told to stop (%s): killed, %d connection%s cut\n", w->id,
+          (int)w->pid,
+          (double)(C.o.shutdown_timeout_ms + w->extended_ms) / 1000.0,
+          w->stop_reason ? w->stop_reason : "stop", conns,
+          conns == 1 ? "" : "s");
   sl_child_kill_tree(w->child, SIGKILL);
 }
 
@@ -765,7 +801,10 @@ static void stop_worker(sl_worker_t* w, const char* reason) {
     sl_child_kill(w->child, SIGTERM);
   uint64_t deadline = C.o.shutdown_timeout_ms;
   timers_stop(w);
-  w->kill_timer = sl_timer_start(deadline, 0, on_kill_deadline, w);
+  w->written_ok = sl__proc_written(w->pid, &w->written_mark) == 0;
+  w->extended_ms = 0;
+  if (deadline != SL_CLUSTER_NO_DEADLINE)
+    w->kill_timer = sl_timer_start(deadline, 0, on_kill_deadline, w);
   w->term_timer = sl_timer_start(deadline < TERM_FALLBACK_MS
                                      ? deadline / 2
                                      : TERM_FALLBACK_MS,

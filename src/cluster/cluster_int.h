@@ -134,6 +134,10 @@ struct sl_worker_s {
   int forked_emitted, online_emitted;
   sl_timer_t* term_timer;
   sl_timer_t* kill_timer;
+  /* draining (stop_worker) */
+  uint64_t written_mark; /* sl__proc_written() at the last check */
+  int written_ok;        /* the figure can be read */
+  uint64_t extended_ms;  /* how long past the deadline progress kept it */
   /* heartbeat */
   uint64_t last_pong_ms;
   int have_load;
@@ -144,6 +148,14 @@ struct sl_worker_s {
   int ctl_events;
   unsigned char member[SL__MAX_KEYS];
 };
+
+/* drain.c. Bytes the process has written so far (write, writev,
+ * sendfile: /proc/PID/io wchar): 0 and *out, or SL_ENOENT when it cannot
+ * be read. */
+int sl__proc_written(pid_t pid, uint64_t* out);
+/* TCP connections the process holds in the ESTABLISHED state (0 when it
+ * cannot be told). */
+int sl__proc_tcp_connections(pid_t pid);
 
 /* cluster.c, for primary_net.c: a worker now listens on `port` (emits
  * ONLINE first if it had not been emitted). */

@@ -7,6 +7,7 @@
  * worker. A worker process stays tracked (retired) until its CLOSE, so
  * close() can wait for every process to be gone. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -14,6 +15,14 @@
 
 #define POOL_QUEUE_DEFAULT 1024
 #define POOL_EXIT_GRACE_MS 2000
+#define POOL_MAX_WORKERS 1024
+/* A worker that dies within this long of its start, before finishing a
+ * task, failed to start: its slot is refilled after a doubling delay, and
+ * after POOL_START_TRIES such deaths per slot in a row the pool gives up. */
+#define POOL_START_MS 1000
+#define POOL_BACKOFF_MS 100
+#define POOL_BACKOFF_MAX_MS 5000
+#define POOL_START_TRIES 4
 
 typedef struct pool_task_s {
   sl__queue_t node;
@@ -33,7 +42,18 @@ typedef struct pool_worker_s {
   int slot;
   int retired;
   int completed;    /* tasks this process finished */
+  int had_task;     /* it was given one: it started */
+  int report;       /* the pool gave up at this one: say why at its CLOSE */
+  int spawn_err;    /* SL_CHILD_ERROR: it never started */
+  uint64_t started_ms;
 } pool_worker_t;
+
+/* A slot waiting for its replacement after a quick death. */
+typedef struct {
+  sl_pool_t* pool;
+  sl_timer_t* timer;
+  int slot;
+} pool_respawn_t;
 
 struct sl_pool_s {
   sl_pool_opts_t o;
@@ -41,6 +61,7 @@ struct sl_pool_s {
   char* file;
   char** argv;
   pool_worker_t** slots;
+  pool_respawn_t* respawn; /* one per slot */
   int nslots;
   sl__queue_t tasks;
   size_t queued;
@@ -74,6 +95,7 @@ static int worker_start(sl_pool_t* p, int slot) {
   }
   w->pool = p;
   w->slot = slot;
+  w->started_ms = sl_now_ms();
   for (int t = 0; t < SL_CHILD_EV_MAX_; t++)
     sl_child_on(w->child, t, worker_event, w);
   sl__queue_insert_tail(&p->procs, &w->node);
@@ -96,8 +118,31 @@ static void task_finish(sl_pool_t* p, pool_task_t* t, int err,
   cb(err, m, arg);
 }
 
+static void respawn_now(sl_pool_t* p, int slot) {
+  p->st.replaced++;
+  int rc = worker_start(p, slot);
+  if (rc != 0) {
+    p->gave_up = 1;
+    fprintf(stderr, "sluice: pool: cannot start worker '%s': %s: %s\n",
+            p->entry ? p->entry : p->file, sl_err_name(rc), sl_strerror(rc));
+  }
+}
+
+static void on_respawn_due(sl_timer_t* t, void* arg) {
+  pool_respawn_t* r = arg;
+  sl_pool_t* p = r->pool;
+  r->timer = NULL;
+  if (p->stopping || p->gave_up) return;
+  respawn_now(p, r->slot);
+  sl__tick_schedule(&p->tick);
+}
+
 /* Takes the process out of its slot; it lives on (tracked) until CLOSE. A
- * replacement starts unless the pool is winding down or has given up. */
+ * replacement starts unless the pool is winding down or has given up: at
+ * once after a worker that had lived, after a doubling delay after one
+ * that died at its start (a missing library, a bad argument: respawning
+ * it in a tight loop only burns the CPU), and not at all once every slot
+ * failed POOL_START_TRIES times in a row. */
 static void worker_retire(pool_worker_t* w, int replace) {
   sl_pool_t* p = w->pool;
   if (w->retired) return;
@@ -105,13 +150,49 @@ static void worker_retire(pool_worker_t* w, int replace) {
   if (w->timer != NULL) sl_timer_stop(w->timer);
   w->timer = NULL;
   p->slots[w->slot] = NULL;
-  if (!replace || p->stopping) return;
-  if (w->completed == 0 && ++p->crash_streak > 2 * p->nslots + 2) {
-    p->gave_up = 1; /* workers die before doing anything: stop trying */
+  if (!replace || p->stopping || p->gave_up) return;
+  int quick = w->completed == 0 && !w->had_task &&
+              sl_now_ms() - w->started_ms < POOL_START_MS;
+  if (!quick) {
+    p->crash_streak = 0;
+    respawn_now(p, w->slot);
     return;
   }
-  p->st.replaced++;
-  if (worker_start(p, w->slot) != 0) p->gave_up = 1;
+  if (++p->crash_streak >= POOL_START_TRIES * p->nslots) {
+    p->gave_up = 1;
+    w->report = 1; /* its CLOSE knows the exit status */
+    return;
+  }
+  int round = (p->crash_streak - 1) / p->nslots;
+  uint64_t delay = (uint64_t)POOL_BACKOFF_MS << (round < 6 ? round : 6);
+  if (delay > POOL_BACKOFF_MAX_MS) delay = POOL_BACKOFF_MAX_MS;
+  pool_respawn_t* r = &p->respawn[w->slot];
+  r->timer = sl_timer_start(delay, 0, on_respawn_due, r);
+  if (r->timer == NULL) p->gave_up = 1;
+}
+
+/* The pool gave up: on_error (or stderr) hears why, with the program. */
+static void report_give_up(pool_worker_t* w, const sl_child_event_t* ev) {
+  sl_pool_t* p = w->pool;
+  const char* what = p->entry ? p->entry : p->file;
+  char why[160];
+  int err = SL_ECHILD;
+  if (w->spawn_err != 0) {
+    err = w->spawn_err;
+    snprintf(why, sizeof why, "%s: %s", sl_err_name(err), sl_strerror(err));
+  } else if (ev->term_signal != 0) {
+    snprintf(why, sizeof why, "killed by signal %d", ev->term_signal);
+  } else {
+    snprintf(why, sizeof why, "exit code %d", ev->exit_code);
+  }
+  char* msg = sl__asprintf("pool: worker '%s' died at its start %d times in "
+                           "a row (last: %s): giving up", what,
+                           p->crash_streak, why);
+  if (p->o.on_error != NULL)
+    p->o.on_error(err, msg ? msg : "pool: giving up", p->o.on_error_arg);
+  else
+    fprintf(stderr, "sluice: %s\n", msg ? msg : "pool: giving up");
+  sl__free(msg);
 }
 
 static void on_task_timeout(sl_timer_t* t, void* arg) {
@@ -164,10 +245,14 @@ static void worker_event(sl_child_t* c, const sl_child_event_t* ev,
   switch (ev->type) {
     case SL_CHILD_MESSAGE: on_worker_message(w, ev->msg); break;
     case SL_CHILD_ERROR:
+      if (sl_child_pid(c) == 0) w->spawn_err = ev->err;
+      on_worker_gone(w);
+      break;
     case SL_CHILD_EXIT:
     case SL_CHILD_DISCONNECT: on_worker_gone(w); break;
     case SL_CHILD_CLOSE: {
       sl_pool_t* p = w->pool;
+      if (w->report) report_give_up(w, ev);
       sl__queue_remove(&w->node);
       sl__free(w);
       sl__tick_schedule(&p->tick);
@@ -190,6 +275,7 @@ static void pool_dispatch(sl_pool_t* p) {
     p->queued--;
     t->start_ns = sl_hrtime();
     w->task = t;
+    w->had_task = 1;
     if (p->o.task_timeout_ms != 0)
       w->timer = sl_timer_start(p->o.task_timeout_ms, 0, on_task_timeout, w);
   }
@@ -213,7 +299,12 @@ static void on_kill_timer(sl_timer_t* t, void* arg) {
  * exit on it), then SIGKILL after a grace period. */
 static void pool_stop_workers(sl_pool_t* p) {
   p->stopping = 1;
-  for (int i = 0; i < p->nslots; i++) {
+  for (int i = 0; p->respawn != NULL && i < p->nslots; i++)
+    if (p->respawn[i].timer != NULL) {
+      sl_timer_stop(p->respawn[i].timer);
+      p->respawn[i].timer = NULL;
+    }
+  for (int i = 0; p->slots != NULL && i < p->nslots; i++) {
     pool_worker_t* w = p->slots[i];
     if (w == NULL) continue;
     worker_retire(w, 0);
@@ -240,6 +331,7 @@ static void pool_free(sl_pool_t* p) {
   sl__free(p->entry);
   sl__free(p->file);
   sl__free(p->slots);
+  sl__free(p->respawn);
   sl__free(p);
 }
 
@@ -272,8 +364,53 @@ static char** copy_argv(const char* const* argv) {
   return v;
 }
 
+/* As execvp() would look for `file`: 0, SL_ENOENT or SL_EACCES. A pool
+ * over a program that cannot run fails here, with the reason, rather than
+ * return a pool whose every worker dies at its start. */
+static int exec_check(const char* file) {
+  if (strchr(file, '/') != NULL)
+    return access(file, X_OK) == 0 ? 0 : errno == EACCES ? SL_EACCES
+                                                        : SL_ENOENT;
+  const char* path = getenv("PATH");
+  int err = SL_ENOENT;
+  for (const char* d = path ? path : "/bin:/usr/bin"; *d != '\0';) {
+    size_t n = strcspn(d, ":");
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%.*s/%s", (int)n, n ? d : ".", file) <
+            (int)sizeof buf &&
+        access(buf, X_OK) == 0)
+      return 0;
+    if (errno == EACCES) err = SL_EACCES;
+    d += n + (d[n] == ':');
+  }
+  return err;
+}
+
+/* Options a pool cannot work with: a code and a message naming them. */
+static int pool_check_opts(const sl_pool_opts_t* o) {
+  const char* bad = NULL;
+  int rc = SL_EINVAL;
+  if (o == NULL) bad = "no options";
+  else if ((o->entry == NULL) == (o->file == NULL))
+    bad = "exactly one of entry and file";
+  else if (o->workers < 0 || o->workers > POOL_MAX_WORKERS)
+    bad = "workers must be 0 (one per CPU) to 1024";
+  else if ((unsigned)o->serialization > SL_IPC_BINARY)
+    bad = "serialization must be SL_IPC_JSON or SL_IPC_BINARY";
+  else if (o->file != NULL && (rc = exec_check(o->file)) != 0)
+    bad = o->file;
+  if (bad == NULL) return 0;
+  if (rc == SL_EINVAL)
+    fprintf(stderr, "sluice: pool: invalid options: %s\n", bad);
+  else
+    fprintf(stderr, "sluice: pool: cannot run '%s': %s: %s\n", bad,
+            sl_err_name(rc), sl_strerror(rc));
+  return rc;
+}
+
 int sl_pool_new(const sl_pool_opts_t* o, sl_pool_t** out) {
-  if (o == NULL || (o->entry == NULL) == (o->file == NULL)) return SL_EINVAL;
+  int rc = pool_check_opts(o);
+  if (rc != 0) return rc;
   sl_pool_t* p = sl__calloc(1, sizeof *p);
   if (p == NULL) return SL_ENOMEM;
   p->o = *o;
@@ -285,13 +422,21 @@ int sl_pool_new(const sl_pool_opts_t* o, sl_pool_t** out) {
   sl__queue_init(&p->procs);
   sl__tick_init(&p->tick, pool_tick);
   p->slots = sl__calloc((size_t)p->nslots, sizeof *p->slots);
+  p->respawn = sl__calloc((size_t)p->nslots, sizeof *p->respawn);
+  for (int i = 0; p->respawn != NULL && i < p->nslots; i++)
+    p->respawn[i] = (pool_respawn_t){.pool = p, .slot = i};
   p->entry = o->entry ? sl__strdup(o->entry) : NULL;
   p->file = o->file ? sl__strdup(o->file) : NULL;
   p->argv = o->argv ? copy_argv(o->argv) : NULL;
-  int rc = p->slots == NULL || (p->entry == NULL && p->file == NULL)
-               ? SL_ENOMEM : 0;
+  rc = p->slots == NULL || p->respawn == NULL ||
+               (p->entry == NULL && p->file == NULL)
+           ? SL_ENOMEM : 0;
   for (int i = 0; rc == 0 && i < p->nslots; i++) rc = worker_start(p, i);
   if (rc != 0) {
+    if (rc != SL_ENOMEM)
+      fprintf(stderr, "sluice: pool: cannot start worker '%s': %s: %s\n",
+              p->entry ? p->entry : p->file, sl_err_name(rc),
+              sl_strerror(rc));
     /* Workers already started are told to go; they are freed at CLOSE. */
     p->closing = 1;
     pool_stop_workers(p);
@@ -305,8 +450,9 @@ int sl_pool_new(const sl_pool_opts_t* o, sl_pool_t** out) {
 
 int sl_pool_submit(sl_pool_t* p, const char* data, size_t len,
                    sl_task_cb cb, void* arg) {
-  SL_ASSERT(cb != NULL);
-  if (p->closing) return SL_EINVAL;
+  if (p == NULL || cb == NULL || (data == NULL && len != 0) || p->closing)
+    return SL_EINVAL;
+  if (p->gave_up) return SL_ECHILD;
   if (p->o.serialization == SL_IPC_JSON && sl__json_validate(data, len) != 0)
     return SL_EINVAL;
   if (p->queued >= p->o.queue_max) return SL_EFULL;
@@ -329,6 +475,7 @@ int sl_pool_submit(sl_pool_t* p, const char* data, size_t len,
 
 void sl_pool_stats(const sl_pool_t* p, sl_pool_stats_t* out) {
   *out = p->st;
+  out->gave_up = p->gave_up;
   out->workers = out->idle = 0;
   for (int i = 0; i < p->nslots; i++) {
     if (p->slots[i] == NULL) continue;

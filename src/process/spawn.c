@@ -521,6 +521,26 @@ static sl_stream_t* wrap_pipe(int fd, int slot, size_t hwm) {
   return sl__uv_stream_new((uv_stream_t*)p, flags, &so, sizeof(sl__uvs_t));
 }
 
+/* A child that could not start still has its piped stdio, as in Node: a
+ * stream per piped slot, failed with the spawn error ("ENOENT: no such
+ * file or directory, spawn FILE"), so that a pipe or a pipeline into it
+ * reports that error instead of meeting NULL. Close waits for them. */
+static void child_stub_stdio(sl_child_t* c, const sl_spawn_opts_t* o,
+                             int err) {
+  static const char* names[3] = {"stdin", "stdout", "stderr"};
+  for (int i = 0; i < 3; i++) {
+    if (o->stdio[i].kind != SL_STDIO_PIPE) continue;
+    sl_stream_opts_t so = {.name = names[i]};
+    sl_stream_t* s = i == 0 ? sl_writable_new(&so) : sl_readable_new(&so);
+    if (s == NULL) continue; /* ENOMEM: that slot stays NULL */
+    if (sl_stream_on(s, SL_EV_CLOSE, on_stdio_close, c) == 0) {
+      c->stdio[i] = sl_stream_ref(s);
+      c->stdio_open |= 1u << i;
+    }
+    sl_stream_fail(s, err, "spawn %s", c->file);
+  }
+}
+
 static int child_wrap_stdio(sl_child_t* c, int fds[3], size_t hwm) {
   int rc = 0;
   for (int i = 0; i < 3; i++) {
@@ -715,6 +735,7 @@ int sl__child_spawn(const char* file, const char* const* argv,
     if (c->timeout_ms != 0 && !c->reaped) timer_start(c, c->timeout_ms);
   }
   if (rc != 0) child_set_error(c, rc);
+  if (c->pid == 0) child_stub_stdio(c, o, rc);
   sl__tick_schedule(&c->tick);
   *out = c;
   return 0;

@@ -141,7 +141,10 @@ sl_stream_t* sl_stream_pipe(sl_stream_t* src, sl_stream_t* dst,
                             const sl_pipe_opts_t* o) {
   static const sl_pipe_opts_t defaults;
   if (o == NULL) o = &defaults;
-  SL_ASSERT(src->readable && dst->writable);
+  /* A NULL end is what a failed constructor gives (a child's stdin that
+   * could not be made): refused, not dereferenced, and nothing changes. */
+  if (src == NULL || dst == NULL || !src->readable || !dst->writable)
+    return NULL;
   if (dst->close_emitted) return dst;
   if (src->r.end_emitted) {
     /* Nothing more will come: end dst later, as Node does. */
@@ -158,6 +161,7 @@ sl_stream_t* sl_stream_pipe(sl_stream_t* src, sl_stream_t* dst,
 }
 
 void sl_stream_unpipe(sl_stream_t* src, sl_stream_t* dst) {
+  if (src == NULL || !src->readable) return;
   sl__queue_t* q = src->r.pipes.next;
   while (q != &src->r.pipes) {
     pipe_t* p = sl__container_of(q, pipe_t, src_node);
@@ -314,8 +318,11 @@ static void pl_finished(sl_stream_t* s, int err, void* arg) {
     pl_destroy_all(pl);
   }
   if (--pl->left != 0) return;
-  for (size_t i = 0; i < pl->n; i++) sl_stream_unref(pl->s[i]);
+  /* The callback first, the stages after: it may still look at every one
+   * of them (stats, name, error) or destroy it, as docs/design.md
+   * promises; our references keep them alive until it returns. */
   pl->cb(pl->err, pl->err ? pl->stage : -1, pl->msg, pl->arg);
+  for (size_t i = 0; i < pl->n; i++) sl_stream_unref(pl->s[i]);
   sl__free(pl->msg);
   sl__free(pl->stages);
   sl__free(pl->s);
@@ -335,7 +342,8 @@ static void pl_fail_later(void* arg) {
 
 int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
                  void* arg) {
-  int bad = n < 2;
+  if (stages == NULL) n = 0;
+  int bad = n < 2 || cb == NULL;
   for (size_t i = 0; i < n; i++) bad |= stages[i] == NULL;
   pipeline_t* pl = bad ? NULL : sl__calloc(1, sizeof *pl);
   if (pl != NULL) {
@@ -350,6 +358,7 @@ int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
     }
     for (size_t i = 0; i < n; i++)
       if (stages[i] != NULL) sl_stream_destroy(stages[i], 0);
+    if (cb == NULL) return SL_EINVAL;
     pl_fail_t* f = sl__malloc(sizeof *f);
     if (f == NULL) return SL_ENOMEM;
     f->cb = cb;

@@ -4,6 +4,7 @@
  * internal messages hidden, replacement of a killed worker, backoff and the
  * fatal code, a worker that exits when its primary goes away, shutdown. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -448,4 +449,93 @@ TEST(cluster_graceful_shutdown_finishes_requests) {
   ASSERT_EQ(g.r.exit_code[0], 0);
   ASSERT_EQ(g.r.term_signal[0], 0);
   ASSERT(strstr(g.r.log, "1:disconnect 1:exit") != NULL);
+}
+
+/* --- the drain deadline ---------------------------------------------------- */
+
+/* A worker that keeps writing for 1.5 s after it was told to stop (as a
+ * download to a client that reads would), then exits 0. */
+static struct {
+  sl_http_server_t* srv;
+  sl_timer_t* t;
+  int fd, ticks;
+} B;
+
+static void busy_tick(sl_timer_t* t, void* arg) {
+  (void)arg;
+  static char block[4096];
+  if (write(B.fd, block, sizeof block) < 0) _exit(94);
+  if (++B.ticks < 75) return;
+  sl_timer_stop(t);
+  close(B.fd);
+}
+
+static void busy_shutdown(void* arg) {
+  (void)arg;
+  sl_http_server_close(B.srv, NULL, NULL);
+  B.fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  B.t = sl_timer_start(20, 20, busy_tick, NULL);
+}
+
+SL_ENTRY(cluster_busy_worker) {
+  (void)argc;
+  (void)argv;
+  sl_http_server_opts_t o = {0};
+  if (sl_http_listen(&o, hello, NULL, &B.srv) != 0) return 91;
+  if (sl_cluster_on_shutdown(busy_shutdown, NULL) != 0) return 92;
+  return sl_run() == 0 ? 0 : 93;
+}
+
+static struct {
+  int restarted, restart_err, done;
+  sl_cluster_stats_t after_restart;
+  int exit_code[4], term_signal[4], exits;
+} D;
+
+static void drain_shut_done(void* arg) {
+  (void)arg;
+  D.done++;
+}
+
+static void drain_restarted(int err, void* arg) {
+  (void)arg;
+  D.restarted++;
+  D.restart_err = err;
+  sl_cluster_stats(&D.after_restart);
+  sl_cluster_shutdown(drain_shut_done, NULL);
+}
+
+static void drain_on_ev(const sl_cluster_event_t* ev, void* arg) {
+  (void)arg;
+  if (ev->type == SL_CLUSTER_LISTENING && sl_worker_id(ev->worker) == 1)
+    ASSERT_EQ(sl_cluster_restart(drain_restarted, NULL), 0);
+  if (ev->type == SL_CLUSTER_EXIT && D.exits < 4) {
+    D.exit_code[D.exits] = ev->exit_code;
+    D.term_signal[D.exits++] = ev->term_signal;
+  }
+}
+
+/* shutdown_timeout_ms 300: the rolling restart lets the old worker write
+ * on past it and exit by itself (nothing cut); the shutdown that follows
+ * holds its deadline, kills the replacement and counts the cut. */
+TEST(cluster_drain_deadline_restart_waits_shutdown_holds) {
+  sl_cluster_on(SL_CLUSTER_LISTENING, drain_on_ev, NULL);
+  sl_cluster_on(SL_CLUSTER_EXIT, drain_on_ev, NULL);
+  sl_cluster_opts_t o = {.workers = 1, .entry = "cluster_busy_worker",
+                         .shutdown_timeout_ms = 300, .no_heartbeat = 1};
+  ASSERT_EQ(sl_cluster_start(&o), 0);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(D.restarted, 1);
+  ASSERT_EQ(D.restart_err, 0);
+  ASSERT_EQ(D.after_restart.retired, 1);
+  ASSERT_EQ(D.after_restart.cut, 0);
+  ASSERT_EQ(D.exits, 2);
+  ASSERT_EQ(D.exit_code[0], 0); /* the old worker finished its writes */
+  ASSERT_EQ(D.term_signal[0], 0);
+  ASSERT_EQ(D.term_signal[1], SIGKILL); /* the shutdown's deadline held */
+  ASSERT_EQ(D.done, 1);
+  sl_cluster_stats_t st;
+  sl_cluster_stats(&st);
+  ASSERT_EQ(st.cut, 1);
+  ASSERT_EQ(st.cut_connections, 0);
 }

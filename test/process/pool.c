@@ -245,3 +245,89 @@ TEST(pool_timeout_and_crash_accounting) {
   ASSERT_EQ(c.st.idle, 2);
   ASSERT_EQ(c.st.queued, 0);
 }
+
+/* --- workers that cannot run -------------------------------------------- */
+
+/* A missing or non-executable program: sl_pool_new says so, with the
+ * code, instead of returning a pool that respawns it for ever. */
+TEST(pool_missing_executable_fails) {
+  sl_pool_t* p = NULL;
+  sl_pool_opts_t o = {.workers = 2, .file = "/nonexistent/sluice-worker"};
+  ASSERT_EQ(sl_pool_new(&o, &p), SL_ENOENT);
+  ASSERT(p == NULL);
+  o.file = "sluice-no-such-worker-program"; /* searched in PATH */
+  ASSERT_EQ(sl_pool_new(&o, &p), SL_ENOENT);
+  const char* path = sl_test_path("not-executable.sh");
+  sl_test_write_file(path, "#!/bin/sh\n", 10);
+  o.file = path;
+  ASSERT_EQ(sl_pool_new(&o, &p), SL_EACCES);
+  ASSERT(p == NULL);
+  sl_pool_opts_t e = {.workers = 1, .entry = "no_such_pool_entry"};
+  ASSERT_EQ(sl_pool_new(&e, &p), SL_ENOENT);
+  ASSERT(p == NULL);
+  ASSERT_EQ(sl_run(), 0);
+}
+
+/* Bad options get a code, never an assertion. */
+TEST(pool_bad_options) {
+  sl_pool_t* p = NULL;
+  ASSERT_EQ(sl_pool_new(NULL, &p), SL_EINVAL);
+  sl_pool_opts_t both = {.entry = "pool_worker", .file = "/bin/true"};
+  ASSERT_EQ(sl_pool_new(&both, &p), SL_EINVAL);
+  sl_pool_opts_t neg = {.workers = -1, .entry = "pool_worker"};
+  ASSERT_EQ(sl_pool_new(&neg, &p), SL_EINVAL);
+  sl_pool_opts_t many = {.workers = 1 << 20, .entry = "pool_worker"};
+  ASSERT_EQ(sl_pool_new(&many, &p), SL_EINVAL);
+  sl_pool_opts_t ser = {.entry = "pool_worker",
+                        .serialization = (sl_ipc_mode_t)7};
+  ASSERT_EQ(sl_pool_new(&ser, &p), SL_EINVAL);
+  ASSERT(p == NULL);
+  tally_t t = {0};
+  p = make_pool(1, 0, 0);
+  ASSERT_EQ(sl_pool_submit(p, "1", 1, NULL, NULL), SL_EINVAL);
+  sl_pool_close(p, 0, on_closed, &t);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(t.closed, 1);
+}
+
+/* A worker that exits at once (here: a program that is not a worker at
+ * all) is replaced after a growing delay, not in a tight loop, and the
+ * pool gives up with an error naming it; waiting tasks fail, later
+ * submits are refused. */
+typedef struct {
+  int calls, err;
+  char msg[256];
+  sl_pool_t* p;
+  tally_t* t;
+} giveup_t;
+
+static void on_pool_error(int err, const char* msg, void* arg) {
+  giveup_t* g = arg;
+  g->calls++;
+  g->err = err;
+  snprintf(g->msg, sizeof g->msg, "%s", msg);
+  ASSERT_EQ(sl_pool_submit(g->p, "1", 1, on_task, &args[9]), SL_ECHILD);
+  sl_pool_close(g->p, 0, on_closed, g->t);
+}
+
+TEST(pool_gives_up_on_workers_dying_at_start) {
+  tally_t t = {0};
+  giveup_t g = {.t = &t};
+  const char* argv[] = {"sh", "-c", "exit 3", NULL};
+  sl_pool_opts_t o = {.workers = 2, .file = "/bin/sh", .argv = argv,
+                      .on_error = on_pool_error, .on_error_arg = &g};
+  ASSERT_EQ(sl_pool_new(&o, &g.p), 0);
+  ASSERT_EQ(submit(g.p, &t, 0, "{\"sum\":%ld}", 10), 0);
+  uint64_t t0 = sl_now_ms();
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(g.calls, 1);
+  ASSERT_EQ(g.err, SL_ECHILD);
+  ASSERT_STR_EQ(g.msg, "pool: worker '/bin/sh' died at its start 8 times "
+                       "in a row (last: exit code 3): giving up");
+  ASSERT_EQ(t.done, 1);
+  ASSERT_EQ(t.crashed + t.ok, 1);
+  ASSERT_EQ(t.closed, 1);
+  /* 2 first workers, then 3 rounds of 2 replacements, 100+200+400 ms
+   * apart: a tight loop would have given up within a few ms. */
+  ASSERT_GE(sl_now_ms() - t0, 700);
+}

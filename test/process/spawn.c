@@ -160,6 +160,93 @@ TEST(spawn_enoent_event) {
   ASSERT_EQ(r.exit_code, -1);
 }
 
+/* A request piped into a child that failed to start (the crash of an
+ * upload server): the streams exist, as in Node, and fail with the spawn
+ * error; a pipeline through them reports it with the stage; the close of
+ * the child comes after theirs. */
+typedef struct {
+  int calls, err, stage;
+  char msg[256];
+  int stdin_err;
+  char stdin_msg[256];
+  int child_closed;
+} failed_pipe_t;
+
+static void fp_pipeline(int err, int stage, const char* msg, void* arg) {
+  failed_pipe_t* f = arg;
+  f->calls++;
+  f->err = err;
+  f->stage = stage;
+  snprintf(f->msg, sizeof f->msg, "%s", msg ? msg : "(null)");
+}
+
+static void fp_stdin_error(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  failed_pipe_t* f = arg;
+  f->stdin_err = ev->err;
+  snprintf(f->stdin_msg, sizeof f->stdin_msg, "%s",
+           ev->message ? ev->message : "(null)");
+}
+
+static void fp_close(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
+  failed_pipe_t* f = arg;
+  f->child_closed = 1;
+  ASSERT(sl_stream_closed(sl_child_stdin(c)));
+  ASSERT(sl_stream_closed(sl_child_stdout(c)));
+}
+
+TEST(spawn_enoent_streams_exist_and_fail) {
+  failed_pipe_t f = {0};
+  sl_child_t* c = NULL;
+  const char* argv[] = {"sluice-no-such-program", NULL};
+  ASSERT_EQ(sl_spawn(argv[0], argv, NULL, &c), 0);
+  ASSERT_EQ(sl_child_pid(c), 0);
+  sl_stream_t* in = sl_child_stdin(c);
+  ASSERT(in != NULL && sl_child_stdout(c) != NULL &&
+         sl_child_stderr(c) != NULL);
+  ASSERT_EQ(sl_stream_on(in, SL_EV_ERROR, fp_stdin_error, &f), 0);
+  ASSERT_EQ(sl_child_on(c, SL_CHILD_CLOSE, fp_close, &f), 0);
+  /* The request body of the upload server: pipeline(body, child stdin). */
+  sl_stream_t* body = sl_stream_ref(sl_readable_new(NULL));
+  sl_stream_push_bytes(body, "upload", 6);
+  ASSERT_EQ(sl_pipeline(fp_pipeline, &f, body, in, NULL), 0);
+  /* And a plain pipe out of its stdout. */
+  sl_stream_t* sink = sl_passthrough_new(NULL);
+  ASSERT(sl_stream_pipe(sl_child_stdout(c), sink, NULL) == sink);
+  sl_stream_resume(sink);
+  sl_run();
+  ASSERT_EQ(f.calls, 1);
+  ASSERT_EQ(f.err, SL_ENOENT);
+  ASSERT_EQ(f.stage, 1);
+  ASSERT_STR_EQ(f.msg, "ENOENT: no such file or directory, spawn "
+                       "sluice-no-such-program");
+  ASSERT_EQ(f.stdin_err, SL_ENOENT);
+  ASSERT_STR_EQ(f.stdin_msg, f.msg);
+  ASSERT(f.child_closed);
+  ASSERT(sl_stream_closed(body)); /* the pipeline destroyed it */
+  sl_stream_unref(body);
+  /* A pipe does not forward errors: its destination is still ours. */
+  ASSERT(!sl_stream_destroyed(sink));
+  sl_stream_destroy(sink, 0);
+  sl_run();
+}
+
+/* Only piped slots get a stream: an ignored or inherited one stays NULL. */
+TEST(spawn_enoent_only_piped_slots) {
+  sl_child_t* c = NULL;
+  rec_t r = {0};
+  sl_spawn_opts_t o = {0};
+  o.stdio[0].kind = SL_STDIO_IGNORE;
+  o.stdio[2].kind = SL_STDIO_INHERIT;
+  const char* argv[] = {"sluice-no-such-program", NULL};
+  ASSERT_EQ(sl_spawn(argv[0], argv, &o, &c), 0);
+  ASSERT(sl_child_stdin(c) == NULL);
+  ASSERT(sl_child_stdout(c) != NULL);
+  ASSERT(sl_child_stderr(c) == NULL);
+  listen_all(c, &r);
+  sl_run();
+  ASSERT_STR_EQ(r.order, "EC");
+}
+
 TEST(spawn_eacces_event) {
   const char* path = sl_test_path("not-executable.sh");
   sl_test_write_file(path, "#!/bin/sh\necho no\n", 18);
