@@ -27,6 +27,14 @@ check "installs sluice.pc" [ -f "$P/lib/pkgconfig/sluice.pc" ]
 check "installs the CMake package" [ -f "$P/lib/cmake/sluice/sluiceConfig.cmake" ]
 check "installs the licence" [ -f "$P/share/doc/sluice/LICENSE" ]
 check "the man page renders" bash -c "man -l '$P/share/man/man1/sluice.1' 2>/dev/null | grep -q 'dotfiles' || grep -q 'dotfiles' '$P/share/man/man1/sluice.1'"
+check "installs the API reference (HTML and sluice(3))" \
+  [ -f "$P/share/doc/sluice/sluice-api.html" -a -f "$P/share/man/man3/sluice.3" ]
+missing=""
+for f in $(grep -oE '^SL_EXTERN[^(]*\bsl_[a-z0-9_]+\(' "$SL_SRC/include/sluice.h" | grep -oE 'sl_[a-z0-9_]+\($' | tr -d '('); do
+  grep -q "id=\"$f\"" "$P/share/doc/sluice/sluice-api.html" || missing="$missing $f"
+  grep -q "$f(" "$P/share/man/man3/sluice.3" || missing="$missing $f(3)"
+done
+check "the API reference documents every public function ($missing)" [ -z "$missing" ]
 globals=$(nm -g --defined-only "$P/lib/libsluice.a" | awk 'NF==3 {print $3}')
 check "libsluice.a defines only public sl_ symbols" \
   bash -c '! grep -v "^sl_" <<<"$0" | grep -q .' "$globals"
