@@ -50,6 +50,7 @@ struct conn_s {
   sl_stream_t* sock; /* a reference */
   llhttp_t p;
   sl__http_hdrs_t hdrs;
+  sl__http_lines_t lines; /* the server's rules: no empty name, no fold */
   xchg_t* x;         /* the exchange it carries, NULL while idle */
   sl_chunk_t* in;    /* input not yet parsed (the parser paused) */
   size_t in_off;
@@ -296,15 +297,26 @@ static conn_t* conn_of(llhttp_t* p) { return p->data; }
 
 static int on_message_begin(llhttp_t* p) {
   sl__http_hdrs_free(&conn_of(p)->hdrs);
+  sl__http_lines_begin(&conn_of(p)->lines);
   return 0;
 }
 
+/* A header the server side would refuse (an empty or folded one) fails
+ * the response here too, so a proxy never passes it on. */
 static int on_header_field(llhttp_t* p, const char* at, size_t n) {
-  return sl__http_hdrs_field(&conn_of(p)->hdrs, at, n) == 0 ? 0 : -1;
+  conn_t* c = conn_of(p);
+  if (sl__http_lines_name(&c->lines, at, n) != 0) return -1;
+  return sl__http_hdrs_field(&c->hdrs, at, n) == 0 ? 0 : -1;
 }
 
 static int on_header_value(llhttp_t* p, const char* at, size_t n) {
-  return sl__http_hdrs_value(&conn_of(p)->hdrs, at, n) == 0 ? 0 : -1;
+  conn_t* c = conn_of(p);
+  if (sl__http_lines_value(&c->lines, at, n) != 0) return -1;
+  return sl__http_hdrs_value(&c->hdrs, at, n) == 0 ? 0 : -1;
+}
+
+static int on_header_value_complete(llhttp_t* p) {
+  return sl__http_lines_value_done(&conn_of(p)->lines) == 0 ? 0 : -1;
 }
 
 /* Interim responses (100 Continue, 103) are dropped; the final one becomes
@@ -312,6 +324,7 @@ static int on_header_value(llhttp_t* p, const char* at, size_t n) {
 static int on_headers_complete(llhttp_t* p) {
   conn_t* c = conn_of(p);
   xchg_t* x = c->x;
+  if (sl__http_lines_end(&c->lines) != 0) return -1;
   if (p->status_code >= 100 && p->status_code < 200 && p->status_code != 101) {
     c->interim = 1;
     sl__http_hdrs_free(&c->hdrs);
@@ -364,6 +377,7 @@ static const llhttp_settings_t parser_settings = {
     .on_message_begin = on_message_begin,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
@@ -406,7 +420,13 @@ static void feed_once(conn_t* c) {
   static const char none[1];
   const char* base = c->in ? sl_chunk_data(c->in) + c->in_off : none;
   size_t len = c->in ? sl_chunk_len(c->in) - c->in_off : 0;
+  sl__http_lines_exec(&c->lines, base, len);
   llhttp_errno_t e = llhttp_execute(&c->p, base, len);
+  if (e == HPE_OK && sl__http_lines_flush(&c->lines) != 0) {
+    llhttp_set_error_reason(&c->p, "Folded header line (obs-fold)");
+    parse_failed(c, HPE_INVALID_HEADER_TOKEN);
+    return;
+  }
   size_t used = len;
   if (e != HPE_OK) {
     const char* pos = llhttp_get_error_pos(&c->p);

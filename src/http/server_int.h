@@ -75,12 +75,17 @@ struct conn_s {
   sl_chunk_t* in;           /* input not parsed yet (while paused) */
   size_t in_off;
   const char* exec_base;    /* start of the buffer given to llhttp */
+  const char* exec_end;     /* ... and its end */
+  sl__http_lines_t lines;   /* empty names, obs-fold */
   sl__http_hdrs_t hdrs;     /* of the request being parsed */
   char* url;
   size_t url_len, url_cap;
   size_t hdr_bytes;
   uint64_t body_bytes;
   int user_status;          /* the status an HPE_USER error stands for */
+  /* Chunk extensions: llhttp 8.1 consumes the ';' after an unquoted value
+   * and then fails on the next extension (server.c, on_chunk_ext_*). */
+  unsigned ext_open : 1, ext_quoted : 1, ext_semi : 1, ext_resume : 1;
   int err_status;           /* an error answer waiting for its turn */
   int refs;                 /* calls on the stack that use the conn */
   char remote[64];
@@ -88,7 +93,7 @@ struct conn_s {
       body_wait : 1,        /* ... because the body buffer is full */
       pipe_wait : 1,        /* ... because max_pipelined are in flight */
       stop : 1,             /* parse nothing more */
-      mid_message : 1, value_open : 1, sock_paused : 1, peer_ended : 1,
+      mid_message : 1, sock_paused : 1, peer_ended : 1,
       closing : 1,          /* the server is closing gracefully */
       late : 1,             /* came after close began: gets one answer */
       tcp : 1,              /* sock is a libuv TCP stream (sl__uvs_t) */
