@@ -358,6 +358,7 @@ static int on_body(llhttp_t* p, const char* at, size_t n) {
 static int on_message_complete(llhttp_t* p) {
   conn_t* c = conn_of(p);
   xchg_t* x = c->x;
+  if (sl__http_lines_end(&c->lines) != 0) return -1; /* a folded trailer */
   if (c->interim) {
     c->interim = 0;
     return 0;

@@ -121,14 +121,16 @@ int sl__http_hdrs_set(sl__http_hdrs_t* h, size_t i, const char* value,
  * obs-fold, i.e. no header line that starts with SP or HTAB, also when the
  * folded field's first line is empty and wherever reads split the head.
  * llhttp reports only spans, so the bytes between spans (the gaps: ": ",
- * CRLF, fold lines) are checked here. Zeroed is ready. */
+ * CRLF, fold lines) are checked here. Trailers too: a name after the head
+ * starts their section, and end() at message complete closes it. Zeroed is
+ * ready. */
 typedef struct {
   const char* gap;   /* first byte after the last span, in this buffer */
   const char* end;   /* end of the buffer being parsed */
   size_t name_len;   /* of the field being parsed */
   unsigned lf : 1,   /* the last gap byte seen (maybe a read ago) was LF */
       started : 1,   /* a span of this head was seen: gap is meaningful */
-      active : 1;    /* between message begin and headers complete */
+      active : 1;    /* in the head, or in the trailers */
 } sl__http_lines_t;
 
 /* on_message_begin. */
@@ -141,7 +143,7 @@ int sl__http_lines_flush(sl__http_lines_t* l);
 /* The url (requests), name and value spans; value_done is
  * on_header_value_complete; end is on_headers_complete (checks the gap up
  * to the blank line). Each returns 0 or -1 (reject: a folded line or an
- * empty field name). */
+ * empty field name); call end at message complete too (trailers). */
 int sl__http_lines_url(sl__http_lines_t* l, const char* at, size_t n);
 int sl__http_lines_name(sl__http_lines_t* l, const char* at, size_t n);
 int sl__http_lines_value(sl__http_lines_t* l, const char* at, size_t n);

@@ -202,9 +202,10 @@ static int host_valid(const char* h, size_t n) {
     struct in6_addr a;
     if (len >= 2 && (h[1] == 'v' || h[1] == 'V')) {
       size_t hex = strspn(h + 2, "0123456789abcdefABCDEF");
-      if (hex == 0 || hex + 1 >= len || h[2 + hex] != '.') return 0;
+      if (hex == 0 || hex + 2 >= len || h[2 + hex] != '.') return 0;
       for (size_t k = 3 + hex; k <= len; k++)
-        if (h[k] != ':' && strchr(reg, h[k]) == NULL) return 0;
+        if (h[k] == '\0' || (h[k] != ':' && strchr(reg, h[k]) == NULL))
+          return 0;
     } else if (len == 0 || len >= sizeof lit) {
       return 0;
     } else {
@@ -315,6 +316,7 @@ static int on_body(llhttp_t* p, const char* at, size_t n) {
 
 static int on_message_complete(llhttp_t* p) {
   conn_t* c = conn_of(p);
+  if (sl__http_lines_end(&c->lines) != 0) return user_error(c, 400);
   txn_t* t = c->parsing;
   c->parsing = NULL;
   c->mid_message = 0;

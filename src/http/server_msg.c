@@ -218,7 +218,6 @@ int sl__http_lines_flush(sl__http_lines_t* l) {
  * no line feed (llhttp ends every span at CR or LF). A folded line's blanks
  * may open the value span that continues there. */
 static int lines_span(sl__http_lines_t* l, const char* at, size_t n) {
-  if (!l->active) return 0; /* trailers: not tracked */
   if (l->started && l->gap != NULL && lines_scan(l, at, 0) != 0) return -1;
   if (l->lf && n > 0 && (at[0] == ' ' || at[0] == '\t')) return -1;
   if (n > 0 || !l->started) l->lf = 0;
@@ -232,6 +231,10 @@ int sl__http_lines_url(sl__http_lines_t* l, const char* at, size_t n) {
 }
 
 int sl__http_lines_name(sl__http_lines_t* l, const char* at, size_t n) {
+  if (!l->active && l->name_len == 0) { /* the first trailer field */
+    l->active = 1;
+    l->started = l->lf = 0;
+  }
   l->name_len += n;
   return lines_span(l, at, n);
 }

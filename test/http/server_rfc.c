@@ -59,7 +59,7 @@ typedef struct {
   const char* parts[3];
 } bytes_t;
 
-#define MAX_BAD 8
+#define MAX_BAD 12
 
 /* Each of bad[0..n) on its own connection gets `status` with Connection:
  * close and then EOF; none reaches the handler; a good request on another
@@ -138,6 +138,31 @@ TEST(http_rfc_obs_fold) {
          {{"GET / HTTP/1.1\r\nHost: x\r\nX:\r", "\n", "\tb\r\n\r\n"}});
 }
 
+/* The same rules in a chunked body's trailer section: the head was sound,
+ * so the handler has the request, whose body then fails; the answer is
+ * still 400 and a close. */
+TEST(http_rfc_obs_fold_trailer) {
+  static const char* trailers[] = {"X-T: a\r\n b\r\n\r\n",
+                                   "X-T:\r\n b\r\n\r\n",
+                                   "X-T:\r\n \r\n\r\n", ": a\r\n\r\n"};
+  for (size_t i = 0; i < sizeof trailers / sizeof trailers[0]; i++) {
+    raw_t r = {.parts = {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                         "chunked\r\n\r\n2\r\nok\r\n0\r\n",
+                         trailers[i]},
+               .nparts = 2, .gap_ms = 30};
+    sl_http_server_t* srv = NULL;
+    ASSERT_EQ(sl_http_listen(NULL, echo, NULL, &srv), 0);
+    raw_start(&r, sl_http_server_port(srv));
+    raw_t* v[] = {&r};
+    drive(srv, v, 1);
+    if (r.out == NULL || strncmp(r.out, "HTTP/1.1 400 ", 13) != 0)
+      sl_test_fail(__FILE__, __LINE__, "trailer %zu: got %s", i,
+                   r.out ? r.out : "(nothing)");
+    ASSERT(r.eof);
+    raw_free(&r);
+  }
+}
+
 /* RFC 9112 3.2: request-target has no whitespace or control bytes. */
 TEST(http_rfc_target_whitespace) {
   REJECT(400, {{"GET /a\tb HTTP/1.1\r\nHost: x\r\n\r\n"}},
@@ -174,6 +199,8 @@ TEST(http_rfc_host_malformed) {
          {{"GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n"}},
          {{"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"}},
          {{"GET / HTTP/1.1\r\nHost: [not:v6]:80\r\n\r\n"}},
+         {{"GET / HTTP/1.1\r\nHost: [v1.]\r\n\r\n"}},
+         {{"GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n"}},
          {{"GET http://u@a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n"}},
          {{"GET http://:80/ HTTP/1.1\r\nHost: a.example\r\n\r\n"}});
 }
