@@ -51,6 +51,7 @@ struct conn_s {
   llhttp_t p;
   sl__http_hdrs_t hdrs;
   sl__http_lines_t lines; /* the server's rules: no empty name, no fold */
+  sl__http_ext_t ext;     /* several chunk extensions */
   xchg_t* x;         /* the exchange it carries, NULL while idle */
   sl_chunk_t* in;    /* input not yet parsed (the parser paused) */
   size_t in_off;
@@ -374,6 +375,14 @@ static int on_message_complete(llhttp_t* p) {
   return HPE_PAUSED; /* nothing may follow: no pipelining here */
 }
 
+static int on_chunk_ext_value(llhttp_t* p, const char* at, size_t n) {
+  return sl__http_ext_value(&conn_of(p)->ext, at, n);
+}
+
+static int on_chunk_ext_value_complete(llhttp_t* p) {
+  return sl__http_ext_value_done(&conn_of(p)->ext);
+}
+
 static const llhttp_settings_t parser_settings = {
     .on_message_begin = on_message_begin,
     .on_header_field = on_header_field,
@@ -382,6 +391,8 @@ static const llhttp_settings_t parser_settings = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
+    .on_chunk_extension_value = on_chunk_ext_value,
+    .on_chunk_extension_value_complete = on_chunk_ext_value_complete,
 };
 
 /* --- feeding the parser ------------------------------------------------- */
@@ -422,6 +433,7 @@ static void feed_once(conn_t* c) {
   const char* base = c->in ? sl_chunk_data(c->in) + c->in_off : none;
   size_t len = c->in ? sl_chunk_len(c->in) - c->in_off : 0;
   sl__http_lines_exec(&c->lines, base, len);
+  c->ext.end = base + len;
   llhttp_errno_t e = llhttp_execute(&c->p, base, len);
   if (e == HPE_OK && sl__http_lines_flush(&c->lines) != 0) {
     llhttp_set_error_reason(&c->p, "Folded header line (obs-fold)");
@@ -436,6 +448,10 @@ static void feed_once(conn_t* c) {
   if (used > len) used = len;
   c->in_off += used;
   if (c->in != NULL && c->in_off == sl_chunk_len(c->in)) drop_input(c);
+  if (e == HPE_PAUSED && c->ext.resume) {
+    e = (llhttp_errno_t)sl__http_ext_give_back(&c->ext, &c->p);
+    if (e == HPE_OK) return; /* conn_feed goes on with the rest */
+  }
   if (e == HPE_OK) return;
   if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
     c->paused = 1;

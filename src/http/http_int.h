@@ -150,6 +150,26 @@ int sl__http_lines_value(sl__http_lines_t* l, const char* at, size_t n);
 int sl__http_lines_value_done(sl__http_lines_t* l);
 int sl__http_lines_end(sl__http_lines_t* l);
 
+/* Several chunk extensions ("5;a=1;b=2", RFC 9112 7.1.1), for both parsers:
+ * llhttp 8.1 eats the ';' that ends an unquoted value and then fails on the
+ * next name. So such a value pauses the parser at its end (value_done
+ * returns HPE_PAUSED and sets `resume`), and the owner calls give_back,
+ * which hands llhttp the ';' again, before the rest of its input. A quoted
+ * value keeps its ';', and so does a name without a value. Zeroed is
+ * ready; set `end` to the end of each buffer given to llhttp. */
+typedef struct {
+  const char* end;
+  unsigned open : 1, quoted : 1, semi : 1, resume : 1;
+} sl__http_ext_t;
+
+/* on_chunk_extension_value: returns 0. */
+int sl__http_ext_value(sl__http_ext_t* x, const char* at, size_t n);
+/* on_chunk_extension_value_complete: returns 0 or HPE_PAUSED. */
+int sl__http_ext_value_done(sl__http_ext_t* x);
+/* After llhttp_execute returned HPE_PAUSED with x->resume set: resumes
+ * `parser` (an llhttp_t*) on the ';'. Returns llhttp's status (HPE_OK). */
+int sl__http_ext_give_back(sl__http_ext_t* x, void* parser);
+
 /* The common head of every HTTP message stream (server requests, client
  * responses). Strings are NUL-terminated and live as long as the stream. */
 typedef struct sl__http_msg_s {

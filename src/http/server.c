@@ -337,27 +337,13 @@ static int on_message_complete(llhttp_t* p) {
   return 0;
 }
 
-/* Several chunk extensions ("5;a=1;b=2", RFC 9112 7.1.1): llhttp 8.1 eats
- * the ';' that ends an unquoted value and then fails on the next name. So
- * such a value pauses the parser at its end, and feed_once() gives llhttp
- * the ';' back before the rest of the input. A quoted value keeps its ';'
- * (it is not eaten), nor does a name without a value. */
+/* Several chunk extensions: see sl__http_ext_t (feed_once gives back). */
 static int on_chunk_ext_value(llhttp_t* p, const char* at, size_t n) {
-  conn_t* c = conn_of(p);
-  if (!c->ext_open) c->ext_quoted = n > 0 && at[0] == '"';
-  c->ext_open = 1;
-  if (!c->ext_quoted && at + n < c->exec_end && at[n] == ';')
-    c->ext_semi = 1;
-  return 0;
+  return sl__http_ext_value(&conn_of(p)->ext, at, n);
 }
 
 static int on_chunk_ext_value_complete(llhttp_t* p) {
-  conn_t* c = conn_of(p);
-  int semi = c->ext_semi;
-  c->ext_open = c->ext_quoted = c->ext_semi = 0;
-  if (!semi) return 0;
-  c->ext_resume = 1;
-  return HPE_PAUSED;
+  return sl__http_ext_value_done(&conn_of(p)->ext);
 }
 
 static const llhttp_settings_t parser_settings = {
@@ -482,24 +468,13 @@ static int parse_status(conn_t* c, llhttp_errno_t e) {
   return 400;
 }
 
-/* Gives llhttp back the ';' it ate after an unquoted chunk extension
- * value (on_chunk_ext_value). Returns 0, or the llhttp error. */
-static llhttp_errno_t ext_give_back(conn_t* c) {
-  static const char semi[1] = {';'};
-  c->ext_resume = 0;
-  llhttp_resume(&c->p);
-  c->exec_base = semi;
-  c->exec_end = semi + 1;
-  return llhttp_execute(&c->p, semi, 1);
-}
 
 /* One llhttp_execute over what is left of the input chunk. Returns 1 to go
  * on, 0 to stop. */
 static int feed_once(conn_t* c) {
   const char* base = sl_chunk_data(c->in) + c->in_off;
   size_t len = sl_chunk_len(c->in) - c->in_off;
-  c->exec_base = base;
-  c->exec_end = base + len;
+  c->ext.end = base + len;
   sl__http_lines_exec(&c->lines, base, len);
   llhttp_errno_t e = llhttp_execute(&c->p, base, len);
   size_t used = len;
@@ -510,8 +485,8 @@ static int feed_once(conn_t* c) {
     c->user_status = 400; /* a folded line, ahead of its field's end */
     e = HPE_USER;
   }
-  if (e == HPE_PAUSED && c->ext_resume) {
-    e = ext_give_back(c);
+  if (e == HPE_PAUSED && c->ext.resume) {
+    e = (llhttp_errno_t)sl__http_ext_give_back(&c->ext, &c->p);
     if (e == HPE_OK) {
       if (c->in_off == sl_chunk_len(c->in)) drop_input(c);
       return 1;

@@ -74,8 +74,6 @@ struct conn_s {
   txn_t* spare;             /* a freed exchange kept for the next one */
   sl_chunk_t* in;           /* input not parsed yet (while paused) */
   size_t in_off;
-  const char* exec_base;    /* start of the buffer given to llhttp */
-  const char* exec_end;     /* ... and its end */
   sl__http_lines_t lines;   /* empty names, obs-fold */
   sl__http_hdrs_t hdrs;     /* of the request being parsed */
   char* url;
@@ -83,9 +81,7 @@ struct conn_s {
   size_t hdr_bytes;
   uint64_t body_bytes;
   int user_status;          /* the status an HPE_USER error stands for */
-  /* Chunk extensions: llhttp 8.1 consumes the ';' after an unquoted value
-   * and then fails on the next extension (server.c, on_chunk_ext_*). */
-  unsigned ext_open : 1, ext_quoted : 1, ext_semi : 1, ext_resume : 1;
+  sl__http_ext_t ext;       /* several chunk extensions */
   int err_status;           /* an error answer waiting for its turn */
   int refs;                 /* calls on the stack that use the conn */
   char remote[64];

@@ -5,6 +5,7 @@
  * owners (server.c, client.c) feed spans from llhttp's callbacks. */
 #include "http/http_int.h"
 
+#include <llhttp.h>
 #include <strings.h>
 
 /* --- the arena ------------------------------------------------------------ */
@@ -256,6 +257,34 @@ int sl__http_lines_end(sl__http_lines_t* l) {
     rc = lines_scan(l, l->end, 1);
   l->active = 0;
   return rc;
+}
+
+/* --- chunk extensions ---------------------------------------------------- */
+
+int sl__http_ext_value(sl__http_ext_t* x, const char* at, size_t n) {
+  if (!x->open) x->quoted = n > 0 && at[0] == '"';
+  x->open = 1;
+  /* The span ends at its terminator, in this buffer unless the span was
+   * only cut by the buffer's end. */
+  if (!x->quoted && at + n < x->end && at[n] == ';') x->semi = 1;
+  return 0;
+}
+
+int sl__http_ext_value_done(sl__http_ext_t* x) {
+  int semi = x->semi;
+  x->open = x->quoted = x->semi = 0;
+  if (!semi) return 0;
+  x->resume = 1;
+  return HPE_PAUSED;
+}
+
+int sl__http_ext_give_back(sl__http_ext_t* x, void* parser) {
+  static const char semi[1] = {';'};
+  llhttp_t* p = parser;
+  x->resume = 0;
+  x->end = semi + 1;
+  llhttp_resume(p);
+  return llhttp_execute(p, semi, 1);
 }
 
 /* --- message streams ------------------------------------------------------ */

@@ -334,6 +334,50 @@ static void on_response(int err, sl_stream_t* res, void* arg) {
   if (res != NULL) sl_stream_destroy(res, 0);
 }
 
+static char client_body[64];
+
+static void on_body_event(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (void)s, (void)arg;
+  size_t have = strlen(client_body);
+  if (ev->type == SL_EV_DATA) {
+    size_t n = sl_chunk_len(ev->chunk);
+    ASSERT_LT(have + n, sizeof client_body);
+    memcpy(client_body + have, sl_chunk_data(ev->chunk), n);
+    client_body[have + n] = '\0';
+  } else if (ev->type == SL_EV_END) {
+    snprintf(client_body + have, sizeof client_body - have, "|end");
+  }
+}
+
+static void on_chunked_response(int err, sl_stream_t* res, void* arg) {
+  (void)arg;
+  client_calls++;
+  client_err = err;
+  if (res == NULL) return;
+  sl_stream_on(res, SL_EV_DATA, on_body_event, NULL);
+  sl_stream_on(res, SL_EV_END, on_body_event, NULL);
+}
+
+/* The client parser allows several chunk extensions as the server does. */
+TEST(http_rfc_client_chunk_extensions) {
+  upstream_t u;
+  upstream_start(&u, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                     "Connection: close\r\n\r\n5;a=1;b=2\r\nhello\r\n"
+                     "1;q=\"x;y\";r=s\r\n!\r\n0;c=1;d=2\r\n\r\n");
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/", u.port);
+  sl_http_request_opts_t o = {.url = url};
+  sl_stream_t* req = sl_http_request(&o, on_chunked_response, NULL);
+  ASSERT(req != NULL);
+  sl_stream_end(req, NULL, NULL, NULL);
+  ASSERT_EQ(sl_run(), 0);
+  pthread_join(u.th, NULL);
+  close(u.fd);
+  ASSERT_EQ(client_calls, 1);
+  ASSERT_EQ(client_err, 0);
+  ASSERT_STR_EQ(client_body, "hello!|end");
+}
+
 /* The response's header lines get the server's rules: a response with an
  * empty field name or a folded line fails (SL_EPROTO) rather than reaching
  * the caller, so a proxy never forwards it. */
