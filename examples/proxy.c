@@ -16,7 +16,11 @@
  * headers dropped, X-Forwarded-For added); the request body is piped to the
  * target and the target's response (status, headers, body) piped back, with
  * backpressure both ways, so memory stays flat whatever the body size. An
- * unreachable target is a 502. Prints "Proxy listening on
+ * unreachable target is a 502. Nothing malformed passes through: a request
+ * the server refuses (RFC 9112: a bad header name, obs-fold, a bad target
+ * or Host) is answered there and never reaches the target, and a response
+ * whose header lines the client refuses (a fold, an empty name) is a 502,
+ * none of its headers passed on. Prints "Proxy listening on
  * http://127.0.0.1:P -> TARGET"; exits 1 when the port cannot be bound. */
 #define _GNU_SOURCE
 #include <stdio.h>

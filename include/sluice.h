@@ -1100,8 +1100,13 @@ SL_EXTERN int sl_http_access_log_reopen(void);
  * `handler` runs from the loop for each request. A request the parser or
  * the checks reject (malformed, request smuggling: bare CR/LF in a value,
  * obs-fold, Content-Length with Transfer-Encoding, a last coding other than
- * chunked, conflicting Content-Length) gets 400, and the limits 431, 413 and
- * 408, each with Connection: close, after the responses before it. */
+ * chunked, conflicting Content-Length; RFC 9112: a header name that is empty
+ * or not a token, whitespace or control bytes in the target, an HTTP/1.1
+ * request without exactly one Host, a Host that is not host[:port]) gets
+ * 400, a major version other than 1 gets 505, and the limits 431, 413 and
+ * 408, each with Connection: close, after the responses before it. With an
+ * absolute-form target ("GET http://a:1/p") the Host the handler reads is
+ * the target's authority ("a:1"), as RFC 9112 3.2.2 says. */
 SL_EXTERN int sl_http_listen(const sl_http_server_opts_t* o,
                              sl_http_handler handler, void* arg,
                              sl_http_server_t** out);

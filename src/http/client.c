@@ -50,6 +50,8 @@ struct conn_s {
   sl_stream_t* sock; /* a reference */
   llhttp_t p;
   sl__http_hdrs_t hdrs;
+  sl__http_lines_t lines; /* the server's rules: no empty name, no fold */
+  sl__http_ext_t ext;     /* several chunk extensions */
   xchg_t* x;         /* the exchange it carries, NULL while idle */
   sl_chunk_t* in;    /* input not yet parsed (the parser paused) */
   size_t in_off;
@@ -296,15 +298,26 @@ static conn_t* conn_of(llhttp_t* p) { return p->data; }
 
 static int on_message_begin(llhttp_t* p) {
   sl__http_hdrs_free(&conn_of(p)->hdrs);
+  sl__http_lines_begin(&conn_of(p)->lines);
   return 0;
 }
 
+/* A header the server side would refuse (an empty or folded one) fails
+ * the response here too, so a proxy never passes it on. */
 static int on_header_field(llhttp_t* p, const char* at, size_t n) {
-  return sl__http_hdrs_field(&conn_of(p)->hdrs, at, n) == 0 ? 0 : -1;
+  conn_t* c = conn_of(p);
+  if (sl__http_lines_name(&c->lines, at, n) != 0) return -1;
+  return sl__http_hdrs_field(&c->hdrs, at, n) == 0 ? 0 : -1;
 }
 
 static int on_header_value(llhttp_t* p, const char* at, size_t n) {
-  return sl__http_hdrs_value(&conn_of(p)->hdrs, at, n) == 0 ? 0 : -1;
+  conn_t* c = conn_of(p);
+  if (sl__http_lines_value(&c->lines, at, n) != 0) return -1;
+  return sl__http_hdrs_value(&c->hdrs, at, n) == 0 ? 0 : -1;
+}
+
+static int on_header_value_complete(llhttp_t* p) {
+  return sl__http_lines_value_done(&conn_of(p)->lines) == 0 ? 0 : -1;
 }
 
 /* Interim responses (100 Continue, 103) are dropped; the final one becomes
@@ -312,6 +325,7 @@ static int on_header_value(llhttp_t* p, const char* at, size_t n) {
 static int on_headers_complete(llhttp_t* p) {
   conn_t* c = conn_of(p);
   xchg_t* x = c->x;
+  if (sl__http_lines_end(&c->lines) != 0) return -1;
   if (p->status_code >= 100 && p->status_code < 200 && p->status_code != 101) {
     c->interim = 1;
     sl__http_hdrs_free(&c->hdrs);
@@ -345,6 +359,7 @@ static int on_body(llhttp_t* p, const char* at, size_t n) {
 static int on_message_complete(llhttp_t* p) {
   conn_t* c = conn_of(p);
   xchg_t* x = c->x;
+  if (sl__http_lines_end(&c->lines) != 0) return -1; /* a folded trailer */
   if (c->interim) {
     c->interim = 0;
     return 0;
@@ -360,13 +375,24 @@ static int on_message_complete(llhttp_t* p) {
   return HPE_PAUSED; /* nothing may follow: no pipelining here */
 }
 
+static int on_chunk_ext_value(llhttp_t* p, const char* at, size_t n) {
+  return sl__http_ext_value(&conn_of(p)->ext, at, n);
+}
+
+static int on_chunk_ext_value_complete(llhttp_t* p) {
+  return sl__http_ext_value_done(&conn_of(p)->ext);
+}
+
 static const llhttp_settings_t parser_settings = {
     .on_message_begin = on_message_begin,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
+    .on_chunk_extension_value = on_chunk_ext_value,
+    .on_chunk_extension_value_complete = on_chunk_ext_value_complete,
 };
 
 /* --- feeding the parser ------------------------------------------------- */
@@ -406,7 +432,14 @@ static void feed_once(conn_t* c) {
   static const char none[1];
   const char* base = c->in ? sl_chunk_data(c->in) + c->in_off : none;
   size_t len = c->in ? sl_chunk_len(c->in) - c->in_off : 0;
+  sl__http_lines_exec(&c->lines, base, len);
+  c->ext.end = base + len;
   llhttp_errno_t e = llhttp_execute(&c->p, base, len);
+  if (e == HPE_OK && sl__http_lines_flush(&c->lines) != 0) {
+    llhttp_set_error_reason(&c->p, "Folded header line (obs-fold)");
+    parse_failed(c, HPE_INVALID_HEADER_TOKEN);
+    return;
+  }
   size_t used = len;
   if (e != HPE_OK) {
     const char* pos = llhttp_get_error_pos(&c->p);
@@ -415,6 +448,10 @@ static void feed_once(conn_t* c) {
   if (used > len) used = len;
   c->in_off += used;
   if (c->in != NULL && c->in_off == sl_chunk_len(c->in)) drop_input(c);
+  if (e == HPE_PAUSED && c->ext.resume) {
+    e = (llhttp_errno_t)sl__http_ext_give_back(&c->ext, &c->p);
+    if (e == HPE_OK) return; /* conn_feed goes on with the rest */
+  }
   if (e == HPE_OK) return;
   if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
     c->paused = 1;

@@ -117,6 +117,65 @@ const char* sl__http_hdrs_get(sl__http_hdrs_t* h, const char* name);
 int sl__http_hdrs_at(const sl__http_hdrs_t* h, size_t i, const char** name,
                      const char** value);
 
+/* Sets field `i`'s value to value[0..n) after _end(); the name is copied
+ * along, so a name still ends just before its value. 0 or SL_ENOMEM. */
+int sl__http_hdrs_set(sl__http_hdrs_t* h, size_t i, const char* value,
+                      size_t n);
+
+/* Header-line rules llhttp 8.1 leaves to its user, shared by the server's
+ * and the client's parser (RFC 9112 5.1, 5.2): no empty field name, and no
+ * obs-fold, i.e. no header line that starts with SP or HTAB, also when the
+ * folded field's first line is empty and wherever reads split the head.
+ * llhttp reports only spans, so the bytes between spans (the gaps: ": ",
+ * CRLF, fold lines) are checked here. Trailers too: a name after the head
+ * starts their section, and end() at message complete closes it. Zeroed is
+ * ready. */
+typedef struct {
+  const char* gap;   /* first byte after the last span, in this buffer */
+  const char* end;   /* end of the buffer being parsed */
+  size_t name_len;   /* of the field being parsed */
+  unsigned lf : 1,   /* the last gap byte seen (maybe a read ago) was LF */
+      started : 1,   /* a span of this head was seen: gap is meaningful */
+      active : 1;    /* in the head, or in the trailers */
+} sl__http_lines_t;
+
+/* on_message_begin. */
+void sl__http_lines_begin(sl__http_lines_t* l);
+/* Before each llhttp_execute over base[0..len). */
+void sl__http_lines_exec(sl__http_lines_t* l, const char* base, size_t len);
+/* After it returned: the gap up to the buffer's end is checked now. Returns
+ * 0, or -1 for a folded line (the caller rejects the message). */
+int sl__http_lines_flush(sl__http_lines_t* l);
+/* The url (requests), name and value spans; value_done is
+ * on_header_value_complete; end is on_headers_complete (checks the gap up
+ * to the blank line). Each returns 0 or -1 (reject: a folded line or an
+ * empty field name); call end at message complete too (trailers). */
+int sl__http_lines_url(sl__http_lines_t* l, const char* at, size_t n);
+int sl__http_lines_name(sl__http_lines_t* l, const char* at, size_t n);
+int sl__http_lines_value(sl__http_lines_t* l, const char* at, size_t n);
+int sl__http_lines_value_done(sl__http_lines_t* l);
+int sl__http_lines_end(sl__http_lines_t* l);
+
+/* Several chunk extensions ("5;a=1;b=2", RFC 9112 7.1.1), for both parsers:
+ * llhttp 8.1 eats the ';' that ends an unquoted value and then fails on the
+ * next name. So such a value pauses the parser at its end (value_done
+ * returns HPE_PAUSED and sets `resume`), and the owner calls give_back,
+ * which hands llhttp the ';' again, before the rest of its input. A quoted
+ * value keeps its ';', and so does a name without a value. Zeroed is
+ * ready; set `end` to the end of each buffer given to llhttp. */
+typedef struct {
+  const char* end;
+  unsigned open : 1, quoted : 1, semi : 1, resume : 1;
+} sl__http_ext_t;
+
+/* on_chunk_extension_value: returns 0. */
+int sl__http_ext_value(sl__http_ext_t* x, const char* at, size_t n);
+/* on_chunk_extension_value_complete: returns 0 or HPE_PAUSED. */
+int sl__http_ext_value_done(sl__http_ext_t* x);
+/* After llhttp_execute returned HPE_PAUSED with x->resume set: resumes
+ * `parser` (an llhttp_t*) on the ';'. Returns llhttp's status (HPE_OK). */
+int sl__http_ext_give_back(sl__http_ext_t* x, void* parser);
+
 /* The common head of every HTTP message stream (server requests, client
  * responses). Strings are NUL-terminated and live as long as the stream. */
 typedef struct sl__http_msg_s {

@@ -10,6 +10,7 @@
 #include "http/server_int.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <strings.h>
 #include <linux/sockios.h>
@@ -202,8 +203,8 @@ static int on_message_begin(llhttp_t* p) {
   c->hdr_bytes = 0;
   c->body_bytes = 0;
   c->user_status = 0;
-  c->value_open = 0;
   c->url_len = 0;
+  sl__http_lines_begin(&c->lines);
   c->mid_message = 1;
   c->line_done = 0;
   sl__http_hdrs_reset(&c->hdrs);
@@ -214,6 +215,7 @@ static int on_message_begin(llhttp_t* p) {
 static int on_url(llhttp_t* p, const char* at, size_t n) {
   conn_t* c = conn_of(p);
   if (count_header_bytes(c, n)) return user_error(c, 431);
+  sl__http_lines_url(&c->lines, at, n);
   if (c->url_len + n + 1 > c->url_cap) {
     size_t cap = c->url_cap ? c->url_cap : 128;
     while (cap < c->url_len + n + 1) cap *= 2;
@@ -232,28 +234,27 @@ static int on_header_field(llhttp_t* p, const char* at, size_t n) {
   conn_t* c = conn_of(p);
   c->line_done = 1;
   if (count_header_bytes(c, n + 4)) return user_error(c, 431);
-  c->value_open = 0;
+  if (sl__http_lines_name(&c->lines, at, n) != 0) return user_error(c, 400);
   if (sl__http_hdrs_field(&c->hdrs, at, n) != 0) return user_error(c, 500);
   return 0;
 }
 
-/* Smuggling rules on a value span: no bare CR or LF inside a value, and no
- * obs-fold. llhttp reports a folded line as a second span of the same
- * value that starts inside the buffer; a value merely split across two
- * reads continues at the very start of the next buffer. */
+/* Smuggling rules on a value span: no bare CR or LF inside a value, a
+ * name before it, and no obs-fold (c->lines: llhttp 8.1 joins a folded
+ * line to the value, even when the field's first line was empty). */
 static int on_header_value(llhttp_t* p, const char* at, size_t n) {
   conn_t* c = conn_of(p);
   if (count_header_bytes(c, n)) return user_error(c, 431);
   if (memchr(at, '\r', n) != NULL || memchr(at, '\n', n) != NULL)
     return user_error(c, 400);
-  if (c->value_open && at != c->exec_base) return user_error(c, 400);
-  c->value_open = 1;
+  if (sl__http_lines_value(&c->lines, at, n) != 0) return user_error(c, 400);
   if (sl__http_hdrs_value(&c->hdrs, at, n) != 0) return user_error(c, 500);
   return 0;
 }
 
 static int on_header_value_complete(llhttp_t* p) {
-  conn_of(p)->value_open = 0;
+  conn_t* c = conn_of(p);
+  if (sl__http_lines_value_done(&c->lines) != 0) return user_error(c, 400);
   return 0;
 }
 
@@ -285,11 +286,103 @@ static int check_framing(conn_t* c) {
   return 0;
 }
 
+/* RFC 3986 host [":" port], as a Host value or a target's authority:
+ * IP-literal ("[" IPv6 or IPvFuture "]"), IPv4 or reg-name (unreserved,
+ * pct-encoded, sub-delims; may be empty), then digits after a colon. */
+static int host_valid(const char* h, size_t n) {
+  static const char reg[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+                            "VWXYZ0123456789-._~!$&'()*+,;=";
+  size_t i = 0;
+  if (n > 0 && h[0] == '[') {
+    const char* close = memchr(h, ']', n);
+    if (close == NULL) return 0;
+    size_t len = (size_t)(close - h) - 1;
+    char lit[64];
+    struct in6_addr a;
+    if (len >= 2 && (h[1] == 'v' || h[1] == 'V')) {
+      size_t hex = strspn(h + 2, "0123456789abcdefABCDEF");
+      if (hex == 0 || hex + 2 >= len || h[2 + hex] != '.') return 0;
+      for (size_t k = 3 + hex; k <= len; k++)
+        if (h[k] == '\0' || (h[k] != ':' && strchr(reg, h[k]) == NULL))
+          return 0;
+    } else if (len == 0 || len >= sizeof lit) {
+      return 0;
+    } else {
+      memcpy(lit, h + 1, len);
+      lit[len] = '\0';
+      if (inet_pton(AF_INET6, lit, &a) != 1) return 0;
+    }
+    i = len + 2;
+  } else {
+    for (; i < n && h[i] != ':'; i++) {
+      if (h[i] == '%' && i + 2 < n && isxdigit((unsigned char)h[i + 1]) &&
+          isxdigit((unsigned char)h[i + 2]))
+        i += 2;
+      else if (h[i] == '\0' || strchr(reg, h[i]) == NULL)
+        return 0;
+    }
+  }
+  if (i == n) return 1;
+  if (h[i] != ':') return 0;
+  for (i++; i < n; i++)
+    if (h[i] < '0' || h[i] > '9') return 0;
+  return 1;
+}
+
+/* The authority of an absolute-form target ("http://a:1/p" gives "a:1"),
+ * or NULL for the other forms. */
+static const char* target_authority(const char* url, size_t* len) {
+  if (url[0] == '/' || url[0] == '*') return NULL;
+  size_t s = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
+                         "YZ0123456789+-.");
+  if (s == 0 || strncmp(url + s, "://", 3) != 0) return NULL;
+  const char* a = url + s + 3;
+  *len = strcspn(a, "/?#");
+  return a;
+}
+
+/* Makes the request's Host field `i` (SIZE_MAX: a new one) read v[0..n).
+ * Returns 0 or SL_ENOMEM. */
+static int host_set(conn_t* c, size_t i, const char* v, size_t n) {
+  if (i != SIZE_MAX) return sl__http_hdrs_set(&c->hdrs, i, v, n);
+  if (sl__http_hdrs_field(&c->hdrs, "Host", 4) != 0 ||
+      sl__http_hdrs_value(&c->hdrs, v, n) != 0)
+    return SL_ENOMEM;
+  return sl__http_hdrs_end(&c->hdrs);
+}
+
+/* RFC 9112 3.2: exactly one Host in HTTP/1.1 (at most one in 1.0), valid
+ * host syntax; an absolute-form target's authority wins over it (3.2.2),
+ * so the handler's Host is the authority. Returns 0 or the status. */
+static int check_host(conn_t* c) {
+  const char *name, *value;
+  size_t at = 0, count = 0;
+  for (size_t i = 0; sl__http_hdrs_at(&c->hdrs, i, &name, &value) == 0; i++)
+    if (value - name == 5 && strcasecmp(name, "host") == 0) {
+      if (!host_valid(value, strlen(value))) return 400;
+      at = i;
+      count++;
+    }
+  if (count > 1 || (count == 0 && c->p.http_minor >= 1)) return 400;
+  size_t alen = 0;
+  const char* auth = c->url ? target_authority(c->url, &alen) : NULL;
+  if (auth == NULL || c->p.method == HTTP_CONNECT) return 0;
+  /* An empty host or userinfo (RFC 9110 4.2.1, 4.2.4): rejected. */
+  if (alen == 0 || auth[0] == ':' || memchr(auth, '@', alen) != NULL ||
+      !host_valid(auth, alen))
+    return 400;
+  return host_set(c, count ? at : SIZE_MAX, auth, alen) != 0 ? 500 : 0;
+}
+
 static int on_headers_complete(llhttp_t* p) {
   conn_t* c = conn_of(p);
   c->line_done = 1;
+  if (sl__http_lines_end(&c->lines) != 0) return user_error(c, 400);
   if (sl__http_hdrs_end(&c->hdrs) != 0) return user_error(c, 500);
+  /* llhttp takes HTTP/2.0 and 0.9 (other majors fail in parse_status). */
+  if (p->http_major != 1) return user_error(c, 505);
   int status = check_framing(c);
+  if (status == 0) status = check_host(c);
   if (status != 0) return user_error(c, status);
   uint64_t max = c->srv->o.max_body_size;
   if (max != 0 && (p->flags & F_CONTENT_LENGTH) && p->content_length > max)
@@ -323,6 +416,7 @@ static int on_body(llhttp_t* p, const char* at, size_t n) {
 
 static int on_message_complete(llhttp_t* p) {
   conn_t* c = conn_of(p);
+  if (sl__http_lines_end(&c->lines) != 0) return user_error(c, 400);
   txn_t* t = c->parsing;
   c->parsing = NULL;
   c->mid_message = 0;
@@ -343,6 +437,15 @@ static int on_message_complete(llhttp_t* p) {
   return 0;
 }
 
+/* Several chunk extensions: see sl__http_ext_t (feed_once gives back). */
+static int on_chunk_ext_value(llhttp_t* p, const char* at, size_t n) {
+  return sl__http_ext_value(&conn_of(p)->ext, at, n);
+}
+
+static int on_chunk_ext_value_complete(llhttp_t* p) {
+  return sl__http_ext_value_done(&conn_of(p)->ext);
+}
+
 static const llhttp_settings_t parser_settings = {
     .on_message_begin = on_message_begin,
     .on_url = on_url,
@@ -352,6 +455,8 @@ static const llhttp_settings_t parser_settings = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
+    .on_chunk_extension_value = on_chunk_ext_value,
+    .on_chunk_extension_value_complete = on_chunk_ext_value_complete,
 };
 
 /* --- exchanges, continued ------------------------------------------------- */
@@ -470,22 +575,43 @@ static void dispatch(conn_t* c, txn_t* t) {
   srv->handler(&t->req->m.s, &t->res->s, srv->arg);
 }
 
+/* An HPE_USER from a callback may come back as HPE_CB_*: user_status says
+ * what it stood for. A well-formed version llhttp does not know ("HTTP/3.0";
+ * it takes 2.0 and 0.9, see on_headers_complete) is a 505 when its major is
+ * not 1 (RFC 9110 15.6.6); "HTTP/1.2" and malformed ones are a 400. */
 static int parse_status(conn_t* c, llhttp_errno_t e) {
-  (void)e; /* an HPE_USER from a callback may come back as HPE_CB_* */
-  return c->user_status != 0 ? c->user_status : 400;
+  if (c->user_status != 0) return c->user_status;
+  const char* why = llhttp_get_error_reason(&c->p);
+  if (e == HPE_INVALID_VERSION && c->p.http_major != 1 && why != NULL &&
+      strcmp(why, "Invalid HTTP version") == 0)
+    return 505;
+  return 400;
 }
+
 
 /* One llhttp_execute over what is left of the input chunk. Returns 1 to go
  * on, 0 to stop. */
 static int feed_once(conn_t* c) {
   const char* base = sl_chunk_data(c->in) + c->in_off;
   size_t len = sl_chunk_len(c->in) - c->in_off;
-  c->exec_base = base;
+  c->ext.end = base + len;
+  sl__http_lines_exec(&c->lines, base, len);
   llhttp_errno_t e = llhttp_execute(&c->p, base, len);
   size_t used = len;
   if (e != HPE_OK) used = (size_t)(llhttp_get_error_pos(&c->p) - base);
   if (used > len) used = len;
   c->in_off += used;
+  if (e == HPE_OK && sl__http_lines_flush(&c->lines) != 0) {
+    c->user_status = 400; /* a folded line, ahead of its field's end */
+    e = HPE_USER;
+  }
+  if (e == HPE_PAUSED && c->ext.resume) {
+    e = (llhttp_errno_t)sl__http_ext_give_back(&c->ext, &c->p);
+    if (e == HPE_OK) {
+      if (c->in_off == sl_chunk_len(c->in)) drop_input(c);
+      return 1;
+    }
+  }
   /* A pause at the very end keeps the (empty) rest: llhttp may still have
    * steps to take without input (message complete after the head). */
   if (e == HPE_OK) {
@@ -547,6 +673,7 @@ static const char* status_reason(int status) {
     case 413: return "Payload Too Large";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 505: return "HTTP Version Not Supported";
     default: return "Error";
   }
 }

@@ -82,13 +82,14 @@ struct conn_s {
   txn_t* spare;             /* a freed exchange kept for the next one */
   sl_chunk_t* in;           /* input not parsed yet (while paused) */
   size_t in_off;
-  const char* exec_base;    /* start of the buffer given to llhttp */
+  sl__http_lines_t lines;   /* empty names, obs-fold */
   sl__http_hdrs_t hdrs;     /* of the request being parsed */
   char* url;
   size_t url_len, url_cap;
   size_t hdr_bytes;
   uint64_t body_bytes;
   int user_status;          /* the status an HPE_USER error stands for */
+  sl__http_ext_t ext;       /* several chunk extensions */
   int err_status;           /* an error answer waiting for its turn */
   int refs;                 /* calls on the stack that use the conn */
   const char* abort_why;    /* a static reason for cutting it short */
@@ -102,7 +103,7 @@ struct conn_s {
       body_wait : 1,        /* ... because the body buffer is full */
       pipe_wait : 1,        /* ... because max_pipelined are in flight */
       stop : 1,             /* parse nothing more */
-      mid_message : 1, value_open : 1, sock_paused : 1, peer_ended : 1,
+      mid_message : 1, sock_paused : 1, peer_ended : 1,
       closing : 1,          /* the server is closing gracefully */
       late : 1,             /* came after close began: gets one answer */
       tcp : 1,              /* sock is a libuv TCP stream (sl__uvs_t) */

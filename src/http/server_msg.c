@@ -5,6 +5,7 @@
  * owners (server.c, client.c) feed spans from llhttp's callbacks. */
 #include "http/http_int.h"
 
+#include <llhttp.h>
 #include <strings.h>
 
 /* --- the arena ------------------------------------------------------------ */
@@ -128,6 +129,24 @@ int sl__http_hdrs_at(const sl__http_hdrs_t* h, size_t i, const char** name,
   return 0;
 }
 
+int sl__http_hdrs_set(sl__http_hdrs_t* h, size_t i, const char* value,
+                      size_t n) {
+  SL_ASSERT(i < h->n && h->state == 0 && !h->packed);
+  size_t name_len = h->off[2 * i + 1] - h->off[2 * i] - 1;
+  if (hdrs_reserve(h, name_len + n + 2) != 0) return SL_ENOMEM;
+  /* The old bytes stay in the arena, unused: a set is rare (absolute-form
+   * targets), and moving the fields after it would cost more. */
+  uint32_t at = (uint32_t)h->len;
+  memcpy(h->buf + h->len, h->buf + h->off[2 * i], name_len + 1);
+  h->len += name_len + 1;
+  memcpy(h->buf + h->len, value, n);
+  h->len += n;
+  h->buf[h->len++] = '\0';
+  h->off[2 * i] = at;
+  h->off[2 * i + 1] = at + (uint32_t)name_len + 1;
+  return 0;
+}
+
 /* Joins every value of `name` with ", " (Node's rule for repeats) and
  * keeps the string with the headers. */
 static const char* hdrs_join(sl__http_hdrs_t* h, const char* name,
@@ -162,6 +181,110 @@ const char* sl__http_hdrs_get(sl__http_hdrs_t* h, const char* name) {
   }
   if (count <= 1) return first;
   return hdrs_join(h, name, count, total);
+}
+
+/* --- header lines: empty names and obs-fold ------------------------------ */
+
+void sl__http_lines_begin(sl__http_lines_t* l) {
+  const char* end = l->end;
+  memset(l, 0, sizeof *l);
+  l->end = end;
+  l->active = 1;
+}
+
+void sl__http_lines_exec(sl__http_lines_t* l, const char* base, size_t len) {
+  l->gap = base; /* what came before was checked by the last flush */
+  l->end = base + len;
+}
+
+/* Checks the gap [l->gap, to): a line feed followed by SP or HTAB starts a
+ * folded line. With `stop`, a line feed followed by CR or LF (the blank
+ * line that ends the head) ends the scan. Returns 0, or -1 for a fold. */
+static int lines_scan(sl__http_lines_t* l, const char* to, int stop) {
+  for (const char* p = l->gap; p < to; p++) {
+    if (l->lf && (*p == ' ' || *p == '\t')) return -1;
+    if (l->lf && stop && (*p == '\r' || *p == '\n')) break;
+    l->lf = *p == '\n';
+  }
+  l->gap = to;
+  return 0;
+}
+
+int sl__http_lines_flush(sl__http_lines_t* l) {
+  if (!l->active || !l->started || l->gap == NULL) return 0;
+  return lines_scan(l, l->end, 0);
+}
+
+/* A span of the head: the gap before it is checked, the span itself holds
+ * no line feed (llhttp ends every span at CR or LF). A folded line's blanks
+ * may open the value span that continues there. */
+static int lines_span(sl__http_lines_t* l, const char* at, size_t n) {
+  if (l->started && l->gap != NULL && lines_scan(l, at, 0) != 0) return -1;
+  if (l->lf && n > 0 && (at[0] == ' ' || at[0] == '\t')) return -1;
+  if (n > 0 || !l->started) l->lf = 0;
+  l->started = 1;
+  l->gap = at + n;
+  return 0;
+}
+
+int sl__http_lines_url(sl__http_lines_t* l, const char* at, size_t n) {
+  return lines_span(l, at, n);
+}
+
+int sl__http_lines_name(sl__http_lines_t* l, const char* at, size_t n) {
+  if (!l->active && l->name_len == 0) { /* the first trailer field */
+    l->active = 1;
+    l->started = l->lf = 0;
+  }
+  l->name_len += n;
+  return lines_span(l, at, n);
+}
+
+int sl__http_lines_value(sl__http_lines_t* l, const char* at, size_t n) {
+  if (l->name_len == 0) return -1; /* ": x": a value without a name */
+  return lines_span(l, at, n);
+}
+
+int sl__http_lines_value_done(sl__http_lines_t* l) {
+  int empty = l->name_len == 0;
+  l->name_len = 0;
+  return empty ? -1 : 0;
+}
+
+int sl__http_lines_end(sl__http_lines_t* l) {
+  int rc = 0;
+  if (l->active && l->started && l->gap != NULL)
+    rc = lines_scan(l, l->end, 1);
+  l->active = 0;
+  return rc;
+}
+
+/* --- chunk extensions ---------------------------------------------------- */
+
+int sl__http_ext_value(sl__http_ext_t* x, const char* at, size_t n) {
+  if (!x->open) x->quoted = n > 0 && at[0] == '"';
+  x->open = 1;
+  /* The span ends at its terminator, in this buffer unless the span was
+   * only cut by the buffer's end. */
+  if (!x->quoted && at + n < x->end && at[n] == ';') x->semi = 1;
+  return 0;
+}
+
+int sl__http_ext_value_done(sl__http_ext_t* x) {
+  int semi = x->semi;
+  x->open = x->quoted = x->semi = 0;
+  if (!semi) return 0;
+  x->resume = 1;
+  return HPE_PAUSED;
+}
+
+int sl__http_ext_give_back(sl__http_ext_t* x, void* parser) {
+  static const char semi[1] = {';'};
+  llhttp_t* p = parser;
+  x->resume = 0;
+  x->end = semi + 1;
+  llhttp_resume(p);
+  return llhttp_execute(p, semi, 1);
 }
 
 /* --- message streams ------------------------------------------------------ */

@@ -2,7 +2,9 @@
 # proxy (manual 2.2): 256 MiB streamed through the proxy both ways, from a
 # Node.js server (and from nginx when installed) to curl, byte-identical,
 # with the proxy's peak RSS (VmHWM) bounded; keep-alive through the proxy;
-# 502 when the target is down.
+# requests the server refuses (RFC 9112) are refused at the proxy and never
+# reach the target, and a response with header lines the client refuses is
+# a 502, its headers not passed on; 502 when the target is down.
 . "$(dirname "$0")/lib.bash"
 
 pids=()
@@ -38,8 +40,9 @@ SIZE=$(stat -c %s "$T/big.bin")
 # The target: Node's http module serving the file and hashing uploads.
 cat > "$T/target.js" <<'EOF'
 const http = require('http'), fs = require('fs'), crypto = require('crypto');
-const file = process.argv[2];
+const file = process.argv[2], seen = process.argv[3];
 const s = http.createServer((req, res) => {
+  fs.appendFileSync(seen, req.method + ' ' + req.url + '\n');
   if (req.url === '/big.bin') {
     res.setHeader('Content-Length', fs.statSync(file).size);
     fs.createReadStream(file).pipe(res);
@@ -53,7 +56,7 @@ const s = http.createServer((req, res) => {
 });
 s.listen(0, '127.0.0.1', () => console.log(s.address().port));
 EOF
-node "$T/target.js" "$T/big.bin" > "$T/node.port" & pids+=($!)
+node "$T/target.js" "$T/big.bin" "$T/seen" > "$T/node.port" & pids+=($!)
 NODE_PORT=$(port_of "$T/node.port")
 check "node target listening" [ "$NODE_PORT" -gt 0 ]
 
@@ -92,6 +95,85 @@ check "the proxy reuses its socket to the target" \
   [ "$(sort -u "$T/conns" | wc -l)" -eq 1 ]
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P/nothing")
 check "status codes pass through (404)" [ "$code" = 404 ]
+
+# Requests the server refuses are refused at the proxy (status line, then
+# the connection closes) and never reach the target.
+cat > "$T/raw.py" <<'EOF'
+import socket, sys
+port = int(sys.argv[1])
+bad = [
+    b"GET /bad1 HTTP/1.1\r\nHost: x\r\nFoo Bar: y\r\n\r\n",
+    b"GET /bad2 HTTP/1.1\r\nHost: x\r\n: y\r\n\r\n",
+    b"GET /bad3 HTTP/1.1\r\nHost: x\r\nX-A:\r\n folded\r\n\r\n",
+    b"GET /bad4 HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tfolded\r\n\r\n",
+    b"GET /bad5\tx HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /bad6 HTTP/1.1\r\n\r\n",
+    b"GET /bad7 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    b"GET /bad8 HTTP/1.1\r\nHost: a b\r\n\r\n",
+    b"GET /bad9 HTTP/2.0\r\nHost: x\r\n\r\n",
+]
+for req in bad:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(2)
+    s.sendall(req)
+    out, state = b"", "closed"
+    try:
+        while True:
+            k = s.recv(65536)
+            if not k:
+                break
+            out += k
+    except socket.timeout:
+        state = "still open"
+    s.close()
+    print(out.split(b"\r\n")[0].decode("latin1"), state)
+EOF
+python3 "$T/raw.py" "$P" > "$T/raw.out"
+check "malformed requests are refused at the proxy (400) and closed" \
+  [ "$(grep -c '^HTTP/1.1 400 Bad Request closed$' "$T/raw.out")" = 8 ]
+check "HTTP/2.0 is refused at the proxy (505) and closed" \
+  grep -q '^HTTP/1.1 505 HTTP Version Not Supported closed$' "$T/raw.out"
+curl -sS -o /dev/null "http://127.0.0.1:$P/after-bad"
+check "... and none of them reaches the target" \
+  bash -c "grep -q '^GET /after-bad$' '$T/seen' && ! grep -q /bad '$T/seen'"
+
+# A target whose responses have header lines the client parser refuses (a
+# fold, an empty name): the proxy answers 502 and passes none of them on.
+cat > "$T/badtarget.py" <<'EOF'
+import socket
+replies = [
+    b"HTTP/1.1 200 OK\r\nX-Folded:\r\n folded\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nX-Before: 1\r\n: empty\r\nContent-Length: 2\r\n\r\nok",
+]
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(8)
+print(ls.getsockname()[1], flush=True)
+n = 0
+while True:
+    c, _ = ls.accept()
+    head = b""
+    while b"\r\n\r\n" not in head:
+        k = c.recv(65536)
+        if not k:
+            break
+        head += k
+    c.sendall(replies[n % len(replies)])
+    n += 1
+    c.close()
+EOF
+python3 "$T/badtarget.py" > "$T/bad.port" & pids+=($!)
+BAD_PORT=$(port_of "$T/bad.port")
+"$EX/proxy" --port 0 --target "http://127.0.0.1:$BAD_PORT" \
+  > "$T/proxy3.out" 2> "$T/proxy3.err" & pids+=($!)
+P3=$(port_of "$T/proxy3.out" | head -1)
+for i in 1 2; do
+  code=$(curl -s -D "$T/h$i" -o /dev/null -w '%{http_code}' \
+    "http://127.0.0.1:$P3/r$i")
+  check "a response with a refused header line ($i): 502" [ "$code" = 502 ]
+  check "... none of its headers passed on ($i)" \
+    bash -c "! grep -qi -E '^(x-folded|x-before|:)' '$T/h$i'"
+done
 
 # nginx as the target, when installed.
 if command -v nginx >/dev/null; then
