@@ -6,18 +6,8 @@
 # process left); then --sched rr --timestamps: strict turns, and SIGHUP (a
 # rolling restart under a curl loop: every request answered).
 . "$(dirname "$0")/lib.bash"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 worker_pids() { sed -n 's/^Worker \([0-9]*\) started$/\1/p' "$T/out"; }
-alive_w() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 wait_for() { # wait_for N PATTERN: N lines of PATTERN in the output
   for _ in $(seq 1 200); do
     [ "$(grep -c "$2" "$T/out" 2>/dev/null)" -ge "$1" ] && return 0
@@ -133,7 +123,7 @@ for p in $OLD; do
     grep -q "${TS}Worker $p exited (restart)$" "$T/out"
 done
 left=0
-for p in $OLD; do alive_w "$p" && left=1; done
+for p in $OLD; do alive "$p" && left=1; done
 check "SIGHUP: the old workers are gone" test "$left" -eq 0
 check "SIGHUP: two live workers" test "$(pgrep -P "$PRIMARY" | wc -l)" -eq 2
 check "SIGHUP: the port answers" curl -sf -o /dev/null "$U"
@@ -143,7 +133,7 @@ for _ in $(seq 1 200); do kill -0 "$PRIMARY" 2>/dev/null || break; sleep 0.05; d
 wait "$PRIMARY" || rc=$?
 check "rr: primary exits 0 on SIGTERM (rc $rc)" test "$rc" -eq 0
 left=0
-for p in $(worker_pids); do alive_w "$p" && left=1; done
+for p in $(worker_pids); do alive "$p" && left=1; done
 check "rr: no worker left behind" test "$left" -eq 0
 check "rr: nothing on stderr" test ! -s "$T/err"
 done_tests

@@ -8,19 +8,7 @@
 # the request counter grows). Each primary exits 0 on SIGTERM and leaves no
 # process behind.
 . "$(dirname "$0")/lib.bash"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-alive() { # a process that is not a zombie
-  [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
-}
 dead() { ! alive "$1"; }
 answers() { # answers LINE: GET / gets LINE (retried while refused)
   curl -sf --retry 20 --retry-connrefused --retry-delay 0 "$U/" |

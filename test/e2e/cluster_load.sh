@@ -13,19 +13,7 @@
 # CLUSTER_LOAD="kill term" runs only the scenarios named.
 . "$(dirname "$0")/lib.bash"
 HAMMER="$SL_BUILD/tools/hammer"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-alive() { # running (a zombie is gone)
-  [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
-}
 # Primary lines carry "[<ms>] " with --timestamps; worker lines do not.
 TS='^\[[0-9]*\] '
 wait_for() { # wait_for N PATTERN [TRIES]: N lines of PATTERN in $OUT

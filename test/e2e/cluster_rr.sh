@@ -7,20 +7,8 @@
 # succeed).
 . "$(dirname "$0")/lib.bash"
 HAMMER="$SL_BUILD/tools/hammer"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
 
 N=10000
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-alive() { # running (a zombie is gone)
-  [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
-}
 wait_for() { # wait_for N PATTERN: N lines of PATTERN in $OUT
   for _ in $(seq 1 200); do
     [ "$(grep -c "$2" "$OUT" 2>/dev/null)" -ge "$1" ] && return 0

@@ -4,7 +4,20 @@ set -euo pipefail
 : "${SL_BUILD:?SL_BUILD must point at the build directory}"
 EX="$SL_BUILD/examples"
 T=$(mktemp -d /tmp/sluice-e2e.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+# Background processes a test started (it adds their PIDs): killed at exit,
+# with the scratch directory removed.
+PIDS=()
+lib_exit() {
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$T"
+}
+trap lib_exit EXIT
+# A port free now on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# A running process (a zombie is gone).
+alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 fails=0
 passes=0
 ok() { passes=$((passes + 1)); echo "ok   $*"; }

@@ -8,16 +8,7 @@
 # bad --shutdown-timeout values are refused.
 . "$(dirname "$0")/lib.bash"
 SLUICE="$SL_BUILD/sluice"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 worker_pids() { sed -n 's/^Worker \([0-9]*\) serving .*/\1/p' "$T/out"; }
 wait_for() { # wait_for N PATTERN [TRIES] [FILE]
   for _ in $(seq 1 "${3:-100}"); do
@@ -26,7 +17,6 @@ wait_for() { # wait_for N PATTERN [TRIES] [FILE]
   done
   return 1
 }
-alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 start() { # start [ARGS...]: a primary with 2 workers; waits for both.
   : > "$T/out"
   : > "$T/err"
