@@ -546,6 +546,7 @@ static void gz_destroy(sl_stream_t* s, int err) {
   if (gz->running == 0) {
     gz_release(gz);
     sl_stream_destroy_done(s);
+    gz_pool_wake(); /* the jobs it held are idle again */
   }
 }
 
