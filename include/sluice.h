@@ -630,7 +630,7 @@ typedef struct sl_zlib_opts_s {
   size_t chunk_size;/* output chunk size, 1..UINT32_MAX; 0 = 64 KiB */
   size_t high_water_mark;   /* 0 = 64 KiB on both sides */
   int threads;      /* gzip: blocks in flight for this stream, 1..64; 0 =
-                       auto: min(max(CPUs, 2), libuv's pool threads (4)) */
+                       auto: min(max(CPUs, 2), libuv's pool threads, 4) */
   size_t block_size;/* gzip: input bytes per parallel block, 1 KiB..64 MiB;
                        0 = 128 KiB */
 } sl_zlib_opts_t;
@@ -640,14 +640,14 @@ typedef struct sl_zlib_opts_s {
  * each block_size block is deflated on libuv's thread pool with the previous
  * 32 KiB of input as its dictionary and ended with a sync flush, so the
  * output costs about 0.2% over one serial stream. Memory: the compressors
- * are shared by all gzip streams (at most the `threads` default of them at
- * once, process-wide) and lent per block, and a block starts only while the
- * readable side is below its mark, so a stream whose reader stalls holds at
- * most: its two marks, one written chunk, one block being filled plus 32 KiB
- * of dictionary, and `threads` blocks of output past the mark (each at most
- * block_size + 1 KiB). With the defaults that is under 1 MiB in the worst
- * case (incompressible input, 4 threads), about 0.3 MiB for text, whatever
- * the CPU count. Level 6 searches a little harder than zlib's own level 6
+ * are shared by all gzip streams (at most min(max(CPUs, 2), libuv's pool
+ * threads) at once, process-wide) and lent per block; a block starts only
+ * while the readable side is below its mark. So a stream whose reader
+ * stalls holds at most: its two marks, one written chunk, one block being
+ * filled plus 32 KiB of dictionary, and `threads` blocks of output past the
+ * mark (each at most block_size + 1 KiB). With the defaults that is under
+ * 1 MiB in the worst case (incompressible input, 4 threads), about 0.3 MiB
+ * for text, whatever the CPU count. Level 6 searches a little harder than zlib's own level 6
  * (max_lazy 32), which matches Node's level-6 size on log text.
  * sl_gunzip reads concatenated members. Corrupt input (or, for gunzip,
  * trailing data that is not zero padding) is an SL_EV_ERROR with SL_EZDATA

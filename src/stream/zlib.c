@@ -29,9 +29,9 @@
  * a stream borrows one per block in flight and returns it when the block is
  * done, so a stalled stream holds none. A stream starts a block only while
  * its readable side is below its mark (the read hook resumes it) and keeps
- * at most `threads` (default: that same cap) in flight, so it holds at most
- * its two marks, one block being filled (+ 32 KiB of dictionary), `threads`
- * blocks of output beyond the mark and the chunk being consumed.
+ * at most `threads` (default: that cap, at most 4) in flight, so it holds
+ * at most its two marks, one block being filled (+ 32 KiB of dictionary),
+ * `threads` blocks of output beyond the mark and the chunk being consumed.
  *
  * deflate, inflate and gunzip use one z_stream each: chunks below 64 KiB run
  * on the loop thread, larger ones on the pool (one job at a time, so the
@@ -570,7 +570,10 @@ sl_stream_t* sl_gzip(const sl_zlib_opts_t* o) {
   gz->block = o && o->block_size ? o->block_size : SL__GZ_BLOCK;
   gz->chunk_size = o && o->chunk_size ? o->chunk_size : SL__Z_CHUNK;
   int threads = o ? o->threads : 0;
-  gz->maxjobs = threads > 0 ? (unsigned)threads : gz_pool.cap;
+  /* The default stays at 4 even where the pool is larger, so that the
+   * per-stream bound does not grow with the machine. */
+  unsigned dflt = gz_pool.cap < 4 ? gz_pool.cap : 4;
+  gz->maxjobs = threads > 0 ? (unsigned)threads : dflt;
   gz->ring = sl__calloc(gz->maxjobs, sizeof *gz->ring);
   if (gz->ring == NULL) {
     /* Not started yet: destroy it through the state machine. */
