@@ -230,6 +230,49 @@ TEST(zlib_gzip_output_is_one_member) {
   free(data);
 }
 
+/* Inflates a whole gzip buffer with one z_stream; returns the output
+ * length, or (size_t)-1 unless it is exactly one member. */
+static size_t inflate_one_member(const char* gz, size_t len, char* out,
+                                 size_t cap) {
+  z_stream z = {0};
+  ASSERT_EQ(inflateInit2(&z, 31), Z_OK);
+  z.next_in = (Bytef*)gz;
+  z.avail_in = (uInt)len;
+  z.next_out = (Bytef*)out;
+  z.avail_out = (uInt)cap;
+  int rc = inflate(&z, Z_FINISH);
+  size_t n = rc == Z_STREAM_END && z.avail_in == 0 ? z.total_out
+                                                    : (size_t)-1;
+  inflateEnd(&z);
+  return n;
+}
+
+/* Block boundaries anywhere: tiny blocks, inputs shorter than the 32 KiB
+ * dictionary, an input that ends exactly on a block, one-byte writes. */
+TEST(zlib_gzip_one_member_for_any_block_and_write_size) {
+  struct {
+    size_t block, len, step;
+  } cases[] = {
+      {1024, 40000, 1},        {1024, 3 * 1024, 1024}, {4096 + 7, 300001, 999},
+      {65536, 65536 * 4, 70000}, {128 * 1024, 10, 3},   {2048, 0, 1},
+  };
+  char* data = make_data(300001, 14);
+  char* back = malloc(300002);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    sl_zlib_opts_t zo = {.block_size = cases[i].block, .threads = 3};
+    pl_result_t res;
+    sink_t out = run_through(data, cases[i].len, cases[i].step, sl_gzip(&zo),
+                             NULL, &res);
+    ASSERT_EQ(res.err, 0);
+    ASSERT_EQ(inflate_one_member(out.buf, out.len, back, 300002),
+              cases[i].len);
+    ASSERT_MEM_EQ(back, data, cases[i].len);
+    free(out.buf);
+  }
+  free(back);
+  free(data);
+}
+
 TEST(zlib_gzip_output_passes_gzip_tool) {
   size_t len = 5 * 1024 * 1024 + 12345;
   char* data = make_data(len, 2);
