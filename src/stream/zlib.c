@@ -3,26 +3,29 @@
  *
  * Decision (issue 9): gzip writes ONE member, as pigz does. Its input is cut
  * into blocks (128 KiB, sl_zlib_opts_t.block_size); each block is raw-
- * deflated by zlib on libuv's pool with the previous 32 KiB of input as its
- * preset dictionary and ends with a sync flush (byte aligned, not final);
- * the last one ends the deflate stream. The stream writes one header and a
- * trailer whose CRC is the blocks' CRCs joined with crc32_combine. The old
- * multi-member output (one member per 1 MiB block) was cut short by curl,
- * Chromium, httpx and any single zlib.decompressobj(31). libdeflate cannot
- * do this (no dictionary, always a final block); ISA-L (igzip) can but only
- * for levels 0-3. Measured on 64 MiB of bench/node/genlog.js text, one core:
- *   zlib -6, 128 KiB blocks + dictionary   42 MB/s  20.22% of the input
- *   zlib -6, one stream                    46 MB/s  20.19%
- *   zlib -6 with max_lazy 32 (used)        43 MB/s  19.72%
+ * deflated on libuv's pool with the previous 32 KiB of input as its preset
+ * dictionary and ends with a sync flush (byte aligned, not final); the last
+ * one ends the deflate stream. The stream writes one header and a trailer
+ * whose CRC is the blocks' CRCs joined with crc32_combine. The old
+ * multi-member output (one member per 1 MiB block, libdeflate) was cut
+ * short by curl, Chromium, httpx and any single zlib.decompressobj(31).
+ * libdeflate cannot do this (no dictionary, always a final block). Levels
+ * 1-3 use ISA-L's igzip (dictionary and sync flush, levels 1-3 only),
+ * levels 4-9 zlib. Measured on 64 MiB of bench/node/genlog.js text, one
+ * core, 128 KiB blocks with dictionaries:
+ *   zlib -6                                42 MB/s  20.22% of the input
+ *   zlib -6, one serial stream             46 MB/s  20.19%
+ *   zlib -6 with max_lazy 32 (level 6)     43 MB/s  19.72%
  *   zlib -1                               136 MB/s  25.46%
- *   ISA-L 1 / 3                       479 / 181 MB/s  24.35% / 23.69%
+ *   ISA-L 1 / 2 / 3 (levels 1-3)     479 / 426 / 181 MB/s  24.35 / 24.23 /
+ *                                                   23.69%
  *   Node 20 createGzip -6 (its zlib)       30 MB/s  19.75%
  * Node's zlib finds more matches at level 6 than zlib 1.2.13 does on this
  * text (2.4% smaller), so level 6 raises max_lazy from 16 to 32 (zlib's
  * level-7 value, keeping level 6's chains): Node's size at zlib-6 speed; on
- * C headers and JavaScript it changes the size by under 0.3%. ISA-L would
- * make levels 1-3 3.5x faster; not adopted yet (a second engine and a new
- * dependency for the HTTP path's level 1: see docs/design.md).
+ * C headers and JavaScript it changes the size by under 0.3%. ISA-L's
+ * levels are 3.5x zlib -1's speed at a better ratio, which is what the HTTP
+ * path wants (level 1, as nginx).
  *
  * Memory (issue 9, item 6): a z_stream and its buffers are "jobs" shared by
  * every gzip stream, at most min(max(CPUs, 2), libuv pool threads) of them;
@@ -42,6 +45,7 @@
  * stream that fails with SL_EINVAL from the loop, naming the option. */
 #include "stream/stream_int.h"
 
+#include <isa-l/igzip_lib.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <zlib.h>
@@ -138,8 +142,11 @@ typedef struct {
   uv_work_t req;
   sl__queue_t node;   /* in gz_pool.idle while idle */
   gz_t* gz;
-  z_stream z;
-  int zlevel;         /* the level z is set up for; 0: not set up */
+  z_stream z;         /* levels 4-9 */
+  struct isal_zstream* iz; /* levels 1-3, with its level buffer */
+  uint8_t* lbuf;
+  size_t lbuf_size;
+  int zlevel;         /* the level it is set up for; 0: not set up */
   char* in;           /* dictionary, then the block (swapped with fill) */
   size_t in_cap, dict_len, in_len;
   char* out;
@@ -196,6 +203,33 @@ static void gz_tune(z_stream* z, int level) {
   if (level == 6) deflateTune(z, 8, 32, 128, 128);
 }
 
+/* The fast levels with ISA-L's igzip: the same stream shape (raw deflate,
+ * dictionary, sync flush or end), 3.5x zlib -1's speed. */
+static void gz_job_run_isal(gz_job_t* j) {
+  struct isal_zstream* z = j->iz;
+  isal_deflate_init(z);
+  z->level = (uint32_t)j->zlevel;
+  z->level_buf = j->lbuf;
+  z->level_buf_size = (uint32_t)j->lbuf_size;
+  z->gzip_flag = IGZIP_DEFLATE;
+  z->flush = j->last ? NO_FLUSH : SYNC_FLUSH;
+  z->end_of_stream = j->last != 0;
+  if (j->dict_len > 0 &&
+      isal_deflate_set_dict(z, (uint8_t*)j->in, (uint32_t)j->dict_len) !=
+          COMP_OK)
+    return;
+  z->next_in = (uint8_t*)j->in + j->dict_len;
+  z->avail_in = (uint32_t)j->in_len;
+  z->next_out = (uint8_t*)j->out;
+  z->avail_out = (uint32_t)j->out_cap;
+  int rc = isal_deflate(z);
+  j->out_len = j->out_cap - z->avail_out;
+  /* Room left after all input means the block (or stream) is complete. */
+  if (rc == COMP_OK && z->avail_in == 0 && z->avail_out > 0 &&
+      (!j->last || z->internal_state.state == ZSTATE_END))
+    j->err = 0;
+}
+
 /* Deflates one block (pool thread or loop): raw deflate with the preset
  * dictionary, ended by a sync flush, or by the end of the stream. */
 static void gz_job_run(gz_job_t* j) {
@@ -203,6 +237,10 @@ static void gz_job_run(gz_job_t* j) {
   const Bytef* block = (const Bytef*)j->in + j->dict_len;
   j->crc = (uint32_t)crc32(0, block, (uInt)j->in_len);
   j->err = SL_EIO;
+  if (j->zlevel <= 3) {
+    gz_job_run_isal(j);
+    return;
+  }
   if (deflateReset(z) != Z_OK) return;
   gz_tune(z, j->zlevel);
   if (j->dict_len > 0 &&
@@ -225,19 +263,52 @@ static void gz_work(uv_work_t* req) {
   gz_job_run(sl__container_of(req, gz_job_t, req));
 }
 
-/* Sets a job up for `level` and blocks of `len` bytes (loop thread: zlib
- * allocates here, never in deflate()). Returns 0 or SL_ENOMEM. */
+/* Frees the engine a job was set up for. */
+static void gz_job_end(gz_job_t* j) {
+  if (j->zlevel > 3) deflateEnd(&j->z);
+  sl__free(j->iz);
+  sl__free(j->lbuf);
+  j->iz = NULL;
+  j->lbuf = NULL;
+  j->zlevel = 0;
+}
+
+static int gz_zlib_init(gz_job_t* j, int level) {
+  j->z = (z_stream){.zalloc = zs_alloc, .zfree = zs_free};
+  return deflateInit2(&j->z, level, Z_DEFLATED, -15, 8,
+                      Z_DEFAULT_STRATEGY) == Z_OK
+             ? 0
+             : SL_ENOMEM;
+}
+
+static int gz_isal_init(gz_job_t* j, int level) {
+  j->lbuf_size = level == 1   ? ISAL_DEF_LVL1_DEFAULT
+                 : level == 2 ? ISAL_DEF_LVL2_DEFAULT
+                              : ISAL_DEF_LVL3_DEFAULT;
+  j->iz = sl__malloc(sizeof *j->iz);
+  j->lbuf = sl__malloc(j->lbuf_size);
+  if (j->iz != NULL && j->lbuf != NULL) return 0;
+  sl__free(j->iz);
+  sl__free(j->lbuf);
+  j->iz = NULL;
+  j->lbuf = NULL;
+  return SL_ENOMEM;
+}
+
+/* Sets a job up for `level` (1-3: ISA-L, 4-9: zlib) and blocks of `len`
+ * bytes, on the loop thread: the engines allocate here, never while they
+ * compress. Returns 0 or SL_ENOMEM. */
 static int gz_job_prepare(gz_job_t* j, int level, size_t len) {
   if (j->zlevel != level) {
-    if (j->zlevel != 0) deflateEnd(&j->z);
-    j->zlevel = 0;
-    j->z = (z_stream){.zalloc = zs_alloc, .zfree = zs_free};
-    if (deflateInit2(&j->z, level, Z_DEFLATED, -15, 8,
-                     Z_DEFAULT_STRATEGY) != Z_OK)
-      return SL_ENOMEM;
+    gz_job_end(j);
+    int rc = level <= 3 ? gz_isal_init(j, level) : gz_zlib_init(j, level);
+    if (rc != 0) return rc;
     j->zlevel = level;
   }
-  size_t need = deflateBound(&j->z, (uLong)len) + 64; /* + the sync flush */
+  /* zlib: its bound plus the sync flush; igzip falls back to stored blocks
+   * (5 bytes per 64 KiB) and has no bound function. */
+  size_t need = level <= 3 ? len + len / 64 + 1024
+                           : deflateBound(&j->z, (uLong)len) + 64;
   if (j->out_cap < need) {
     sl__free(j->out);
     j->out_cap = 0;

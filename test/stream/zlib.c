@@ -258,15 +258,39 @@ TEST(zlib_gzip_one_member_for_any_block_and_write_size) {
   };
   char* data = make_data(300001, 14);
   char* back = malloc(300002);
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    sl_zlib_opts_t zo = {.block_size = cases[i].block, .threads = 3};
+  /* Every case at each engine: ISA-L (levels 1-3) and zlib (4-9). */
+  for (size_t i = 0; i < 4 * sizeof cases / sizeof cases[0]; i++) {
+    static const int levels[] = {1, 3, 6, 9};
+    sl_zlib_opts_t zo = {.block_size = cases[i / 4].block, .threads = 3,
+                         .level = levels[i % 4]};
     pl_result_t res;
-    sink_t out = run_through(data, cases[i].len, cases[i].step, sl_gzip(&zo),
+    size_t len = cases[i / 4].len;
+    sink_t out = run_through(data, len, cases[i / 4].step, sl_gzip(&zo),
                              NULL, &res);
     ASSERT_EQ(res.err, 0);
-    ASSERT_EQ(inflate_one_member(out.buf, out.len, back, 300002),
-              cases[i].len);
-    ASSERT_MEM_EQ(back, data, cases[i].len);
+    ASSERT_EQ(inflate_one_member(out.buf, out.len, back, 300002), len);
+    ASSERT_MEM_EQ(back, data, len);
+    free(out.buf);
+  }
+  free(back);
+  free(data);
+}
+
+/* Incompressible input through both engines: stored blocks, still one
+ * member, and the output stays within a block's worth of the input. */
+TEST(zlib_gzip_incompressible_input_every_level) {
+  size_t len = 1024 * 1024 + 333;
+  char* data = malloc(len);
+  char* back = malloc(len + 1);
+  sl_test_fill_random(data, len, 15);
+  for (int level = 1; level <= 9; level++) {
+    sl_zlib_opts_t zo = {.level = level};
+    pl_result_t res;
+    sink_t out = run_through(data, len, 65536, sl_gzip(&zo), NULL, &res);
+    ASSERT_EQ(res.err, 0);
+    ASSERT_LT(out.len, len + len / 100);
+    ASSERT_EQ(inflate_one_member(out.buf, out.len, back, len + 1), len);
+    ASSERT_MEM_EQ(back, data, len);
     free(out.buf);
   }
   free(back);
