@@ -46,6 +46,7 @@
 #include "stream/stream_int.h"
 
 #include <isa-l/igzip_lib.h>
+#include <libdeflate.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <zlib.h>
@@ -142,7 +143,9 @@ typedef struct {
   uv_work_t req;
   sl__queue_t node;   /* in gz_pool.idle while idle */
   gz_t* gz;
-  z_stream z;         /* levels 4-9 */
+  struct libdeflate_compressor* ld; /* levels 4-9 */
+  z_stream z;         /* raw inflate, to find libdeflate's final block */
+  unsigned char* scratch;
   struct isal_zstream* iz; /* levels 1-3, with its level buffer */
   uint8_t* lbuf;
   size_t lbuf_size;
@@ -196,13 +199,6 @@ static void gz_pool_init(void) {
   gz_pool.init = 1;
 }
 
-/* zlib's level 6 stops looking for a longer match past 16 bytes; 32 (level
- * 7's value) reaches Node's level-6 size on log text at level-6 speed (see
- * the top of this file). deflateReset restores the level's values. */
-static void gz_tune(z_stream* z, int level) {
-  if (level == 6) deflateTune(z, 8, 32, 128, 128);
-}
-
 /* The fast levels with ISA-L's igzip: the same stream shape (raw deflate,
  * dictionary, sync flush or end), 3.5x zlib -1's speed. */
 static void gz_job_run_isal(gz_job_t* j) {
@@ -230,33 +226,58 @@ static void gz_job_run_isal(gz_job_t* j) {
     j->err = 0;
 }
 
-/* Deflates one block (pool thread or loop): raw deflate with the preset
- * dictionary, ended by a sync flush, or by the end of the stream. */
-static void gz_job_run(gz_job_t* j) {
+#define SL__GZ_SCRATCH (32 * 1024)
+
+/* libdeflate always ends its output with a final block. For a block that
+ * is not the last, this finds that block's header by decoding the output
+ * with zlib (inflate stops at each block boundary with Z_BLOCK), clears its
+ * BFINAL bit and appends an empty stored block: the byte-aligned, non-final
+ * ending a sync flush gives. Decoding also checks the block. The caller
+ * leaves 5 bytes of room. Returns 0 or SL_EIO. */
+static int gz_unfinal(gz_job_t* j) {
   z_stream* z = &j->z;
-  const Bytef* block = (const Bytef*)j->in + j->dict_len;
-  j->crc = (uint32_t)crc32(0, block, (uInt)j->in_len);
+  unsigned char* out = (unsigned char*)j->out;
+  size_t hdr = 0; /* bit offset of the last block's header */
+  if (inflateReset(z) != Z_OK) return SL_EIO;
+  z->next_in = out;
+  z->avail_in = (uInt)j->out_len;
+  for (;;) {
+    z->next_out = j->scratch;
+    z->avail_out = SL__GZ_SCRATCH;
+    int rc = inflate(z, Z_BLOCK);
+    if (rc != Z_OK && rc != Z_BUF_ERROR) return SL_EIO;
+    int dt = z->data_type; /* +128: at a block boundary, +64: last block */
+    if ((dt & 128) && (dt & 64)) break;
+    if (dt & 128) hdr = (j->out_len - z->avail_in) * 8 - (size_t)(dt & 7);
+    if (z->avail_in == 0 && z->avail_out != 0) return SL_EIO;
+  }
+  size_t used = j->out_len - z->avail_in;
+  int unused = z->data_type & 7; /* padding bits of the last byte */
+  if (used != j->out_len || used == 0) return SL_EIO;
+  out[hdr / 8] &= (unsigned char)~(1u << (hdr % 8));
+  out[used - 1] &= (unsigned char)((1u << (8 - unused)) - 1);
+  /* The stored block's 3 header bits (zero) fit in the padding, or take a
+   * new byte; then LEN 0, NLEN 0xffff. */
+  if (unused < 3) out[used++] = 0;
+  memcpy(out + used, "\0\0\xff\xff", 4);
+  j->out_len = used + 4;
+  return 0;
+}
+
+/* Deflates one block (pool thread or loop): raw deflate, ended like a sync
+ * flush, or by the end of the stream for the last block. */
+static void gz_job_run(gz_job_t* j) {
+  const char* block = j->in + j->dict_len;
+  j->crc = (uint32_t)crc32(0, (const Bytef*)block, (uInt)j->in_len);
   j->err = SL_EIO;
   if (j->zlevel <= 3) {
     gz_job_run_isal(j);
     return;
   }
-  if (deflateReset(z) != Z_OK) return;
-  gz_tune(z, j->zlevel);
-  if (j->dict_len > 0 &&
-      deflateSetDictionary(z, (const Bytef*)j->in, (uInt)j->dict_len) !=
-          Z_OK)
-    return;
-  z->next_in = (Bytef*)block;
-  z->avail_in = (uInt)j->in_len;
-  z->next_out = (Bytef*)j->out;
-  z->avail_out = (uInt)j->out_cap;
-  int rc = deflate(z, j->last ? Z_FINISH : Z_SYNC_FLUSH);
-  j->out_len = j->out_cap - z->avail_out;
-  /* out_cap is above deflateBound, so one call always completes. */
-  if (j->last ? rc == Z_STREAM_END
-              : rc == Z_OK && z->avail_in == 0 && z->avail_out > 0)
-    j->err = 0;
+  j->out_len = libdeflate_deflate_compress(j->ld, block, j->in_len, j->out,
+                                           j->out_cap - 8);
+  if (j->out_len == 0) return;
+  j->err = j->last ? 0 : gz_unfinal(j);
 }
 
 static void gz_work(uv_work_t* req) {
@@ -265,7 +286,11 @@ static void gz_work(uv_work_t* req) {
 
 /* Frees the engine a job was set up for. */
 static void gz_job_end(gz_job_t* j) {
-  if (j->zlevel > 3) deflateEnd(&j->z);
+  if (j->ld != NULL) libdeflate_free_compressor(j->ld);
+  if (j->scratch != NULL) inflateEnd(&j->z);
+  sl__free(j->scratch);
+  j->ld = NULL;
+  j->scratch = NULL;
   sl__free(j->iz);
   sl__free(j->lbuf);
   j->iz = NULL;
@@ -273,12 +298,15 @@ static void gz_job_end(gz_job_t* j) {
   j->zlevel = 0;
 }
 
-static int gz_zlib_init(gz_job_t* j, int level) {
+static int gz_ld_init(gz_job_t* j, int level) {
+  j->ld = libdeflate_alloc_compressor(level);
   j->z = (z_stream){.zalloc = zs_alloc, .zfree = zs_free};
-  return deflateInit2(&j->z, level, Z_DEFLATED, -15, 8,
-                      Z_DEFAULT_STRATEGY) == Z_OK
-             ? 0
-             : SL_ENOMEM;
+  if (j->ld == NULL || inflateInit2(&j->z, -15) != Z_OK) return SL_ENOMEM;
+  if ((j->scratch = sl__malloc(SL__GZ_SCRATCH)) == NULL) {
+    inflateEnd(&j->z);
+    return SL_ENOMEM;
+  }
+  return 0;
 }
 
 static int gz_isal_init(gz_job_t* j, int level) {
@@ -301,14 +329,17 @@ static int gz_isal_init(gz_job_t* j, int level) {
 static int gz_job_prepare(gz_job_t* j, int level, size_t len) {
   if (j->zlevel != level) {
     gz_job_end(j);
-    int rc = level <= 3 ? gz_isal_init(j, level) : gz_zlib_init(j, level);
-    if (rc != 0) return rc;
+    int rc = level <= 3 ? gz_isal_init(j, level) : gz_ld_init(j, level);
+    if (rc != 0) {
+      gz_job_end(j);
+      return rc;
+    }
     j->zlevel = level;
   }
-  /* zlib: its bound plus the sync flush; igzip falls back to stored blocks
-   * (5 bytes per 64 KiB) and has no bound function. */
+  /* libdeflate: its bound plus the stored block gz_unfinal appends; igzip
+   * falls back to stored blocks (5 bytes per 64 KiB), no bound function. */
   size_t need = level <= 3 ? len + len / 64 + 1024
-                           : deflateBound(&j->z, (uLong)len) + 64;
+                           : libdeflate_deflate_compress_bound(j->ld, len) + 8;
   if (j->out_cap < need) {
     sl__free(j->out);
     j->out_cap = 0;
