@@ -637,10 +637,11 @@ typedef struct sl_zlib_opts_s {
 /* Each returns a new Transform (owned by the library), or NULL on ENOMEM.
  * sl_gzip writes ONE gzip member (what curl, browsers and a single
  * zlib.decompressobj(31) expect) but compresses in parallel, as pigz does:
- * each block_size block is deflated on libuv's thread pool with the previous
- * 32 KiB of input as its dictionary and ended with a sync flush, so the
- * output costs about 0.2% over one serial stream. Levels 1-3 use ISA-L
- * (igzip: 3.5x zlib -1's speed, smaller output), 4-9 zlib. The compressors
+ * each block_size block is deflated on libuv's thread pool and ended like a
+ * sync flush (byte aligned, not final). Levels 1-3 use ISA-L's igzip (with
+ * the previous 32 KiB as dictionary; 3.5x zlib -1's speed, smaller output),
+ * levels 4-9 libdeflate (each block starts without one; twice zlib's speed
+ * at level 6). The compressors
  * are shared by all gzip streams (at most min(max(CPUs, 2), libuv's pool
  * threads) at once, process-wide) and lent per block; a block starts only
  * while the readable side is below its mark. So a stream whose reader
@@ -648,13 +649,12 @@ typedef struct sl_zlib_opts_s {
  * filled plus 32 KiB of dictionary, and `threads` blocks of output past the
  * mark (each at most block_size + 1 KiB). With the defaults that is under
  * 1 MiB in the worst case (incompressible input, 4 threads), about 0.3 MiB
- * for text, whatever the CPU count. Level 6 searches a little harder than
- * zlib's own level 6 (max_lazy 32), which matches Node's level-6 size on
- * log text. sl_gunzip reads concatenated members. Corrupt input (or, for gunzip,
- * trailing data that is not zero padding) is an SL_EV_ERROR with SL_EZDATA
- * and zlib's reason ("EZDATA: invalid compressed data, incorrect header
- * check"); input that ends inside a stream is SL_EUNEXPECTEDEOF. sl_inflate
- * ignores data after the end of its stream, as Node does. */
+ * for text, whatever the CPU count. sl_gunzip reads concatenated members.
+ * Corrupt input (or, for gunzip, trailing data that is not zero padding)
+ * is an SL_EV_ERROR with SL_EZDATA and zlib's reason ("EZDATA: invalid
+ * compressed data, incorrect header check"); input that ends inside a
+ * stream is SL_EUNEXPECTEDEOF. sl_inflate ignores data after the end of its
+ * stream, as Node does. */
 SL_EXTERN sl_stream_t* sl_gzip(const sl_zlib_opts_t* o);
 SL_EXTERN sl_stream_t* sl_gunzip(const sl_zlib_opts_t* o);
 SL_EXTERN sl_stream_t* sl_deflate(const sl_zlib_opts_t* o);

@@ -2,30 +2,29 @@
  * parallel), and sl_gunzip, sl_deflate, sl_inflate (one streaming z_stream).
  *
  * Decision (issue 9): gzip writes ONE member, as pigz does. Its input is cut
- * into blocks (128 KiB, sl_zlib_opts_t.block_size); each block is raw-
- * deflated on libuv's pool with the previous 32 KiB of input as its preset
- * dictionary and ends with a sync flush (byte aligned, not final); the last
- * one ends the deflate stream. The stream writes one header and a trailer
- * whose CRC is the blocks' CRCs joined with crc32_combine. The old
- * multi-member output (one member per 1 MiB block, libdeflate) was cut
- * short by curl, Chromium, httpx and any single zlib.decompressobj(31).
- * libdeflate cannot do this (no dictionary, always a final block). Levels
- * 1-3 use ISA-L's igzip (dictionary and sync flush, levels 1-3 only),
- * levels 4-9 zlib. Measured on 64 MiB of bench/node/genlog.js text, one
- * core, 128 KiB blocks with dictionaries:
- *   zlib -6                                42 MB/s  20.22% of the input
- *   zlib -6, one serial stream             46 MB/s  20.19%
- *   zlib -6 with max_lazy 32 (level 6)     43 MB/s  19.72%
- *   zlib -1                               136 MB/s  25.46%
- *   ISA-L 1 / 2 / 3 (levels 1-3)     479 / 426 / 181 MB/s  24.35 / 24.23 /
- *                                                   23.69%
+ * into blocks (128 KiB, sl_zlib_opts_t.block_size), each raw-deflated on
+ * libuv's pool and ended like a sync flush (byte aligned, not final); the
+ * last one ends the deflate stream. One header, and a trailer whose CRC is
+ * the blocks' CRCs joined with crc32_combine. The old multi-member output
+ * (one member per 1 MiB block) was cut short by curl, Chromium, httpx and
+ * any single zlib.decompressobj(31). Engines, measured on one core on 64
+ * MiB of bench/node/genlog.js text in 128 KiB blocks:
+ *   libdeflate -6, no dictionary (used)    84 MB/s  19.67% of the input
+ *     + turning its final block non-final  +13% time (gz_unfinal)
+ *   zlib -6, 32 KiB dictionary (pigz)      42 MB/s  20.22%
+ *   zlib -6 with max_lazy 32, dictionary   43 MB/s  19.72%
+ *   ISA-L 1 / 2 / 3, dictionary (used)   479 / 426 / 181 MB/s  24.35 /
+ *                                                   24.23 / 23.69%
+ *   zlib -1, dictionary                   136 MB/s  25.46%
  *   Node 20 createGzip -6 (its zlib)       30 MB/s  19.75%
- * Node's zlib finds more matches at level 6 than zlib 1.2.13 does on this
- * text (2.4% smaller), so level 6 raises max_lazy from 16 to 32 (zlib's
- * level-7 value, keeping level 6's chains): Node's size at zlib-6 speed; on
- * C headers and JavaScript it changes the size by under 0.3%. ISA-L's
- * levels are 3.5x zlib -1's speed at a better ratio, which is what the HTTP
- * path wants (level 1, as nginx).
+ * So levels 1-3 use ISA-L's igzip (the previous 32 KiB as dictionary, its
+ * own sync flush), and levels 4-9 libdeflate, which has neither: its blocks
+ * start without the previous 32 KiB (on this text still smaller than zlib
+ * with one; on JavaScript 3% larger than Node: 24.45% vs 23.74%) and its
+ * output always ends with a final block, which gz_unfinal rewrites. zlib at
+ * level 6 costs as much CPU per byte as Node and missed the 1.5x-Node
+ * target on two shared cores (1.07x); libdeflate halves it. The HTTP path
+ * wants level 1 (ISA-L), as nginx's default.
  *
  * Memory (issue 9, item 6): a z_stream and its buffers are "jobs" shared by
  * every gzip stream, at most min(max(CPUs, 2), libuv pool threads) of them;

@@ -1,6 +1,8 @@
 /* Compression Transforms: round trips through sl_pipeline, interoperability
- * with gzip(1) and Node's zlib, multi-member and corrupt input, destroy while
- * pool work is in flight, and bounded buffering under a slow consumer. */
+ * with gzip(1) and Node's zlib, gzip output that is exactly one member at
+ * every level and block size, multi-member and corrupt input to gunzip,
+ * destroy while pool work is in flight, bounded buffering under a slow or
+ * stalled consumer, shared compressors, and bad options. */
 #include "test.h"
 
 #include <stdarg.h>
