@@ -4,9 +4,10 @@
  *     .pipe(zlib.createGzip())
  *     .pipe(fs.createWriteStream('input.txt.gz'));
  *
- * Usage: gzip-file SRC [DST] [--level N]; DST defaults to SRC.gz. Prints
- * "File compressed." once DST is complete, or the error (naming the file or
- * the stage) and exits 1. */
+ * Usage: gzip-file SRC [DST] [--level N]; DST defaults to SRC.gz, N is 1-9
+ * (default 6). Prints "File compressed." once DST is complete, or the error
+ * (naming the file or the stage) and exits 1; a bad argument is a usage
+ * error naming it, exit 2. The output is one gzip member. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,22 @@
 #include <sluice.h>
 
 static int status;
+
+static int usage(const char* why) {
+  if (why != NULL) fprintf(stderr, "gzip-file: %s\n", why);
+  fprintf(stderr, "usage: gzip-file SRC [DST] [--level 1-9]\n");
+  return 2;
+}
+
+/* Parses the value of --level: an integer from 1 to 9, nothing else. */
+static int parse_level(const char* arg, int* level) {
+  char* end;
+  long v = arg ? strtol(arg, &end, 10) : 0;
+  if (arg == NULL || *arg == '\0' || *end != '\0' || v < 1 || v > 9)
+    return -1;
+  *level = (int)v;
+  return 0;
+}
 
 static void on_done(int err, int stage, const char* message, void* arg) {
   if (err != 0) {
@@ -29,19 +46,27 @@ int main(int argc, char** argv) {
   const char *src = NULL, *dst = NULL;
   sl_zlib_opts_t zo = {0};
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--level") == 0 && i + 1 < argc)
-      zo.level = atoi(argv[++i]);
-    else if (src == NULL)
+    char why[256];
+    if (strcmp(argv[i], "--level") == 0) {
+      const char* v = i + 1 < argc ? argv[++i] : NULL;
+      if (parse_level(v, &zo.level) != 0) {
+        snprintf(why, sizeof why,
+                 "--level must be an integer from 1 to 9%s%s%s",
+                 v ? ", got '" : " (missing)", v ? v : "", v ? "'" : "");
+        return usage(why);
+      }
+    } else if (strncmp(argv[i], "--", 2) == 0) {
+      snprintf(why, sizeof why, "unknown option '%s'", argv[i]);
+      return usage(why);
+    } else if (src == NULL) {
       src = argv[i];
-    else if (dst == NULL)
+    } else if (dst == NULL) {
       dst = argv[i];
-    else
-      src = NULL, i = argc; /* too many arguments */
+    } else {
+      return usage("too many arguments");
+    }
   }
-  if (src == NULL) {
-    fprintf(stderr, "usage: gzip-file SRC [DST] [--level 1-9]\n");
-    return 2;
-  }
+  if (src == NULL) return usage(NULL);
   char def[4096];
   if (dst == NULL) {
     snprintf(def, sizeof def, "%s.gz", src);

@@ -1,5 +1,6 @@
 /* The library's version and those of the libraries it stands on. It sits
  * above the layers, since it names what each of them links. */
+#include <isa-l.h>
 #include <libdeflate.h>
 #include <llhttp.h>
 #include <stdio.h>
@@ -24,8 +25,9 @@ const char* sl_version_deps(void) {
   static char buf[128];
   if (buf[0] == '\0')
     snprintf(buf, sizeof buf,
-             "libuv %s, zlib %s, libdeflate %s, llhttp %d.%d.%d",
+             "libuv %s, zlib %s, libdeflate %s, isa-l %d.%d.%d, llhttp %d.%d.%d",
              uv_version_string(), zlibVersion(), LIBDEFLATE_VERSION_STRING,
+             ISAL_MAJOR_VERSION, ISAL_MINOR_VERSION, ISAL_PATCH_VERSION,
              LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH);
   return buf;
 }

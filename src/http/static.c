@@ -740,7 +740,9 @@ static int send_body(sl_stream_t* req, sl_stream_t* res, int fd, int own,
   sl_file_opts_t fo = {
       .fd = fd, .use_fd = 1, .start = start, .end = end, .strict_end = 1};
   sl_stream_t* file = sl_file_reader(path, &fo);
-  sl_stream_t* z = gzip ? sl_gzip(NULL) : NULL;
+  /* Level 1, nginx's gzip_comp_level default: a quarter of level 6's CPU
+   * for 24% of the input instead of 20% on text (ISA-L, design.md). */
+  sl_stream_t* z = gzip ? sl_gzip(&(sl_zlib_opts_t){.level = 1}) : NULL;
   if (file == NULL || (gzip && z == NULL)) {
     if (file != NULL) sl_stream_destroy(file, 0); /* closes fd */
     else close(fd);

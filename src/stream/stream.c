@@ -637,6 +637,10 @@ static void process_readable(sl_stream_t* s) {
     if (s->w.held) {
       s->w.held = 0;
       complete_write(s, s->w.held_err);
+    } else if (s->hooks->read != NULL) {
+      /* A transform that holds input of its own (gzip's blocks) resumes
+       * here once its reader caught up. */
+      s->hooks->read(s, s->r.hwm - s->r.length);
     }
     return;
   }

@@ -45,7 +45,7 @@ check "libsluice.so exports no llhttp or sl__ symbol" \
 # The installed CLI finds its demo site relative to its prefix.
 out=$(cd / && env -u SLUICE_SITE "$P/bin/sluice" --version)
 check "--version names sluice and its libraries" \
-  grep -qE '^sluice [0-9]+\.[0-9]+\.[0-9]+ \(libuv [0-9.]+, zlib [0-9.]+, libdeflate [0-9.]+, llhttp [0-9.]+\)$' <<<"$out"
+  grep -qE '^sluice [0-9]+\.[0-9]+\.[0-9]+ \(libuv [0-9.]+, zlib [0-9.]+, libdeflate [0-9.]+, isa-l [0-9.]+, llhttp [0-9.]+\)$' <<<"$out"
 
 # A consumer that has its own llhttp_init: the static library must not
 # clash with it.

@@ -1,9 +1,12 @@
 /* Compression Transforms: round trips through sl_pipeline, interoperability
- * with gzip(1) and Node's zlib, multi-member and corrupt input, destroy while
- * pool work is in flight, and bounded buffering under a slow consumer. */
+ * with gzip(1) and Node's zlib, gzip output that is exactly one member at
+ * every level and block size, multi-member and corrupt input to gunzip,
+ * destroy while pool work is in flight, bounded buffering under a slow or
+ * stalled consumer, shared compressors, and bad options. */
 #include "test.h"
 
 #include <stdarg.h>
+#include <zlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -173,6 +176,129 @@ TEST(zlib_gzip_gunzip_roundtrip_10mib) {
   free(data);
 }
 
+/* Issue 9: curl, Chromium, httpx and a single zlib.decompressobj(31) stop
+ * after the first gzip member, so sl_gzip must write exactly one, whatever
+ * the number of blocks. */
+TEST(zlib_gzip_output_is_one_member) {
+  size_t len = 5 * 1024 * 1024 + 4321; /* 41 blocks of 128 KiB */
+  char* data = make_data(len, 12);
+  sl_zlib_opts_t zo = {.threads = 2};
+  pl_result_t res;
+  sink_t out = run_through(data, len, 50000, sl_gzip(&zo), NULL, &res);
+  ASSERT_EQ(res.err, 0);
+  /* One header: magic, deflate, no flags (no name, no extra field). */
+  ASSERT(out.len > 18);
+  const unsigned char* g = (const unsigned char*)out.buf;
+  ASSERT(g[0] == 0x1f && g[1] == 0x8b && g[2] == 8 && g[3] == 0);
+  /* One z_stream (windowBits 31 = gzip, one member) consumes ALL of it. */
+  z_stream z = {0};
+  ASSERT_EQ(inflateInit2(&z, 31), Z_OK);
+  char* back = malloc(len + 1);
+  z.next_in = (Bytef*)out.buf;
+  z.avail_in = (uInt)out.len;
+  z.next_out = (Bytef*)back;
+  z.avail_out = (uInt)len + 1;
+  ASSERT_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
+  ASSERT_EQ(z.avail_in, 0);
+  ASSERT_EQ(z.total_out, len);
+  ASSERT_MEM_EQ(back, data, len);
+  /* Fed in pieces, a single-member decoder ends exactly at the last byte. */
+  ASSERT_EQ(inflateReset(&z), Z_OK);
+  size_t off = 0;
+  int rc = Z_OK;
+  while (rc == Z_OK && off < out.len) {
+    size_t k = out.len - off < 4096 ? out.len - off : 4096;
+    z.next_in = (Bytef*)out.buf + off;
+    z.avail_in = (uInt)k;
+    do {
+      z.next_out = (Bytef*)back;
+      z.avail_out = 65536;
+      rc = inflate(&z, Z_NO_FLUSH);
+    } while (rc == Z_OK && z.avail_in > 0);
+    off += k - z.avail_in;
+  }
+  ASSERT_EQ(rc, Z_STREAM_END);
+  ASSERT_EQ(off, out.len);
+  ASSERT_EQ(z.total_in, out.len);
+  inflateEnd(&z);
+  /* The trailer: CRC-32 and size of the whole input. */
+  const unsigned char* t = g + out.len - 8;
+  uint32_t crc = (uint32_t)crc32(0, (const Bytef*)data, (uInt)len);
+  ASSERT_EQ(t[0] | t[1] << 8 | t[2] << 16 | (uint32_t)t[3] << 24, crc);
+  ASSERT_EQ(t[4] | t[5] << 8 | t[6] << 16 | (uint32_t)t[7] << 24,
+            (uint32_t)len);
+  free(back);
+  free(out.buf);
+  free(data);
+}
+
+/* Inflates a whole gzip buffer with one z_stream; returns the output
+ * length, or (size_t)-1 unless it is exactly one member. */
+static size_t inflate_one_member(const char* gz, size_t len, char* out,
+                                 size_t cap) {
+  z_stream z = {0};
+  ASSERT_EQ(inflateInit2(&z, 31), Z_OK);
+  z.next_in = (Bytef*)gz;
+  z.avail_in = (uInt)len;
+  z.next_out = (Bytef*)out;
+  z.avail_out = (uInt)cap;
+  int rc = inflate(&z, Z_FINISH);
+  size_t n = rc == Z_STREAM_END && z.avail_in == 0 ? z.total_out
+                                                    : (size_t)-1;
+  inflateEnd(&z);
+  return n;
+}
+
+/* Block boundaries anywhere: tiny blocks, inputs shorter than the 32 KiB
+ * dictionary, an input that ends exactly on a block, one-byte writes. */
+TEST(zlib_gzip_one_member_for_any_block_and_write_size) {
+  struct {
+    size_t block, len, step;
+  } cases[] = {
+      {1024, 40000, 1},        {1024, 3 * 1024, 1024}, {4096 + 7, 300001, 999},
+      {65536, 65536 * 4, 70000}, {128 * 1024, 10, 3},   {2048, 0, 1},
+  };
+  char* data = make_data(300001, 14);
+  char* back = malloc(300002);
+  /* Every case at each engine: ISA-L (levels 1-3) and zlib (4-9). */
+  for (size_t i = 0; i < 4 * sizeof cases / sizeof cases[0]; i++) {
+    static const int levels[] = {1, 3, 6, 9};
+    sl_zlib_opts_t zo = {.block_size = cases[i / 4].block, .threads = 3,
+                         .level = levels[i % 4]};
+    pl_result_t res;
+    size_t len = cases[i / 4].len;
+    sink_t out = run_through(data, len, cases[i / 4].step, sl_gzip(&zo),
+                             NULL, &res);
+    ASSERT_EQ(res.err, 0);
+    ASSERT_EQ(inflate_one_member(out.buf, out.len, back, 300002), len);
+    ASSERT_MEM_EQ(back, data, len);
+    free(out.buf);
+  }
+  free(back);
+  free(data);
+}
+
+/* Incompressible input through both engines: stored blocks, still one
+ * member, and the output stays within a block's worth of the input. */
+TEST(zlib_gzip_incompressible_input_every_level) {
+  size_t len = 1024 * 1024 + 333;
+  char* data = malloc(len);
+  char* back = malloc(len + 1);
+  sl_test_fill_random(data, len, 15);
+  for (int level = 1; level <= 9; level++) {
+    sl_zlib_opts_t zo = {.level = level};
+    pl_result_t res;
+    sink_t out = run_through(data, len, 65536, sl_gzip(&zo), NULL, &res);
+    ASSERT_EQ(res.err, 0);
+    ASSERT_LT(out.len, len + len / 100);
+    ASSERT_EQ(inflate_one_member(out.buf, out.len, back, len + 1), len);
+    ASSERT_MEM_EQ(back, data, len);
+    free(out.buf);
+  }
+  free(back);
+  free(data);
+}
+
 TEST(zlib_gzip_output_passes_gzip_tool) {
   size_t len = 5 * 1024 * 1024 + 12345;
   char* data = make_data(len, 2);
@@ -249,7 +375,7 @@ TEST(zlib_gzip_same_bytes_for_any_thread_count) {
   ASSERT_EQ(res.err, 0);
   ASSERT_EQ(a.len, b.len);
   ASSERT_MEM_EQ(a.buf, b.buf, a.len);
-  /* Small blocks, many members: our gunzip reads them all. */
+  /* Small blocks (still one member): our gunzip reads them. */
   sink_t c = run_through(a.buf, a.len, 4096, sl_gunzip(NULL), NULL, &res);
   ASSERT_EQ(res.err, 0);
   ASSERT_EQ(c.len, len);
@@ -478,13 +604,186 @@ TEST(zlib_gzip_slow_consumer_keeps_buffering_bounded) {
   ASSERT(k.len > len);
   sl_stream_stats_t st;
   sl_stream_stats(z, &st);
-  /* Bound: both marks plus threads + 1 blocks (the blocks compressing when
-   * the readable side filled up, and the one that was being filled); without
-   * backpressure the whole input would pile up. */
-  ASSERT_LT(st.max_buffered, 3 * 65536 + 3 * (1024 * 1024 + 1024));
+  /* Bound (sluice.h): both marks, one input chunk and `threads` blocks of
+   * output beyond the mark; without backpressure the whole input would pile
+   * up. */
+  ASSERT_LE(st.max_buffered, 3 * 65536 + 2 * (128 * 1024 + 1024));
   sl_stream_unref(z);
   free(k.buf);
   free(data);
+}
+
+/* Issue 9, item 6: a reader that never reads pinned about 5 MiB per gzip
+ * stream (1 MiB blocks in and out, one per CPU). Eight stalled streams, each
+ * offered 64 MiB of incompressible bytes: each must stop taking input having
+ * buffered no more than the bound sluice.h states for the default options,
+ * whatever the CPU count (its marks, one chunk, at most 4 blocks of output
+ * past the mark), and the process must not grow by more than that. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ZLIB_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ZLIB_TEST_ASAN 1
+#endif
+#endif
+#ifndef ZLIB_TEST_ASAN
+#define ZLIB_TEST_ASAN 0
+#endif
+#define STALL_N 8
+#define STALL_BOUND (3 * 65536 + 4 * (128 * 1024 + 1024))
+
+static char stall_buf[65536];
+
+typedef struct {
+  uint64_t left, pushed;
+} gen_t;
+
+static void gen_read(sl_stream_t* s, size_t n) {
+  gen_t* g = sl_stream_data(s);
+  for (;;) {
+    if (g->left == 0) {
+      sl_stream_push(s, NULL);
+      return;
+    }
+    int rc = sl_stream_push_bytes(s, stall_buf, sizeof stall_buf);
+    g->left -= sizeof stall_buf;
+    g->pushed += sizeof stall_buf;
+    if (rc <= 0) return;
+  }
+}
+
+static const sl_stream_hooks_t gen_hooks = {.read = gen_read};
+
+TEST(zlib_gzip_stalled_reader_holds_a_bounded_amount) {
+  /* 64 KiB of random bytes repeated: the repeats are beyond deflate's 32 KiB
+   * window, so the output is as large as the input (the worst case). */
+  sl_test_fill_random(stall_buf, sizeof stall_buf, 13);
+  gen_t g[STALL_N];
+  sl_stream_t *src[STALL_N], *z[STALL_N];
+  uint64_t rss0 = sl_rss();
+  for (int i = 0; i < STALL_N; i++) {
+    g[i] = (gen_t){.left = (uint64_t)64 << 20};
+    sl_stream_opts_t o = {.hooks = &gen_hooks, .data = &g[i]};
+    src[i] = sl_readable_new(&o);
+    z[i] = sl_gzip(NULL);
+    sl_stream_ref(src[i]);
+    sl_stream_ref(z[i]);
+    sl_stream_pipe(src[i], z[i], NULL);
+  }
+  sl_run(); /* returns once nothing moves: every pipe is stalled */
+  uint64_t rss1 = sl_rss();
+  for (int i = 0; i < STALL_N; i++) {
+    sl_stream_stats_t st;
+    sl_stream_stats(z[i], &st);
+    ASSERT_LE(st.max_buffered, STALL_BOUND);
+    /* Backpressure reached the source long before its 64 MiB. */
+    ASSERT_LT(g[i].pushed, (uint64_t)2 << 20);
+    ASSERT(!sl_stream_finished_(z[i]));
+  }
+  fprintf(stderr, "rss +%.1f MiB for %d stalled streams\n",
+          (double)(rss1 - rss0) / 1048576, STALL_N);
+#if !ZLIB_TEST_ASAN /* ASan's redzones and quarantine inflate the RSS */
+  ASSERT_LT(rss1 - rss0, (uint64_t)STALL_N * STALL_BOUND + (4u << 20));
+#endif
+  for (int i = 0; i < STALL_N; i++) {
+    sl_stream_destroy(src[i], 0);
+    sl_stream_destroy(z[i], 0);
+  }
+  sl_run();
+  for (int i = 0; i < STALL_N; i++) {
+    sl_stream_unref(src[i]);
+    sl_stream_unref(z[i]);
+  }
+}
+
+/* More streams than shared compressors: they queue for jobs, all finish
+ * with the right bytes, and one destroyed while it waits leaves the queue
+ * (the others still finish). */
+#define SHARE_N 6
+TEST(zlib_gzip_streams_share_the_compressors) {
+  size_t len = 2 * 1024 * 1024 + 17;
+  char* data[SHARE_N];
+  src_t src[SHARE_N];
+  sink_t k[SHARE_N];
+  pl_result_t res[SHARE_N];
+  sl_stream_t* z[SHARE_N];
+  for (int i = 0; i < SHARE_N; i++) {
+    data[i] = make_data(len, 20 + (uint64_t)i);
+    sl_zlib_opts_t zo = {.threads = 4, .block_size = 64 * 1024};
+    z[i] = sl_gzip(&zo);
+    memset(&res[i], 0, sizeof res[i]);
+    ASSERT_EQ(sl_pipeline(on_pipeline, &res[i],
+                          source_new(&src[i], data[i], len, 65536), z[i],
+                          sink_new(&k[i]), NULL),
+              0);
+  }
+  sl_timer_start(5, 0, destroy_later, z[SHARE_N - 1]);
+  sl_run();
+  for (int i = 0; i < SHARE_N; i++) {
+    ASSERT_EQ(res[i].calls, 1);
+    if (i == SHARE_N - 1) {
+      /* Destroyed from the timer, unless it had already finished. */
+      ASSERT(res[i].err == SL_ECANCELED || res[i].err == 0);
+    } else {
+      ASSERT_EQ(res[i].err, 0);
+      pl_result_t r2;
+      sink_t back = run_through(k[i].buf, k[i].len, 30000, sl_gunzip(NULL),
+                                NULL, &r2);
+      ASSERT_EQ(r2.err, 0);
+      ASSERT_EQ(back.len, len);
+      ASSERT_MEM_EQ(back.buf, data[i], len);
+      free(back.buf);
+    }
+    free(k[i].buf);
+    free(data[i]);
+  }
+}
+
+/* Issue 9, item 14: a bad option is an SL_EINVAL error from the loop that
+ * names the option and its range, never an assertion. */
+TEST(zlib_bad_options_fail_with_einval) {
+  struct {
+    sl_zlib_opts_t o;
+    sl_stream_t* (*make)(const sl_zlib_opts_t*);
+    const char* msg;
+  } cases[] = {
+      {{.level = 12}, sl_gzip,
+       "EINVAL: invalid argument, gzip: level 12 is out of range (1-9, 0 = "
+       "default 6)"},
+      {{.level = -1}, sl_deflate,
+       "EINVAL: invalid argument, deflate: level -1 is out of range (1-9, 0 "
+       "= default 6)"},
+      {{.threads = -2}, sl_gzip,
+       "EINVAL: invalid argument, gzip: threads -2 is out of range (1-64, 0 "
+       "= auto)"},
+      {{.block_size = 100}, sl_gzip,
+       "EINVAL: invalid argument, gzip: block_size 100 is out of range "
+       "(1024-67108864, 0 = 128 KiB)"},
+      {{.chunk_size = (size_t)1 << 33}, sl_gunzip,
+       "EINVAL: invalid argument, gunzip: chunk_size 8589934592 is out of "
+       "range (1-4294967295, 0 = 64 KiB)"},
+      {{.level = 10}, sl_inflate,
+       "EINVAL: invalid argument, inflate: level 10 is out of range (1-9, 0 "
+       "= default 6)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    src_t src;
+    sink_t k;
+    pl_result_t res = {0};
+    sl_stream_t* z = cases[i].make(&cases[i].o);
+    ASSERT(z != NULL);
+    ASSERT_EQ(sl_pipeline(on_pipeline, &res, source_new(&src, "abc", 3, 3),
+                          z, sink_new(&k), NULL),
+              0);
+    ASSERT_EQ(res.calls, 0); /* from the loop, not inside the call */
+    sl_run();
+    ASSERT_EQ(res.calls, 1);
+    ASSERT_EQ(res.err, SL_EINVAL);
+    ASSERT_EQ(res.stage, 1);
+    ASSERT_STR_EQ(res.msg, cases[i].msg);
+    ASSERT_EQ(k.len, 0);
+    free(k.buf);
+  }
 }
 
 /* --- a chunk of 4 GiB and more ------------------------------------------- */
