@@ -7,6 +7,7 @@
  * a file and back through gunzip into a checksum, printing throughput and
  * peak memory, which stays at the sum of the pipeline's high-water marks
  * however large the log. Uses only <sluice.h>. */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -133,27 +134,91 @@ static int demo(int argc, char** argv) {
 
 /* --- serve -------------------------------------------------------------- */
 
+/* A response in flight and its client's address: what a single-process
+ * shutdown deadline cuts, and reports by connection. */
+typedef struct {
+  sl_stream_t* res;
+  char remote[64];
+} flight_t;
+
 typedef struct {
   sl_http_server_t* srv;
   sl_static_t* st;
   int closing;
+  sl_timer_t* deadline;
+  flight_t* fl;
+  size_t nfl, capfl;
 } serve_t;
+
+static double drain_seconds; /* --shutdown-timeout; 0: no deadline */
+
+static void on_res_close(sl_stream_t* res, const sl_event_t* ev, void* arg) {
+  serve_t* sv = arg;
+  (void)ev;
+  for (size_t i = 0; i < sv->nfl; i++)
+    if (sv->fl[i].res == res) {
+      sv->fl[i] = sv->fl[--sv->nfl];
+      break;
+    }
+}
+
+/* Remembers `res` until it closes; a full table (out of memory) only
+ * means that response is not cut at a deadline. */
+static void track(serve_t* sv, sl_stream_t* req, sl_stream_t* res) {
+  if (sv->nfl == sv->capfl) {
+    size_t cap = sv->capfl ? sv->capfl * 2 : 64;
+    flight_t* fl = realloc(sv->fl, cap * sizeof *fl);
+    if (fl == NULL) return;
+    sv->fl = fl;
+    sv->capfl = cap;
+  }
+  if (sl_stream_on(res, SL_EV_CLOSE, on_res_close, sv) != 0) return;
+  flight_t* f = &sv->fl[sv->nfl++];
+  f->res = res;
+  snprintf(f->remote, sizeof f->remote, "%s", sl_http_remote(req));
+}
 
 static void on_request(sl_stream_t* req, sl_stream_t* res, void* arg) {
   serve_t* sv = arg;
+  track(sv, req, res);
   int rc = sl_static_serve(sv->st, req, res);
   if (rc != 0 && !sl_http_headers_sent(res))
     sl_http_respond(res, 500, "text/plain", "Internal Server Error\n", 22);
 }
 
 static void on_server_closed(void* arg) {
-  (void)arg;
+  serve_t* sv = arg;
+  if (sv->deadline != NULL) sl_timer_stop(sv->deadline);
+  sv->deadline = NULL;
   fprintf(stderr, "sluice serve: closed\n");
 }
 
+static int shutdown_cut; /* the shutdown deadline cut connections */
+
+/* The drain deadline of one process: what is still sending is cut
+ * (destroying a response closes its connection), then the server's close
+ * completes. Reported as the cluster reports its kills. */
+static void on_deadline(sl_timer_t* t, void* arg) {
+  serve_t* sv = arg;
+  (void)t;
+  sv->deadline = NULL;
+  size_t conns = 0;
+  for (size_t i = 0; i < sv->nfl; i++) {
+    size_t j = 0;
+    while (j < i && strcmp(sv->fl[j].remote, sv->fl[i].remote) != 0) j++;
+    conns += j == i;
+  }
+  if (conns == 0) return;
+  fprintf(stderr, "sluice serve: the %g s shutdown deadline cut %zu "
+          "connection%s\n", drain_seconds, conns, conns == 1 ? "" : "s");
+  shutdown_cut = 1;
+  while (sv->nfl > 0) /* on_res_close removes each (it runs later) */
+    sl_stream_destroy(sv->fl[--sv->nfl].res, SL_ECANCELED);
+}
+
 /* One process: the first SIGINT or SIGTERM closes the server gracefully
- * (in-flight responses finish); once everything is closed sl_run()
- * returns. */
+ * (in-flight responses finish, within --shutdown-timeout); once
+ * everything is closed sl_run() returns. */
 static void on_signal(int signum, void* arg) {
   serve_t* sv = arg;
   if (sv->closing) return;
@@ -162,6 +227,9 @@ static void on_signal(int signum, void* arg) {
           signum == SIGINT ? "SIGINT" : "SIGTERM");
   sl_signal_off(SIGINT, on_signal, sv);
   sl_signal_off(SIGTERM, on_signal, sv);
+  if (drain_seconds > 0)
+    sv->deadline = sl_timer_start((uint64_t)(drain_seconds * 1000 + 0.5), 0,
+                                  on_deadline, sv);
   sl_http_server_close(sv->srv, on_server_closed, sv);
 }
 
@@ -243,8 +311,6 @@ static void print_stats(int signum, void* arg) {
 }
 
 static uint64_t retired_before, cut_before, cut_conns_before;
-static double drain_seconds; /* --shutdown-timeout; 0: no deadline */
-static int shutdown_cut;     /* the shutdown deadline cut connections */
 
 /* "done" only when no worker was killed at the drain deadline: a restart
  * that cut downloads says so, with how many. */
@@ -395,31 +461,43 @@ static const char* find_site(void) {
 
 static void serve_usage(FILE* f) {
   fprintf(f,
-          "usage: sluice serve [DIR] [--port P] [--host H] [--quiet]\n"
+          "usage: sluice serve [DIR] [--port P] [--host H]\n"
           "         [--workers N|auto] [--sched reuseport|rr|shared]\n"
-          "         [--dotfiles ignore|deny|allow] [--shutdown-timeout S]\n"
+          "         [--dotfiles ignore|deny|allow] [--index NAME]\n"
+          "         [--no-listing] [--no-gzip] [--shutdown-timeout S]\n"
+          "         [--access-log PATH|-|off] [--quiet]\n"
+          "         [--log-format combined|json|sluice]\n"
+          "         [--trust-proxy CIDR[,CIDR...]]\n"
           "  Serves DIR (default: the bundled demo site) over HTTP/1.1 with\n"
           "  Range, ETag/304, gzip for text, directory listings and an\n"
-          "  access log on stderr (--quiet: none). Defaults: --port 8080\n"
-          "  --host 127.0.0.1, one process (--workers 0).\n"
-          "  Ctrl-C (SIGINT) or SIGTERM closes it gracefully.\n"
+          "  access log. Defaults: --port 8080 --host 127.0.0.1, one\n"
+          "  process (--workers 0).\n"
           "  --dotfiles: paths with a segment starting with '.' (.git, .env;\n"
           "  .well-known excepted) get 404 and are not listed (ignore, the\n"
           "  default), 403 (deny), or are served (allow).\n"
+          "  --index NAME: a directory's index file (default index.html).\n"
+          "  --no-listing: 404 for a directory without one, no listing.\n"
+          "  --no-gzip: never compress on the fly.\n"
+          "  --access-log: a file (opened in append mode), - for stderr\n"
+          "  (the default) or off (as --quiet).\n"
+          "  --log-format: combined (the default: nginx/Apache combined,\n"
+          "  which goaccess and fail2ban read), json (one object per line)\n"
+          "  or sluice (client, request, status, bytes, duration).\n"
+          "  --trust-proxy: addresses or CIDRs (10.0.0.0/8,::1) of proxies\n"
+          "  whose X-Forwarded-For names the client in the log.\n"
+          "  --shutdown-timeout S (default 60, 0: none): how long a stopping\n"
+          "  server (or worker) may drain its connections; at the deadline\n"
+          "  the rest are cut, that is reported, and the exit code is 1. A\n"
+          "  rolling restart extends it while a worker is still sending to\n"
+          "  a client that reads; a shutdown does not.\n"
           "  --workers N: a cluster of N worker processes sharing the port\n"
           "  (auto: one per CPU); --sched says how connections are spread\n"
           "  (reuseport, the default: the kernel by hash; rr: the primary\n"
           "  hands them out in turn; shared: one socket, the kernel wakes\n"
-          "  one worker). A dead worker is replaced, with backoff. Signals\n"
-          "  to the primary: SIGINT/SIGTERM graceful shutdown, SIGHUP\n"
-          "  rolling restart, SIGUSR1 per-worker stats on stdout (requests,\n"
-          "  open connections, RSS in MiB, event-loop lag in ms).\n"
-          "  --shutdown-timeout S (with --workers; default 60, 0: none):\n"
-          "  how long a stopping worker may drain its connections before\n"
-          "  it is killed. A rolling restart extends it while the worker\n"
-          "  is still sending to a client that reads; a shutdown does not.\n"
-          "  A kill is reported with the connections it cut (and a\n"
-          "  shutdown that cut any exits 1).\n"
+          "  one worker). A dead worker is replaced, with backoff.\n"
+          "  Signals: SIGINT/SIGTERM graceful shutdown. To the primary:\n"
+          "  SIGHUP rolling restart, SIGUSR1 per-worker stats on stdout\n"
+          "  (requests, open connections, RSS in MiB, event-loop lag in ms).\n"
           "  The demo site is found in $SLUICE_SITE, <exe>/../share/site,\n"
           "  <exe>/share/site or the source tree.\n");
 }
@@ -428,11 +506,79 @@ typedef struct {
   const char* dir;
   int workers; /* 0: one process; < 0: one worker per CPU */
   sl_cluster_sched_t sched;
-  int dotfiles; /* SL_DOTFILES_* */
-  int drain_given;
+  sl_static_opts_t st;
 } serve_args_t;
 
-/* Returns -1 to go on, else the exit code (0 for --help, 2 for misuse). */
+static int bad_value(const char* opt, const char* v, const char* what) {
+  fprintf(stderr, "sluice serve: invalid %s '%s' (%s)\n", opt, v, what);
+  return 2;
+}
+
+/* One address or CIDR of --trust-proxy ("10.0.0.0/8", "::1"). */
+static int cidr_ok(const char* p, size_t n) {
+  char buf[64], *slash, *end;
+  unsigned char addr[16];
+  if (n == 0 || n >= sizeof buf) return 0;
+  memcpy(buf, p, n);
+  buf[n] = '\0';
+  long bits = -1;
+  if ((slash = strchr(buf, '/')) != NULL) {
+    *slash = '\0';
+    bits = strtol(slash + 1, &end, 10);
+    if (*end != '\0' || slash[1] == '\0' || bits < 0) return 0;
+  }
+  if (inet_pton(AF_INET, buf, addr) == 1) return bits <= 32;
+  return inet_pton(AF_INET6, buf, addr) == 1 && bits <= 128;
+}
+
+/* The list as the library takes it: comma-separated, spaces allowed. */
+static int proxies_ok(const char* v) {
+  int n = 0;
+  for (const char* p = v;; n++) {
+    while (*p == ' ') p++;
+    size_t len = strcspn(p, ", ");
+    if (!cidr_ok(p, len) || n == 32) return 0;
+    p += len;
+    while (*p == ' ') p++;
+    if (*p == '\0') return 1;
+    if (*p++ != ',') return 0;
+  }
+}
+
+/* The log and file options. Returns -1 to go on, else 2. */
+static int serve_log_option(const char* o, const char* v, serve_args_t* a,
+                            sl_http_server_opts_t* so) {
+  if (strcmp(o, "--access-log") == 0) {
+    if (v[0] == '\0') return bad_value(o, v, "a file, - or off");
+    so->access_log = strcmp(v, "off") != 0;
+    so->access_log_path = strcmp(v, "-") == 0 || !so->access_log ? NULL : v;
+  } else if (strcmp(o, "--log-format") == 0) {
+    so->access_log_format = strcmp(v, "combined") == 0 ? SL_ACCESS_LOG_COMBINED
+                            : strcmp(v, "json") == 0   ? SL_ACCESS_LOG_JSON
+                            : strcmp(v, "sluice") == 0 ? SL_ACCESS_LOG_SLUICE
+                                                       : -1;
+    if (so->access_log_format < 0)
+      return bad_value(o, v, "combined, json or sluice");
+  } else if (strcmp(o, "--trust-proxy") == 0) {
+    if (!proxies_ok(v))
+      return bad_value(o, v, "comma-separated addresses or CIDRs, at most "
+                             "32");
+    so->trusted_proxies = v;
+  } else if (strcmp(o, "--index") == 0) {
+    if (v[0] == '\0' || strchr(v, '/') != NULL)
+      return bad_value(o, v, "a file name");
+    a->st.index = v;
+  } else {
+    a->st.dotfiles = strcmp(v, "allow") == 0    ? SL_DOTFILES_ALLOW
+                     : strcmp(v, "deny") == 0   ? SL_DOTFILES_DENY
+                     : strcmp(v, "ignore") == 0 ? SL_DOTFILES_IGNORE
+                                                : -1;
+    if (a->st.dotfiles < 0) return bad_value(o, v, "ignore, deny or allow");
+  }
+  return -1;
+}
+
+/* Returns -1 to go on, else the exit code (2 for misuse). */
 static int serve_option(int argc, char** argv, int* i, serve_args_t* a,
                         sl_http_server_opts_t* so) {
   const char* o = argv[*i];
@@ -452,48 +598,31 @@ static int serve_option(int argc, char** argv, int* i, serve_args_t* a,
     so->port = (int)p;
   } else if (strcmp(o, "--workers") == 0) {
     long n = strcmp(v, "auto") == 0 ? -1 : strtol(v, &end, 10);
-    if (n != -1 && (*end != '\0' || *v == '\0' || n < 0 || n > 1024)) {
-      fprintf(stderr, "sluice serve: invalid worker count '%s' (0 to 1024 "
-                      "or auto)\n", v);
-      return 2;
-    }
+    if (n != -1 && (*end != '\0' || *v == '\0' || n < 0 || n > 1024))
+      return bad_value("worker count", v, "0 to 1024 or auto");
     a->workers = (int)n;
   } else if (strcmp(o, "--shutdown-timeout") == 0) {
     double d = strtod(v, &end);
-    if (*end != '\0' || *v == '\0' || !(d >= 0 && d <= 86400 * 365)) {
-      fprintf(stderr, "sluice serve: invalid --shutdown-timeout '%s' "
-                      "(seconds, 0 for none)\n", v);
-      return 2;
-    }
+    if (*end != '\0' || *v == '\0' || !(d >= 0 && d <= 86400 * 365))
+      return bad_value(o, v, "seconds, 0 for none");
     drain_seconds = d;
-    a->drain_given = 1;
   } else if (strcmp(o, "--sched") == 0) {
-    if (sl_cluster_sched_parse(v, &a->sched) != 0) {
-      fprintf(stderr, "sluice serve: invalid --sched '%s' (reuseport, rr "
-                      "or shared)\n", v);
-      return 2;
-    }
-  } else if (strcmp(o, "--dotfiles") == 0) {
-    a->dotfiles = strcmp(v, "allow") == 0  ? SL_DOTFILES_ALLOW
-                  : strcmp(v, "deny") == 0 ? SL_DOTFILES_DENY
-                  : strcmp(v, "ignore") == 0 ? SL_DOTFILES_IGNORE
-                                             : -1;
-    if (a->dotfiles < 0) {
-      fprintf(stderr, "sluice serve: invalid --dotfiles '%s' (ignore, deny "
-                      "or allow)\n", v);
-      return 2;
-    }
-  } else {
+    if (sl_cluster_sched_parse(v, &a->sched) != 0)
+      return bad_value(o, v, "reuseport, rr or shared");
+  } else if (strcmp(o, "--host") == 0) {
     so->host = v;
+  } else {
+    return serve_log_option(o, v, a, so);
   }
   return -1;
 }
 
 static int serve_parse(int argc, char** argv, serve_args_t* a,
                        sl_http_server_opts_t* so) {
-  static const char* const valued[] = {"--port", "-p", "--workers",
-                                       "--sched", "--host", "--dotfiles",
-                                       "--shutdown-timeout"};
+  static const char* const valued[] = {
+      "--port",       "-p",          "--workers",    "--sched",
+      "--host",       "--dotfiles",  "--shutdown-timeout",
+      "--index",      "--access-log", "--log-format", "--trust-proxy"};
   for (int i = 0; i < argc; i++) {
     const char* o = argv[i];
     int rc = -1, known = 0;
@@ -506,6 +635,10 @@ static int serve_parse(int argc, char** argv, serve_args_t* a,
       rc = serve_option(argc, argv, &i, a, so);
     } else if (strcmp(o, "--quiet") == 0 || strcmp(o, "-q") == 0) {
       so->access_log = 0;
+    } else if (strcmp(o, "--no-listing") == 0) {
+      a->st.no_listing = 1;
+    } else if (strcmp(o, "--no-gzip") == 0) {
+      a->st.no_gzip = 1;
     } else if (o[0] == '-' || a->dir != NULL) {
       fprintf(stderr, "sluice serve: unexpected argument '%s'\n", o);
       serve_usage(stderr);
@@ -518,7 +651,8 @@ static int serve_parse(int argc, char** argv, serve_args_t* a,
   return -1;
 }
 
-/* One process: the server, and SIGINT/SIGTERM to close it. */
+/* One process: the server, and SIGINT/SIGTERM to close it. Exits 1 when
+ * the shutdown deadline cut connections, as a cluster does. */
 static int serve_single(serve_t* sv, const char* dir,
                         sl_http_server_opts_t* so) {
   int err = sl_http_listen(so, on_request, sv, &sv->srv);
@@ -532,21 +666,17 @@ static int serve_single(serve_t* sv, const char* dir,
   printf("Serving %s at http://%s:%d/\n", dir, so->host,
          sl_http_server_port(sv->srv));
   fflush(stdout);
-  return sl_run() == 0 ? 0 : 1;
+  return sl_run() == 0 && !shutdown_cut ? 0 : 1;
 }
 
 static int serve(int argc, char** argv) {
   serve_args_t a = {0};
   drain_seconds = 60;
   sl_http_server_opts_t so = {.host = "127.0.0.1", .port = 8080,
-                              .access_log = 1};
+                              .access_log = 1,
+                              .access_log_format = SL_ACCESS_LOG_COMBINED};
   int rc = serve_parse(argc, argv, &a, &so);
   if (rc >= 0) return rc;
-  if (a.drain_given && a.workers == 0) {
-    fprintf(stderr, "sluice serve: --shutdown-timeout needs --workers (one "
-                    "process waits for its connections)\n");
-    return 2;
-  }
   if (a.workers != 0 && so.port == 0) {
     fprintf(stderr, "sluice serve: --workers needs a fixed --port\n");
     return 2;
@@ -558,8 +688,8 @@ static int serve(int argc, char** argv) {
   }
   serve_t sv = {0};
   int err;
-  sl_static_opts_t o = {.root = a.dir, .dotfiles = a.dotfiles};
-  if ((sv.st = sl_static_new(&o, &err)) == NULL) {
+  a.st.root = a.dir;
+  if ((sv.st = sl_static_new(&a.st, &err)) == NULL) {
     fprintf(stderr, "sluice serve: %s: %s, '%s'\n", sl_err_name(err),
             sl_strerror(err), a.dir);
     return 1;
@@ -571,14 +701,13 @@ static int serve(int argc, char** argv) {
   else
     rc = serve_worker(&sv, a.dir, &so);
   sl_static_free(sv.st);
+  free(sv.fl);
   return rc;
 }
 
 static void usage(FILE* f) {
   fprintf(f,
-          "usage: sluice serve [DIR] [--port P] [--host H]\n"
-          "                    [--workers N|auto] [--sched S]\n"
-          "                    [--shutdown-timeout SECONDS]\n"
+          "usage: sluice serve [DIR] [OPTIONS] (sluice serve --help)\n"
           "       sluice demo [--size-mib N] [--out FILE]\n"
           "       sluice --version\n"
           "  serve  serve DIR (default: the bundled demo site) at\n"
