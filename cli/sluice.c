@@ -272,9 +272,44 @@ static int serve_worker(serve_t* sv, const char* dir,
   return sl_run() == 0 ? 0 : 1;
 }
 
+/* What the primary says once a worker listens, and only then: a cluster
+ * whose workers cannot bind must not claim to serve. */
+static struct {
+  const char* dir;
+  const char* host;
+  sl_cluster_sched_t sched;
+  int port, serving, failed;
+} banner;
+
+static void on_cluster_down(void* arg);
+
+static void on_worker_listening(const sl_cluster_event_t* ev, void* arg) {
+  (void)arg;
+  if (banner.serving || banner.failed) return;
+  banner.serving = 1;
+  sl_cluster_stats_t st;
+  sl_cluster_stats(&st);
+  printf("Primary %d serving %s at http://%s:%d/ with %zu workers (%s)\n",
+         (int)getpid(), banner.dir, banner.host, ev->port, st.target,
+         sl_cluster_sched_name(banner.sched));
+  fflush(stdout);
+}
+
+/* A worker that cannot listen exits with the fatal code, having said why
+ * (EADDRINUSE, EACCES ...); before any worker served, that ends the
+ * cluster with exit status 1. */
+static void on_fatal_start(void) {
+  if (banner.serving || banner.failed) return;
+  banner.failed = 1;
+  fprintf(stderr, "sluice serve: not serving: no worker could listen on "
+          "%s:%d\n", banner.host, banner.port);
+  sl_cluster_shutdown(on_cluster_down, NULL);
+}
+
 static void on_worker_exit(const sl_cluster_event_t* ev, void* arg) {
   (void)arg;
   const char* why = ev->reason != NULL ? ev->reason : "?";
+  if (strcmp(why, "fatal") == 0) on_fatal_start();
   if (ev->respawn)
     fprintf(stderr, "sluice serve: worker %d died (%s), forking a new one\n",
             (int)sl_worker_pid(ev->worker), why);
@@ -406,15 +441,14 @@ static int serve_primary(int workers, sl_cluster_sched_t sched,
                              drain_seconds == 0 ? SL_CLUSTER_NO_DEADLINE
                              : drain_ms == 0    ? 1
                                                 : drain_ms};
-  sl_cluster_stats_t st;
   sl_cluster_setup(&o);
-  sl_cluster_stats(&st);
   sl_cluster_on(SL_CLUSTER_EXIT, on_worker_exit, NULL);
+  sl_cluster_on(SL_CLUSTER_LISTENING, on_worker_listening, NULL);
   primary_signals(1);
-  printf("Primary %d serving %s at http://%s:%d/ with %zu workers (%s)\n",
-         (int)getpid(), dir, so->host, so->port, st.target,
-         sl_cluster_sched_name(sched));
-  fflush(stdout);
+  banner.dir = dir;
+  banner.host = so->host;
+  banner.sched = sched;
+  banner.port = so->port;
   int rc = sl_cluster_start(&o);
   if (rc != 0) {
     fprintf(stderr, "sluice serve: fork: %s\n", sl_strerror(rc));
@@ -422,7 +456,7 @@ static int serve_primary(int workers, sl_cluster_sched_t sched,
     sl_run();
     return 1;
   }
-  return sl_run() == 0 && !shutdown_cut ? 0 : 1;
+  return sl_run() == 0 && !shutdown_cut && !banner.failed ? 0 : 1;
 }
 
 static int is_dir(const char* p) {

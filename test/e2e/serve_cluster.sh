@@ -42,6 +42,7 @@ start() {
   PRIMARY=$!
   PIDS+=("$PRIMARY")
   wait_for 2 "^Worker [0-9]* serving .* at http://127.0.0.1:$PORT/$" || true
+  wait_for 1 "^Primary $PRIMARY serving " || true
   for p in $(worker_pids); do PIDS+=("$p"); done
 }
 # stop SIG: the signal to the primary; RC its exit status; LEFT 1 when a
