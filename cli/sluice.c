@@ -138,17 +138,36 @@ static int demo(int argc, char** argv) {
  * shutdown deadline cuts, and reports by connection. */
 typedef struct {
   sl_stream_t* res;
+  sl_static_t* st; /* the file server it began with */
   char remote[64];
 } flight_t;
+
+#define MAX_RETIRED 8
 
 typedef struct {
   sl_http_server_t* srv;
   sl_static_t* st;
+  sl_static_opts_t sto;
+  sl_static_t* retired[MAX_RETIRED]; /* replaced by SIGHUP, still in use */
   int closing;
+  uint64_t requests;
   sl_timer_t* deadline;
   flight_t* fl;
   size_t nfl, capfl;
 } serve_t;
+
+/* Frees the file servers a SIGHUP replaced once no response that began
+ * with one is left (its open-file cache may still feed them). */
+static void sweep_retired(serve_t* sv) {
+  for (int r = 0; r < MAX_RETIRED; r++) {
+    size_t i = 0;
+    if (sv->retired[r] == NULL) continue;
+    while (i < sv->nfl && sv->fl[i].st != sv->retired[r]) i++;
+    if (i < sv->nfl) continue;
+    sl_static_free(sv->retired[r]);
+    sv->retired[r] = NULL;
+  }
+}
 
 static double drain_seconds; /* --shutdown-timeout; 0: no deadline */
 
@@ -160,6 +179,7 @@ static void on_res_close(sl_stream_t* res, const sl_event_t* ev, void* arg) {
       sv->fl[i] = sv->fl[--sv->nfl];
       break;
     }
+  sweep_retired(sv);
 }
 
 /* Remembers `res` until it closes; a full table (out of memory) only
@@ -175,11 +195,13 @@ static void track(serve_t* sv, sl_stream_t* req, sl_stream_t* res) {
   if (sl_stream_on(res, SL_EV_CLOSE, on_res_close, sv) != 0) return;
   flight_t* f = &sv->fl[sv->nfl++];
   f->res = res;
+  f->st = sv->st;
   snprintf(f->remote, sizeof f->remote, "%s", sl_http_remote(req));
 }
 
 static void on_request(sl_stream_t* req, sl_stream_t* res, void* arg) {
   serve_t* sv = arg;
+  sv->requests++;
   track(sv, req, res);
   int rc = sl_static_serve(sv->st, req, res);
   if (rc != 0 && !sl_http_headers_sent(res))
@@ -233,10 +255,72 @@ static void on_signal(int signum, void* arg) {
   sl_http_server_close(sv->srv, on_server_closed, sv);
 }
 
+/* SIGUSR1, in one process and in a worker: logrotate renamed the access
+ * log; the next lines go to a file of that name again, made afresh. */
+static int in_worker; /* on_reopen's arg in a worker */
+
+static void on_reopen(int signum, void* arg) {
+  (void)signum;
+  int rc = sl_http_access_log_reopen();
+  if (rc != 0)
+    fprintf(stderr, "sluice serve: reopening the log files: %s\n",
+            sl_strerror(rc));
+  else if (arg == &in_worker)
+    fprintf(stderr, "sluice serve: worker %d: log files reopened\n",
+            (int)getpid());
+  else
+    fprintf(stderr, "sluice serve: SIGUSR1, log files reopened\n");
+}
+
+/* SIGHUP in one process, nginx's reload as far as there is one to do:
+ * the log files are reopened and the file server is made afresh, which
+ * drops its open-file cache and resolves DIR again (a symlink to a new
+ * release now leads there). On failure the old one goes on serving. */
+static void on_reload(int signum, void* arg) {
+  serve_t* sv = arg;
+  (void)signum;
+  int r = 0, err;
+  while (r < MAX_RETIRED && sv->retired[r] != NULL) r++;
+  sl_static_t* st = r < MAX_RETIRED ? sl_static_new(&sv->sto, &err) : NULL;
+  if (st == NULL) {
+    fprintf(stderr, "sluice serve: SIGHUP: %s, still serving as before\n",
+            r < MAX_RETIRED ? sl_strerror(err) : "too many reloads in use");
+    return;
+  }
+  sv->retired[r] = sv->st;
+  sv->st = st;
+  sweep_retired(sv);
+  int rc = sl_http_access_log_reopen();
+  fprintf(stderr, "sluice serve: SIGHUP, reloaded (%s)\n",
+          rc == 0 ? "log files reopened, open-file cache dropped"
+                  : sl_strerror(rc));
+}
+
+/* SIGUSR2 in one process: what SIGUSR2 gives a cluster, on stdout. */
+static void print_single_stats(int signum, void* arg) {
+  serve_t* sv = arg;
+  (void)signum;
+  printf("requests %" PRIu64 " in flight %zu peak rss %.1f\n", sv->requests,
+         sv->nfl, sl_peak_rss() / 1048576.0);
+  fflush(stdout);
+}
+
+/* The watches of one process; none of these signals kills it. */
+static void single_signals(serve_t* sv, int on) {
+  int (*fn)(int, sl_signal_cb, void*) = on ? sl_signal_on : sl_signal_off;
+  if (on || !sv->closing) {
+    fn(SIGINT, on_signal, sv);
+    fn(SIGTERM, on_signal, sv);
+  }
+  fn(SIGHUP, on_reload, sv);
+  fn(SIGUSR1, on_reopen, NULL);
+  fn(SIGUSR2, print_single_stats, sv);
+}
+
 /* --- serve --workers N: a cluster --------------------------------------- */
 
-/* Ctrl-C and a terminal hangup reach the whole process group: the primary
- * acts on them, a worker ignores them. */
+/* Ctrl-C, a terminal hangup and a SIGUSR2 to the process group reach
+ * every process: the primary acts on them, a worker ignores them. */
 static void ignore_signal(int signum, void* arg) {
   (void)signum;
   (void)arg;
@@ -248,6 +332,8 @@ static void on_worker_shutdown(void* arg) {
   (void)arg;
   sl_signal_off(SIGINT, ignore_signal, NULL);
   sl_signal_off(SIGHUP, ignore_signal, NULL);
+  sl_signal_off(SIGUSR2, ignore_signal, NULL);
+  sl_signal_off(SIGUSR1, on_reopen, &in_worker);
 }
 
 /* A worker: its server joins the cluster's listener for the address (the
@@ -265,6 +351,8 @@ static int serve_worker(serve_t* sv, const char* dir,
   }
   sl_signal_on(SIGINT, ignore_signal, NULL);
   sl_signal_on(SIGHUP, ignore_signal, NULL);
+  sl_signal_on(SIGUSR2, ignore_signal, NULL);
+  sl_signal_on(SIGUSR1, on_reopen, &in_worker); /* from the primary */
   sl_cluster_on_shutdown(on_worker_shutdown, NULL);
   printf("Worker %d serving %s at http://%s:%d/\n", (int)getpid(), dir,
          so->host, sl_http_server_port(sv->srv));
@@ -318,7 +406,20 @@ static void on_worker_exit(const sl_cluster_event_t* ev, void* arg) {
             (int)sl_worker_pid(ev->worker), why);
 }
 
-/* SIGUSR1: one line per worker with its latest load report ("-" before
+/* SIGUSR1 to the primary: each worker reopens its log files (the
+ * primary has none of its own). */
+static void forward_reopen(int signum, void* arg) {
+  (void)arg;
+  static sl_worker_t* ws[1024];
+  size_t n = sl_cluster_workers(ws, 1024);
+  for (size_t i = 0; i < n && i < 1024; i++)
+    if (strcmp(sl_worker_state(ws[i]), "dead") != 0)
+      kill(sl_worker_pid(ws[i]), signum);
+  fprintf(stderr, "sluice serve: SIGUSR1, %zu workers reopen their log "
+          "files\n", n);
+}
+
+/* SIGUSR2: one line per worker with its latest load report ("-" before
  * the first one), then the cluster's counters. */
 static void print_stats(int signum, void* arg) {
   (void)signum;
@@ -418,17 +519,19 @@ static void on_primary_stop(int signum, void* arg) {
 
 /* The primary's own watches rather than opts.handle_signals: they also
  * log the signal, count the workers a restart retired, say when a SIGHUP
- * finds a restart or shutdown under way, and print the stats on SIGUSR1. */
+ * finds a restart or shutdown under way, hand SIGUSR1 to the workers and
+ * print the stats on SIGUSR2. */
 static void primary_signals(int on) {
   static const int stop[2] = {SIGINT, SIGTERM};
   int (*fn)(int, sl_signal_cb, void*) = on ? sl_signal_on : sl_signal_off;
   for (int i = 0; i < 2; i++) fn(stop[i], on_primary_stop, NULL);
   fn(SIGHUP, on_sighup, NULL);
-  fn(SIGUSR1, print_stats, NULL);
+  fn(SIGUSR1, forward_reopen, NULL);
+  fn(SIGUSR2, print_stats, NULL);
 }
 
 /* The primary: forks the workers (`workers` < 0: one per CPU), replaces
- * the dead ones, restarts them on SIGHUP, prints their load on SIGUSR1
+ * the dead ones, restarts them on SIGHUP, prints their load on SIGUSR2
  * and on SIGINT or SIGTERM shuts them down gracefully; exits 0 once they
  * are gone. */
 static int serve_primary(int workers, sl_cluster_sched_t sched,
@@ -512,8 +615,8 @@ static void serve_usage(FILE* f) {
           "  --index NAME: a directory's index file (default index.html).\n"
           "  --no-listing: 404 for a directory without one, no listing.\n"
           "  --no-gzip: never compress on the fly.\n"
-          "  --access-log: a file (opened in append mode), - for stderr\n"
-          "  (the default) or off (as --quiet).\n"
+          "  --access-log: a file (opened in append mode, reopened on\n"
+          "  SIGUSR1), - for stderr (the default) or off (as --quiet).\n"
           "  --log-format: combined (the default: nginx/Apache combined,\n"
           "  which goaccess and fail2ban read), json (one object per line)\n"
           "  or sluice (client, request, status, bytes, duration).\n"
@@ -529,9 +632,13 @@ static void serve_usage(FILE* f) {
           "  (reuseport, the default: the kernel by hash; rr: the primary\n"
           "  hands them out in turn; shared: one socket, the kernel wakes\n"
           "  one worker). A dead worker is replaced, with backoff.\n"
-          "  Signals: SIGINT/SIGTERM graceful shutdown. To the primary:\n"
-          "  SIGHUP rolling restart, SIGUSR1 per-worker stats on stdout\n"
-          "  (requests, open connections, RSS in MiB, event-loop lag in ms).\n"
+          "  Signals (none of them kills it): SIGINT/SIGTERM graceful\n"
+          "  shutdown; SIGHUP a rolling restart of the workers (one\n"
+          "  process: reopen the log files, drop the open-file cache and\n"
+          "  resolve DIR again); SIGUSR1 reopen the log files (logrotate;\n"
+          "  the primary passes it to its workers); SIGUSR2 stats on stdout\n"
+          "  (per worker: requests, open connections, RSS in MiB,\n"
+          "  event-loop lag in ms; they moved here from SIGUSR1).\n"
           "  The demo site is found in $SLUICE_SITE, <exe>/../share/site,\n"
           "  <exe>/share/site or the source tree.\n");
 }
@@ -685,22 +792,24 @@ static int serve_parse(int argc, char** argv, serve_args_t* a,
   return -1;
 }
 
-/* One process: the server, and SIGINT/SIGTERM to close it. Exits 1 when
- * the shutdown deadline cut connections, as a cluster does. */
+/* One process: the server; SIGINT/SIGTERM close it, SIGHUP reloads,
+ * SIGUSR1 reopens the log, SIGUSR2 prints stats. Exits 1 when the
+ * shutdown deadline cut connections, as a cluster does. */
 static int serve_single(serve_t* sv, const char* dir,
                         sl_http_server_opts_t* so) {
-  int err = sl_http_listen(so, on_request, sv, &sv->srv);
+  int rc, err = sl_http_listen(so, on_request, sv, &sv->srv);
   if (err != 0) {
     fprintf(stderr, "sluice serve: %s: %s %s:%d\n", sl_err_name(err),
             sl_strerror(err), so->host, so->port);
     return 1;
   }
-  sl_signal_on(SIGINT, on_signal, sv);
-  sl_signal_on(SIGTERM, on_signal, sv);
+  single_signals(sv, 1);
   printf("Serving %s at http://%s:%d/\n", dir, so->host,
          sl_http_server_port(sv->srv));
   fflush(stdout);
-  return sl_run() == 0 && !shutdown_cut ? 0 : 1;
+  rc = sl_run();
+  single_signals(sv, 0);
+  return rc == 0 && !shutdown_cut ? 0 : 1;
 }
 
 static int serve(int argc, char** argv) {
@@ -723,6 +832,7 @@ static int serve(int argc, char** argv) {
   serve_t sv = {0};
   int err;
   a.st.root = a.dir;
+  sv.sto = a.st;
   if ((sv.st = sl_static_new(&a.st, &err)) == NULL) {
     fprintf(stderr, "sluice serve: %s: %s, '%s'\n", sl_err_name(err),
             sl_strerror(err), a.dir);
@@ -735,6 +845,8 @@ static int serve(int argc, char** argv) {
   else
     rc = serve_worker(&sv, a.dir, &so);
   sl_static_free(sv.st);
+  for (int r = 0; r < MAX_RETIRED; r++)
+    if (sv.retired[r] != NULL) sl_static_free(sv.retired[r]);
   free(sv.fl);
   return rc;
 }
