@@ -8,6 +8,9 @@
  * peak memory, which stays at the sum of the pipeline's high-water marks
  * however large the log. Uses only <sluice.h>. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -317,6 +320,55 @@ static void single_signals(serve_t* sv, int on) {
   fn(SIGUSR2, print_single_stats, sv);
 }
 
+/* --user: the account the serving processes run as once they listen. */
+static struct {
+  const char* name;
+  uid_t uid;
+  gid_t gid;
+} run_as;
+
+/* Resolves --user before anything is bound or forked: an unknown account,
+ * or one a non-root process cannot become, is a command-line error. */
+static int user_check(void) {
+  if (run_as.name == NULL) return 0;
+  errno = 0;
+  struct passwd* pw = getpwnam(run_as.name);
+  if (pw == NULL) {
+    fprintf(stderr, "sluice serve: unknown --user '%s'%s%s\n", run_as.name,
+            errno ? ": " : "", errno ? strerror(errno) : "");
+    return 2;
+  }
+  run_as.uid = pw->pw_uid;
+  run_as.gid = pw->pw_gid;
+  if (geteuid() != 0 && geteuid() != run_as.uid) {
+    fprintf(stderr, "sluice serve: --user %s needs root (running as uid "
+            "%d)\n", run_as.name, (int)geteuid());
+    return 2;
+  }
+  return 0;
+}
+
+/* After the listen: groups, then gid, then uid (the other order would
+ * leave root's groups), and a check that root cannot come back. Returns
+ * 0, or 1 having said what failed. */
+static int user_drop(void) {
+  if (run_as.name == NULL || (geteuid() == run_as.uid && getegid() ==
+                              run_as.gid && geteuid() != 0))
+    return 0;
+  const char* step = NULL;
+  if (setgroups(1, &run_as.gid) != 0) step = "setgroups";
+  else if (setgid(run_as.gid) != 0) step = "setgid";
+  else if (setuid(run_as.uid) != 0) step = "setuid";
+  else if (run_as.uid != 0 && setuid(0) == 0) {
+    step = "root is still reachable after setuid";
+    errno = EPERM;
+  }
+  if (step == NULL) return 0;
+  fprintf(stderr, "sluice serve: --user %s: %s: %s\n", run_as.name, step,
+          strerror(errno));
+  return 1;
+}
+
 /* --- serve --workers N: a cluster --------------------------------------- */
 
 /* Ctrl-C, a terminal hangup and a SIGUSR2 to the process group reach
@@ -349,6 +401,7 @@ static int serve_worker(serve_t* sv, const char* dir,
             so->port);
     return 78; /* the fatal code: not replaced */
   }
+  if (user_drop() != 0) exit(78); /* not as root: stop, not replaced */
   sl_signal_on(SIGINT, ignore_signal, NULL);
   sl_signal_on(SIGHUP, ignore_signal, NULL);
   sl_signal_on(SIGUSR2, ignore_signal, NULL);
@@ -604,7 +657,7 @@ static void serve_usage(FILE* f) {
           "         [--no-listing] [--no-gzip] [--shutdown-timeout S]\n"
           "         [--access-log PATH|-|off] [--quiet]\n"
           "         [--log-format combined|json|sluice]\n"
-          "         [--trust-proxy CIDR[,CIDR...]]\n"
+          "         [--trust-proxy CIDR[,CIDR...]] [--user NAME]\n"
           "  Serves DIR (default: the bundled demo site) over HTTP/1.1 with\n"
           "  Range, ETag/304, gzip for text, directory listings and an\n"
           "  access log. Defaults: --port 8080 --host 127.0.0.1, one\n"
@@ -622,6 +675,10 @@ static void serve_usage(FILE* f) {
           "  or sluice (client, request, status, bytes, duration).\n"
           "  --trust-proxy: addresses or CIDRs (10.0.0.0/8,::1) of proxies\n"
           "  whose X-Forwarded-For names the client in the log.\n"
+          "  --user NAME: once listening (as root, a port below 1024 too),\n"
+          "  serve as NAME (its uid and gid, no other group); with\n"
+          "  --workers the workers do, the primary keeps root to bind for\n"
+          "  them. Files and the log's directory must suit NAME.\n"
           "  --shutdown-timeout S (default 60, 0: none): how long a stopping\n"
           "  server (or worker) may drain its connections; at the deadline\n"
           "  the rest are cut, that is reported, and the exit code is 1. A\n"
@@ -752,6 +809,8 @@ static int serve_option(int argc, char** argv, int* i, serve_args_t* a,
       return bad_value(o, v, "reuseport, rr or shared");
   } else if (strcmp(o, "--host") == 0) {
     so->host = v;
+  } else if (strcmp(o, "--user") == 0) {
+    run_as.name = v;
   } else {
     return serve_log_option(o, v, a, so);
   }
@@ -763,7 +822,8 @@ static int serve_parse(int argc, char** argv, serve_args_t* a,
   static const char* const valued[] = {
       "--port",       "-p",          "--workers",    "--sched",
       "--host",       "--dotfiles",  "--shutdown-timeout",
-      "--index",      "--access-log", "--log-format", "--trust-proxy"};
+      "--index",      "--access-log", "--log-format", "--trust-proxy",
+      "--user"};
   for (int i = 0; i < argc; i++) {
     const char* o = argv[i];
     int rc = -1, known = 0;
@@ -803,6 +863,7 @@ static int serve_single(serve_t* sv, const char* dir,
             sl_strerror(err), so->host, so->port);
     return 1;
   }
+  if (user_drop() != 0) exit(1); /* never serve as root by mistake */
   single_signals(sv, 1);
   printf("Serving %s at http://%s:%d/\n", dir, so->host,
          sl_http_server_port(sv->srv));
@@ -820,6 +881,7 @@ static int serve(int argc, char** argv) {
                               .access_log_format = SL_ACCESS_LOG_COMBINED};
   int rc = serve_parse(argc, argv, &a, &so);
   if (rc >= 0) return rc;
+  if ((rc = user_check()) != 0) return rc;
   if (a.workers != 0 && so.port == 0) {
     fprintf(stderr, "sluice serve: --workers needs a fixed --port\n");
     return 2;
