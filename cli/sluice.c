@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <sluice.h>
@@ -137,6 +140,35 @@ static int demo(int argc, char** argv) {
 
 /* --- serve -------------------------------------------------------------- */
 
+/* systemd's Type=notify by hand: one datagram to $NOTIFY_SOCKET (a path,
+ * or "@name" in the abstract namespace); no libsystemd, the protocol is a
+ * sendto(2). Failures are ignored, as sd_notify(3)'s callers do: a lost
+ * READY=1 is systemd's timeout to report. Only a single process or the
+ * primary speaks (a worker's pid is not the service's MAINPID). */
+static void notify(const char* state) {
+  const char* path = getenv("NOTIFY_SOCKET");
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  size_t n = path != NULL ? strlen(path) : 0;
+  if (n < 2 || n >= sizeof sa.sun_path || (path[0] != '/' && path[0] != '@'))
+    return;
+  memcpy(sa.sun_path, path, n);
+  if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0';
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr*)&sa,
+         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n));
+  close(fd);
+}
+
+/* RELOADING=1 carries the monotonic clock (systemd 253's notify-reload
+ * wants it; older ones ignore it). */
+static void notify_reloading(void) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
+           sl_hrtime() / 1000);
+  notify(buf);
+}
+
 /* A response in flight and its client's address: what a single-process
  * shutdown deadline cuts, and reports by connection. */
 typedef struct {
@@ -252,6 +284,7 @@ static void on_signal(int signum, void* arg) {
           signum == SIGINT ? "SIGINT" : "SIGTERM");
   sl_signal_off(SIGINT, on_signal, sv);
   sl_signal_off(SIGTERM, on_signal, sv);
+  notify("STOPPING=1");
   if (drain_seconds > 0)
     sv->deadline = sl_timer_start((uint64_t)(drain_seconds * 1000 + 0.5), 0,
                                   on_deadline, sv);
@@ -283,11 +316,13 @@ static void on_reload(int signum, void* arg) {
   serve_t* sv = arg;
   (void)signum;
   int r = 0, err;
+  notify_reloading();
   while (r < MAX_RETIRED && sv->retired[r] != NULL) r++;
   sl_static_t* st = r < MAX_RETIRED ? sl_static_new(&sv->sto, &err) : NULL;
   if (st == NULL) {
     fprintf(stderr, "sluice serve: SIGHUP: %s, still serving as before\n",
             r < MAX_RETIRED ? sl_strerror(err) : "too many reloads in use");
+    notify("READY=1");
     return;
   }
   sv->retired[r] = sv->st;
@@ -297,6 +332,7 @@ static void on_reload(int signum, void* arg) {
   fprintf(stderr, "sluice serve: SIGHUP, reloaded (%s)\n",
           rc == 0 ? "log files reopened, open-file cache dropped"
                   : sl_strerror(rc));
+  notify("READY=1");
 }
 
 /* SIGUSR2 in one process: what SIGUSR2 gives a cluster, on stdout. */
@@ -434,6 +470,7 @@ static void on_worker_listening(const sl_cluster_event_t* ev, void* arg) {
          (int)getpid(), banner.dir, banner.host, ev->port, st.target,
          sl_cluster_sched_name(banner.sched));
   fflush(stdout);
+  notify("READY=1");
 }
 
 /* A worker that cannot listen exits with the fatal code, having said why
@@ -520,6 +557,7 @@ static void on_restart_done(int err, void* arg) {
   else
     printf("Rolling restart failed: %s\n", sl_strerror(err));
   fflush(stdout);
+  notify("READY=1");
 }
 
 /* SIGHUP: a rolling restart, reported when it ends. */
@@ -532,6 +570,7 @@ static void on_sighup(int signum, void* arg) {
   cut_before = st.cut;
   cut_conns_before = st.cut_connections;
   int rc = sl_cluster_restart(on_restart_done, NULL);
+  if (rc == 0) notify_reloading();
   if (rc == SL_EBUSY)
     printf("Rolling restart not started: a restart or shutdown is under "
            "way\n");
@@ -565,9 +604,10 @@ static void on_primary_stop(int signum, void* arg) {
   sl_cluster_stats(&st);
   cut_before = st.cut; /* a restart's cuts are not the shutdown's */
   cut_conns_before = st.cut_connections;
-  if (sl_cluster_shutdown(on_cluster_down, NULL) == 0)
-    fprintf(stderr, "sluice serve: %s, stopping the workers\n",
-            signum == SIGINT ? "SIGINT" : "SIGTERM");
+  if (sl_cluster_shutdown(on_cluster_down, NULL) != 0) return;
+  notify("STOPPING=1");
+  fprintf(stderr, "sluice serve: %s, stopping the workers\n",
+          signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 /* The primary's own watches rather than opts.handle_signals: they also
@@ -705,7 +745,45 @@ typedef struct {
   int workers; /* 0: one process; < 0: one worker per CPU */
   sl_cluster_sched_t sched;
   sl_static_opts_t st;
+  int port_given, host_given;
 } serve_args_t;
+
+/* Under socket activation without --port, the listener systemd passed
+ * (descriptor 3) names the address, so that ListenStream= is the one
+ * place to set it; the primary hands it to its workers (whose pid is not
+ * LISTEN_PID) in SLUICE_ACTIVATED_HOST/PORT. */
+static void activation_address(const serve_args_t* a,
+                               sl_http_server_opts_t* so) {
+  static char host[INET6_ADDRSTRLEN];
+  const char* pid = getenv("LISTEN_PID");
+  const char* fds = getenv("LISTEN_FDS");
+  const char* eh = getenv("SLUICE_ACTIVATED_HOST");
+  const char* ep = getenv("SLUICE_ACTIVATED_PORT");
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (a->port_given) return;
+  if (pid == NULL || fds == NULL || atol(pid) != (long)getpid() ||
+      atol(fds) < 1 || getsockname(3, (struct sockaddr*)&ss, &len) != 0) {
+    if (eh == NULL || ep == NULL) return;
+    snprintf(host, sizeof host, "%s", eh);
+    so->port = atoi(ep);
+  } else if (ss.ss_family == AF_INET) {
+    struct sockaddr_in* sin = (struct sockaddr_in*)&ss;
+    inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+    so->port = ntohs(sin->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6* sin6 = (struct sockaddr_in6*)&ss;
+    inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+    so->port = ntohs(sin6->sin6_port);
+  } else {
+    return;
+  }
+  if (!a->host_given) so->host = host;
+  char port[16];
+  snprintf(port, sizeof port, "%d", so->port);
+  setenv("SLUICE_ACTIVATED_HOST", so->host, 1);
+  setenv("SLUICE_ACTIVATED_PORT", port, 1);
+}
 
 static int bad_value(const char* opt, const char* v, const char* what) {
   fprintf(stderr, "sluice serve: invalid %s '%s' (%s)\n", opt, v, what);
@@ -794,6 +872,7 @@ static int serve_option(int argc, char** argv, int* i, serve_args_t* a,
       return 2;
     }
     so->port = (int)p;
+    a->port_given = 1;
   } else if (strcmp(o, "--workers") == 0) {
     long n = strcmp(v, "auto") == 0 ? -1 : strtol(v, &end, 10);
     if (n != -1 && (*end != '\0' || *v == '\0' || n < 0 || n > 1024))
@@ -809,6 +888,7 @@ static int serve_option(int argc, char** argv, int* i, serve_args_t* a,
       return bad_value(o, v, "reuseport, rr or shared");
   } else if (strcmp(o, "--host") == 0) {
     so->host = v;
+    a->host_given = 1;
   } else if (strcmp(o, "--user") == 0) {
     run_as.name = v;
   } else {
@@ -868,6 +948,7 @@ static int serve_single(serve_t* sv, const char* dir,
   printf("Serving %s at http://%s:%d/\n", dir, so->host,
          sl_http_server_port(sv->srv));
   fflush(stdout);
+  notify("READY=1");
   rc = sl_run();
   single_signals(sv, 0);
   return rc == 0 && !shutdown_cut ? 0 : 1;
@@ -882,6 +963,7 @@ static int serve(int argc, char** argv) {
   int rc = serve_parse(argc, argv, &a, &so);
   if (rc >= 0) return rc;
   if ((rc = user_check()) != 0) return rc;
+  activation_address(&a, &so);
   if (a.workers != 0 && so.port == 0) {
     fprintf(stderr, "sluice serve: --workers needs a fixed --port\n");
     return 2;
