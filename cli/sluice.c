@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -169,6 +170,211 @@ static void notify_reloading(void) {
   notify(buf);
 }
 
+/* --- the admin port: /metrics, /healthz, /readyz ------------------------ */
+
+/* A second server on 127.0.0.1 (--admin-port), in the single process or
+ * in the primary, which knows every worker from its load reports. /readyz
+ * fails (503) from the moment a shutdown begins, so that a load balancer
+ * or Kubernetes stops sending before the drain; /healthz answers while
+ * the process lives. */
+static struct {
+  int port;            /* 0: no admin server */
+  sl_http_server_t* srv;
+  int ready, stopping, single;
+  sl_timer_t* lag;     /* one process: its own event-loop lag probe */
+  uint64_t lag_due_ns;
+  double lag_max_ms;
+} admin;
+
+typedef struct {
+  char* p;
+  size_t len, cap;
+} text_t;
+
+static void text_add(text_t* t, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void text_add(text_t* t, const char* fmt, ...) {
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = t->p ? vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap) : -2;
+    va_end(ap);
+    if (n >= 0 && t->len + (size_t)n < t->cap) {
+      t->len += (size_t)n;
+      return;
+    }
+    size_t cap = t->cap ? t->cap * 2 : 8192;
+    char* p = realloc(t->p, cap);
+    if (p == NULL || n == -1) return; /* the page is cut short: ENOMEM */
+    t->p = p;
+    t->cap = cap;
+  }
+}
+
+typedef struct {
+  int id;
+  int pid;
+  sl_worker_load_t l;
+} source_t;
+
+/* The families, each with all its samples together (the text format
+ * wants them contiguous), one label set per worker. */
+static void metrics_http(text_t* t, const source_t* s, size_t n) {
+  static const char* cls[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+  text_add(t, "# HELP sluice_http_requests_total HTTP requests received.\n"
+              "# TYPE sluice_http_requests_total counter\n");
+  for (size_t i = 0; i < n; i++)
+    text_add(t, "sluice_http_requests_total{worker=\"%d\",pid=\"%d\"} %"
+             PRIu64 "\n", s[i].id, s[i].pid, s[i].l.requests);
+  text_add(t, "# HELP sluice_http_responses_total HTTP exchanges ended, by "
+              "status class.\n# TYPE sluice_http_responses_total counter\n");
+  for (size_t i = 0; i < n; i++)
+    for (int c = 0; c < 5; c++)
+      text_add(t, "sluice_http_responses_total{worker=\"%d\",pid=\"%d\","
+               "class=\"%s\"} %" PRIu64 "\n", s[i].id, s[i].pid, cls[c],
+               s[i].l.responses[c]);
+  text_add(t, "# HELP sluice_http_response_bytes_total Response body "
+              "bytes.\n# TYPE sluice_http_response_bytes_total counter\n");
+  for (size_t i = 0; i < n; i++)
+    text_add(t, "sluice_http_response_bytes_total{worker=\"%d\",pid=\"%d\"}"
+             " %" PRIu64 "\n", s[i].id, s[i].pid, s[i].l.bytes_sent);
+  text_add(t, "# HELP sluice_open_connections Connections open now.\n"
+              "# TYPE sluice_open_connections gauge\n");
+  for (size_t i = 0; i < n; i++)
+    text_add(t, "sluice_open_connections{worker=\"%d\",pid=\"%d\"} %" PRIu64
+             "\n", s[i].id, s[i].pid, s[i].l.connections);
+}
+
+static void metrics_process(text_t* t, const source_t* s, size_t n) {
+  text_add(t, "# HELP sluice_resident_memory_bytes Resident set size.\n"
+              "# TYPE sluice_resident_memory_bytes gauge\n");
+  for (size_t i = 0; i < n; i++)
+    text_add(t, "sluice_resident_memory_bytes{worker=\"%d\",pid=\"%d\"} %"
+             PRIu64 "\n", s[i].id, s[i].pid, s[i].l.rss_bytes);
+  text_add(t, "# HELP sluice_event_loop_lag_seconds The longest event-loop "
+              "delay in the last report interval.\n"
+              "# TYPE sluice_event_loop_lag_seconds gauge\n");
+  for (size_t i = 0; i < n; i++)
+    text_add(t, "sluice_event_loop_lag_seconds{worker=\"%d\",pid=\"%d\"} "
+             "%.6f\n", s[i].id, s[i].pid, s[i].l.loop_lag_ms / 1000);
+}
+
+static void metrics_duration(text_t* t, const source_t* s, size_t n) {
+  const char* m = "sluice_http_request_duration_seconds";
+  text_add(t, "# HELP %s From the request head to the end of the "
+              "response.\n# TYPE %s histogram\n", m, m);
+  for (size_t i = 0; i < n; i++) {
+    uint64_t cum = 0;
+    for (int b = 0; b < SL_DURATION_BUCKETS; b++) {
+      cum += s[i].l.duration_buckets[b];
+      text_add(t, "%s_bucket{worker=\"%d\",pid=\"%d\",le=\"%g\"} %" PRIu64
+               "\n", m, s[i].id, s[i].pid, sl_load_bucket_le(b), cum);
+    }
+    cum += s[i].l.duration_over;
+    text_add(t, "%s_bucket{worker=\"%d\",pid=\"%d\",le=\"+Inf\"} %" PRIu64
+             "\n%s_sum{worker=\"%d\",pid=\"%d\"} %.6f\n"
+             "%s_count{worker=\"%d\",pid=\"%d\"} %" PRIu64 "\n", m, s[i].id,
+             s[i].pid, cum, m, s[i].id, s[i].pid, s[i].l.duration_sum_s, m,
+             s[i].id, s[i].pid, cum);
+  }
+}
+
+static void metrics_cluster(text_t* t) {
+  sl_cluster_stats_t st;
+  sl_cluster_stats(&st);
+  text_add(t, "# HELP sluice_workers Worker processes alive.\n"
+              "# TYPE sluice_workers gauge\nsluice_workers %zu\n"
+              "# HELP sluice_worker_restarts_total Workers replaced after "
+              "they died.\n# TYPE sluice_worker_restarts_total counter\n"
+              "sluice_worker_restarts_total %" PRIu64 "\n"
+              "# HELP sluice_worker_crashes_total Workers that died on their "
+              "own.\n# TYPE sluice_worker_crashes_total counter\n"
+              "sluice_worker_crashes_total %" PRIu64 "\n", st.alive,
+              st.restarts, st.crashes);
+}
+
+/* The page: the workers' latest load reports in a cluster (a worker
+ * before its first report is left out), this process otherwise. */
+static void metrics_page(text_t* t) {
+  static sl_worker_t* ws[1024];
+  static source_t src[1024];
+  size_t n = 0;
+  if (sl_cluster_is_primary() && sl_cluster_workers(ws, 1024) > 0) {
+    size_t all = sl_cluster_workers(ws, 1024);
+    for (size_t i = 0; i < all && i < 1024; i++)
+      if (sl_worker_load(ws[i], &src[n].l) == 0) {
+        src[n].id = sl_worker_id(ws[i]);
+        src[n++].pid = (int)sl_worker_pid(ws[i]);
+      }
+  } else {
+    sl_load_self(&src[0].l);
+    src[0].l.loop_lag_ms = admin.lag_max_ms;
+    admin.lag_max_ms = 0;
+    src[0].id = 0;
+    src[n++].pid = (int)getpid();
+  }
+  metrics_http(t, src, n);
+  metrics_process(t, src, n);
+  metrics_duration(t, src, n);
+  if (!admin.single) metrics_cluster(t);
+}
+
+static void on_admin(sl_stream_t* req, sl_stream_t* res, void* arg) {
+  (void)arg;
+  const char* p = sl_http_path(req);
+  if (strcmp(p, "/healthz") == 0) {
+    sl_http_respond(res, 200, "text/plain", "ok\n", 3);
+  } else if (strcmp(p, "/readyz") == 0) {
+    const char* why = admin.stopping ? "stopping\n"
+                      : !admin.ready ? "starting\n" : "ready\n";
+    sl_http_respond(res, admin.ready && !admin.stopping ? 200 : 503,
+                    "text/plain", why, strlen(why));
+  } else if (strcmp(p, "/metrics") == 0) {
+    text_t t = {0};
+    metrics_page(&t);
+    sl_http_respond(res, 200, "text/plain; version=0.0.4; charset=utf-8",
+                    t.p ? t.p : "", t.len);
+    free(t.p);
+  } else {
+    sl_http_respond(res, 404, "text/plain", "not found\n", 10);
+  }
+}
+
+/* One process: how late a 100 ms timer fires is the loop's lag. */
+static void on_lag_probe(sl_timer_t* t, void* arg) {
+  (void)t;
+  (void)arg;
+  uint64_t now = sl_hrtime();
+  if (admin.lag_due_ns != 0 && now > admin.lag_due_ns) {
+    double ms = (double)(now - admin.lag_due_ns) / 1e6;
+    if (ms > admin.lag_max_ms) admin.lag_max_ms = ms;
+  }
+  admin.lag_due_ns = now + 100 * 1000000ull;
+}
+
+/* Returns 0, or 1 having said why (the port is taken ...). */
+static int admin_start(const char* host, int single) {
+  if (admin.port == 0) return 0;
+  sl_http_server_opts_t o = {.host = host, .port = admin.port,
+                             .unmetered = 1};
+  int err = sl_http_listen(&o, on_admin, NULL, &admin.srv);
+  if (err != 0) {
+    fprintf(stderr, "sluice serve: --admin-port: %s: %s %s:%d\n",
+            sl_err_name(err), sl_strerror(err), host, admin.port);
+    return 1;
+  }
+  admin.single = single;
+  if (single) admin.lag = sl_timer_start(100, 100, on_lag_probe, NULL);
+  return 0;
+}
+
+static void admin_stop(void) {
+  if (admin.lag != NULL) sl_timer_stop(admin.lag);
+  admin.lag = NULL;
+  if (admin.srv != NULL) sl_http_server_close(admin.srv, NULL, NULL);
+  admin.srv = NULL;
+}
+
 /* A response in flight and its client's address: what a single-process
  * shutdown deadline cuts, and reports by connection. */
 typedef struct {
@@ -247,6 +453,7 @@ static void on_server_closed(void* arg) {
   serve_t* sv = arg;
   if (sv->deadline != NULL) sl_timer_stop(sv->deadline);
   sv->deadline = NULL;
+  admin_stop();
   fprintf(stderr, "sluice serve: closed\n");
 }
 
@@ -285,6 +492,7 @@ static void on_signal(int signum, void* arg) {
   sl_signal_off(SIGINT, on_signal, sv);
   sl_signal_off(SIGTERM, on_signal, sv);
   notify("STOPPING=1");
+  admin.stopping = 1;
   if (drain_seconds > 0)
     sv->deadline = sl_timer_start((uint64_t)(drain_seconds * 1000 + 0.5), 0,
                                   on_deadline, sv);
@@ -464,6 +672,7 @@ static void on_worker_listening(const sl_cluster_event_t* ev, void* arg) {
   (void)arg;
   if (banner.serving || banner.failed) return;
   banner.serving = 1;
+  admin.ready = 1;
   sl_cluster_stats_t st;
   sl_cluster_stats(&st);
   printf("Primary %d serving %s at http://%s:%d/ with %zu workers (%s)\n",
@@ -593,6 +802,7 @@ static void on_cluster_down(void* arg) {
             st.cut - cut_before, st.cut - cut_before == 1 ? "" : "s");
     shutdown_cut = 1;
   }
+  admin_stop();
   primary_signals(0);
 }
 
@@ -606,6 +816,7 @@ static void on_primary_stop(int signum, void* arg) {
   cut_conns_before = st.cut_connections;
   if (sl_cluster_shutdown(on_cluster_down, NULL) != 0) return;
   notify("STOPPING=1");
+  admin.stopping = 1;
   fprintf(stderr, "sluice serve: %s, stopping the workers\n",
           signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
@@ -645,6 +856,7 @@ static int serve_primary(int workers, sl_cluster_sched_t sched,
   banner.host = so->host;
   banner.sched = sched;
   banner.port = so->port;
+  if (admin_start("127.0.0.1", 0) != 0) return 1;
   int rc = sl_cluster_start(&o);
   if (rc != 0) {
     fprintf(stderr, "sluice serve: fork: %s\n", sl_strerror(rc));
@@ -698,6 +910,7 @@ static void serve_usage(FILE* f) {
           "         [--access-log PATH|-|off] [--quiet]\n"
           "         [--log-format combined|json|sluice]\n"
           "         [--trust-proxy CIDR[,CIDR...]] [--user NAME]\n"
+          "         [--admin-port P]\n"
           "  Serves DIR (default: the bundled demo site) over HTTP/1.1 with\n"
           "  Range, ETag/304, gzip for text, directory listings and an\n"
           "  access log. Defaults: --port 8080 --host 127.0.0.1, one\n"
@@ -715,6 +928,9 @@ static void serve_usage(FILE* f) {
           "  or sluice (client, request, status, bytes, duration).\n"
           "  --trust-proxy: addresses or CIDRs (10.0.0.0/8,::1) of proxies\n"
           "  whose X-Forwarded-For names the client in the log.\n"
+          "  --admin-port P: /metrics (Prometheus text 0.0.4, per worker),\n"
+          "  /healthz (200 while alive) and /readyz (503 once a shutdown\n"
+          "  begins) on 127.0.0.1:P, served by the primary with --workers.\n"
           "  --user NAME: once listening (as root, a port below 1024 too),\n"
           "  serve as NAME (its uid and gid, no other group); with\n"
           "  --workers the workers do, the primary keeps root to bind for\n"
@@ -891,6 +1107,11 @@ static int serve_option(int argc, char** argv, int* i, serve_args_t* a,
     a->host_given = 1;
   } else if (strcmp(o, "--user") == 0) {
     run_as.name = v;
+  } else if (strcmp(o, "--admin-port") == 0) {
+    long p = strtol(v, &end, 10);
+    if (*end != '\0' || *v == '\0' || p < 1 || p > 65535)
+      return bad_value(o, v, "a port, 1 to 65535");
+    admin.port = (int)p;
   } else {
     return serve_log_option(o, v, a, so);
   }
@@ -903,7 +1124,7 @@ static int serve_parse(int argc, char** argv, serve_args_t* a,
       "--port",       "-p",          "--workers",    "--sched",
       "--host",       "--dotfiles",  "--shutdown-timeout",
       "--index",      "--access-log", "--log-format", "--trust-proxy",
-      "--user"};
+      "--user",       "--admin-port"};
   for (int i = 0; i < argc; i++) {
     const char* o = argv[i];
     int rc = -1, known = 0;
@@ -937,12 +1158,14 @@ static int serve_parse(int argc, char** argv, serve_args_t* a,
  * shutdown deadline cut connections, as a cluster does. */
 static int serve_single(serve_t* sv, const char* dir,
                         sl_http_server_opts_t* so) {
+  if (admin_start("127.0.0.1", 1) != 0) return 1;
   int rc, err = sl_http_listen(so, on_request, sv, &sv->srv);
   if (err != 0) {
     fprintf(stderr, "sluice serve: %s: %s %s:%d\n", sl_err_name(err),
             sl_strerror(err), so->host, so->port);
     return 1;
   }
+  admin.ready = 1;
   if (user_drop() != 0) exit(1); /* never serve as root by mistake */
   single_signals(sv, 1);
   printf("Serving %s at http://%s:%d/\n", dir, so->host,
@@ -964,6 +1187,11 @@ static int serve(int argc, char** argv) {
   if (rc >= 0) return rc;
   if ((rc = user_check()) != 0) return rc;
   activation_address(&a, &so);
+  if (admin.port != 0 && admin.port == so.port) {
+    fprintf(stderr, "sluice serve: --admin-port %d is the serving port\n",
+            admin.port);
+    return 2;
+  }
   if (a.workers != 0 && so.port == 0) {
     fprintf(stderr, "sluice serve: --workers needs a fixed --port\n");
     return 2;
