@@ -178,6 +178,7 @@ static void notify_reloading(void) {
  * or Kubernetes stops sending before the drain; /healthz answers while
  * the process lives. */
 static struct {
+  const char* host;    /* --admin-host; NULL: 127.0.0.1 */
   int port;            /* 0: no admin server */
   sl_http_server_t* srv;
   int ready, stopping, single;
@@ -355,6 +356,7 @@ static void on_lag_probe(sl_timer_t* t, void* arg) {
 /* Returns 0, or 1 having said why (the port is taken ...). */
 static int admin_start(const char* host, int single) {
   if (admin.port == 0) return 0;
+  if (host == NULL) host = "127.0.0.1";
   sl_http_server_opts_t o = {.host = host, .port = admin.port,
                              .unmetered = 1};
   int err = sl_http_listen(&o, on_admin, NULL, &admin.srv);
@@ -856,7 +858,7 @@ static int serve_primary(int workers, sl_cluster_sched_t sched,
   banner.host = so->host;
   banner.sched = sched;
   banner.port = so->port;
-  if (admin_start("127.0.0.1", 0) != 0) return 1;
+  if (admin_start(admin.host, 0) != 0) return 1;
   int rc = sl_cluster_start(&o);
   if (rc != 0) {
     fprintf(stderr, "sluice serve: fork: %s\n", sl_strerror(rc));
@@ -910,7 +912,7 @@ static void serve_usage(FILE* f) {
           "         [--access-log PATH|-|off] [--quiet]\n"
           "         [--log-format combined|json|sluice]\n"
           "         [--trust-proxy CIDR[,CIDR...]] [--user NAME]\n"
-          "         [--admin-port P]\n"
+          "         [--admin-port P] [--admin-host H]\n"
           "  Serves DIR (default: the bundled demo site) over HTTP/1.1 with\n"
           "  Range, ETag/304, gzip for text, directory listings and an\n"
           "  access log. Defaults: --port 8080 --host 127.0.0.1, one\n"
@@ -931,6 +933,8 @@ static void serve_usage(FILE* f) {
           "  --admin-port P: /metrics (Prometheus text 0.0.4, per worker),\n"
           "  /healthz (200 while alive) and /readyz (503 once a shutdown\n"
           "  begins) on 127.0.0.1:P, served by the primary with --workers.\n"
+          "  --admin-host H: its address instead (0.0.0.0 in a container,\n"
+          "  for the kubelet's probes).\n"
           "  --user NAME: once listening (as root, a port below 1024 too),\n"
           "  serve as NAME (its uid and gid, no other group); with\n"
           "  --workers the workers do, the primary keeps root to bind for\n"
@@ -1107,6 +1111,8 @@ static int serve_option(int argc, char** argv, int* i, serve_args_t* a,
     a->host_given = 1;
   } else if (strcmp(o, "--user") == 0) {
     run_as.name = v;
+  } else if (strcmp(o, "--admin-host") == 0) {
+    admin.host = v;
   } else if (strcmp(o, "--admin-port") == 0) {
     long p = strtol(v, &end, 10);
     if (*end != '\0' || *v == '\0' || p < 1 || p > 65535)
@@ -1124,7 +1130,7 @@ static int serve_parse(int argc, char** argv, serve_args_t* a,
       "--port",       "-p",          "--workers",    "--sched",
       "--host",       "--dotfiles",  "--shutdown-timeout",
       "--index",      "--access-log", "--log-format", "--trust-proxy",
-      "--user",       "--admin-port"};
+      "--user",       "--admin-port", "--admin-host"};
   for (int i = 0; i < argc; i++) {
     const char* o = argv[i];
     int rc = -1, known = 0;
@@ -1158,7 +1164,7 @@ static int serve_parse(int argc, char** argv, serve_args_t* a,
  * shutdown deadline cut connections, as a cluster does. */
 static int serve_single(serve_t* sv, const char* dir,
                         sl_http_server_opts_t* so) {
-  if (admin_start("127.0.0.1", 1) != 0) return 1;
+  if (admin_start(admin.host, 1) != 0) return 1;
   int rc, err = sl_http_listen(so, on_request, sv, &sv->srv);
   if (err != 0) {
     fprintf(stderr, "sluice serve: %s: %s %s:%d\n", sl_err_name(err),
