@@ -49,6 +49,11 @@ owner() { # owner PATH: the Debian package of a library (merged /usr too)
 }
 for lib in $(ldd "$SLUICE" | awk '/=>/ {print $1}' | grep -v '^libc\.so'); do
   pkg=$(owner "$(ldd "$SLUICE" | awk -v l="$lib" '$1 == l {print $3}')")
+  # The base image has the C and C++ runtimes; a sanitizer build's own
+  # runtimes are not what the image ships.
+  case "$pkg" in
+    libc6|libgcc-s1|libstdc++6|libasan*|libubsan*|liblsan*|libtsan*) continue ;;
+  esac
   check "Dockerfile: the runtime image installs $pkg (for $lib)" \
     bash -c "[ -n '$pkg' ] && awk '/^FROM debian:12-slim/,0' '$D' | grep -qw -- '$pkg'"
 done
