@@ -1100,6 +1100,10 @@ typedef struct sl_http_server_opts_s {
   const char* access_log_path;   /* NULL: stderr; else a file, opened
                                     O_APPEND|O_CREAT (0644) and opened afresh
                                     by sl_http_access_log_reopen() */
+  int unmetered;                 /* 1: its requests and connections are
+                                    left out of the load figures
+                                    (sl_load_self, load reports): an admin
+                                    or metrics server's own traffic */
 } sl_http_server_opts_t;
 enum {
   SL_ACCESS_LOG_SLUICE = 0,
@@ -1454,6 +1458,7 @@ typedef struct sl_cluster_stats_s {
 } sl_cluster_stats_t;
 
 /* A worker's latest load report (it answers each heartbeat with one). */
+#define SL_DURATION_BUCKETS 12
 typedef struct sl_worker_load_s {
   uint64_t requests;           /* HTTP requests received since it started */
   uint64_t connections;        /* connections open now (HTTP and TCP
@@ -1463,7 +1468,24 @@ typedef struct sl_worker_load_s {
   double loop_lag_ms;          /* the longest event-loop delay seen since the
                                   previous report */
   uint64_t at_ms;              /* sl_now_ms() in the primary when it came */
+  uint64_t responses[5];       /* HTTP exchanges ended, by status class:
+                                  [0] 1xx ... [4] 5xx (refused requests and
+                                  cut responses included) */
+  uint64_t bytes_sent;         /* response body bytes */
+  uint64_t duration_buckets[SL_DURATION_BUCKETS]; /* exchanges whose time
+                                  (head received to response done) was at
+                                  most sl_load_bucket_le(i) s and more than
+                                  the bound before (not cumulative) */
+  uint64_t duration_over;      /* longer than the last bound */
+  double duration_sum_s;       /* their total time */
 } sl_worker_load_t;
+/* The upper bound in seconds of histogram bucket i (0.001 ... 10, as
+ * Prometheus's defaults), or -1 outside 0..SL_DURATION_BUCKETS-1. */
+SL_EXTERN double sl_load_bucket_le(int i);
+/* This process's own figures (any process: a worker, the primary, or a
+ * program with no cluster), as its load report would carry them; the
+ * loop lag is not measured here (0). */
+SL_EXTERN void sl_load_self(sl_worker_load_t* out);
 
 /* 1 in the primary (SLUICE_WORKER_ID absent), 0 in a worker. In a worker
  * the first call (of this or sl_cluster_worker_id) opens the channel to the

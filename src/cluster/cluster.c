@@ -131,15 +131,28 @@ static void on_worker_sigterm(uv_signal_t* h, int signum) {
 
 /* The answer to a ping: this worker's load. */
 static void send_pong(void) {
-  char buf[256];
+  char buf[1024];
   int n = snprintf(buf, sizeof buf,
                    "{\"sluice_cluster\":\"pong\",\"requests\":%llu,"
                    "\"connections\":%llu,\"accepted\":%llu,\"rss\":%llu,"
-                   "\"lag_ms\":%.3f}",
+                   "\"lag_ms\":%.3f,\"bytes\":%llu,\"dover\":%llu,"
+                   "\"dsum_ns\":%llu",
                    (unsigned long long)sl__load.requests,
                    (unsigned long long)sl__load.connections,
                    (unsigned long long)sl__load.accepted,
-                   (unsigned long long)sl_rss(), W.lag_max_ms);
+                   (unsigned long long)sl_rss(), W.lag_max_ms,
+                   (unsigned long long)sl__load.bytes_sent,
+                   (unsigned long long)sl__load.duration_over,
+                   (unsigned long long)sl__load.duration_sum_ns);
+  /* Flat keys (r1..r5, d0..d11): the channel's JSON reader has no
+   * arrays, and the figures fit one small message. */
+  for (int i = 0; i < 5; i++)
+    n += snprintf(buf + n, sizeof buf - (size_t)n, ",\"r%d\":%llu", i + 1,
+                  (unsigned long long)sl__load.responses[i]);
+  for (int i = 0; i < SL_DURATION_BUCKETS; i++)
+    n += snprintf(buf + n, sizeof buf - (size_t)n, ",\"d%d\":%llu", i,
+                  (unsigned long long)sl__load.duration_buckets[i]);
+  n += snprintf(buf + n, sizeof buf - (size_t)n, "}");
   W.lag_max_ms = 0;
   sl_channel_send(W.ch, buf, (size_t)n, -1);
 }
@@ -417,6 +430,28 @@ static void restart_worker_gone(sl_worker_t* w);
 static void shutdown_check(void);
 static void stop_worker(sl_worker_t* w, const char* reason);
 
+/* The HTTP figures of a pong; absent keys (an older worker) stay 0. */
+static void store_histogram(sl_worker_load_t* l, const sl_message_t* m) {
+  int64_t v;
+  char key[8];
+  if (sl_json_get_int(m->data, m->len, "bytes", &v) == 0)
+    l->bytes_sent = (uint64_t)v;
+  if (sl_json_get_int(m->data, m->len, "dover", &v) == 0)
+    l->duration_over = (uint64_t)v;
+  if (sl_json_get_int(m->data, m->len, "dsum_ns", &v) == 0)
+    l->duration_sum_s = (double)v / 1e9;
+  for (int i = 0; i < 5; i++) {
+    snprintf(key, sizeof key, "r%d", i + 1);
+    if (sl_json_get_int(m->data, m->len, key, &v) == 0)
+      l->responses[i] = (uint64_t)v;
+  }
+  for (int i = 0; i < SL_DURATION_BUCKETS; i++) {
+    snprintf(key, sizeof key, "d%d", i);
+    if (sl_json_get_int(m->data, m->len, key, &v) == 0)
+      l->duration_buckets[i] = (uint64_t)v;
+  }
+}
+
 static void store_load(sl_worker_t* w, const sl_message_t* m) {
   int64_t v;
   double lag = 0;
@@ -431,6 +466,7 @@ static void store_load(sl_worker_t* w, const sl_message_t* m) {
     l->rss_bytes = (uint64_t)v;
   if (sl_json_get_number(m->data, m->len, "lag_ms", &lag) == 0)
     l->loop_lag_ms = lag;
+  store_histogram(l, m);
   l->at_ms = sl_now_ms();
   w->have_load = 1;
   w->last_pong_ms = l->at_ms;

@@ -59,13 +59,22 @@ size_t sl__listen_shutdown_all(void);
  * rather than let close() reset it. Returns how many. */
 size_t sl__listen_drain(int fd, sl__conn_fd_cb on_fd, void* arg);
 
-/* A worker's load figures, kept by the servers, reported to the primary. */
+/* A worker's load figures, kept by the servers, reported to the primary
+ * (and read by sl_load_self in any process). */
 typedef struct sl__load_s {
   uint64_t requests;
   uint64_t connections;
   uint64_t accepted;
+  uint64_t responses[5];   /* by status class, 1xx to 5xx */
+  uint64_t bytes_sent;
+  uint64_t duration_buckets[SL_DURATION_BUCKETS]; /* not cumulative */
+  uint64_t duration_over;  /* past the last bound */
+  uint64_t duration_sum_ns;
 } sl__load_t;
 extern sl__load_t sl__load;
+/* One finished (or refused, or cut) exchange: its status, body bytes and
+ * the nanoseconds since its head arrived. */
+void sl__load_observe(int status, uint64_t bytes, uint64_t ns);
 
 /* --- control packets ------------------------------------------------------ */
 

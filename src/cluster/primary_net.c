@@ -181,6 +181,18 @@ static int bind_listen(const lkey_t* key, int port, int reuseport) {
   return fd;
 }
 
+/* SO_REUSEPORT lets any socket of the same user bind a port that is
+ * served already, so a second `sluice serve` would silently take half of
+ * another's connections. Before the first slot of an address, a plain
+ * bind (no SO_REUSEPORT) proves no one listens there: EADDRINUSE, EACCES
+ * and the like fail the worker's listen, as rr and shared do. */
+static int probe_free(const char* host, int port) {
+  int fd = sl__tcp_bind(host, port, 0);
+  if (fd < 0) return fd;
+  close(fd);
+  return 0;
+}
+
 static lkey_t* key_find(const sl__ctl_msg_t* m) {
   for (int k = 0; k < SL__MAX_KEYS; k++)
     if (keys[k].used && keys[k].req_port == m->port &&
@@ -207,6 +219,9 @@ static int key_new(const sl__ctl_msg_t* m, lkey_t** out) {
     if (fd < 0) return fd;
     key->main.fd = fd;
     key->port = sl__tcp_local_port(fd);
+  } else if (m->port != 0) {
+    int rc = probe_free(key->host, m->port);
+    if (rc != 0) return rc;
   }
   key->used = 1;
   *out = key;

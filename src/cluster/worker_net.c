@@ -17,6 +17,41 @@
 
 sl__load_t sl__load;
 
+/* The bounds of the request-duration histogram, in seconds: Prometheus's
+ * default buckets, which span a cached small file to a slow download. */
+static const double bucket_le[SL_DURATION_BUCKETS] = {
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+double sl_load_bucket_le(int i) {
+  return i >= 0 && i < SL_DURATION_BUCKETS ? bucket_le[i] : -1;
+}
+
+void sl__load_observe(int status, uint64_t bytes, uint64_t ns) {
+  if (status >= 100 && status < 600) sl__load.responses[status / 100 - 1]++;
+  sl__load.bytes_sent += bytes;
+  sl__load.duration_sum_ns += ns;
+  double s = (double)ns / 1e9;
+  int i = 0;
+  while (i < SL_DURATION_BUCKETS && s > bucket_le[i]) i++;
+  if (i < SL_DURATION_BUCKETS) sl__load.duration_buckets[i]++;
+  else sl__load.duration_over++;
+}
+
+void sl_load_self(sl_worker_load_t* out) {
+  memset(out, 0, sizeof *out);
+  out->requests = sl__load.requests;
+  out->connections = sl__load.connections;
+  out->accepted = sl__load.accepted;
+  out->rss_bytes = sl_rss();
+  memcpy(out->responses, sl__load.responses, sizeof out->responses);
+  out->bytes_sent = sl__load.bytes_sent;
+  memcpy(out->duration_buckets, sl__load.duration_buckets,
+         sizeof out->duration_buckets);
+  out->duration_over = sl__load.duration_over;
+  out->duration_sum_s = (double)sl__load.duration_sum_ns / 1e9;
+  out->at_ms = sl_now_ms();
+}
+
 struct sl__clisten_s {
   sl__queue_t node;
   int key;

@@ -168,6 +168,14 @@ static void access_log_txn(sl_http_server_t* srv, const txn_t* t,
   access_log(srv, t, r ? r->status : 0, r ? r->body_bytes : 0, why);
 }
 
+/* Every exchange counts in the load figures (/metrics), logged or not. */
+static void txn_observe(const txn_t* t) {
+  const res_t* r = t->res;
+  if (!t->c->srv->o.unmetered)
+    sl__load_observe(r ? r->status : 0, r ? r->body_bytes : 0,
+                     sl_hrtime() - t->begin_ns);
+}
+
 /* A request answered with an error before (or instead of) its handler:
  * logged as nginx logs its 400s, with what of the request had parsed. */
 static void access_log_reject(conn_t* c, int status) {
@@ -514,6 +522,7 @@ txn_t* sl__http_txn_new(conn_t* c) {
   else if ((t = sl__calloc(1, sizeof *t)) == NULL)
     return NULL;
   t->c = c;
+  t->begin_ns = sl_hrtime();
   t->req = req_new(c);
   if (t->req == NULL) {
     sl__free(t);
@@ -570,7 +579,7 @@ static void drop_input(conn_t* c) {
 static void dispatch(conn_t* c, txn_t* t) {
   sl_http_server_t* srv = c->srv;
   if (t->req == NULL || t->res == NULL) return;
-  sl__load.requests++;
+  if (!srv->o.unmetered) sl__load.requests++;
   t->dispatched = 1;
   srv->handler(&t->req->m.s, &t->res->s, srv->arg);
 }
@@ -729,6 +738,9 @@ static void send_error(conn_t* c) {
   int status = c->err_status;
   c->err_status = 0;
   if (c->srv->o.access_log) access_log_reject(c, status);
+  if (!c->srv->o.unmetered)
+    sl__load_observe(status, 0,
+                     sl_hrtime() - (c->head_ns ? c->head_ns : sl_hrtime()));
   sl_chunk_t* ch = sl_chunk_printf(
       "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
       status, status_reason(status));
@@ -763,6 +775,7 @@ static int retire_done(conn_t* c) {
         !t->req->m.s.destroyed)
       sl_stream_destroy(&t->req->m.s, 0);
     if (c->srv->o.access_log && !t->dropped) access_log_txn(c->srv, t, NULL);
+    txn_observe(t);
     if (!t->keep_alive) close = 1;
     txn_free(t);
     if (close) break;
@@ -990,6 +1003,7 @@ static void conn_destroy(conn_t* c) {
     txn_t* t = sl__container_of(c->txns.next, txn_t, node);
     if (c->srv->o.access_log && t->dispatched && !t->dropped)
       access_log_txn(c->srv, t, conn_abort_reason(c, t, head));
+    if (t->dispatched) txn_observe(t);
     sl__queue_remove(&t->node);
     if (t->req != NULL && !t->req->m.s.destroyed)
       sl_stream_destroy(&t->req->m.s, t->req_done ? 0 : SL_ECONNRESET);
@@ -1017,7 +1031,7 @@ static void conn_destroy(conn_t* c) {
   sl_http_server_t* srv = c->srv;
   sl__queue_remove(&c->node);
   srv->nconns--;
-  sl__load.connections--;
+  if (!srv->o.unmetered) sl__load.connections--;
   if (srv->accept_held && !srv->closing) accept_one(srv);
   server_maybe_done(srv);
 }
@@ -1065,7 +1079,7 @@ static conn_t* conn_new(sl_http_server_t* srv, sl_stream_t* sock) {
   snprintf(c->remote, sizeof c->remote, "%s", sl_tcp_peer(sock));
   sl__queue_insert_tail(&srv->conns, &c->node);
   srv->nconns++;
-  sl__load.connections++;
+  if (!srv->o.unmetered) sl__load.connections++;
   if (sl_stream_on(sock, SL_EV_END, on_sock_event, c) != 0 ||
       sl_stream_on(sock, SL_EV_DRAIN, on_sock_event, c) != 0 ||
       sl_stream_on(sock, SL_EV_CLOSE, on_sock_event, c) != 0 ||
@@ -1093,7 +1107,7 @@ static void conn_adopt(sl_http_server_t* srv, uv_tcp_t* h) {
   if (sock == NULL) return;
   conn_t* c = conn_new(srv, sock);
   if (c == NULL) return;
-  sl__load.accepted++;
+  if (!srv->o.unmetered) sl__load.accepted++;
   c->tcp = 1;
   if (srv->closing) c->closing = c->late = 1;
 }

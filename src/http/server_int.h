@@ -52,6 +52,7 @@ struct txn_s {
   req_t* req;
   res_t* res;
   uint64_t start_ns;
+  uint64_t begin_ns; /* when its head was parsed: the metrics' duration */
   int minor;
   char method[16];
   char url_log[256];

@@ -183,7 +183,9 @@ void sl__uv_stream_connected(sl_stream_t* s, int status);
 /* tcp.c: a bound, non-blocking, close-on-exec TCP socket for a numeric
  * host (SO_REUSEADDR, and SO_REUSEPORT when asked, set before bind: libuv
  * 1.44 has no flag for it). Returns the descriptor or a negative code
- * (SL_EINVAL for a host that is not a numeric address, SL_EADDRINUSE...). */
+ * (SL_EINVAL for a host that is not a numeric address, SL_EADDRINUSE...).
+ * A listener passed by systemd for that address (LISTEN_PID/LISTEN_FDS,
+ * port != 0) is duplicated instead, already listening. */
 int sl__tcp_bind(const char* host, int port, int reuseport);
 /* A libuv TCP handle (allocated; free it with uv_close and sl__free) over
  * connected socket `fd`, or NULL (fd closed) on failure. */

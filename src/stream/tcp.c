@@ -2,12 +2,15 @@
  * is the uvstream.c wrapper over a uv_tcp_t: this file only resolves and
  * connects, names the peer, and accepts. Listening sockets are created here
  * rather than by uv_tcp_bind so that SO_REUSEPORT can be set before bind
- * (libuv 1.44 has no UV_TCP_REUSEPORT). Every descriptor is close-on-exec:
+ * (libuv 1.44 has no UV_TCP_REUSEPORT), and where a listener passed by
+ * systemd (socket activation) replaces a bind. Every descriptor is
+ * close-on-exec:
  * libuv opens client and accepted sockets with SOCK_CLOEXEC, and so do we. */
 #include "stream/stream_int.h"
 #include "cluster/cluster_int.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -242,11 +245,70 @@ static void adopt_fd(void* arg, int fd) {
   if (h != NULL) conn_adopt(arg, h);
 }
 
+/* --- socket activation ---------------------------------------------------
+ * systemd (and systemd-socket-activate, or any launcher following
+ * sd_listen_fds(3)) passes listening sockets from descriptor 3 on, with
+ * LISTEN_PID naming the process meant and LISTEN_FDS their count. A bind
+ * of an address one of them is bound to (exactly, or by a wildcard on that
+ * port) takes a duplicate of it: the launcher's copy keeps queuing while
+ * we restart. Only the process named adopts them, so a cluster's workers
+ * (other pids) still ask their primary, which adopts once per slot (every
+ * slot then shares the one socket, whatever the scheduling). */
+#define SL__LISTEN_FDS_START 3
+#define SL__LISTEN_FDS_MAX 64
+
+static int same_addr(const struct sockaddr* want,
+                     const struct sockaddr_storage* got) {
+  if (want->sa_family != got->ss_family) return 0;
+  if (want->sa_family == AF_INET) {
+    const struct sockaddr_in *a = (const void*)want, *b = (const void*)got;
+    return a->sin_port == b->sin_port &&
+           (a->sin_addr.s_addr == b->sin_addr.s_addr ||
+            b->sin_addr.s_addr == htonl(INADDR_ANY));
+  }
+  const struct sockaddr_in6 *a = (const void*)want, *b = (const void*)got;
+  return a->sin6_port == b->sin6_port &&
+         (memcmp(&a->sin6_addr, &b->sin6_addr, 16) == 0 ||
+          memcmp(&b->sin6_addr, &in6addr_any, 16) == 0);
+}
+
+static int activated_count(void) {
+  const char* pid = getenv("LISTEN_PID");
+  const char* fds = getenv("LISTEN_FDS");
+  if (pid == NULL || fds == NULL || atol(pid) != (long)getpid()) return 0;
+  long n = atol(fds);
+  return n < 0 ? 0 : n > SL__LISTEN_FDS_MAX ? SL__LISTEN_FDS_MAX : (int)n;
+}
+
+/* A non-blocking, close-on-exec duplicate of the passed listener bound to
+ * `sa`, or -1 when none is. */
+static int activated_fd(const struct sockaddr* sa) {
+  int n = activated_count();
+  for (int fd = SL__LISTEN_FDS_START; fd < SL__LISTEN_FDS_START + n; fd++) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int on = 0;
+    socklen_t olen = sizeof on;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &olen) != 0 || !on ||
+        getsockname(fd, (struct sockaddr*)&ss, &len) != 0 ||
+        !same_addr(sa, &ss))
+      continue;
+    fcntl(fd, F_SETFD, FD_CLOEXEC); /* not into our children */
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, SL__LISTEN_FDS_START);
+    int fl = dup >= 0 ? fcntl(dup, F_GETFL) : -1;
+    if (fl >= 0 && fcntl(dup, F_SETFL, fl | O_NONBLOCK) == 0) return dup;
+    if (dup >= 0) close(dup);
+    return -errno;
+  }
+  return -1;
+}
+
 int sl__tcp_bind(const char* host, int port, int reuseport) {
   struct sockaddr_storage ss;
   int rc = parse_addr(host, port, &ss);
   if (rc != 0) return rc;
   const struct sockaddr* sa = (const struct sockaddr*)&ss;
+  if (port != 0 && (rc = activated_fd(sa)) != -1) return rc;
   int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
                   0);
   if (fd < 0) return -errno;

@@ -3,7 +3,8 @@
  * server that closes drains its accept queue, rr hands connections
  * strictly in turn, shared serves, the heartbeat kills a hung worker, a
  * rolling restart replaces every worker with the new one listening before
- * the old one leaves, and the primary survives a worker that sends
+ * the old one leaves, a reuseport cluster does not share a port another
+ * socket listens on, and the primary survives a worker that sends
  * garbage. Clients are plain blocking sockets: the kernel completes the
  * handshake without anyone accepting, so they never wait on the primary's
  * loop; the answers are collected by a timer. */
@@ -261,6 +262,40 @@ TEST(cluster_reuseport_workers_share_port) {
   net_t n;
   run_sched(SL_SCHED_REUSEPORT, 2, 16, &n);
   ASSERT_EQ(n.cl.by_worker[1] + n.cl.by_worker[2], 16);
+}
+
+/* --- a port served already ------------------------------------------------ */
+
+/* Listens on CNET_PORT; exits 0 when that is SL_EADDRINUSE, 91 when the
+ * listen succeeded (it must not), 92 for another error. */
+SL_ENTRY(cnet_busy_worker) {
+  (void)argc;
+  (void)argv;
+  sl_http_server_opts_t o = {.port = atoi(getenv("CNET_PORT"))};
+  sl_http_server_t* srv;
+  int rc = sl_http_listen(&o, answer_id, NULL, &srv);
+  if (rc == 0) _exit(91); /* sharing the port: the test fails at once */
+  return rc == SL_EADDRINUSE ? 0 : 92;
+}
+
+/* Another socket of ours listens with SO_REUSEPORT (a second sluice, say):
+ * the reuseport primary refuses the address rather than share it. */
+TEST(cluster_reuseport_refuses_port_served_already) {
+  int fd = sl__tcp_bind("127.0.0.1", 0, 1);
+  ASSERT(fd >= 0);
+  ASSERT_EQ(listen(fd, 8), 0);
+  char port[16];
+  snprintf(port, sizeof port, "%d", sl__tcp_local_port(fd));
+  setenv("CNET_PORT", port, 1);
+  net_t n = {0};
+  sl_cluster_on(SL_CLUSTER_EXIT, net_ev, &n);
+  sl_cluster_opts_t o = {.workers = 1, .entry = "cnet_busy_worker",
+                         .no_restart = 1, .sched = SL_SCHED_REUSEPORT};
+  ASSERT_EQ(sl_cluster_start(&o), 0);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(n.exits, 1);
+  ASSERT_STR_EQ(n.reasons[0], "exit");
+  close(fd);
 }
 
 /* --- heartbeat ----------------------------------------------------------------- */

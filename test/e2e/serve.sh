@@ -129,11 +129,12 @@ check "symlink out of the root: 403" [ "$(code "$U/leak.txt")" = 403 ]
 check "symlinked directory out of the root: 403" [ "$(code "$U/leakdir/secret.txt")" = 403 ]
 check "symlink inside the root: 200" [ "$(code "$U/alias.log")" = 200 ]
 
-# Access log: method, path, status, bytes, duration.
-check "access log line: GET /app.log 200 SIZE ms" \
-  grep -qE "\"GET /app.log HTTP/1.1\" 200 $SIZE [0-9.]+ms" "$T/main.err"
+# Access log, combined by default: client, time, request, status, bytes,
+# referer, user agent.
+check "access log line: combined, GET /app.log 200 SIZE" \
+  grep -qE "^127\.0\.0\.1 - - \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9:]{8} \+0000\] \"GET /app.log HTTP/1.1\" 200 $SIZE \"-\" \"curl/[^\"]*\"$" "$T/main.err"
 check "access log line for a 206" \
-  grep -qE "\"GET /app.log HTTP/1.1\" 206 100 [0-9.]+ms" "$T/main.err"
+  grep -qE "\"GET /app.log HTTP/1.1\" 206 100 \"-\" \"curl/" "$T/main.err"
 
 # Startup errors.
 set +e

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sluice serve --workers 2: a cluster of static file servers sharing one
 # port, for each scheduling (reuseport, rr, shared): per-worker startup
-# lines, 20 curl requests, kill -9 of a worker (replaced), SIGUSR1 (one
+# lines, 20 curl requests, kill -9 of a worker (replaced), SIGUSR2 (one
 # stats line per worker), SIGHUP (rolling restart: new workers, no failed
 # request), SIGTERM and SIGINT to the primary (exits 0, no process left),
 # and the command-line errors.
@@ -42,6 +42,7 @@ start() {
   PRIMARY=$!
   PIDS+=("$PRIMARY")
   wait_for 2 "^Worker [0-9]* serving .* at http://127.0.0.1:$PORT/$" || true
+  wait_for 1 "^Primary $PRIMARY serving " || true
   for p in $(worker_pids); do PIDS+=("$p"); done
 }
 # stop SIG: the signal to the primary; RC its exit status; LEFT 1 when a
@@ -81,18 +82,18 @@ check "requests succeed after the kill ($n/10)" test "$n" -eq 10
 check "two live workers after the replacement" \
   test "$(pgrep -P "$PRIMARY" | wc -l)" -eq 2
 
-kill -USR1 "$PRIMARY"
+kill -USR2 "$PRIMARY"
 wait_for 1 "^cluster workers" 100 || true
 ok_lines=1
 for p in $(pgrep -P "$PRIMARY"); do
   grep -qE "^worker [0-9]+ pid $p [a-z]+ requests [0-9-]+ conns [0-9-]+ rss [0-9.-]+ lag [0-9.-]+$" \
     "$T/out" || ok_lines=0
 done
-check "SIGUSR1: one stats line per live worker, with its pid" \
+check "SIGUSR2: one stats line per live worker, with its pid" \
   test "$ok_lines" -eq 1
-check "SIGUSR1: exactly two worker lines" \
+check "SIGUSR2: exactly two worker lines" \
   test "$(grep -c '^worker [0-9]* pid ' "$T/out")" -eq 2
-check "SIGUSR1: the cluster line counts the crash" \
+check "SIGUSR2: the cluster line counts the crash" \
   grep -qE "^cluster workers 2/2 forked 3 restarts 1 crashes 1 hung 0 retired 0$" \
     "$T/out"
 
@@ -140,12 +141,12 @@ for sched in rr shared; do
     # strictly in turn: 10 each, seen in the load reports (heartbeat 1 s)
     spread=""
     for _ in $(seq 1 20); do
-      kill -USR1 "$PRIMARY"
+      kill -USR2 "$PRIMARY"
       sleep 0.2
       spread=$(grep '^worker ' "$T/out" | tail -2 | awk '{print $7}' | tr '\n' ' ')
       [ "$spread" = "10 10 " ] && break
     done
-    check "rr: 10 requests per worker (SIGUSR1: $spread)" \
+    check "rr: 10 requests per worker (SIGUSR2: $spread)" \
       test "$spread" = "10 10 "
   fi
   stop INT

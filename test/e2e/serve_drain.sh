@@ -5,7 +5,8 @@
 # restart's case (the worker is still sending); a shutdown deadline that
 # does cut a download says so and exits 1; a restart that had to kill a
 # worker whose client stopped reading does not claim to be done cleanly;
-# bad --shutdown-timeout values are refused.
+# bad --shutdown-timeout values are refused; one process (no --workers)
+# has the same deadline, report and exit code.
 . "$(dirname "$0")/lib.bash"
 SLUICE="$SL_BUILD/sluice"
 
@@ -145,10 +146,33 @@ for bad in -1 abc 1e99 ""; do
   check "bad --shutdown-timeout '$bad': exit 2 and a message naming it" \
     bash -c "[ $rc -eq 2 ] && [ \"$err\" = \"sluice serve: invalid --shutdown-timeout '$bad' (seconds, 0 for none)\" ]"
 done
-set +e
-err=$("$SLUICE" serve "$T/site" --port "$PORT" --shutdown-timeout 5 2>&1 >/dev/null)
-rc=$?
-set -e
-check "--shutdown-timeout without --workers is refused (rc $rc)" \
-  bash -c "[ $rc -eq 2 ] && [ \"$err\" = 'sluice serve: --shutdown-timeout needs --workers (one process waits for its connections)' ]"
+
+# --- one process: the same deadline, and the same report -----------------
+single() { # single ARGS...: `sluice serve` alone, waits for its URL.
+  : > "$T/out"
+  : > "$T/err"
+  "$SLUICE" serve "$T/site" --port "$PORT" --quiet "$@" \
+    > "$T/out" 2> "$T/err" &
+  PRIMARY=$!
+  PIDS+=("$PRIMARY")
+  wait_for 1 "^Serving .* at http://127.0.0.1:$PORT/$" || true
+}
+single --shutdown-timeout 1
+download one 20M
+kill -TERM "$PRIMARY"
+wait "$CURL" || true
+wait_primary 10
+got=$(stat -c %s "$T/one")
+check "single: the deadline cut the download ($got bytes, curl $(cat "$T/one.rc"))" \
+  bash -c "[ '$got' -lt $(stat -c %s "$T/site/big.bin") ] && [ \"\$(cat '$T/one.rc')\" != 0 ]"
+check "single: the cut is reported with its connection" \
+  grep -qx "sluice serve: the 1 s shutdown deadline cut 1 connection" "$T/err"
+check "single: exit 1 after a cut, as the cluster (rc $RC)" test "$RC" -eq 1
+single --shutdown-timeout 30
+download whole 40M
+kill -TERM "$PRIMARY"
+wait "$CURL" || true
+wait_primary 10
+check "single: within the deadline the download is whole" same_body whole
+check "single: and the exit is 0 (rc $RC)" test "$RC" -eq 0
 done_tests
