@@ -1,5 +1,5 @@
-/* The access log: one line per exchange, to stderr through the sl_stderr()
- * stream (a pipe or socket non-blocking, a file on the pool) or to a file
+/* The access log: one line per exchange, to stderr (through a file
+ * description of its own, log_open_stderr) or to a file
  * opened O_APPEND, never with a write(2) that could block the loop. Lines
  * of one loop turn collect in one buffer that leaves in one stream write,
  * from a tick. The queue is bounded: while the stream holds more than
@@ -12,6 +12,7 @@
 #include "http/http_int.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <stdarg.h>
 
@@ -53,11 +54,25 @@ static void on_log_error(sl_stream_t* s, const sl_event_t* ev, void* arg) {
           ev->message ? ev->message : sl_strerror(ev->err));
 }
 
+/* stderr through a stream of our own, never the program's sl_stderr()
+ * (ending ours must not end it). A pipe or FIFO is reopened through
+ * /proc/self/fd/2, a description of our own: making it non-blocking would
+ * otherwise make it so for every process that shares fd 2 (a shell's
+ * `2>&1`, the cluster's workers). A file keeps the shared description, so
+ * that our lines and the program's own stderr output share one offset; a
+ * terminal is reopened by libuv; a socket (the journal's) is used as it is
+ * and does become non-blocking. */
+static sl_stream_t* log_open_stderr(void) {
+  struct stat st;
+  int fd = -1;
+  if (fstat(2, &st) == 0 && S_ISFIFO(st.st_mode))
+    fd = open("/proc/self/fd/2", O_WRONLY | O_CLOEXEC);
+  sl_stream_t* s = fd >= 0 ? sl_fd_stream(fd, 0, 1, 0) : sl_fd_stream(2, 0, 1, 1);
+  return s != NULL ? sl_stream_ref(s) : NULL;
+}
+
 static sl_stream_t* log_open_stream(const char* path) {
-  if (path == NULL) {
-    sl_stream_t* s = sl_stderr();
-    return s != NULL ? sl_stream_ref(s) : NULL;
-  }
+  if (path == NULL) return log_open_stderr();
   sl_file_opts_t o = {.flags = O_WRONLY | O_APPEND | O_CREAT, .mode = 0644};
   sl_stream_t* s = sl_file_writer(path, &o);
   if (s == NULL) return NULL;
@@ -131,7 +146,7 @@ int sl_http_access_log_reopen(void) {
 /* Room for a line in this turn's buffer; 0 when the line must be dropped
  * (no memory, or the reader is too far behind). */
 static int log_reserve(sl__alog_t* l) {
-  if (l->out == NULL || l->out->destroyed) return 0;
+  if (l->out == NULL || l->out->destroyed || l->out->w.ending) return 0;
   if (sl_stream_writable_length(l->out) + l->used + LOG_LINE_MAX >
       LOG_QUEUE_MAX)
     return 0;
@@ -175,7 +190,11 @@ void sl__access_log_printf(sl__alog_t* l, const char* fmt, ...) {
   }
   if (l->unreported != 0) {
     log_notice(l);
-    if (!log_reserve(l)) return;
+    if (!log_reserve(l)) {
+      sl__access_log_dropped++;
+      l->unreported++;
+      return;
+    }
   }
   va_list ap;
   va_start(ap, fmt);

@@ -122,18 +122,21 @@ static void access_log(sl_http_server_t* srv, const txn_t* t, int status,
   double ms = (double)(sl_hrtime() - t->start_ns) / 1e6;
   int fmt = srv->o.access_log_format;
   int json = fmt == SL_ACCESS_LOG_JSON;
-  char host[64], url[sizeof t->url_log * 4], ref[sizeof t->referer * 4],
-      ua[sizeof t->ua * 4], when[64], line[sizeof url + 48];
+  /* Budgets that keep the escaped fields together under the log's 2 KiB
+   * line (an escaped byte takes up to 6): a line is never cut. */
+  char host[64], url[640], ref[400], ua[400], when[64], line[sizeof url + 48],
+      reason[200] = "";
   log_escape(url, sizeof url, t->url_log, json);
   if (t->method[0] != '\0')
     snprintf(line, sizeof line, "%s %s HTTP/1.%d", t->method, url, t->minor);
   else
     snprintf(line, sizeof line, "-");
+  if (why != NULL) log_escape(reason, sizeof reason, why, json);
   if (fmt == SL_ACCESS_LOG_SLUICE) {
     sl__access_log_printf(srv->alog,
                           "%s \"%s\" %d %" PRIu64 " %.3fms%s%s\n", t->remote,
                           line, status, bytes, ms, why ? " aborted: " : "",
-                          why ? why : "");
+                          reason);
     return;
   }
   struct tm tm;
@@ -150,8 +153,6 @@ static void access_log(sl_http_server_t* srv, const txn_t* t, int status,
     return;
   }
   strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-  char reason[160] = "";
-  if (why != NULL) log_escape(reason, sizeof reason, why, 1);
   sl__access_log_printf(
       srv->alog,
       "{\"time\":\"%s.%03ldZ\",\"remote\":\"%s\",\"method\":\"%s\","
@@ -852,6 +853,9 @@ static void on_timer(uv_timer_t* h) {
   if (mode == SL__TIMER_IDLE && sl__queue_empty(&c->txns) &&
       !c->mid_message) {
     conn_destroy(c);
+  } else if (mode == SL__TIMER_HEADERS && !c->mid_message &&
+             sl__queue_empty(&c->txns) && c->in == NULL) {
+    conn_destroy(c); /* nothing of a request came: close, as nginx does */
   } else if (mode == SL__TIMER_HEADERS) {
     c->parsing = NULL; /* no exchange exists before the head is complete */
     sl__http_conn_fail(c, 408);
@@ -905,7 +909,11 @@ static int conn_fd(conn_t* c) {
 /* A body is due and the client sends nothing (our own backpressure, a
  * handler that does not read, is not the client's fault). */
 static int body_stalled(conn_t* c, uint64_t now) {
-  if (c->parsing == NULL || c->stop || c->paused || c->dispatch != NULL ||
+  txn_t* t = c->parsing;
+  /* A client that asked for 100 Continue waits, rightly, until the
+   * handler reads. */
+  int waits = t != NULL && t->expect_continue && !t->continue_sent;
+  if (t == NULL || waits || c->stop || c->paused || c->dispatch != NULL ||
       c->body_bytes != c->sw_body) {
     c->sw_body = c->body_bytes;
     c->body_since = now;

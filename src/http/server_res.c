@@ -268,7 +268,10 @@ static int write_chunked(res_t* r, sl_chunk_t* ch) {
  * Both fail the response, which closes the connection without a clean end
  * (res_on_close). Node only checks with strictContentLength. */
 static int res_overruns(res_t* r, sl_chunk_t** chunks, size_t n) {
-  if (r->content_length < 0 || r->chunked || r->no_body) return 0;
+  int st = r->status; /* before the head too: framing may not be decided */
+  if (r->content_length < 0 || r->chunked || r->user_chunked ||
+      r->t->is_head || st < 200 || st == 204 || st == 304)
+    return 0;
   uint64_t more = 0;
   for (size_t i = 0; i < n; i++) more += sl_chunk_len(chunks[i]);
   if (r->body_bytes + more <= (uint64_t)r->content_length) return 0;
@@ -290,6 +293,8 @@ static int res_falls_short(res_t* r) {
 /* Sends a batch of body chunks (after the head, if not sent). */
 static void res_send(res_t* r, sl_chunk_t** chunks, size_t n) {
   int rc = 1, merged = 0;
+  /* Before the head: it may carry the first chunk with it. */
+  if (res_overruns(r, chunks, n)) return;
   if (!r->head_sent) {
     int64_t total = -1;
     /* The whole body given to end() with nothing written before: its
@@ -299,7 +304,6 @@ static void res_send(res_t* r, sl_chunk_t** chunks, size_t n) {
       total = (int64_t)sl_chunk_len(chunks[0]);
     rc = send_head(r, total, n > 0 ? chunks[0] : NULL, &merged);
   }
-  if (rc >= 0 && res_overruns(r, chunks, n)) return;
   if (merged) r->body_bytes += sl_chunk_len(chunks[0]);
   for (size_t i = merged; i < n && rc >= 0 && !r->no_body; i++) {
     if (sl_chunk_len(chunks[i]) == 0) continue;
@@ -440,9 +444,19 @@ static void res_advance(sl_stream_t* s, uint64_t n) {
   ((res_t*)s)->body_bytes += n;
 }
 
+/* What the Content-Length still allows: a zero-copy source that may hold
+ * more must go through chunks, where res_overruns() sees the excess. */
+static uint64_t res_budget(sl_stream_t* s) {
+  res_t* r = (res_t*)s;
+  if (r->content_length < 0) return UINT64_MAX;
+  uint64_t cl = (uint64_t)r->content_length;
+  return r->body_bytes >= cl ? 0 : cl - r->body_bytes;
+}
+
 static const sl__zc_ops_t res_zc = {
     .dst_fd = res_dst_fd,
     .advance = res_advance,
+    .dst_budget = res_budget,
 };
 
 static const sl_stream_hooks_t res_hooks = {

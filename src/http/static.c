@@ -723,9 +723,8 @@ static int send_small(sl_stream_t* res, int fd, int own, uint64_t start,
 }
 
 /* The body: nothing (HEAD, empty), a small one read at once, or the
- * descriptor piped into `res` (sendfile), through gzip when asked (a
- * cached descriptor is dup()ed for that: the reader uses positional reads,
- * so sharing the file description is safe). Takes `fd` when `own`. */
+ * descriptor (always our own by then) piped into `res` (sendfile), through
+ * gzip when asked. Takes `fd` when `own`. */
 static int send_body(sl_stream_t* req, sl_stream_t* res, int fd, int own,
                      const char* path, uint64_t start, uint64_t end,
                      int gzip) {
@@ -735,8 +734,7 @@ static int send_body(sl_stream_t* req, sl_stream_t* res, int fd, int own,
   }
   if (!gzip && end - start <= STATIC_INLINE_MAX)
     return send_small(res, fd, own, start, (size_t)(end - start));
-  if (!own && (fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
-    return answer(res, 500);
+  SL_ASSERT(own); /* serve_file() made the copy */
   sl_file_opts_t fo = {
       .fd = fd, .use_fd = 1, .start = start, .end = end, .strict_end = 1};
   sl_stream_t* file = sl_file_reader(path, &fo);
@@ -808,6 +806,14 @@ static int serve_file(sl_static_t* st, sl_stream_t* req, sl_stream_t* res,
   int gzip = gzip_able && status == 200 && end >= STATIC_GZIP_MIN &&
              sl_http_header(req, "Range") == NULL &&
              sl__http_accepts_gzip(sl_http_header(req, "Accept-Encoding"));
+  /* A streamed body reads its own copy of a cached descriptor (the reader
+   * reads it by position, so sharing the file offset is safe); made
+   * before the framing headers, so that failing here is a plain 500. */
+  int streamed = gzip || end - start > STATIC_INLINE_MAX;
+  if (streamed && !own && strcmp(sl_http_method(req), "HEAD") != 0) {
+    if ((fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) return answer(res, 500);
+    own = 1;
+  }
   sl_http_set_status(res, status);
   rc = sl_http_set_header(res, "Content-Type", type);
   put_u64(num, end - start, 10);

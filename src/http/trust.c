@@ -41,7 +41,9 @@ int sl__trust_parse(const char* spec, sl__cidr_t* v, size_t max, size_t* n) {
     int bits = fam == 4 ? 32 : 128;
     if (alen < len) {
       char* end;
-      long b = strtol(p + alen + 1, &end, 10);
+      const char* d = p + alen + 1;
+      if (d == p + len || *d < '0' || *d > '9') return SL_EINVAL; /* "a/" */
+      long b = strtol(d, &end, 10);
       if (end != p + len || b < 0 || b > bits) return SL_EINVAL;
       bits = (int)b;
     }

@@ -46,6 +46,9 @@ typedef struct sl__zc_ops_s {
    * source as usual; a negative code fails it (the source has already
    * recorded its message with sl_stream_fail). */
   int (*short_eof)(sl_stream_t* s);
+  /* Sink, optional: how many bytes it may still take (UINT64_MAX: any). A
+   * source whose budget is larger, or unknown, moves by chunks instead. */
+  uint64_t (*dst_budget)(sl_stream_t* s);
 } sl__zc_ops_t;
 
 enum { SL__ZC_FILE = 1, SL__ZC_SOCKET = 2, SL__ZC_PIPE = 3 };

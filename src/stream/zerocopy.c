@@ -386,6 +386,23 @@ static int zc_choose(zc_job_t* j) {
   return j->on_loop ? ZC_SENDFILE : ZC_CFR;
 }
 
+/* Whether the source may hold more than the sink can take: a regular
+ * file read to its end is measured (its size from where the read starts);
+ * anything else of unknown length is assumed to. */
+static int zc_over_budget(sl_stream_t* dst, int sfd, int64_t spos,
+                          uint64_t left) {
+  if (dst->hooks->zc->dst_budget == NULL) return 0;
+  uint64_t budget = dst->hooks->zc->dst_budget(dst);
+  if (budget == UINT64_MAX) return 0;
+  struct stat st;
+  if (left == UINT64_MAX && spos >= 0 && fstat(sfd, &st) == 0 &&
+      S_ISREG(st.st_mode))
+    left = (uint64_t)st.st_size > (uint64_t)spos
+               ? (uint64_t)st.st_size - (uint64_t)spos
+               : 0;
+  return left > budget;
+}
+
 static void zc_try_start(zc_job_t* j) {
   sl_stream_t *src = j->src, *dst = j->dst;
   int64_t spos = -1, dpos = -1;
@@ -402,6 +419,10 @@ static void zc_try_start(zc_job_t* j) {
   }
   sl__queue_remove(&j->node);
   if (sfd < 0 || dfd < 0) {
+    zc_fallback(j);
+    return;
+  }
+  if (zc_over_budget(dst, sfd, spos, left)) {
     zc_fallback(j);
     return;
   }

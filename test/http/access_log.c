@@ -4,6 +4,8 @@
  * rename, and a file that cannot be opened. */
 #include "http/server_util.h"
 
+#include <fcntl.h>
+
 #include "http/http_int.h"
 
 typedef struct {
@@ -282,6 +284,9 @@ TEST(http_trust_proxy_rules) {
   size_t n;
   ASSERT_EQ(sl__trust_parse("10.0.0.0/33", v, 2, &n), SL_EINVAL);
   ASSERT_EQ(sl__trust_parse("nope", v, 2, &n), SL_EINVAL);
+  /* An empty prefix is not /0 (which would trust everyone). */
+  ASSERT_EQ(sl__trust_parse("127.0.0.1/", v, 2, &n), SL_EINVAL);
+  ASSERT_EQ(sl__trust_parse("::1/+8", v, 2, &n), SL_EINVAL);
   ASSERT_EQ(sl__trust_parse("1.1.1.1,2.2.2.2,3.3.3.3", v, 2, &n), SL_E2BIG);
   sl_http_server_opts_t o = {.trusted_proxies = "10.0.0.0/99"};
   sl_http_server_t* srv = NULL;
@@ -308,6 +313,71 @@ TEST(http_access_log_trusted_forwarded_for) {
   char* log = log_restore(lp);
   if (strncmp(log, "203.0.113.9 - - [", 17) != 0)
     sl_test_fail(__FILE__, __LINE__, "log: %s", log);
+  free(log);
+  raw_free(&r);
+}
+
+/* The program's own stderr stream survives a logging server: the log
+ * writes through a stream (and, for a pipe, a file description) of its
+ * own, so fd 2 stays blocking for whoever shares it. */
+TEST(http_access_log_leaves_stderr_alone) {
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  fflush(stderr);
+  int saved = dup(2);
+  ASSERT_EQ(dup2(p[1], 2), 2);
+  close(p[1]);
+  sl_http_server_opts_t o = {.access_log = 1};
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), 0);
+  int fl = fcntl(2, F_GETFL);
+  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+             .nparts = 1};
+  raw_start(&r, sl_http_server_port(srv));
+  raw_t* v[] = {&r};
+  drive(srv, v, 1);
+  int rc = sl_stream_write_str(sl_stderr(), "still mine\n");
+  sl_stream_end(sl_stderr(), NULL, NULL, NULL);
+  ASSERT_EQ(sl_run(), 0);
+  dup2(saved, 2);
+  close(saved);
+  char buf[4096];
+  ssize_t k = read(p[0], buf, sizeof buf - 1);
+  close(p[0]);
+  ASSERT(k > 0);
+  buf[k] = '\0';
+  ASSERT_EQ(fl & O_NONBLOCK, 0);
+  ASSERT_GE(rc, 0);
+  ASSERT(strstr(buf, "\"GET / HTTP/1.1\" 200 ") != NULL);
+  ASSERT(strstr(buf, "still mine\n") != NULL);
+  raw_free(&r);
+}
+
+/* Client strings at their worst (bytes that escape to 6 characters in
+ * every field) still make one whole JSON object per line. */
+TEST(http_access_log_json_line_never_cut) {
+  const char* lp = sl_test_path("access.log");
+  log_capture(lp);
+  sl_http_server_opts_t o = {.access_log = 1,
+                             .access_log_format = SL_ACCESS_LOG_JSON};
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), 0);
+  static char req[4096];
+  char hi[251];
+  memset(hi, '\xff', 250);
+  hi[250] = '\0';
+  snprintf(req, sizeof req,
+           "GET /%s HTTP/1.1\r\nHost: x\r\nUser-Agent: %s\r\nReferer: %s\r\n"
+           "Connection: close\r\n\r\n", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", hi, hi);
+  raw_t r = {.parts = {req}, .nparts = 1};
+  raw_start(&r, sl_http_server_port(srv));
+  raw_t* v[] = {&r};
+  drive(srv, v, 1);
+  char* log = log_restore(lp);
+  size_t len = strlen(log);
+  ASSERT(len > 2 && strchr(log, '\n') == log + len - 1);
+  if (strncmp(log + len - 2, "}\n", 2) != 0)
+    sl_test_fail(__FILE__, __LINE__, "cut line: %s", log);
   free(log);
   raw_free(&r);
 }

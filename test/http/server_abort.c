@@ -349,3 +349,106 @@ TEST(http_server_timeout_sweep_survives_churn) {
   ASSERT_EQ(sl_run(), 0);
   ASSERT_GT(ch.ok, 3000);
 }
+
+/* --- what a review found ------------------------------------------------- */
+
+static void on_pipeline_ignore(int err, int stage, const char* msg,
+                               void* arg) {
+  (void)err, (void)stage, (void)msg, (void)arg;
+}
+
+static void pipe_file_cl10(sl_stream_t* req, sl_stream_t* res, void* arg) {
+  const char* path = arg;
+  if (strcmp(sl_http_path(req), "/next") == 0) {
+    sl_http_respond(res, 200, "text/plain", "next\n", 5);
+    return;
+  }
+  sl_http_set_header(res, "Content-Length", "10");
+  sl_stream_t* file = sl_file_reader(path, NULL);
+  if (strcmp(sl_http_path(req), "/through") == 0) /* first write comes late */
+    sl_pipeline(on_pipeline_ignore, NULL, file, sl_passthrough_new(NULL), res,
+                NULL);
+  else
+    sl_pipeline(on_pipeline_ignore, NULL, file, res, NULL); /* sendfile */
+}
+
+/* A file longer than the Content-Length its handler set, piped into the
+ * response, must not put its extra bytes on the connection, where a
+ * pipelining client reads them as the next response: not through sendfile
+ * (whose budget was the file's), not through a first chunk that rides in
+ * the head's write. */
+static void expect_no_smuggle(const char* path) {
+  static const char body[] = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n"
+                             "SMUGGLE";
+  const char* f = sl_test_path("smuggle.txt");
+  sl_test_write_file(f, body, sizeof body - 1);
+  char file[512];
+  snprintf(file, sizeof file, "%s", f);
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(NULL, pipe_file_cl10, file, &srv), 0);
+  char req[256];
+  snprintf(req, sizeof req,
+           "GET %s HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\n"
+           "Host: a\r\n\r\n", path);
+  raw_t r = {.parts = {req}, .nparts = 1};
+  raw_start(&r, sl_http_server_port(srv));
+  raw_t* v[] = {&r};
+  drive(srv, v, 1);
+  const char* out = r.out ? r.out : "";
+  if (strstr(out, "SMUGGLE") != NULL || strstr(out, "next") != NULL)
+    sl_test_fail(__FILE__, __LINE__, "the client read: %s", out);
+  ASSERT(r.eof);
+  raw_free(&r);
+}
+
+TEST(http_server_sendfile_body_longer_than_content_length_closes) {
+  expect_no_smuggle("/zc");
+}
+
+TEST(http_server_late_first_write_longer_than_content_length_closes) {
+  expect_no_smuggle("/through");
+}
+
+static void answers_later(sl_timer_t* t, void* arg) {
+  (void)t;
+  sl_http_respond(arg, 200, "text/plain", "later\n", 6);
+  sl_stream_unref(arg);
+}
+
+static void waits_then_answers(sl_stream_t* req, sl_stream_t* res,
+                               void* arg) {
+  (void)req, (void)arg;
+  sl_timer_start(700, 0, answers_later, sl_stream_ref(res));
+}
+
+/* A client that sent Expect: 100-continue waits, rightly, until the
+ * handler reads: the body timeout must not answer it with a 408. */
+TEST(http_server_body_timeout_spares_100_continue_wait) {
+  sl_http_server_opts_t o = {.body_timeout_ms = 200};
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(&o, waits_then_answers, NULL, &srv), 0);
+  raw_t r = {.parts = {"POST /w HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+                       "Expect: 100-continue\r\n\r\n"},
+             .nparts = 1, .want = 1, .timeout_ms = 4000};
+  raw_start(&r, sl_http_server_port(srv));
+  raw_t* v[] = {&r};
+  drive(srv, v, 1);
+  if (r.out == NULL || strncmp(r.out, "HTTP/1.1 200 ", 13) != 0)
+    sl_test_fail(__FILE__, __LINE__, "got: %s", r.out ? r.out : "nothing");
+  raw_free(&r);
+}
+
+/* A connection that never sends a byte is closed without an answer (as
+ * nginx does: a browser's preconnect is no bad request). */
+TEST(http_server_idle_new_connection_closes_silently) {
+  sl_http_server_opts_t o = {.headers_timeout_ms = 200};
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), 0);
+  raw_t r = {.nparts = 0, .timeout_ms = 3000};
+  raw_start(&r, sl_http_server_port(srv));
+  raw_t* v[] = {&r};
+  drive(srv, v, 1);
+  ASSERT(r.eof);
+  ASSERT_EQ(r.n, 0);
+  raw_free(&r);
+}
