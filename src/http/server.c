@@ -676,18 +676,6 @@ static void on_sock_data(sl_stream_t* s, const sl_event_t* ev, void* arg) {
 
 /* --- errors and ends ----------------------------------------------------- */
 
-static const char* status_reason(int status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-  }
-}
-
 /* The request cannot be parsed (or broke a limit): stop reading, fail the
  * exchange being parsed, and answer `status` once earlier responses are
  * out; then close. */
@@ -703,7 +691,7 @@ void sl__http_conn_fail(conn_t* c, int status) {
   if (t != NULL) {
     if (t->req != NULL && !t->req->m.s.destroyed)
       sl_stream_fail(&t->req->m.s, status == 413 ? SL_EMSGSIZE : SL_EINVAL,
-                     "%d %s", status, status_reason(status));
+                     "%d %s", status, sl__http_reason(status));
     if (t->res != NULL && t->res->head_sent) {
       conn_destroy(c); /* a status line went out already: just close */
       return;
@@ -744,7 +732,7 @@ static void send_error(conn_t* c) {
                      sl_hrtime() - (c->head_ns ? c->head_ns : sl_hrtime()));
   sl_chunk_t* ch = sl_chunk_printf(
       "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-      status, status_reason(status));
+      status, sl__http_reason(status));
   if (ch != NULL) sl_stream_write(c->sock, ch, NULL, NULL);
   sl_chunk_unref(ch);
   conn_end(c);
@@ -964,8 +952,11 @@ static void on_sweep(uv_timer_t* h) {
       c->abort_why = "send timeout";
       conn_reset(c);
     } else if (body_stalled(c, now)) {
+      /* The reason for the exchange cut now; a 408 that is only queued
+       * leaves the connection to end as it will. */
       c->abort_why = "body timeout";
       sl__http_conn_fail(c, 408);
+      if (!c->destroyed) c->abort_why = NULL;
     }
   }
 }

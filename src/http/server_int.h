@@ -136,6 +136,9 @@ void sl__http_txn_unlink(txn_t* t);
 void sl__http_conn_fail(conn_t* c, int status);
 void sl__http_conn_timer(conn_t* c, int mode);
 
+/* The reason phrase for `status` ("Not Found"; "Unknown" for codes
+ * without one): the one table, for responses and error answers. */
+const char* sl__http_reason(int status);
 res_t* sl__http_res_new(conn_t* c, txn_t* t);
 /* The exchange reached the head of the queue: send what waited. Also sends
  * 100 Continue when the handler started reading an Expect request. */

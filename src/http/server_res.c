@@ -28,7 +28,7 @@ static conn_t* res_conn(res_t* r) {
 
 /* --- the head ------------------------------------------------------------ */
 
-static const char* reason(int status) {
+const char* sl__http_reason(int status) {
   switch (status) {
     case 100: return "Continue";
     case 101: return "Switching Protocols";
@@ -59,6 +59,7 @@ static const char* reason(int status) {
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
   }
 }
@@ -154,7 +155,7 @@ static void on_head_written(sl_stream_t* sock, int err, void* arg) {
 }
 
 static void put_status(hbuf_t* b, int status) {
-  const char* why = reason(status);
+  const char* why = sl__http_reason(status);
   HB_LIT(b, "HTTP/1.1 ");
   hb_u64(b, (uint64_t)status);
   HB_LIT(b, " ");
@@ -208,7 +209,7 @@ static void put_server_lines(hbuf_t* b, const res_t* r, int bodiless,
  * the server's own lines (under 200 bytes with the longest numbers). */
 #define HEAD_FIXED 256
 static size_t head_bound(const res_t* r) {
-  size_t n = HEAD_FIXED + strlen(reason(r->status));
+  size_t n = HEAD_FIXED + strlen(sl__http_reason(r->status));
   for (size_t i = 0; i < r->nhdrs; i++) n += strlen(r->hdrs[i]) + 2;
   return n;
 }
