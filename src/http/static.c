@@ -511,8 +511,9 @@ static int open_inside(const sl_static_t* st, const char* rel,
   int status = 0;
   *fd = open_beneath(st->root_fd, path);
   if (*fd < 0 && errno != ENOENT && errno != ENOTDIR && errno != EACCES)
-    *fd = open_checked(st, path); /* EXDEV (a symlink leaves or is
-                                     absolute), ENOSYS... */
+    *fd = open_checked(st, path); /* EXDEV: a symlink leaves the root or
+                                     is absolute; ENOSYS, EPERM (seccomp),
+                                     E2BIG: no openat2 here */
   if (*fd < 0)
     status = *fd == -2 ? 403 : errno_status(errno);
   else if (fstat(*fd, sb) != 0)

@@ -525,7 +525,7 @@ static sl_stream_t* wrap_pipe(int fd, int slot, size_t hwm) {
  * stream per piped slot, failed with the spawn error ("ENOENT: no such
  * file or directory, spawn FILE"), so that a pipe or a pipeline into it
  * reports that error instead of meeting NULL. Close waits for them. */
-static void child_stub_stdio(sl_child_t* c, const sl_spawn_opts_t* o,
+static void child_failed_stdio(sl_child_t* c, const sl_spawn_opts_t* o,
                              int err) {
   static const char* names[3] = {"stdin", "stdout", "stderr"};
   for (int i = 0; i < 3; i++) {
@@ -735,7 +735,7 @@ int sl__child_spawn(const char* file, const char* const* argv,
     if (c->timeout_ms != 0 && !c->reaped) timer_start(c, c->timeout_ms);
   }
   if (rc != 0) child_set_error(c, rc);
-  if (c->pid == 0) child_stub_stdio(c, o, rc);
+  if (c->pid == 0) child_failed_stdio(c, o, rc);
   sl__tick_schedule(&c->tick);
   *out = c;
   return 0;

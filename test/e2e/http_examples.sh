@@ -3,9 +3,6 @@
 # example 4: video/mp4, seekable with Range) and log-server (2.9 exercise
 # 3: the log, gzipped when the client accepts it).
 . "$(dirname "$0")/lib.bash"
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
-
 # start NAME CMD...: runs CMD in the background and waits for the line with
 # its URL; sets PID and PORT.
 start() {

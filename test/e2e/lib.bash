@@ -18,6 +18,15 @@ free_port() {
 }
 # A running process (a zombie is gone).
 alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+# wait_lines N PATTERN FILE [TRIES]: until FILE has N lines matching
+# PATTERN, 50 ms a try (100 tries: 5 s); 1 when they never came.
+wait_lines() {
+  for _ in $(seq 1 "${4:-100}"); do
+    [ "$(grep -c -- "$2" "$3" 2>/dev/null)" -ge "$1" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
 fails=0
 passes=0
 ok() { passes=$((passes + 1)); echo "ok   $*"; }

@@ -5,9 +5,6 @@
 # startup errors and a graceful exit on SIGTERM/SIGINT.
 . "$(dirname "$0")/lib.bash"
 SLUICE="$SL_BUILD/sluice"
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
-
 # start NAME CMD...: runs CMD in the background and waits for the line with
 # its URL; sets PID and PORT.
 start() {

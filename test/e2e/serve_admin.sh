@@ -7,19 +7,6 @@
 # moment a shutdown begins, while a download still drains; bad values.
 . "$(dirname "$0")/lib.bash"
 SLUICE="$SL_BUILD/sluice"
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_for() { # wait_for N PATTERN FILE
-  for _ in $(seq 1 100); do
-    [ "$(grep -c -- "$2" "$3" 2>/dev/null)" -ge "$1" ] && return 0
-    sleep 0.05
-  done
-  return 1
-}
 code() { curl -s -o /dev/null -w '%{http_code}' -m 5 "$@"; }
 # metric NAME{LABELS}: the value of that sample in $T/metrics
 metric() { awk -v k="$1" '$1 == k {print $2}' "$T/metrics"; }
@@ -48,7 +35,7 @@ U="http://127.0.0.1:$PORT"; A="http://127.0.0.1:$APORT"
   > "$T/out" 2> "$T/err" &
 PID=$!
 PIDS+=("$PID")
-wait_for 1 "^Serving " "$T/out" || true
+wait_lines 1 "^Serving " "$T/out" || true
 check "single: /healthz 200" [ "$(code "$A/healthz")" = 200 ]
 check "single: /readyz 200 while serving" [ "$(code "$A/readyz")" = 200 ]
 check "single: another admin path is 404" [ "$(code "$A/other")" = 404 ]
@@ -85,7 +72,7 @@ curl -s -m 30 --limit-rate 10M -o "$T/dl" "$U/big.bin" &
 CURL=$!
 for _ in $(seq 1 100); do [ -s "$T/dl" ] && break; sleep 0.02; done
 kill -TERM "$PID"
-wait_for 1 "SIGTERM, closing" "$T/err" || true
+wait_lines 1 "SIGTERM, closing" "$T/err" || true
 check "single: /readyz 503 once SIGTERM came" [ "$(code "$A/readyz")" = 503 ]
 check "single: /healthz still 200 while it drains" [ "$(code "$A/healthz")" = 200 ]
 wait "$CURL" || true
@@ -100,7 +87,7 @@ U="http://127.0.0.1:$PORT"; A="http://127.0.0.1:$APORT"
   --quiet > "$T/out" 2> "$T/err" &
 PID=$!
 PIDS+=("$PID")
-wait_for 2 "^Worker [0-9]* serving" "$T/out" || true
+wait_lines 2 "^Worker [0-9]* serving" "$T/out" || true
 WORKERS=$(sed -n 's/^Worker \([0-9]*\) serving .*/\1/p' "$T/out")
 for p in $WORKERS; do PIDS+=("$p"); done
 check "cluster: /readyz 200 once serving" [ "$(code "$A/readyz")" = 200 ]
@@ -128,7 +115,7 @@ curl -s -m 30 --limit-rate 10M -o "$T/dl" "$U/big.bin" &
 CURL=$!
 for _ in $(seq 1 100); do [ -s "$T/dl" ] && break; sleep 0.02; done
 kill -TERM "$PID"
-wait_for 1 "SIGTERM, stopping the workers" "$T/err" || true
+wait_lines 1 "SIGTERM, stopping the workers" "$T/err" || true
 check "cluster: /readyz 503 once SIGTERM came" [ "$(code "$A/readyz")" = 503 ]
 check "cluster: /healthz still 200 while it drains" [ "$(code "$A/healthz")" = 200 ]
 wait "$CURL" || true

@@ -8,13 +8,6 @@
 # first keeps all the traffic.
 . "$(dirname "$0")/lib.bash"
 SLUICE="$SL_BUILD/sluice"
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 no_worker_left() { # the workers named on stderr are gone
   for p in $(sed -n 's/^sluice serve: worker \([0-9]*\): .*/\1/p' "$T/err"); do
     alive "$p" && return 1

@@ -7,16 +7,6 @@
 # and the command-line errors.
 . "$(dirname "$0")/lib.bash"
 SLUICE="$SL_BUILD/sluice"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 worker_pids() { sed -n 's/^Worker \([0-9]*\) serving .*/\1/p' "$T/out"; }
 children() { pgrep -P "$PRIMARY" | sort | tr '\n' ' '; }
 wait_for() { # wait_for N PATTERN [TRIES]: N lines of PATTERN in the output
@@ -26,7 +16,6 @@ wait_for() { # wait_for N PATTERN [TRIES]: N lines of PATTERN in the output
   done
   return 1
 }
-alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 requests() { # requests N: how many of N GETs return the file
   local n=0
   for _ in $(seq 1 "$1"); do

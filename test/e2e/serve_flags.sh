@@ -6,12 +6,6 @@
 # invalid line and the right total.
 . "$(dirname "$0")/lib.bash"
 SLUICE="$SL_BUILD/sluice"
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 # start NAME ARGS...: `sluice serve ARGS` on a free port, waits until it
 # answers; sets PID, PORT and U.
 start() {

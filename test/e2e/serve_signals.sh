@@ -7,20 +7,6 @@
 # symlink, is resolved again); SIGUSR2 prints the stats.
 . "$(dirname "$0")/lib.bash"
 SLUICE="$SL_BUILD/sluice"
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
-wait_for() { # wait_for N PATTERN FILE: N lines of PATTERN in FILE (5 s)
-  for _ in $(seq 1 100); do
-    [ "$(grep -c -- "$2" "$3" 2>/dev/null)" -ge "$1" ] && return 0
-    sleep 0.05
-  done
-  return 1
-}
 get() { curl -s -m 5 "$U/$1"; }
 # start ARGS...: `sluice serve` on a free port; waits for its banner.
 start() {
@@ -31,7 +17,7 @@ start() {
   "$SLUICE" serve "$@" --port "$PORT" > "$T/out" 2> "$T/err" &
   PID=$!
   PIDS+=("$PID")
-  wait_for 1 "serving\|Serving" "$T/out" || true
+  wait_lines 1 "serving\|Serving" "$T/out" || true
 }
 
 mkdir -p "$T/v1" "$T/v2"
@@ -58,9 +44,9 @@ mv "$T/access.log" "$T/access.log.1"
 get who.txt?before > /dev/null
 n=$(grep -c 'sluice serve: SIGUSR1, log files reopened' "$T/err" || true)
 kill -USR1 "$PID"
-wait_for $((n + 1)) 'sluice serve: SIGUSR1, log files reopened' "$T/err" || true
+wait_lines $((n + 1)) 'sluice serve: SIGUSR1, log files reopened' "$T/err" || true
 get who.txt?after > /dev/null
-wait_for 1 'GET /who.txt?after ' "$T/access.log" || true
+wait_lines 1 'GET /who.txt?after ' "$T/access.log" || true
 check "single: before SIGUSR1 the line goes to the renamed file" \
   grep -q 'GET /who.txt?before ' "$T/access.log.1"
 check "single: after SIGUSR1 the line is in a new access.log" \
@@ -74,10 +60,10 @@ mv "$T/access.log" "$T/access.log.2"
 check "single: before SIGHUP DIR is the one resolved at start" \
   [ "$(get who.txt)" = "release one" ]
 kill -HUP "$PID"
-wait_for 2 '^sluice serve: SIGHUP, reloaded' "$T/err" || true
+wait_lines 2 '^sluice serve: SIGHUP, reloaded' "$T/err" || true
 check "single: after SIGHUP the symlink is followed again" \
   [ "$(get who.txt?hup)" = "release two" ]
-wait_for 1 'GET /who.txt?hup ' "$T/access.log" || true
+wait_lines 1 'GET /who.txt?hup ' "$T/access.log" || true
 check "single: after SIGHUP the log is a new file" \
   grep -q 'GET /who.txt?hup ' "$T/access.log"
 kill -TERM "$PID"
@@ -88,7 +74,7 @@ check "single: SIGTERM still closes it gracefully, exit 0 (rc $rc)" [ "$rc" -eq 
 ln -sfn v1 "$T/current"
 rm -f "$T"/access.log*
 start "$T/current" --workers 2 --access-log "$T/access.log"
-wait_for 2 '^Worker [0-9]* serving' "$T/out" || true
+wait_lines 2 '^Worker [0-9]* serving' "$T/out" || true
 WORKERS=$(sed -n 's/^Worker \([0-9]*\) serving .*/\1/p' "$T/out")
 for p in $WORKERS; do PIDS+=("$p"); done
 for sig in USR1 USR2 PIPE; do
@@ -116,9 +102,9 @@ mv "$T/access.log" "$T/access.log.1"
 n=$(grep -c ': log files reopened' "$T/err" || true)
 kill -USR1 "$PID"
 check "cluster: both workers reopen their log files" \
-  wait_for $((n + 2)) ': log files reopened' "$T/err"
+  wait_lines $((n + 2)) ': log files reopened' "$T/err"
 for i in $(seq 1 20); do get "who.txt?after=$i" > /dev/null; done
-wait_for 20 'GET /who.txt?after=' "$T/access.log" || true
+wait_lines 20 'GET /who.txt?after=' "$T/access.log" || true
 check "cluster: after SIGUSR1 all 20 new lines are in a new access.log" \
   [ "$(grep -c 'GET /who.txt?after=' "$T/access.log" 2>/dev/null)" -eq 20 ]
 check "cluster: none in the renamed file" \

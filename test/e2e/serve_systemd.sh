@@ -9,20 +9,6 @@
 # is bound; the unit files in share/systemd say what the code does.
 . "$(dirname "$0")/lib.bash"
 SLUICE="$SL_BUILD/sluice"
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
-wait_for() { # wait_for N PATTERN FILE [TRIES]
-  for _ in $(seq 1 "${4:-100}"); do
-    [ "$(grep -c -- "$2" "$3" 2>/dev/null)" -ge "$1" ] && return 0
-    sleep 0.05
-  done
-  return 1
-}
 mkdir -p "$T/site"
 echo "activated" > "$T/site/index.html"
 
@@ -41,7 +27,7 @@ with open(sys.argv[2], "a") as log:
         log.flush()' "$1" "$2" > "$T/listener.out" &
   LISTENER=$!
   PIDS+=("$LISTENER")
-  wait_for 1 bound "$T/listener.out" || true
+  wait_lines 1 bound "$T/listener.out" || true
 }
 # states LOG: the messages without MONOTONIC_USEC's value, space-separated.
 states() { sed 's/|MONOTONIC_USEC=[0-9]*//' "$1" | tr '\n' ' '; }
@@ -57,12 +43,12 @@ notify_run() {
     > "$T/$name.out" 2> "$T/$name.err" &
   PID=$!
   PIDS+=("$PID")
-  check "$name: READY=1 once serving" wait_for 1 '^READY=1$' "$T/$name.log"
+  check "$name: READY=1 once serving" wait_lines 1 '^READY=1$' "$T/$name.log"
   check "$name: and it serves by then" \
     [ "$(curl -s -m 5 "http://127.0.0.1:$PORT/")" = activated ]
   kill -HUP "$PID"
   check "$name: SIGHUP: RELOADING=1 (with MONOTONIC_USEC) then READY=1" \
-    wait_for 2 '^READY=1$' "$T/$name.log" 200
+    wait_lines 2 '^READY=1$' "$T/$name.log" 200
   grep -q '^RELOADING=1|MONOTONIC_USEC=[0-9][0-9]*$' "$T/$name.log" ||
     fail "$name: RELOADING=1 carries MONOTONIC_USEC"
   kill -TERM "$PID"

@@ -6,9 +6,6 @@
 # caller are refused on the command line.
 . "$(dirname "$0")/lib.bash"
 SLUICE="$SL_BUILD/sluice"
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
-
 if [ "$(id -u)" -ne 0 ] || ! id nobody >/dev/null 2>&1; then
   echo "skip: needs root and a nobody account"
   exit 0
@@ -27,7 +24,6 @@ for p in range(990, 900, -1):
     finally:
         s.close()')
 U="http://127.0.0.1:$PORT"
-alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 ids() { # ids PID: "uid gid groups" of PID, e.g. "65534 65534 65534"
   echo "$(awk '/^Uid:/ {print $2}' "/proc/$1/status")" \
        "$(awk '/^Gid:/ {print $2}' "/proc/$1/status")" \
@@ -37,13 +33,6 @@ all_ids() { # all_ids PID: real, effective, saved and fs uids agree
   awk '/^Uid:/ {print ($2 == $3 && $3 == $4 && $4 == $5)}' "/proc/$1/status"
 }
 code() { curl -s -o /dev/null -w '%{http_code}' -m 5 "$@"; }
-wait_for() { # wait_for N PATTERN FILE
-  for _ in $(seq 1 100); do
-    [ "$(grep -c -- "$2" "$3" 2>/dev/null)" -ge "$1" ] && return 0
-    sleep 0.05
-  done
-  return 1
-}
 
 mkdir -p "$T/site"
 chmod 755 "$T" "$T/site"
@@ -57,7 +46,7 @@ chmod 600 "$T/site/private.txt"
   > "$T/out" 2> "$T/err" &
 PID=$!
 PIDS+=("$PID")
-wait_for 1 "^Serving " "$T/out" || true
+wait_lines 1 "^Serving " "$T/out" || true
 check "single: serves on port $PORT (< 1024) as nobody" \
   [ "$(curl -s -m 5 "$U/public.txt")" = "for everyone" ]
 check "single: uid, gid and groups are nobody's ($(ids "$PID"))" \
@@ -75,7 +64,7 @@ check "single: SIGTERM, exit 0 (rc $rc)" [ "$rc" -eq 0 ]
   > "$T/out" 2> "$T/err" &
 PID=$!
 PIDS+=("$PID")
-wait_for 2 "^Worker [0-9]* serving" "$T/out" || true
+wait_lines 2 "^Worker [0-9]* serving" "$T/out" || true
 WORKERS=$(sed -n 's/^Worker \([0-9]*\) serving .*/\1/p' "$T/out")
 for p in $WORKERS; do PIDS+=("$p"); done
 check "cluster: two workers" [ "$(echo "$WORKERS" | wc -w)" -eq 2 ]
@@ -93,7 +82,7 @@ check "cluster: the world-readable file is served ($n/10)" [ "$n" -eq 10 ]
 check "cluster: a root-only file is not" [ "$(code "$U/private.txt")" != 200 ]
 # A rolling restart's new workers drop too.
 kill -HUP "$PID"
-wait_for 1 "^Rolling restart done (2 workers)$" "$T/out" || true
+wait_lines 1 "^Rolling restart done (2 workers)$" "$T/out" || true
 NEW=$(sed -n 's/^Worker \([0-9]*\) serving .*/\1/p' "$T/out" | tail -2)
 for p in $NEW; do PIDS+=("$p"); done
 for p in $NEW; do

@@ -8,6 +8,17 @@
 
 #include "http/http_int.h"
 
+/* Sends fd 2 into a new pipe (p[0] is its read end); returns the old fd 2
+ * for dup2() back, which closes the pipe's last write end. */
+static int stderr_to_pipe(int p[2]) {
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  fflush(stderr);
+  int saved = dup(2);
+  ASSERT_EQ(dup2(p[1], 2), 2);
+  close(p[1]);
+  return saved;
+}
+
 typedef struct {
   int port, n, answered;
   volatile int done;
@@ -83,12 +94,7 @@ extern uint64_t sl__access_log_dropped;
  * the server must go on answering, drop lines past its bounded queue, and
  * say how many it dropped. */
 TEST(http_server_access_log_full_pipe_never_blocks) {
-  int p[2];
-  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
-  fflush(stderr);
-  int saved = dup(2);
-  ASSERT_EQ(dup2(p[1], 2), 2);
-  close(p[1]);
+  int p[2], saved = stderr_to_pipe(p);
   sl_http_server_opts_t o = {.access_log = 1};
   sl_http_server_t* srv = NULL;
   ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), 0);
@@ -321,12 +327,7 @@ TEST(http_access_log_trusted_forwarded_for) {
  * writes through a stream (and, for a pipe, a file description) of its
  * own, so fd 2 stays blocking for whoever shares it. */
 TEST(http_access_log_leaves_stderr_alone) {
-  int p[2];
-  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
-  fflush(stderr);
-  int saved = dup(2);
-  ASSERT_EQ(dup2(p[1], 2), 2);
-  close(p[1]);
+  int p[2], saved = stderr_to_pipe(p);
   sl_http_server_opts_t o = {.access_log = 1};
   sl_http_server_t* srv = NULL;
   ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), 0);
