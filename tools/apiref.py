@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The API reference, generated from include/sluice.h: every declaration
+"""The API reference, generated from include/sluice.h (and the layer
+headers under include/sluice/ it includes): every declaration
 with the comment above it, grouped by the header's sections, as one HTML
 page and one man page, sluice(3). The header is the single source: what a
 function returns, who owns what and when its callback runs is written
@@ -26,9 +27,27 @@ def comment_text(lines):
     return "\n".join(out).strip()
 
 
+def expand(path, seen):
+    """The header's lines with each `#include "sluice/x.h"` replaced by that
+    layer header's own lines (each once), so the reference follows the
+    layers in the order <sluice.h> includes them."""
+    import os
+    out = []
+    for ln in open(path, encoding="utf-8").read().split("\n"):
+        m = re.match(r'^#include "(sluice/)?(\w+)\.h"', ln)
+        if m:
+            sub = os.path.join(os.path.dirname(path), (m.group(1) or ""), m.group(2) + ".h")
+            if sub not in seen and os.path.exists(sub):
+                seen.add(sub)
+                out += expand(sub, seen)
+            continue
+        out.append(ln)
+    return out
+
+
 def parse(path):
     """Sections of items; an item is (comment, code, names)."""
-    src = open(path, encoding="utf-8").read().split("\n")
+    src = expand(path, set())
     sections = [["Overview", []]]
     i, n = 0, len(src)
     pending = []  # comment lines waiting for their code
@@ -95,7 +114,7 @@ def write_html(sections, out, version):
          "pre{background:#f4f4f4;padding:.6em;overflow:auto}h2{border-bottom:1px solid #ccc}"
          "p.c{white-space:pre-wrap}</style></head><body>",
          "<h1>sluice %s: API reference</h1>" % version,
-         "<p>Generated from <code>include/sluice.h</code>, the only header. "
+         "<p>Generated from <code>include/sluice.h</code> and the layer headers it includes. "
          "Every declaration, with what its comment says.</p><ul>"]
     for title, _ in sections:
         h.append('<li><a href="#%s">%s</a></li>' % (anchor(title), html.escape(title)))

@@ -14,7 +14,8 @@ if grep -q '^SLUICE_SANITIZE:BOOL=ON' "$SL_BUILD/CMakeCache.txt"; then
 fi
 P="$T/prefix"
 cmake --install "$SL_BUILD" --prefix "$P" > "$T/install.log"
-check "installs the header" [ -f "$P/include/sluice.h" ]
+check "installs the header and its layer headers" \
+  [ -f "$P/include/sluice.h" -a -f "$P/include/sluice/core.h" -a -f "$P/include/sluice/cluster.h" ]
 check "installs libsluice.a" [ -f "$P/lib/libsluice.a" ]
 so=$(ls "$P"/lib/libsluice.so.0.* 2>/dev/null | head -1)
 check "installs libsluice.so.0.x" [ -n "$so" ]
@@ -30,7 +31,9 @@ check "the man page renders" bash -c "man -l '$P/share/man/man1/sluice.1' 2>/dev
 check "installs the API reference (HTML and sluice(3))" \
   [ -f "$P/share/doc/sluice/sluice-api.html" -a -f "$P/share/man/man3/sluice.3" ]
 missing=""
-for f in $(grep -oE '^SL_EXTERN[^(]*\bsl_[a-z0-9_]+\(' "$SL_SRC/include/sluice.h" | grep -oE 'sl_[a-z0-9_]+\($' | tr -d '('); do
+public=$(grep -hoE '^SL_EXTERN[^(]*\bsl_[a-z0-9_]+\(' "$SL_SRC"/include/sluice.h "$SL_SRC"/include/sluice/*.h | grep -oE 'sl_[a-z0-9_]+\($' | tr -d '(')
+check "the headers declare the public functions ($(wc -w <<<"$public") found)" [ "$(wc -w <<<"$public")" -gt 150 ]
+for f in $public; do
   grep -q "id=\"$f\"" "$P/share/doc/sluice/sluice-api.html" || missing="$missing $f"
   grep -q "$f(" "$P/share/man/man3/sluice.3" || missing="$missing $f(3)"
 done

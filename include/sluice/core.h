@@ -1,0 +1,239 @@
+/* sluice/core.h: Errors, the loop, timers, signals, memory and chunks: the base every other layer stands on.
+ * Included by <sluice.h>; programs include that. */
+#ifndef SLUICE_CORE_H
+#define SLUICE_CORE_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SL_VERSION_MAJOR 0
+#define SL_VERSION_MINOR 1
+#define SL_VERSION_PATCH 0
+
+#if defined(__GNUC__)
+#define SL_EXTERN __attribute__((visibility("default")))
+#else
+#define SL_EXTERN
+#endif
+
+struct uv_loop_s;
+
+/* The library's version at run time, as libuv's uv_version():
+ * (major << 16) | (minor << 8) | patch, and "major.minor.patch". A program
+ * can compare them with the SL_VERSION_* it was compiled against. */
+SL_EXTERN unsigned sl_version(void);
+SL_EXTERN const char* sl_version_string(void);
+/* The libraries underneath, for bug reports: "libuv 1.44.2, zlib 1.2.13,
+ * libdeflate 1.14, isa-l 2.30.0, llhttp 8.1.0" (libuv and zlib as loaded
+ * at run time). A static string. */
+SL_EXTERN const char* sl_version_deps(void);
+
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+
+/* Codes shared with libuv: on Linux, UV_E* is -errno, and so is SL_E*. */
+#define SL_ERRNO_MAP(X)                                                      \
+  X(E2BIG, -E2BIG)                                                          \
+  X(EACCES, -EACCES)                                                        \
+  X(EADDRINUSE, -EADDRINUSE)                                                \
+  X(EADDRNOTAVAIL, -EADDRNOTAVAIL)                                          \
+  X(EAGAIN, -EAGAIN)                                                        \
+  X(EBADF, -EBADF)                                                          \
+  X(EBUSY, -EBUSY)                                                          \
+  X(ECANCELED, -ECANCELED)                                                  \
+  X(ECHILD, -ECHILD)                                                        \
+  X(ECONNABORTED, -ECONNABORTED)                                            \
+  X(ECONNREFUSED, -ECONNREFUSED)                                            \
+  X(ECONNRESET, -ECONNRESET)                                                \
+  X(EEXIST, -EEXIST)                                                        \
+  X(EFBIG, -EFBIG)                                                          \
+  X(EINVAL, -EINVAL)                                                        \
+  X(EIO, -EIO)                                                              \
+  X(EISDIR, -EISDIR)                                                        \
+  X(EMFILE, -EMFILE)                                                        \
+  X(EMSGSIZE, -EMSGSIZE)                                                    \
+  X(ENAMETOOLONG, -ENAMETOOLONG)                                            \
+  X(ENFILE, -ENFILE)                                                        \
+  X(ENOBUFS, -ENOBUFS)                                                      \
+  X(ENOENT, -ENOENT)                                                        \
+  X(ENOMEM, -ENOMEM)                                                        \
+  X(ENOSPC, -ENOSPC)                                                        \
+  X(ENOSYS, -ENOSYS)                                                        \
+  X(ENOTCONN, -ENOTCONN)                                                    \
+  X(ENOTDIR, -ENOTDIR)                                                      \
+  X(ENOTSOCK, -ENOTSOCK)                                                    \
+  X(ENOTSUP, -ENOTSUP)                                                      \
+  X(EPERM, -EPERM)                                                          \
+  X(EPIPE, -EPIPE)                                                          \
+  X(EPROTO, -EPROTO)                                                        \
+  X(ERANGE, -ERANGE)                                                        \
+  X(ESPIPE, -ESPIPE)                                                        \
+  X(ESRCH, -ESRCH)                                                          \
+  X(ETIMEDOUT, -ETIMEDOUT)                                                  \
+  X(EXDEV, -EXDEV)                                                          \
+  X(EOF, -4095)
+
+/* sluice's own codes: a range libuv does not use. */
+#define SL_OWN_ERRORS(X)                                                     \
+  X(EWRITEAFTEREND, -6001, "write after end")                               \
+  X(EDESTROYED, -6002, "stream destroyed")                                  \
+  X(EPREMATURECLOSE, -6003, "premature close")                              \
+  X(EMAXBUFFER, -6004, "max buffer exceeded")                               \
+  X(EIPCCLOSED, -6005, "IPC channel closed")                                \
+  X(EZDATA, -6006, "invalid compressed data")                               \
+  X(EPUSHAFTEREOF, -6007, "push after end of stream")                      \
+  X(EMULTIPLECB, -6008, "callback called more than once")                  \
+  X(ENOTWRITABLE, -6009, "stream is not writable")                          \
+  X(ENOTREADABLE, -6010, "stream is not readable")                          \
+  X(EUNEXPECTEDEOF, -6011, "unexpected end of input")                       \
+  X(EFULL, -6012, "queue full")                                            \
+  X(ECMDFAILED, -6013, "command failed")
+
+typedef enum {
+#define SL__ERR_(name, val) SL_##name = (val),
+  SL_ERRNO_MAP(SL__ERR_)
+#undef SL__ERR_
+#define SL__OWN_(name, val, msg) SL_##name = (val),
+  SL_OWN_ERRORS(SL__OWN_)
+#undef SL__OWN_
+  SL_ERRNO_MAX_ = -7000
+} sl_errno_t;
+
+/* Returns a static, human-readable description of `err` ("no such file or
+ * directory"): sluice's own codes, the SL_E* table and any code libuv knows
+ * (UV_EAI_*). Unknown codes (0 included) give "unknown error". Never NULL. */
+SL_EXTERN const char* sl_strerror(int err);
+/* Returns the static symbolic name of `err` ("ENOENT", "EWRITEAFTEREND"),
+ * or "UNKNOWN". */
+SL_EXTERN const char* sl_err_name(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Loop                                                                      */
+
+/* Must be the first call in main(). Sets SIGPIPE to ignored (as Node does: a
+ * write to a closed peer is SL_EPIPE) and records argv. In a process started
+ * by sl_fork_entry() it runs the named entry instead and exits with its
+ * return value, so it does not return there. Returns 0. */
+SL_EXTERN int sl_init(int argc, char** argv);
+/* The libuv loop sluice runs on (libuv's default loop). For programs that
+ * want raw libuv handles beside sluice's objects. */
+SL_EXTERN struct uv_loop_s* sl_loop(void);
+/* Runs the loop until nothing is left to do. Returns 0, or a negative code
+ * if the loop could not run. */
+SL_EXTERN int sl_run(void);
+/* Stops sl_run() after the current iteration. */
+SL_EXTERN void sl_stop(void);
+/* Releases sluice's own loop handles and closes the loop. Returns 0, or
+ * SL_EBUSY when something (a stream, a timer, a socket, a deferred call, a
+ * request on the thread pool) is still open: the check the test harness uses
+ * to prove a test left nothing behind. SL_EBUSY changes nothing: stop what
+ * is open (handles already closing do not count) and call it again. */
+SL_EXTERN int sl_loop_close(void);
+
+typedef void (*sl_defer_cb)(void* arg);
+/* Runs cb(arg) from the loop, after the current callback returns and before
+ * the loop polls for I/O (Node's process.nextTick): in the order deferred;
+ * calls deferred before sl_run() go before any timer, and one deferred in a
+ * timer callback before the next timer callback. Returns 0 or SL_ENOMEM. */
+SL_EXTERN int sl_defer(sl_defer_cb cb, void* arg);
+
+typedef struct sl_timer_s sl_timer_t;
+typedef void (*sl_timer_cb)(sl_timer_t* t, void* arg);
+/* Starts a timer that fires after `timeout_ms`, then every `repeat_ms` if
+ * non-zero. Returns the timer (owned by sluice) or NULL on ENOMEM. A one-shot
+ * timer frees itself after its callback returns; a repeating one lives until
+ * sl_timer_stop(). cb runs from the loop, never inside this call. */
+SL_EXTERN sl_timer_t* sl_timer_start(uint64_t timeout_ms, uint64_t repeat_ms,
+                                     sl_timer_cb cb, void* arg);
+/* Stops and frees `t` (safe from inside its own callback). `t` is invalid
+ * afterwards; its callback does not run again. */
+SL_EXTERN void sl_timer_stop(sl_timer_t* t);
+
+typedef void (*sl_signal_cb)(int signum, void* arg);
+/* Watches signal `signum`: the handler only records it and cb(signum, arg)
+ * runs from the loop (never inside raise() or kill()), once per delivery
+ * (deliveries that arrive together may be coalesced by the kernel). The
+ * watch does not keep the loop alive, but sl_loop_close() counts it until
+ * sl_signal_off(). Several watches of one signal all run, in no set order.
+ * Returns 0, SL_EINVAL (NULL cb, bad or uncatchable signal) or SL_ENOMEM. */
+SL_EXTERN int sl_signal_on(int signum, sl_signal_cb cb, void* arg);
+/* Removes the first watch equal to (signum, cb, arg); safe inside its own
+ * callback, which does not run again. Once the last watch of a signal is
+ * gone its default action is back. Returns 0 or SL_ENOENT. */
+SL_EXTERN int sl_signal_off(int signum, sl_signal_cb cb, void* arg);
+
+/* Monotonic milliseconds and nanoseconds (CLOCK_MONOTONIC). */
+SL_EXTERN uint64_t sl_now_ms(void);
+SL_EXTERN uint64_t sl_hrtime(void);
+/* Peak resident set size of this process in bytes (from getrusage). */
+SL_EXTERN uint64_t sl_peak_rss(void);
+/* Resident set size now, in bytes (Node's process.memoryUsage().rss; from
+ * /proc/self/statm); 0 when it cannot be read. */
+SL_EXTERN uint64_t sl_rss(void);
+
+/* Memory: every allocation of the library goes through these. Replace them
+ * before any other sluice call. Returns 0, or SL_EINVAL if one is NULL. */
+typedef void* (*sl_malloc_fn)(size_t size);
+typedef void* (*sl_realloc_fn)(void* ptr, size_t size);
+typedef void (*sl_free_fn)(void* ptr);
+SL_EXTERN int sl_set_allocator(sl_malloc_fn m, sl_realloc_fn r, sl_free_fn f);
+
+/* ------------------------------------------------------------------------ */
+/* Chunks: reference-counted byte slices (or one object, in object mode).    */
+/*                                                                           */
+/* A chunk starts with one reference, owned by its creator. Every function   */
+/* that takes a chunk takes a reference of its own if it keeps it; the       */
+/* caller always releases its own with sl_chunk_unref(). A slice shares its  */
+/* parent's storage; nothing is copied between stream stages.                */
+
+typedef struct sl_chunk_s sl_chunk_t;
+typedef void (*sl_chunk_free_cb)(void* data, void* arg);
+
+/* A chunk of `len` bytes of uninitialised storage. NULL on ENOMEM. */
+SL_EXTERN sl_chunk_t* sl_chunk_new(size_t len);
+/* A chunk holding a copy of `data[0..len)`. NULL on ENOMEM. */
+SL_EXTERN sl_chunk_t* sl_chunk_copy(const void* data, size_t len);
+/* sl_chunk_copy() of a NUL-terminated string (without the NUL). */
+SL_EXTERN sl_chunk_t* sl_chunk_str(const char* s);
+/* sl_chunk_copy() of printf-formatted text. NULL on ENOMEM. */
+SL_EXTERN sl_chunk_t* sl_chunk_printf(const char* fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* A chunk over caller memory: no copy; free_cb(data, arg) runs when the last
+ * reference goes (free_cb may be NULL for static memory). NULL on ENOMEM, in
+ * which case free_cb has not run and the caller still owns `data`. */
+SL_EXTERN sl_chunk_t* sl_chunk_wrap(void* data, size_t len,
+                                    sl_chunk_free_cb free_cb, void* arg);
+/* An object-mode chunk carrying `obj`; `dtor(obj, arg)` runs when the last
+ * reference goes (may be NULL). Its length counts as 1 in object mode. */
+SL_EXTERN sl_chunk_t* sl_chunk_object(void* obj, sl_chunk_free_cb dtor,
+                                      void* arg);
+/* A new chunk for bytes [off, off+len) of `c`, sharing its storage (takes a
+ * reference on `c`'s storage). SL_ASSERTs that the range lies inside `c`. */
+SL_EXTERN sl_chunk_t* sl_chunk_slice(sl_chunk_t* c, size_t off, size_t len);
+SL_EXTERN sl_chunk_t* sl_chunk_ref(sl_chunk_t* c);
+/* Drops one reference; frees at zero. NULL is ignored. */
+SL_EXTERN void sl_chunk_unref(sl_chunk_t* c);
+SL_EXTERN char* sl_chunk_data(const sl_chunk_t* c);
+SL_EXTERN size_t sl_chunk_len(const sl_chunk_t* c);
+/* The object of an object chunk, or NULL for a byte chunk. */
+SL_EXTERN void* sl_chunk_obj(const sl_chunk_t* c);
+/* 1 when the caller's reference is the only way to reach c's bytes (one
+ * reference, storage not shared with another slice, not caller memory
+ * without a free callback), so the bytes may be changed in place: a
+ * Transform can modify the chunk it was given and push it on, with no copy.
+ * 0 otherwise. */
+SL_EXTERN int sl_chunk_exclusive(const sl_chunk_t* c);
+/* Shrinks the visible length (after filling fewer bytes than allocated). */
+SL_EXTERN void sl_chunk_set_len(sl_chunk_t* c, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SLUICE_CORE_H */
