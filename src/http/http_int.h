@@ -2,7 +2,7 @@
  * request/response streams, limits, smuggling checks, graceful close),
  * client.c (requests, agents), static.c (files), mime.c.
  *
- * Server notes for static.c and client.c (server.c, server_msg.c):
+ * Server notes for static.c and client.c (server.c, message.c):
  * - A request `req` is an sl__http_msg_t (below); sl_http_header(),
  *   sl_http_header_at() work on any sl__http_msg_t, so a client response
  *   built on it gets them for free: create it with sl__stream_new(
@@ -79,7 +79,7 @@ int sl__static_not_modified(const char* if_none_match,
                             const char* if_modified_since, const char* etag,
                             int64_t mtime);
 
-/* --- Messages and header fields (server_msg.c) ------------------------- */
+/* --- Messages and header fields (message.c) ------------------------- */
 
 /* Header fields of one message in one arena: "name\0value\0" pairs. Built
  * piece by piece from a parser's spans; lookups valid after _end(). */

@@ -1,5 +1,5 @@
 /* Stream internals shared by the generic state machine (stream.c), pipe and
- * pipeline (pipe.c), zero-copy (zerocopy.c) and the concrete streams. */
+ * pipeline (pipeline.c), zero-copy (zerocopy.c) and the concrete streams. */
 #ifndef SL_STREAM_INT_H
 #define SL_STREAM_INT_H
 
@@ -116,7 +116,7 @@ sl_stream_t* sl__stream_new(int kind, const sl_stream_opts_t* o, size_t size);
 /* Zero-copy: called by pipe(); returns 1 if it took over moving the data
  * from src to dst, 0 if chunks must be used. */
 int sl__zc_pipe(sl_stream_t* src, sl_stream_t* dst, const sl_pipe_opts_t* o);
-/* pipe.c: the pipe of chunks alone, without the SL_EV_PIPE that
+/* pipeline.c: the pipe of chunks alone, without the SL_EV_PIPE that
  * sl_stream_pipe() sends (zero-copy falls back to it). */
 void sl__pipe_chunks(sl_stream_t* src, sl_stream_t* dst, int no_end);
 /* Stops a zero-copy pipe from `src` to `dst` (NULL: to any) for

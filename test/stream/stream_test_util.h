@@ -1,5 +1,5 @@
 /* Helpers shared by the stream semantics tests (readable.c, writable.c,
- * duplex.c, pipe.c): an event log that renders each event as a short word
+ * duplex.c, pipeline.c): an event log that renders each event as a short word
  * ("data(ab) end close") so a case can assert the exact order, a guard that
  * fails any callback running inside the API call that caused it, and a few
  * ready-made hook sets (counting sources, slow sinks). Static functions only:

@@ -1,5 +1,5 @@
-/* cluster: regression cases from a review of the cluster layer; each
- * failed before its fix. Rolling restart that
+/* cluster lifecycle: rolling restart, shutdown, listening keys and heartbeats,
+ * each case a regression that failed before its fix. Rolling restart that
  * never reports a timeout or kills a good replacement, a restart callback
  * run inside sl_cluster_shutdown, a second sl_cluster_start from the
  * shutdown callback, listening keys that are never released, two port-0
