@@ -125,9 +125,16 @@ SL_EXTERN int sl_init(int argc, char** argv);
 /* The libuv loop sluice runs on (libuv's default loop). For programs that
  * want raw libuv handles beside sluice's objects. */
 SL_EXTERN struct uv_loop_s* sl_loop(void);
-/* Runs the loop until nothing is left to do. Returns 0, or a negative code
+/* Runs the loop until nothing is left to do. Returns the program's exit
+ * status, so that main() can end with `return sl_run();`: the code last
+ * given to sl_set_exit_code() (Node's process.exitCode; 0 if none), or 1
  * if the loop could not run. */
 SL_EXTERN int sl_run(void);
+/* Sets the status sl_run() returns (Node's `process.exitCode = code`);
+ * codes are taken modulo 256 as by exit(). The last call wins. */
+SL_EXTERN void sl_set_exit_code(int code);
+/* The status sl_run() would return now. */
+SL_EXTERN int sl_exit_code(void);
 /* Stops sl_run() after the current iteration. */
 SL_EXTERN void sl_stop(void);
 /* Releases sluice's own loop handles and closes the loop. Returns 0, or
@@ -155,6 +162,10 @@ SL_EXTERN sl_timer_t* sl_timer_start(uint64_t timeout_ms, uint64_t repeat_ms,
 /* Stops and frees `t` (safe from inside its own callback). `t` is invalid
  * afterwards; its callback does not run again. */
 SL_EXTERN void sl_timer_stop(sl_timer_t* t);
+/* Node's timer.unref()/ref(): an unref'd timer still fires but does not by
+ * itself keep sl_run() from returning. Timers start ref'd. */
+SL_EXTERN void sl_timer_unref(sl_timer_t* t);
+SL_EXTERN void sl_timer_ref(sl_timer_t* t);
 
 typedef void (*sl_signal_cb)(int signum, void* arg);
 /* Watches signal `signum`: the handler only records it and cb(signum, arg)

@@ -204,6 +204,10 @@ SL_EXTERN int sl_stream_write_str(sl_stream_t* s, const char* str);
  * code of writing `last` (cb then does not run). */
 SL_EXTERN int sl_stream_end(sl_stream_t* s, sl_chunk_t* last, sl_done_cb cb,
                             void* arg);
+/* sl_stream_end() with a copy of the NUL-terminated `str` as the last
+ * chunk (Node's end('text')); NULL or "" just ends. Returns as
+ * sl_stream_end(), or SL_ENOMEM (the stream is then not ended). */
+SL_EXTERN int sl_stream_end_str(sl_stream_t* s, const char* str);
 /* Writes are buffered until as many uncork() calls as cork() calls. */
 SL_EXTERN void sl_stream_cork(sl_stream_t* s);
 SL_EXTERN void sl_stream_uncork(sl_stream_t* s);

@@ -239,10 +239,15 @@ int sl_defer(sl_defer_cb cb, void* arg) {
   return 0;
 }
 
+static int exit_code;
+
+void sl_set_exit_code(int code) { exit_code = code & 0xff; }
+int sl_exit_code(void) { return exit_code; }
+
 int sl_run(void) {
   run_ticks(); /* as nextTick: what the program deferred goes before timers */
   int rc = uv_run(sl__loop(), UV_RUN_DEFAULT);
-  return rc < 0 ? rc : 0;
+  return rc < 0 ? 1 : exit_code;
 }
 
 void sl_stop(void) { uv_stop(sl__loop()); }
@@ -317,6 +322,14 @@ void sl_timer_stop(sl_timer_t* t) {
   t->stopped = 1;
   uv_timer_stop(&t->h);
   if (!t->in_cb) uv_close((uv_handle_t*)&t->h, timer_close_cb);
+}
+
+void sl_timer_unref(sl_timer_t* t) {
+  if (t != NULL && !t->stopped) uv_unref((uv_handle_t*)&t->h);
+}
+
+void sl_timer_ref(sl_timer_t* t) {
+  if (t != NULL && !t->stopped) uv_ref((uv_handle_t*)&t->h);
 }
 
 uint64_t sl_hrtime(void) { return uv_hrtime(); }

@@ -693,6 +693,15 @@ int sl_stream_write_str(sl_stream_t* s, const char* str) {
   return sl_stream_write_bytes(s, str, strlen(str), NULL, NULL);
 }
 
+int sl_stream_end_str(sl_stream_t* s, const char* str) {
+  if (str == NULL || *str == '\0') return sl_stream_end(s, NULL, NULL, NULL);
+  sl_chunk_t* c = sl_chunk_str(str);
+  if (c == NULL) return SL_ENOMEM;
+  int rc = sl_stream_end(s, c, NULL, NULL);
+  sl_chunk_unref(c);
+  return rc;
+}
+
 int sl_stream_end(sl_stream_t* s, sl_chunk_t* last, sl_done_cb cb, void* arg) {
   if (!s->writable) return SL_ENOTWRITABLE;
   if (s->w.ending) return SL_EWRITEAFTEREND;

@@ -204,3 +204,33 @@ TEST(core_rss_now) {
   ASSERT_LE(after, sl_peak_rss() + (1u << 20));
   free(p);
 }
+
+/* An unref'd timer does not keep the loop alive: sl_run() returns although
+ * it would fire in a minute; ref'd again it holds the loop until it fires. */
+TEST(core_timer_unref_does_not_hold_loop) {
+  sl_timer_t* t = sl_timer_start(60000, 0, count_fire, NULL);
+  sl_timer_unref(t);
+  uint64_t t0 = sl_now_ms();
+  sl_run();
+  ASSERT_LT(sl_now_ms() - t0, 30000);
+  ASSERT_EQ(fired, 0);
+  sl_timer_stop(t);
+  sl_timer_t* u = sl_timer_start(20, 0, count_fire, NULL);
+  sl_timer_unref(u);
+  sl_timer_ref(u);
+  sl_run();
+  ASSERT_EQ(fired, 1);
+}
+
+static void set_code(void* arg) { sl_set_exit_code((int)(intptr_t)arg); }
+
+/* sl_run() returns the status a program returns from main. */
+TEST(core_run_returns_exit_code) {
+  ASSERT_EQ(sl_run(), 0);
+  sl_defer(set_code, (void*)(intptr_t)3);
+  ASSERT_EQ(sl_run(), 3);
+  ASSERT_EQ(sl_exit_code(), 3);
+  sl_set_exit_code(256 + 7);
+  ASSERT_EQ(sl_run(), 7);
+  sl_set_exit_code(0);
+}

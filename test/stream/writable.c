@@ -426,3 +426,20 @@ TEST(stream_writable_callbacks_never_inside_call) {
   sl_run();
   ASSERT_EQ(cb_ran, 3);
 }
+
+TEST(stream_writable_end_str) {
+  evlog_t log = {0};
+  snk_t k = {.log = &log, .async = 1};
+  sl_stream_t* w = snk_new(&k, &write_hooks, 0);
+  CALL(ASSERT_EQ(sl_stream_end_str(w, "bye"), 0));
+  ASSERT_EQ(sl_stream_end_str(w, "again"), SL_EWRITEAFTEREND);
+  sl_run();
+  ASSERT_STR_EQ(log.s, "w(bye) finish close");
+  evlog_t log2 = {0};
+  snk_t k2 = {.log = &log2, .async = 1};
+  sl_stream_t* e = snk_new(&k2, &write_hooks, 0);
+  ASSERT_EQ(sl_stream_end_str(e, ""), 0);
+  ASSERT(!sl_stream_is_writable(e));
+  sl_run();
+  ASSERT_STR_EQ(log2.s, "finish close");
+}
