@@ -133,6 +133,15 @@ SL_EXTERN const char* sl_http_url(const sl_stream_t* req); /* raw target */
 /* Percent-decoded path without the query ("%00" stays encoded). */
 SL_EXTERN const char* sl_http_path(const sl_stream_t* req);
 SL_EXTERN int sl_http_version_minor(const sl_stream_t* req); /* 0 or 1 */
+/* The first value of query parameter `name` (URLSearchParams.get): both
+ * key and value form-decoded ('+' is a space, %XX a byte), "" for "?a" or
+ * "?a=". NULL when absent (or ENOMEM). The string lives as long as `req`. */
+SL_EXTERN const char* sl_http_query(const sl_stream_t* req, const char* name);
+/* 1 when `req` has this method (NULL: any) and its decoded path equals
+ * `pattern` (NULL: any); a pattern ending in '*' matches every path with
+ * that prefix ("/api/..."). 0 otherwise. */
+SL_EXTERN int sl_http_is(const sl_stream_t* req, const char* method,
+                         const char* pattern);
 /* The value of header `name` (case-insensitive), or NULL. Repeated headers
  * are joined with ", " as in Node. Works on requests and client responses. */
 SL_EXTERN const char* sl_http_header(const sl_stream_t* msg, const char* name);
@@ -169,6 +178,11 @@ SL_EXTERN int sl_http_headers_sent(const sl_stream_t* res);
 SL_EXTERN int sl_http_respond(sl_stream_t* res, int status,
                               const char* content_type, const void* body,
                               size_t len);
+/* sl_http_respond() with printf-formatted text as the body, sent as
+ * "text/plain; charset=utf-8" (res.end(`Worker ${pid}...`)). Returns as
+ * sl_http_respond(), or SL_ENOMEM. */
+SL_EXTERN int sl_http_replyf(sl_stream_t* res, int status, const char* fmt,
+                             ...) __attribute__((format(printf, 3, 4)));
 
 /* Client. The request is a Writable (its body: end it, even when empty);
  * the response arrives as a Readable with status and headers

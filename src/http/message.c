@@ -147,14 +147,22 @@ int sl__http_hdrs_set(sl__http_hdrs_t* h, size_t i, const char* value,
   return 0;
 }
 
+/* A string of `len` bytes (plus the NUL) that lives as long as the
+ * headers: joined repeats, decoded query values. NULL on ENOMEM. */
+static char* hdrs_keep(sl__http_hdrs_t* h, size_t len) {
+  char** j = sl__realloc(h->joined, (h->njoined + 1) * sizeof *j);
+  if (j == NULL) return NULL;
+  h->joined = j;
+  char* out = sl__malloc(len + 1);
+  if (out != NULL) h->joined[h->njoined++] = out;
+  return out;
+}
+
 /* Joins every value of `name` with ", " (Node's rule for repeats) and
  * keeps the string with the headers. */
 static const char* hdrs_join(sl__http_hdrs_t* h, const char* name,
                              size_t count, size_t total) {
-  char** j = sl__realloc(h->joined, (h->njoined + 1) * sizeof *j);
-  if (j == NULL) return NULL;
-  h->joined = j;
-  char* out = sl__malloc(total + 2 * count);
+  char* out = hdrs_keep(h, total + 2 * count);
   if (out == NULL) return NULL;
   size_t len = 0;
   const char *n, *v;
@@ -165,7 +173,6 @@ static const char* hdrs_join(sl__http_hdrs_t* h, const char* name,
     len += strlen(v);
   }
   out[len] = '\0';
-  h->joined[h->njoined++] = out;
   return out;
 }
 
@@ -365,6 +372,60 @@ const char* sl_http_url(const sl_stream_t* req) {
 const char* sl_http_path(const sl_stream_t* req) {
   const char* p = msg_of(req)->path;
   return p ? p : "";
+}
+
+/* form-urlencoded decoding of p[0..n) into out ('+' is a space, a bad
+ * escape stays as it is); returns the length written. */
+static size_t form_decode(const char* p, size_t n, char* out) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    int hi, lo;
+    if (p[i] == '+') {
+      out[o++] = ' ';
+    } else if (p[i] == '%' && i + 2 < n + 1 && (hi = hexval(p[i + 1])) >= 0 &&
+               (lo = hexval(p[i + 2])) >= 0) {
+      out[o++] = (char)(hi * 16 + lo);
+      i += 2;
+    } else {
+      out[o++] = p[i];
+    }
+  }
+  out[o] = '\0';
+  return o;
+}
+
+const char* sl_http_query(const sl_stream_t* req, const char* name) {
+  sl__http_msg_t* m = msg_of(req);
+  const char* q = m->url ? strchr(m->url, '?') : NULL;
+  if (q == NULL || name == NULL) return NULL;
+  size_t want = strlen(name);
+  for (const char* p = q + 1; *p != '\0' && *p != '#';) {
+    size_t n = strcspn(p, "&#");
+    size_t klen = strcspn(p, "=&#");
+    if (klen > n) klen = n;
+    char key[256];
+    if (klen < sizeof key && form_decode(p, klen, key) == want &&
+        memcmp(key, name, want) == 0) {
+      size_t vlen = klen < n ? n - klen - 1 : 0;
+      char* v = hdrs_keep(&m->hdrs, vlen);
+      if (v == NULL) return NULL;
+      form_decode(p + klen + (klen < n), vlen, v);
+      return v;
+    }
+    p += n;
+    if (*p == '&') p++;
+  }
+  return NULL;
+}
+
+int sl_http_is(const sl_stream_t* req, const char* method,
+               const char* pattern) {
+  if (method != NULL && strcmp(sl_http_method(req), method) != 0) return 0;
+  if (pattern == NULL) return 1;
+  const char* path = sl_http_path(req);
+  size_t n = strlen(pattern);
+  if (n > 0 && pattern[n - 1] == '*') return strncmp(path, pattern, n - 1) == 0;
+  return strcmp(path, pattern) == 0;
 }
 
 int sl_http_version_minor(const sl_stream_t* req) {

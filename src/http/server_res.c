@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "http/server_int.h"
 
+#include <stdarg.h>
 #include <strings.h>
 #include <time.h>
 
@@ -637,6 +638,27 @@ int sl_http_add_trailer(sl_stream_t* res, const char* name,
 
 int sl_http_headers_sent(const sl_stream_t* res) {
   return res_of((sl_stream_t*)res)->head_sent;
+}
+
+int sl_http_replyf(sl_stream_t* res, int status, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char small[512];
+  int n = vsnprintf(small, sizeof small, fmt, ap);
+  va_end(ap);
+  if (n < 0) return SL_EINVAL;
+  char* body = small;
+  if ((size_t)n >= sizeof small) {
+    body = sl__malloc((size_t)n + 1);
+    if (body == NULL) return SL_ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf(body, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+  }
+  int rc = sl_http_respond(res, status, "text/plain; charset=utf-8", body,
+                           (size_t)n);
+  if (body != small) sl__free(body);
+  return rc;
 }
 
 int sl_http_respond(sl_stream_t* res, int status, const char* content_type,

@@ -575,3 +575,29 @@ TEST(http_server_head_empty_end_no_length) {
   ASSERT(strstr(r.out, "Transfer-Encoding") == NULL);
   raw_free(&r);
 }
+
+/* Query parameters, method/path matching and a formatted text reply: what
+ * a handler reads and writes in Node with URLSearchParams and res.end(). */
+static void query_reply(sl_stream_t* req, sl_stream_t* res, void* arg) {
+  (void)arg;
+  const char* n = sl_http_query(req, "n");
+  const char* sp = sl_http_query(req, "a b");
+  const char* empty = sl_http_query(req, "e");
+  sl_http_replyf(res, sl_http_is(req, "GET", "/sum/*") ? 200 : 404,
+                 "n=%s sp=%s e=[%s] none=%s is=%d%d%d%d",
+                 n ? n : "-", sp ? sp : "-", empty ? empty : "-",
+                 sl_http_query(req, "zz") ? "yes" : "no",
+                 sl_http_is(req, "GET", "/sum/x"), sl_http_is(req, NULL, NULL),
+                 sl_http_is(req, "POST", NULL), sl_http_is(req, NULL, "/sum"));
+}
+
+TEST(http_server_query_is_replyf) {
+  raw_t r = {.parts = {"GET /sum/x?n=4%2B2&a+b=c+d%21&e&x=1 HTTP/1.1\r\n"
+                       "Host: x\r\n\r\n"},
+             .nparts = 1, .want = 1};
+  one_client(NULL, query_reply, NULL, &r);
+  ASSERT(strncmp(r.out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+  ASSERT(strstr(r.out, "Content-Type: text/plain; charset=utf-8\r\n") != NULL);
+  ASSERT_STR_EQ(body_of(r.out), "n=4+2 sp=c d! e=[] none=no is=1100");
+  raw_free(&r);
+}
