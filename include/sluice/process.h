@@ -126,6 +126,14 @@ SL_EXTERN int sl_child_on(sl_child_t* c, sl_child_event_type_t type,
                           sl_child_cb cb, void* arg);
 SL_EXTERN int sl_child_off(sl_child_t* c, sl_child_event_type_t type,
                            sl_child_cb cb, void* arg);
+/* One completion callback instead of error, exit and close listeners:
+ * cb(c, ev, arg) runs once, from the loop, when the child is done (at
+ * SL_CHILD_CLOSE), with ev->type SL_CHILD_CLOSE, ev->exit_code,
+ * ev->term_signal and ev->timed_out, and ev->err / ev->message of the
+ * child's first SL_CHILD_ERROR (0 / NULL if none: "spawn nosuch ENOENT"
+ * style messages come from there). The message is valid during the call.
+ * Returns 0, SL_ENOMEM or SL_EDESTROYED (after close; cb not kept). */
+SL_EXTERN int sl_child_wait(sl_child_t* c, sl_child_cb cb, void* arg);
 /* The child's pid (also its process group id); 0 if it never started. */
 SL_EXTERN pid_t sl_child_pid(const sl_child_t* c);
 /* The child's piped stdio as streams (NULL when that slot is not a pipe,

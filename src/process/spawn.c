@@ -360,6 +360,47 @@ int sl_child_off(sl_child_t* c, sl_child_event_type_t type, sl_child_cb cb,
   return sl__emitter_off(&c->events, type, (sl__fn)cb, arg);
 }
 
+/* sl_child_wait: the first error, kept until close. */
+typedef struct {
+  sl_child_cb cb;
+  void* arg;
+  int err;
+  char* message;
+} child_wait_t;
+
+static void wait_event(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
+  child_wait_t* w = arg;
+  if (ev->type == SL_CHILD_ERROR) {
+    if (w->err == 0) {
+      w->err = ev->err;
+      w->message = ev->message ? sl__strdup(ev->message) : NULL;
+    }
+    return;
+  }
+  sl_child_event_t done = *ev;
+  done.err = w->err;
+  done.message = w->message;
+  w->cb(c, &done, w->arg);
+  sl__free(w->message);
+  sl__free(w);
+}
+
+int sl_child_wait(sl_child_t* c, sl_child_cb cb, void* arg) {
+  SL_ASSERT(cb != NULL);
+  if (c->close_emitted) return SL_EDESTROYED;
+  child_wait_t* w = sl__calloc(1, sizeof *w);
+  if (w == NULL) return SL_ENOMEM;
+  w->cb = cb;
+  w->arg = arg;
+  int rc = sl_child_on(c, SL_CHILD_ERROR, wait_event, w);
+  if (rc == 0) rc = sl_child_on(c, SL_CHILD_CLOSE, wait_event, w);
+  if (rc != 0) {
+    sl_child_off(c, SL_CHILD_ERROR, wait_event, w);
+    sl__free(w);
+  }
+  return rc;
+}
+
 static void invoke(sl__fn cb, void* arg, void* owner, const void* ev) {
   ((sl_child_cb)cb)(owner, ev, arg);
 }

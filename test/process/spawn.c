@@ -804,3 +804,55 @@ TEST(spawn_exit_then_due_timeout_not_timed_out) {
   ASSERT_EQ(r.term_signal, 0);
   ASSERT_EQ(r.timed_out, 0);
 }
+
+/* sl_child_wait: one callback with everything a caller checks. */
+typedef struct {
+  int calls, type, err, exit_code, term_signal, timed_out;
+  char message[128];
+} waited_t;
+
+static void on_waited(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
+  (void)c;
+  waited_t* w = arg;
+  w->calls++;
+  w->type = ev->type;
+  w->err = ev->err;
+  w->exit_code = ev->exit_code;
+  w->term_signal = ev->term_signal;
+  w->timed_out = ev->timed_out;
+  snprintf(w->message, sizeof w->message, "%s", ev->message ? ev->message : "");
+}
+
+static waited_t wait_for(const char* file, const char* const* argv,
+                         const sl_spawn_opts_t* o) {
+  waited_t w = {0};
+  sl_child_t* c;
+  ASSERT_EQ(sl_spawn(file, argv, o, &c), 0);
+  ASSERT_EQ(sl_child_wait(c, on_waited, &w), 0);
+  ASSERT_EQ(w.calls, 0); /* never inside the call */
+  sl_run();
+  ASSERT_EQ(w.calls, 1);
+  ASSERT_EQ(w.type, SL_CHILD_CLOSE);
+  return w;
+}
+
+TEST(spawn_wait_exit_code) {
+  sl_spawn_opts_t o = {.stdio = {{SL_STDIO_IGNORE, 0}, {SL_STDIO_IGNORE, 0},
+                                 {SL_STDIO_IGNORE, 0}}};
+  waited_t w = wait_for("sh", sh("exit 3"), &o);
+  ASSERT_EQ(w.err, 0);
+  ASSERT_EQ(w.exit_code, 3);
+  ASSERT_STR_EQ(w.message, "");
+}
+
+TEST(spawn_wait_enoent_and_timeout) {
+  const char* argv[] = {"sluice-no-such-program", NULL};
+  waited_t w = wait_for(argv[0], argv, NULL);
+  ASSERT_EQ(w.err, SL_ENOENT);
+  ASSERT(strstr(w.message, "sluice-no-such-program") != NULL);
+  sl_spawn_opts_t o = {.timeout_ms = 100, .kill_grace_ms = 200};
+  w = wait_for("sh", sh("sleep 100"), &o);
+  ASSERT_EQ(w.timed_out, 1);
+  ASSERT_EQ(w.term_signal, SIGTERM);
+  ASSERT_EQ(w.exit_code, -1);
+}
