@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Code lines of each example against the manual snippet it implements.
+
+Usage: python3 tools/exlines.py [--markdown] [--max-median R]
+
+Counts code lines only: non-blank lines that are not comments, on both
+sides (JS: `//` lines; C: `/* ... */` and `//`). The C count is like for
+like: it leaves out what the manual's snippet does not do, fenced in the
+source between a line holding `/* extra:` and one holding `/* end extra */`
+(option parsing, usage text, a --node-child mode for the interop tests).
+Exercises (manual 2.9, 3.12, 4.10) and the proxy have no code in the
+manual; they are listed without a ratio. With --max-median R, exits 1
+when the median ratio over the snippet examples exceeds R.
+"""
+import os
+import re
+import statistics
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MANUAL = os.path.join(ROOT, "..", "shared", "manual",
+                      "advanced-nodejs-mini-manual.txt")
+
+# example -> manual line ranges (inclusive) of the snippet(s) it implements
+SNIPPETS = {
+    "read-file": [(391, 401)],
+    "copy-file": [(411, 416)],
+    "gzip-file": [(428, 436)],
+    "stream-video": [(450, 456)],
+    "hello-server": [(642, 645)],
+    "cluster-server": [(626, 647)],
+    "cluster-cpu": [(727, 739), (745, 754)],
+    "exec-ls": [(869, 873)],
+    "execfile-version": [(887, 890)],
+    "spawn-ping": [(904, 908)],
+    "fork-compute": [(954, 960)],
+    "compute-worker": [(966, 971)],
+    "spawn-gzip": [(997, 1005)],
+    "two-way": [(1021, 1021), (1027, 1030)],
+    "run-timeout": [(1045, 1047), (1053, 1055), (1061, 1061)],
+}
+
+
+def js_lines(ranges):
+    if not os.path.exists(MANUAL):
+        return None
+    src = open(MANUAL, encoding="utf-8").read().split("\n")
+    n = 0
+    for a, b in ranges:
+        for ln in src[a - 1:b]:
+            t = ln.strip()
+            if t and not t.startswith("//"):
+                n += 1
+    return n
+
+
+def c_lines(path):
+    s = open(path, encoding="utf-8").read()
+    full = like = 0
+    in_comment = in_extra = False
+    for ln in s.split("\n"):
+        if "/* extra:" in ln:
+            in_extra = True
+        if "/* end extra */" in ln:
+            in_extra = False
+            continue
+        t = ln.strip()
+        code = ""
+        i = 0
+        while i < len(t):  # strip comments, keep code
+            if in_comment:
+                j = t.find("*/", i)
+                if j < 0:
+                    i = len(t)
+                else:
+                    in_comment, i = False, j + 2
+            elif t.startswith("/*", i):
+                in_comment, i = True, i + 2
+            elif t.startswith("//", i):
+                break
+            else:
+                code += t[i]
+                i += 1
+        if code.strip():
+            full += 1
+            if not in_extra:
+                like += 1
+    return full, like
+
+
+def main(argv):
+    md = "--markdown" in argv
+    cap = None
+    if "--max-median" in argv:
+        cap = float(argv[argv.index("--max-median") + 1])
+    rows, ratios = [], []
+    exdir = os.path.join(ROOT, "examples")
+    for f in sorted(os.listdir(exdir)):
+        if not f.endswith(".c"):
+            continue
+        name = f[:-2]
+        full, like = c_lines(os.path.join(exdir, f))
+        js = js_lines(SNIPPETS[name]) if name in SNIPPETS else None
+        ratio = like / js if js else None
+        if ratio is not None:
+            ratios.append(ratio)
+        rows.append((name, full, like, js, ratio))
+    med = statistics.median(ratios) if ratios else 0
+    if md:
+        print("| example | C lines | C like for like | manual JS | ratio |")
+        print("|---|---:|---:|---:|---:|")
+        for name, full, like, js, r in rows:
+            print("| %s | %d | %d | %s | %s |" % (
+                name, full, like, js if js else "exercise",
+                "%.1fx" % r if r else "-"))
+        print("\nMedian ratio over %d snippet examples: %.2fx" % (len(ratios), med))
+    else:
+        for name, full, like, js, r in rows:
+            print("%-20s C %4d  like-for-like %4d  JS %4s  %s" % (
+                name, full, like, js if js else "-",
+                "%.1fx" % r if r else "(exercise)"))
+        print("median %.2fx over %d snippet examples" % (med, len(ratios)))
+    if cap is not None and med > cap:
+        print("median %.2fx exceeds %.2fx" % (med, cap), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
