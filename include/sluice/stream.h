@@ -177,7 +177,7 @@ SL_EXTERN int sl_stream_is_readable(const sl_stream_t* s);
 SL_EXTERN int sl_stream_is_writable(const sl_stream_t* s);
 /* Readable side has emitted end / writable side has emitted finish. */
 SL_EXTERN int sl_stream_ended(const sl_stream_t* s);
-SL_EXTERN int sl_stream_finished_(const sl_stream_t* s);
+SL_EXTERN int sl_stream_writable_finished(const sl_stream_t* s);
 SL_EXTERN int sl_stream_destroyed(const sl_stream_t* s);
 SL_EXTERN int sl_stream_closed(const sl_stream_t* s);
 

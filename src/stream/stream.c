@@ -566,7 +566,7 @@ int sl_stream_is_writable(const sl_stream_t* s) {
   return s->writable && !s->destroyed && !s->w.ending;
 }
 int sl_stream_ended(const sl_stream_t* s) { return s->r.end_emitted; }
-int sl_stream_finished_(const sl_stream_t* s) { return s->w.finished; }
+int sl_stream_writable_finished(const sl_stream_t* s) { return s->w.finished; }
 int sl_stream_destroyed(const sl_stream_t* s) { return s->destroyed; }
 int sl_stream_closed(const sl_stream_t* s) { return s->close_emitted; }
 

@@ -253,7 +253,7 @@ TEST(pipe_destination_closed_pauses_source) {
   sl_stream_push(src, NULL);
   sl_run();
   ASSERT_EQ(k2.got, 1);
-  ASSERT(sl_stream_finished_(d2));
+  ASSERT(sl_stream_writable_finished(d2));
   sl_stream_unref(d2);
 }
 
@@ -365,7 +365,7 @@ TEST(pipeline_many_stages) {
   ASSERT_EQ(r.calls, 1);
   ASSERT_EQ(r.err, 0);
   ASSERT_EQ(k.got, 30);
-  ASSERT(sl_stream_finished_(z));
+  ASSERT(sl_stream_writable_finished(z));
   pl_release(&r);
 }
 
@@ -386,7 +386,7 @@ TEST(pipeline_error_first_stage) {
   ASSERT_EQ(r.stage, 0);
   ASSERT_STR_EQ(r.msg, "ENOENT: no such file or directory, open 'nope.txt'");
   ASSERT(r.all_closed);
-  ASSERT(!sl_stream_finished_(c)); /* destroyed, not finished */
+  ASSERT(!sl_stream_writable_finished(c)); /* destroyed, not finished */
   pl_release(&r);
 }
 

@@ -399,7 +399,7 @@ TEST(stream_writable_stats) {
   sl_stream_stats(w, &st);
   ASSERT_EQ(st.bytes_written, 30);
   ASSERT_EQ(st.max_buffered, 30);
-  ASSERT(sl_stream_finished_(w));
+  ASSERT(sl_stream_writable_finished(w));
   ASSERT(sl_stream_closed(w));
   sl_stream_unref(w);
 }

@@ -540,7 +540,7 @@ TEST(zc_unpipe_stops_the_copy) {
   sl_stream_unpipe(r, w);
   sl_run();
   ASSERT_EQ(unpipes, 1);
-  ASSERT(!sl_stream_finished_(w));
+  ASSERT(!sl_stream_writable_finished(w));
   ASSERT(sl_stream_is_paused(r));
   sl_stream_stats_t ws, rs;
   sl_stream_stats(w, &ws);

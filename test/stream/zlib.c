@@ -678,7 +678,7 @@ TEST(zlib_gzip_stalled_reader_holds_a_bounded_amount) {
     ASSERT_LE(st.max_buffered, STALL_BOUND);
     /* Backpressure reached the source long before its 64 MiB. */
     ASSERT_LT(g[i].pushed, (uint64_t)2 << 20);
-    ASSERT(!sl_stream_finished_(z[i]));
+    ASSERT(!sl_stream_writable_finished(z[i]));
   }
   fprintf(stderr, "rss +%.1f MiB for %d stalled streams\n",
           (double)(rss1 - rss0) / 1048576, STALL_N);
@@ -821,7 +821,7 @@ TEST(zlib_inflate_chunk_over_4gib) {
   sl_chunk_unref(c);
   sl_run();
   ASSERT_EQ(sl_stream_error(z), 0);
-  ASSERT(sl_stream_finished_(z) && sl_stream_ended(z));
+  ASSERT(sl_stream_writable_finished(z) && sl_stream_ended(z));
   ASSERT_EQ(out.len, 5);
   ASSERT_MEM_EQ(out.buf, "hello", 5);
   sl_stream_unref(z);
