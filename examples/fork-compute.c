@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "fork-compute: %s\n", sl_strerror(rc));
     return 1;
   }
-  for (int t = 0; t < SL_CHILD_EV_MAX_; t++) sl_child_on(c, t, on_event, NULL);
+  for (int t = 0; t < (SL_CHILD_DRAIN + 1); t++) sl_child_on(c, t, on_event, NULL);
   char msg[64];
   int len = snprintf(msg, sizeof msg, "{\"n\":%lld}", n);
   sl_child_send(c, msg, (size_t)len, -1);

@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "ipc: %s\n", sl_strerror(rc));
     return 1;
   }
-  for (int t = 0; t < SL_CHILD_EV_MAX_; t++)
+  for (int t = 0; t < (SL_CHILD_DRAIN + 1); t++)
     sl_child_on(child, t, on_child, NULL);
   start = bench_elapsed();
   if (oneway)

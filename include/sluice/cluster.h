@@ -59,8 +59,7 @@ typedef enum {
   SL_CLUSTER_DISCONNECT,   /* its channel closed */
   SL_CLUSTER_EXIT,         /* it is gone: ev->exit_code / ev->term_signal;
                               last event of the worker */
-  SL_CLUSTER_MESSAGE,      /* ev->msg, a user message from the worker */
-  SL_CLUSTER_EV_MAX_
+  SL_CLUSTER_MESSAGE       /* ev->msg, a user message from the worker */
 } sl_cluster_event_type_t;
 
 typedef struct sl_cluster_event_s {

@@ -103,7 +103,6 @@ typedef enum {
 #define SL__OWN_(name, val, msg) SL_##name = (val),
   SL_OWN_ERRORS(SL__OWN_)
 #undef SL__OWN_
-  SL_ERRNO_MAX_ = -7000
 } sl_errno_t;
 
 /* Returns a static, human-readable description of `err` ("no such file or

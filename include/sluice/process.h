@@ -74,9 +74,8 @@ typedef enum {
                          ev->drain_timeout), and after disconnect; last */
   SL_CHILD_DISCONNECT,/* the IPC channel closed */
   SL_CHILD_MESSAGE,   /* ev->msg, from the child's IPC channel */
-  SL_CHILD_DRAIN,     /* the IPC send queue emptied after a send that
+  SL_CHILD_DRAIN      /* the IPC send queue emptied after a send that
                          returned 0 */
-  SL_CHILD_EV_MAX_
 } sl_child_event_type_t;
 
 /* One IPC message: JSON text (json mode, without the newline) or bytes

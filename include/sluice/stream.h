@@ -35,8 +35,7 @@ typedef enum {
   SL_EV_FINISH,    /* every write completed after end() */
   SL_EV_PIPE,      /* ev->peer started piping into this stream */
   SL_EV_UNPIPE,    /* ev->peer stopped piping into this stream */
-  SL_EV_CONNECT,   /* a socket connected */
-  SL_EV_MAX_
+  SL_EV_CONNECT    /* a socket connected */
 } sl_event_type_t;
 
 typedef struct sl_event_s {

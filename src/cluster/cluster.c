@@ -321,7 +321,7 @@ static void emit(sl_worker_t* w, sl_cluster_event_t* ev) {
 }
 
 int sl_cluster_on(sl_cluster_event_type_t type, sl_cluster_cb cb, void* arg) {
-  SL_ASSERT(type < SL_CLUSTER_EV_MAX_ && cb != NULL);
+  SL_ASSERT(type < SL__CLUSTER_EV_COUNT && cb != NULL);
   return sl__emitter_add(&C.em, type, (sl__fn)cb, arg, 0);
 }
 
@@ -649,7 +649,7 @@ static int cluster_fork(const char* const* extra, int slot,
   }
   w->pid = sl_child_pid(w->child);
   w->started_ms = sl_now_ms();
-  for (int t = 0; t < SL_CHILD_EV_MAX_; t++)
+  for (int t = 0; t < SL__CHILD_EV_COUNT; t++)
     sl_child_on(w->child, t, worker_event, w);
   sl__queue_insert_tail(&C.workers, &w->node);
   C.st.forked++;

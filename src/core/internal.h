@@ -17,6 +17,12 @@
 
 /* Always-on invariant check: API misuse and broken invariants abort with the
  * place; anything the environment or a peer can cause returns a code. */
+/* The number of each public event type (the public enums have no
+ * sentinel): for listener tables and range checks. */
+#define SL__EV_COUNT (SL_EV_CONNECT + 1)
+#define SL__CHILD_EV_COUNT (SL_CHILD_DRAIN + 1)
+#define SL__CLUSTER_EV_COUNT (SL_CLUSTER_MESSAGE + 1)
+
 #define SL_ASSERT(expr)                                                      \
   do {                                                                      \
     if (!(expr)) sl__assert_fail(#expr, __FILE__, __LINE__);                \

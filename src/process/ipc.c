@@ -186,7 +186,7 @@ static void ch_tick(sl__tick_t* t) {
 
 int sl_channel_on(sl_channel_t* ch, sl_child_event_type_t type,
                   sl_channel_cb cb, void* arg) {
-  SL_ASSERT(cb != NULL && type < SL_CHILD_EV_MAX_);
+  SL_ASSERT(cb != NULL && type < SL__CHILD_EV_COUNT);
   return sl__emitter_add(&ch->events, type, (sl__fn)cb, arg, 0);
 }
 

@@ -96,7 +96,7 @@ static int worker_start(sl_pool_t* p, int slot) {
   w->pool = p;
   w->slot = slot;
   w->started_ms = sl_now_ms();
-  for (int t = 0; t < SL_CHILD_EV_MAX_; t++)
+  for (int t = 0; t < SL__CHILD_EV_COUNT; t++)
     sl_child_on(w->child, t, worker_event, w);
   sl__queue_insert_tail(&p->procs, &w->node);
   p->slots[slot] = w;

@@ -350,7 +350,7 @@ int sl__group_kill(pid_t pgid, int sig, uint64_t grace_ms) {
 
 int sl_child_on(sl_child_t* c, sl_child_event_type_t type, sl_child_cb cb,
                 void* arg) {
-  SL_ASSERT((unsigned)type < SL_CHILD_EV_MAX_ && cb != NULL);
+  SL_ASSERT((unsigned)type < SL__CHILD_EV_COUNT && cb != NULL);
   if (c->close_emitted) return SL_EDESTROYED;
   return sl__emitter_add(&c->events, type, (sl__fn)cb, arg, 0);
 }

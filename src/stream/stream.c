@@ -174,7 +174,7 @@ const char* sl_stream_name(const sl_stream_t* s) {
 
 static int add_listener(sl_stream_t* s, sl_event_type_t type, sl_stream_cb cb,
                         void* arg, int once) {
-  SL_ASSERT((unsigned)type < SL_EV_MAX_ && cb != NULL);
+  SL_ASSERT((unsigned)type < SL__EV_COUNT && cb != NULL);
   if (s->close_emitted) return SL_EDESTROYED;
   int rc = sl__emitter_add(&s->events, type, (sl__fn)cb, arg, once);
   if (rc != 0) return rc;

@@ -182,7 +182,7 @@ static void on_ev(const sl_cluster_event_t* ev, void* arg) {
 }
 
 static void watch(rec_t* r) {
-  for (int t = 0; t < SL_CLUSTER_EV_MAX_; t++)
+  for (int t = 0; t < (SL_CLUSTER_MESSAGE + 1); t++)
     ASSERT_EQ(sl_cluster_on(t, on_ev, r), 0);
 }
 

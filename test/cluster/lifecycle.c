@@ -332,7 +332,7 @@ static void log_ev(const sl_cluster_event_t* ev, void* arg) {
 }
 
 static void log_all(void) {
-  for (int t = 0; t < SL_CLUSTER_EV_MAX_; t++)
+  for (int t = 0; t < (SL_CLUSTER_MESSAGE + 1); t++)
     sl_cluster_on((sl_cluster_event_type_t)t, log_ev, NULL);
 }
 

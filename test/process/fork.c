@@ -142,7 +142,7 @@ static void on_child(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
 }
 
 static void watch(sl_child_t* c, watch_t* w) {
-  for (int t = 0; t < SL_CHILD_EV_MAX_; t++)
+  for (int t = 0; t < (SL_CHILD_DRAIN + 1); t++)
     if (t != SL_CHILD_DRAIN) sl_child_on(c, t, on_child, w);
 }
 

@@ -37,7 +37,7 @@ typedef struct {
 
 static void on_ev(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   ev_log_t* l = arg;
-  static const char letters[SL_EV_MAX_] = {
+  static const char letters[SL_EV_CONNECT + 1] = {
       [SL_EV_END] = 'e', [SL_EV_ERROR] = 'E', [SL_EV_CLOSE] = 'c',
       [SL_EV_FINISH] = 'f', [SL_EV_UNPIPE] = 'u'};
   if (ev->type == SL_EV_ERROR) {
