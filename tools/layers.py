@@ -108,7 +108,8 @@ def main():
             dl = inc.split("/")[0] if "/" in inc else None
             if dl in RANK and dl != src and upward(src, dl):
                 edges.append(f"{rel} -> {dl}: {inc} (include)")
-        names = undef.get(rel) if rel in undef else set(ID_RE.findall(text))
+        code = re.sub(r'"(\\.|[^"\\\n])*"', '""', text)  # names in strings are not calls
+        names = undef.get(rel) if rel in undef else set(ID_RE.findall(code))
         for n in sorted(names):
             dl = defs.get(n)
             if dl and upward(src, dl):

@@ -3,7 +3,6 @@
 #define _GNU_SOURCE
 #include <assert.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,27 +125,12 @@ char* sl__errmsg(int err, const char* fmt, va_list ap) {
 /* --- loop and deferred queue -------------------------------------------- */
 
 static struct {
-  int argc;
-  char** argv;
   int idle_init;
   int idle_on; /* the idle handle is started (mirrors uv_is_active) */
   uv_idle_t idle;
   uv_check_t check;
   sl__queue_t ticks;
 } g;
-
-/* process/fork.c: runs a named entry when this process was forked as one. */
-void sl__entry_dispatch(int argc, char** argv);
-
-int sl_init(int argc, char** argv) {
-  g.argc = argc;
-  g.argv = argv;
-  /* As in Node: a write to a closed pipe or socket is EPIPE from the write,
-   * not a signal that kills the process. */
-  signal(SIGPIPE, SIG_IGN);
-  sl__entry_dispatch(argc, argv);
-  return 0;
-}
 
 uv_loop_t* sl__loop(void) { return uv_default_loop(); }
 uv_loop_t* sl_loop(void) { return uv_default_loop(); }
