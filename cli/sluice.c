@@ -67,7 +67,7 @@ typedef struct {
   int status;
 } demo_t;
 
-static void on_verified(int err, int stage, const char* msg, void* arg);
+static void on_verified(int err, const sl_pipeline_result_t* pr, void* arg);
 
 /* A Writable that only counts what reaches it. */
 static void count_write(sl_stream_t* s, sl_chunk_t* c) {
@@ -77,10 +77,10 @@ static void count_write(sl_stream_t* s, sl_chunk_t* c) {
 
 static uint64_t verified;
 
-static void on_compressed(int err, int stage, const char* msg, void* arg) {
+static void on_compressed(int err, const sl_pipeline_result_t* pr, void* arg) {
   demo_t* d = arg;
   if (err != 0) {
-    fprintf(stderr, "sluice demo: stage %d: %s\n", stage, msg);
+    fprintf(stderr, "sluice demo: stage %d: %s\n", pr->stage, pr->message);
     d->status = 1;
     return;
   }
@@ -102,10 +102,10 @@ static void on_compressed(int err, int stage, const char* msg, void* arg) {
               sl_writable_new(&co), NULL);
 }
 
-static void on_verified(int err, int stage, const char* msg, void* arg) {
+static void on_verified(int err, const sl_pipeline_result_t* pr, void* arg) {
   demo_t* d = arg;
   if (err != 0) {
-    fprintf(stderr, "sluice demo: verify stage %d: %s\n", stage, msg);
+    fprintf(stderr, "sluice demo: verify stage %d: %s\n", pr->stage, pr->message);
     d->status = 1;
     return;
   }

@@ -32,9 +32,9 @@ static int parse_level(const char* arg, int* level) {
   return 0;
 }
 
-static void on_done(int err, int stage, const char* message, void* arg) {
+static void on_done(int err, const sl_pipeline_result_t* pr, void* arg) {
   if (err != 0) {
-    fprintf(stderr, "gzip-file: %s\n", message ? message : sl_strerror(err));
+    fprintf(stderr, "gzip-file: %s\n", pr->message ? pr->message : sl_strerror(err));
     status = 1;
     return;
   }

@@ -39,11 +39,11 @@ static int wants_gzip(const char* ae) {
   return 0;
 }
 
-static void on_done(int err, int stage, const char* msg, void* arg) {
-  (void)stage, (void)arg;
+static void on_done(int err, const sl_pipeline_result_t* pr, void* arg) {
+  (void)arg;
   if (err != 0 && err != SL_EPREMATURECLOSE && err != SL_ECONNRESET &&
       err != SL_EPIPE)
-    fprintf(stderr, "log-server: %s\n", msg);
+    fprintf(stderr, "log-server: %s\n", pr->message);
 }
 
 static void on_request(sl_stream_t* req, sl_stream_t* res, void* arg) {

@@ -18,9 +18,9 @@ static void on_match(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   fflush(stdout);
 }
 
-static void on_input(int err, int stage, const char* message, void* arg) {
+static void on_input(int err, const sl_pipeline_result_t* pr, void* arg) {
   if (err != 0 && err != SL_EPIPE) {
-    fprintf(stderr, "spawn-grep: %s\n", message ? message : sl_strerror(err));
+    fprintf(stderr, "spawn-grep: %s\n", pr->message ? pr->message : sl_strerror(err));
     status = 2;
   }
 }

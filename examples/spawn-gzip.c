@@ -16,9 +16,9 @@
 
 static int status;
 
-static void on_pipeline(int err, int stage, const char* message, void* arg) {
+static void on_pipeline(int err, const sl_pipeline_result_t* pr, void* arg) {
   if (err != 0) {
-    fprintf(stderr, "spawn-gzip: %s\n", message ? message : sl_strerror(err));
+    fprintf(stderr, "spawn-gzip: %s\n", pr->message ? pr->message : sl_strerror(err));
     status = 1;
   }
 }

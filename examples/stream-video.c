@@ -42,11 +42,11 @@ static int parse_range(const char* h, uint64_t size, uint64_t* start,
   return 1;
 }
 
-static void on_done(int err, int stage, const char* msg, void* arg) {
-  (void)stage, (void)arg; /* a viewer that seeks closes its old request */
+static void on_done(int err, const sl_pipeline_result_t* pr, void* arg) {
+  (void)arg; /* a viewer that seeks closes its old request */
   if (err != 0 && err != SL_EPREMATURECLOSE && err != SL_ECONNRESET &&
       err != SL_EPIPE)
-    fprintf(stderr, "stream-video: %s\n", msg);
+    fprintf(stderr, "stream-video: %s\n", pr->message);
 }
 
 static void on_request(sl_stream_t* req, sl_stream_t* res, void* arg) {

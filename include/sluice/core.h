@@ -134,6 +134,12 @@ SL_EXTERN int sl_run(void);
 SL_EXTERN void sl_set_exit_code(int code);
 /* The status sl_run() would return now. */
 SL_EXTERN int sl_exit_code(void);
+/* Reports an error as Node reports one it cannot hand to anybody: when
+ * `err` is not 0, writes `message` (or, when NULL, "NAME: description" of
+ * `err`) and a newline to stderr and sets the exit status to 1
+ * (sl_set_exit_code). Returns `err`, so that a callback can say
+ * `if (sl_report(err, msg)) return;`. Does nothing for err 0. */
+SL_EXTERN int sl_report(int err, const char* message);
 /* Stops sl_run() after the current iteration. */
 SL_EXTERN void sl_stop(void);
 /* Releases sluice's own loop handles and closes the loop. Returns 0, or

@@ -273,10 +273,19 @@ SL_EXTERN sl_stream_t* sl_stream_pipe(sl_stream_t* src, sl_stream_t* dst,
  * follows on `dst`, from the loop; `dst` is not ended. */
 SL_EXTERN void sl_stream_unpipe(sl_stream_t* src, sl_stream_t* dst);
 
-/* err: 0, or the first error. stage: index of the stage whose error it was
- * (-1 when none). message: that stage's message ("EPREMATURECLOSE: premature
- * close" for a stage destroyed without an error; NULL when err is 0). */
-typedef void (*sl_pipeline_cb)(int err, int stage, const char* message,
+/* What a pipeline tells its callback; valid only during the call. */
+typedef struct sl_pipeline_result_s {
+  int stage;                  /* index of the stage whose error it was; -1 */
+  const char* message;        /* that stage's message ("EPREMATURECLOSE:
+                                 premature close" for a stage destroyed
+                                 without an error); NULL when err is 0 */
+  sl_stream_t* const* stages; /* every stage, in order (their stats, names,
+                                 errors): the file writer's byte count, the
+                                 HTTP response at the end */
+  size_t nstages;
+} sl_pipeline_result_t;
+/* err: 0, or the first (root-cause) error of any stage. */
+typedef void (*sl_pipeline_cb)(int err, const sl_pipeline_result_t* r,
                                void* arg);
 /* Pipes stages[0] -> stages[1] -> ... -> stages[n-1]. On the first error in
  * any stage, destroys every stage that has not finished (without an error of
@@ -284,13 +293,22 @@ typedef void (*sl_pipeline_cb)(int err, int stage, const char* message,
  * `cb` runs exactly once, from the loop, after the last stage finished (or
  * after every stage closed on error), and before the pipeline drops its
  * references: every stage is still valid inside `cb` (its stats, name,
- * error; destroying it is a no-op). Returns 0, or SL_EINVAL for fewer
- * than 2 stages, a NULL stage (a failed constructor) or a NULL `stages`,
- * in which case every given stage is destroyed and `cb` still runs once,
- * later, with SL_EINVAL; or SL_EINVAL for a NULL `cb` (the stages are
- * destroyed, nothing is called). */
+ * error; destroying it is a no-op). A NULL `cb` is Node's pipe chain: an
+ * error is reported with sl_report() (stderr, exit status 1). Returns 0,
+ * or SL_EINVAL for fewer than 2 stages, a NULL stage (a failed
+ * constructor) or a NULL `stages`, in which case every given stage is
+ * destroyed and `cb` still runs once, later, with SL_EINVAL. */
 SL_EXTERN int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
                            void* arg);
+/* sl_pipelinev() with a context the pipeline keeps for you: `size` bytes
+ * copied from `ctx` into storage the pipeline owns, handed to `cb` as its
+ * `arg` (writable) and freed when `cb` returns. For the little state a
+ * callback needs (a start time, a request's path) without a malloc'd
+ * struct of your own. SL_ENOMEM when the copy cannot be made (the stages
+ * are destroyed, `cb` does not run). */
+SL_EXTERN int sl_pipelinev_ctx(sl_stream_t** stages, size_t n,
+                               sl_pipeline_cb cb, const void* ctx,
+                               size_t size);
 /* sl_pipelinev() over a NULL-terminated list of any number of stages
  * (above 64 the list is copied to the heap; on ENOMEM every stage is
  * destroyed and `cb` gets SL_EINVAL). A constructor that

@@ -2,6 +2,7 @@
  * replaceable allocator and the error table. */
 #define _GNU_SOURCE
 #include <assert.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -227,6 +228,17 @@ static int exit_code;
 
 void sl_set_exit_code(int code) { exit_code = code & 0xff; }
 int sl_exit_code(void) { return exit_code; }
+
+int sl_report(int err, const char* message) {
+  if (err == 0) return 0;
+  if (message != NULL)
+    fprintf(stderr, "%s\n", message);
+  else
+    fprintf(stderr, "%s: %s\n", sl_err_name(err), sl_strerror(err));
+  fflush(stderr);
+  sl_set_exit_code(1);
+  return err;
+}
 
 int sl_run(void) {
   run_ticks(); /* as nextTick: what the program deferred goes before timers */

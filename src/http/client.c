@@ -281,6 +281,7 @@ static cres_t* cres_new(conn_t* c) {
                         .name = conn_peer(c)};
   cres_t* r = (cres_t*)sl__stream_new(SL__KIND_READABLE, &o, sizeof *r);
   if (r == NULL) return NULL;
+  r->m.s.errors_owned = 1; /* reported through the request */
   r->m.on_read = cres_on_read;
   r->m.hdrs = c->hdrs;
   memset(&c->hdrs, 0, sizeof c->hdrs);
@@ -628,6 +629,7 @@ static conn_t* conn_new(pool_t* p) {
     sl__free(c);
     return NULL;
   }
+  c->sock->errors_owned = 1; /* the exchange on it reports them */
   sl_stream_ref(c->sock);
   c->pool = p;
   sl__queue_init(&c->inode);
@@ -1214,6 +1216,7 @@ sl_stream_t* sl_http_request(const sl_http_request_opts_t* o,
                          .name = x->peer,
                          .no_auto_destroy = 1};
   creq_t* r = (creq_t*)sl__stream_new(SL__KIND_WRITABLE, &so, sizeof *r);
+  if (r != NULL) r->s.errors_owned = 1; /* they reach the callback */
   pool_t* p = r != NULL ? pool_get(a, u.host, u.port) : NULL;
   if (p == NULL) {
     if (r != NULL) sl_stream_destroy(&r->s, 0);

@@ -480,6 +480,7 @@ static req_t* req_new(conn_t* c) {
   req_t* r = (req_t*)sl__stream_new(SL__KIND_READABLE, &o,
                                     sizeof(req_t) + extra);
   if (r == NULL) return NULL;
+  r->m.s.errors_owned = 1; /* the exchange reports them */
   sl__http_msg_t* m = &r->m;
   m->on_read = req_on_read;
   m->url = sl__http_hdrs_pack(&m->hdrs, &c->hdrs, (char*)r->strs);
@@ -1104,6 +1105,7 @@ static void conn_adopt(sl_http_server_t* srv, uv_tcp_t* h) {
   sl_stream_t* sock = sl__uv_stream_new((uv_stream_t*)h, flags, &so,
                                         sizeof(sl__uvs_t));
   if (sock == NULL) return;
+  sock->errors_owned = 1;
   conn_t* c = conn_new(srv, sock);
   if (c == NULL) return;
   if (!srv->o.unmetered) sl__load.accepted++;

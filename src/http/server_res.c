@@ -488,6 +488,7 @@ res_t* sl__http_res_new(conn_t* c, txn_t* t) {
                         .high_water_mark = c->srv->o.high_water_mark};
   res_t* r = (res_t*)sl__stream_new(SL__KIND_WRITABLE, &o, sizeof(res_t));
   if (r == NULL) return NULL;
+  r->s.errors_owned = 1; /* a client that goes away is not the program's error */
   r->t = t;
   r->c = c;
   r->status = 200;

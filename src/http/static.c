@@ -665,10 +665,10 @@ static int serve_listing(const sl_static_t* st, sl_stream_t* res, int dfd,
 
 /* --- files -------------------------------------------------------------- */
 
-static void on_body_done(int err, int stage, const char* msg, void* arg) {
+static void on_body_done(int err, const sl_pipeline_result_t* pr, void* arg) {
   /* A client that goes away mid-body is routine; the server logs the
    * exchange. Nothing else to do: every stage is destroyed already. */
-  (void)err, (void)stage, (void)msg, (void)arg;
+  (void)err, (void)pr, (void)arg;
 }
 
 /* Status, Content-Range and the byte range to send; 0 or 416. */

@@ -559,7 +559,10 @@ static sl_stream_t* wrap_pipe(int fd, int slot, size_t hwm) {
   sl_stream_opts_t so = {.high_water_mark = hwm ? hwm : CHILD_STDIO_HWM,
                          .name = names[slot]};
   int flags = slot == 0 ? SL__UVS_WRITABLE : SL__UVS_READABLE;
-  return sl__uv_stream_new((uv_stream_t*)p, flags, &so, sizeof(sl__uvs_t));
+  sl_stream_t* s = sl__uv_stream_new((uv_stream_t*)p, flags, &so,
+                                     sizeof(sl__uvs_t));
+  if (s != NULL) s->errors_owned = 1; /* the child's events report them */
+  return s;
 }
 
 /* A child that could not start still has its piped stdio, as in Node: a
@@ -574,6 +577,7 @@ static void child_failed_stdio(sl_child_t* c, const sl_spawn_opts_t* o,
     sl_stream_opts_t so = {.name = names[i]};
     sl_stream_t* s = i == 0 ? sl_writable_new(&so) : sl_readable_new(&so);
     if (s == NULL) continue; /* ENOMEM: that slot stays NULL */
+    s->errors_owned = 1;
     if (sl_stream_on(s, SL_EV_CLOSE, on_stdio_close, c) == 0) {
       c->stdio[i] = sl_stream_ref(s);
       c->stdio_open |= 1u << i;

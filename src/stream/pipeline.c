@@ -8,6 +8,7 @@
 #include "stream/stream_int.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 typedef struct {
   sl__queue_t src_node; /* in src->r.pipes */
@@ -272,6 +273,7 @@ typedef struct {
   size_t n, left;
   sl_pipeline_cb cb;
   void* arg;
+  int own_arg; /* arg is the context copy (sl_pipelinev_ctx): freed last */
   int err, stage;
   char* msg;
   int err_is_premature;
@@ -321,8 +323,15 @@ static void pl_finished(sl_stream_t* s, int err, void* arg) {
   /* The callback first, the stages after: it may still look at every one
    * of them (stats, name, error) or destroy it, as docs/design.md
    * promises; our references keep them alive until it returns. */
-  pl->cb(pl->err, pl->err ? pl->stage : -1, pl->msg, pl->arg);
+  sl_pipeline_result_t r = {.stage = pl->err ? pl->stage : -1,
+                            .message = pl->err ? pl->msg : NULL,
+                            .stages = pl->s, .nstages = pl->n};
+  if (pl->cb != NULL)
+    pl->cb(pl->err, &r, pl->arg);
+  else
+    sl_report(pl->err, r.message);
   for (size_t i = 0; i < pl->n; i++) sl_stream_unref(pl->s[i]);
+  if (pl->own_arg) sl__free(pl->arg);
   sl__free(pl->msg);
   sl__free(pl->stages);
   sl__free(pl->s);
@@ -332,18 +341,25 @@ static void pl_finished(sl_stream_t* s, int err, void* arg) {
 typedef struct {
   sl_pipeline_cb cb;
   void* arg;
+  int own_arg;
 } pl_fail_t;
 
 static void pl_fail_later(void* arg) {
   pl_fail_t* f = arg;
-  f->cb(SL_EINVAL, -1, "EINVAL: invalid argument, pipeline stage", f->arg);
+  sl_pipeline_result_t r = {
+      .stage = -1, .message = "EINVAL: invalid argument, pipeline stage"};
+  if (f->cb != NULL)
+    f->cb(SL_EINVAL, &r, f->arg);
+  else
+    sl_report(SL_EINVAL, r.message);
+  if (f->own_arg) sl__free(f->arg);
   sl__free(f);
 }
 
-int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
-                 void* arg) {
+static int pipeline_start(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
+                          void* arg, int own_arg) {
   if (stages == NULL) n = 0;
-  int bad = n < 2 || cb == NULL;
+  int bad = n < 2;
   for (size_t i = 0; i < n; i++) bad |= stages[i] == NULL;
   pipeline_t* pl = bad ? NULL : sl__calloc(1, sizeof *pl);
   if (pl != NULL) {
@@ -358,17 +374,21 @@ int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
     }
     for (size_t i = 0; i < n; i++)
       if (stages[i] != NULL) sl_stream_destroy(stages[i], 0);
-    if (cb == NULL) return SL_EINVAL;
     pl_fail_t* f = sl__malloc(sizeof *f);
-    if (f == NULL) return SL_ENOMEM;
+    if (f == NULL) {
+      if (own_arg) sl__free(arg);
+      return SL_ENOMEM;
+    }
     f->cb = cb;
     f->arg = arg;
+    f->own_arg = own_arg;
     sl_defer(pl_fail_later, f);
     return bad ? SL_EINVAL : SL_ENOMEM;
   }
   pl->n = pl->left = n;
   pl->cb = cb;
   pl->arg = arg;
+  pl->own_arg = own_arg;
   for (size_t i = 0; i < n; i++) {
     pl->s[i] = sl_stream_ref(stages[i]);
     pl->stages[i].pl = (struct pipeline_s*)pl;
@@ -378,6 +398,23 @@ int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
   }
   for (size_t i = 0; i + 1 < n; i++) sl_stream_pipe(stages[i], stages[i + 1], NULL);
   return 0;
+}
+
+int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
+                 void* arg) {
+  return pipeline_start(stages, n, cb, arg, 0);
+}
+
+int sl_pipelinev_ctx(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
+                     const void* ctx, size_t size) {
+  void* copy = sl__malloc(size ? size : 1);
+  if (copy == NULL) {
+    for (size_t i = 0; stages != NULL && i < n; i++)
+      if (stages[i] != NULL) sl_stream_destroy(stages[i], SL_ENOMEM);
+    return SL_ENOMEM;
+  }
+  if (size) memcpy(copy, ctx, size);
+  return pipeline_start(stages, n, cb, copy, 1);
 }
 
 int sl_pipeline(sl_pipeline_cb cb, void* arg, ...) {

@@ -308,8 +308,13 @@ static void process_destroy(sl_stream_t* s) {
   if (!s->destroy_done || s->close_emitted) return;
   if (s->err != 0 && !s->error_emitted) {
     s->error_emitted = 1;
+    /* As in Node, an error nobody listens for is not lost: it is reported
+     * on stderr and the program's exit status becomes 1 (sl_report). */
+    int unhandled = !s->errors_owned && s->w.end_cb == NULL &&
+                    !sl__emitter_has(&s->events, SL_EV_ERROR);
     sl_event_t ev = {.type = SL_EV_ERROR, .err = s->err, .message = s->errmsg};
     sl__stream_emit(s, &ev);
+    if (unhandled) sl_report(s->err, s->errmsg);
   }
   if (s->w.end_cb != NULL && !s->w.finished)
     call_end_cb(s, s->err ? s->err : SL_EDESTROYED);

@@ -65,7 +65,11 @@ struct sl_stream_s {
   unsigned readable : 1, writable : 1, is_transform : 1, auto_destroy : 1,
       end_on_end : 1;
   unsigned destroyed : 1, destroy_called : 1, destroy_done : 1,
-      error_emitted : 1, close_emitted : 1;
+      error_emitted : 1, close_emitted : 1,
+      /* The library reports this stream's errors elsewhere (an HTTP
+       * exchange, a child's events): an error without a listener is not
+       * reported as unhandled. */
+      errors_owned : 1;
   int err;
   char* errmsg;
 

@@ -59,9 +59,9 @@ cat > "$T/app/app.c" <<'C'
 #include <string.h>
 int llhttp_init(void);
 int llhttp_init(void) { return 42; } /* the program's own */
-static void done(int err, int stage, const char* msg, void* arg) {
-  (void)stage, (void)arg;
-  printf("%s %s\n", err ? msg : "ok", sl_version_string());
+static void done(int err, const sl_pipeline_result_t* pr, void* arg) {
+  (void)arg;
+  printf("%s %s\n", err ? pr->message : "ok", sl_version_string());
 }
 int main(int argc, char** argv) {
   sl_init(argc, argv);

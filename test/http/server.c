@@ -347,8 +347,8 @@ TEST(http_server_sendfile_zero_copy) {
 }
 
 /* The same file through a transform: chunked, no zero-copy. */
-static void ignore_done(int err, int stage, const char* m, void* a) {
-  (void)err, (void)stage, (void)m, (void)a;
+static void ignore_done(int err, const sl_pipeline_result_t* pr, void* a) {
+  (void)err, (void)pr, (void)a;
 }
 
 static void send_file_pt(sl_stream_t* req, sl_stream_t* res, void* arg) {

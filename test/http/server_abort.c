@@ -352,9 +352,8 @@ TEST(http_server_timeout_sweep_survives_churn) {
 
 /* --- what a review found ------------------------------------------------- */
 
-static void on_pipeline_ignore(int err, int stage, const char* msg,
-                               void* arg) {
-  (void)err, (void)stage, (void)msg, (void)arg;
+static void on_pipeline_ignore(int err, const sl_pipeline_result_t* pr, void* arg) {
+  (void)err, (void)pr, (void)arg;
 }
 
 static void pipe_file_cl10(sl_stream_t* req, sl_stream_t* res, void* arg) {

@@ -172,12 +172,12 @@ typedef struct {
   int child_closed;
 } failed_pipe_t;
 
-static void fp_pipeline(int err, int stage, const char* msg, void* arg) {
+static void fp_pipeline(int err, const sl_pipeline_result_t* pr, void* arg) {
   failed_pipe_t* f = arg;
   f->calls++;
   f->err = err;
-  f->stage = stage;
-  snprintf(f->msg, sizeof f->msg, "%s", msg ? msg : "(null)");
+  f->stage = pr->stage;
+  snprintf(f->msg, sizeof f->msg, "%s", pr->message ? pr->message : "(null)");
 }
 
 static void fp_stdin_error(sl_stream_t* s, const sl_event_t* ev, void* arg) {

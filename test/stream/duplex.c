@@ -370,10 +370,9 @@ static void bp_write(sl_stream_t* s, sl_chunk_t* c) {
   run_later(3, bp_done, s); /* slow */
 }
 
-static void bp_result(int err, int stage, const char* msg, void* arg) {
-  (void)msg;
+static void bp_result(int err, const sl_pipeline_result_t* pr, void* arg) {
   ASSERT_EQ(err, 0);
-  ASSERT_EQ(stage, -1);
+  ASSERT_EQ(pr->stage, -1);
   ++*(int*)arg;
 }
 

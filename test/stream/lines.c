@@ -209,7 +209,7 @@ static void lsrc_read(sl_stream_t* s, size_t n) {
 
 static const sl_stream_hooks_t lsrc_hooks = {.read = lsrc_read};
 
-static void on_pl(int err, int stage, const char* message, void* arg) {
+static void on_pl(int err, const sl_pipeline_result_t* pr, void* arg) {
   *(int*)arg = err == 0 ? 1 : err;
 }
 

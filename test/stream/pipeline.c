@@ -3,6 +3,12 @@
  * every step, unpipe, several destinations, no_end, the pipe/unpipe events,
  * the root-cause error of a pipeline with its stage index, and finished()
  * on every way a stream can end. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "stream/stream_test_util.h"
 
 /* A source: one chunk of `chunk` bytes per read hook call, `total` chunks,
@@ -301,13 +307,13 @@ typedef struct {
   int all_closed;
 } plres_t;
 
-static void pl_cb(int err, int stage, const char* msg, void* arg) {
+static void pl_cb(int err, const sl_pipeline_result_t* pr, void* arg) {
   plres_t* r = arg;
   ASSERT(!in_call);
   r->calls++;
   r->err = err;
-  r->stage = stage;
-  snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "(null)");
+  r->stage = pr->stage;
+  snprintf(r->msg, sizeof r->msg, "%s", pr->message ? pr->message : "(null)");
   r->all_closed = 1;
   for (int i = 0; i < r->n; i++)
     if (!sl_stream_closed(r->st[i])) r->all_closed = 0;
@@ -515,10 +521,8 @@ typedef struct {
   char names[64];
 } pluse_t;
 
-static void pl_use_cb(int err, int stage, const char* msg, void* arg) {
+static void pl_use_cb(int err, const sl_pipeline_result_t* pr, void* arg) {
   pluse_t* u = arg;
-  (void)stage;
-  (void)msg;
   u->calls++;
   u->err = err;
   sl_stream_stats_t a, c;
@@ -589,12 +593,104 @@ TEST(pipeline_null_arguments) {
   sl_stream_t* a = sl_readable_new(NULL);
   sl_stream_t* b = sl_writable_new(NULL);
   watch(a, &la);
-  sl_stream_t* v[2] = {a, b};
-  ASSERT_EQ(sl_pipelinev(v, 2, NULL, NULL), SL_EINVAL); /* no callback */
+  sl_stream_t* v[3] = {a, NULL, b};
+  ASSERT_EQ(sl_pipelinev(v, 3, pl_cb, &r), SL_EINVAL); /* a failed stage */
   sl_run();
-  ASSERT_EQ(r.calls, 1);
+  ASSERT_EQ(r.calls, 2);
   ASSERT_EQ(r.err, SL_EINVAL);
   ASSERT_STR_EQ(la.s, "close"); /* the stages given were destroyed */
+}
+
+/* Runs fn with stderr going to a file; returns what was written there. */
+static char* capture_stderr(void (*fn)(void)) {
+  const char* path = sl_test_path("stderr.txt");
+  fflush(stderr);
+  int saved = dup(2);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT(saved >= 0 && fd >= 0);
+  dup2(fd, 2);
+  close(fd);
+  fn();
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  return sl_test_read_file(path, NULL);
+}
+
+static int run_status;
+
+static void copy_missing_no_cb(void) {
+  sl_pipeline(NULL, NULL, sl_file_reader(sl_test_path("missing"), NULL),
+              sl_file_writer(sl_test_path("out"), NULL), NULL);
+  run_status = sl_run();
+}
+
+/* No callback: an error is reported as Node reports an unhandled one, on
+ * stderr with the stage's message, and the exit status becomes 1. */
+TEST(pipeline_without_callback_reports_error) {
+  char* err = capture_stderr(copy_missing_no_cb);
+  ASSERT_EQ(run_status, 1);
+  ASSERT(strstr(err, "ENOENT: no such file or directory") != NULL);
+  ASSERT(strstr(err, "missing") != NULL);
+  free(err);
+  sl_set_exit_code(0);
+}
+
+static void copy_ok_no_cb(void) {
+  sl_test_write_file(sl_test_path("in"), "hello", 5);
+  sl_pipeline(NULL, NULL, sl_file_reader(sl_test_path("in"), NULL),
+              sl_file_writer(sl_test_path("out"), NULL), NULL);
+  run_status = sl_run();
+}
+
+TEST(pipeline_without_callback_success_is_silent) {
+  char* err = capture_stderr(copy_ok_no_cb);
+  ASSERT_EQ(run_status, 0);
+  ASSERT_STR_EQ(err, "");
+  size_t n;
+  char* out = sl_test_read_file(sl_test_path("out"), &n);
+  ASSERT_EQ(n, 5);
+  ASSERT_MEM_EQ(out, "hello", 5);
+  free(out);
+  free(err);
+}
+
+typedef struct {
+  uint64_t start;
+  char path[32];
+  int calls;
+} ctx_t;
+
+static ctx_t* ctx_seen;
+
+static void ctx_cb(int err, const sl_pipeline_result_t* pr, void* arg) {
+  ctx_t* c = arg;
+  ASSERT_EQ(err, 0);
+  ASSERT_EQ(pr->stage, -1);
+  ASSERT(pr->message == NULL);
+  ASSERT_EQ(pr->nstages, 2);
+  sl_stream_stats_t st;
+  sl_stream_stats(pr->stages[1], &st); /* the writer, still valid */
+  ASSERT_EQ(st.bytes_written, 5);
+  ASSERT_EQ(c->start, 42);
+  ASSERT_STR_EQ(c->path, "/x");
+  c->calls++; /* the copy is writable, and ours until we return */
+  ctx_seen = c;
+}
+
+/* The context is copied (the caller's may go away at once), handed to the
+ * callback and freed after it (ASan checks the free). */
+TEST(pipeline_ctx_is_held_for_the_callback) {
+  sl_test_write_file(sl_test_path("in"), "hello", 5);
+  sl_stream_t* v[2] = {sl_file_reader(sl_test_path("in"), NULL),
+                       sl_writable_new(NULL)};
+  {
+    ctx_t local = {.start = 42, .path = "/x"};
+    ASSERT_EQ(sl_pipelinev_ctx(v, 2, ctx_cb, &local, sizeof local), 0);
+    memset(&local, 0, sizeof local);
+  }
+  sl_run();
+  ASSERT(ctx_seen != NULL);
 }
 
 /* --- finished ------------------------------------------------------------- */
@@ -692,4 +788,41 @@ TEST(pipeline_finished_without_auto_destroy) {
   sl_stream_destroy(w, 0);
   sl_run();
   ASSERT_EQ(f.calls, 1);
+}
+
+/* --- errors nobody listens for -------------------------------------------- */
+
+static void fail_unheard(void) {
+  sl_stream_t* s = sl_readable_new(&(sl_stream_opts_t){.name = "src"});
+  sl_stream_fail(s, SL_EIO, "read '%s'", "data.bin");
+  run_status = sl_run();
+}
+
+static void on_err_count(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (*(int*)arg)++;
+}
+
+static int heard;
+
+static void fail_heard(void) {
+  sl_stream_t* s = sl_readable_new(NULL);
+  sl_stream_on(s, SL_EV_ERROR, on_err_count, &heard);
+  sl_stream_fail(s, SL_EIO, "read '%s'", "data.bin");
+  run_status = sl_run();
+}
+
+/* As in Node, an error event without a listener is not lost: its message
+ * goes to stderr and the exit status becomes 1; with a listener it is the
+ * listener's alone. */
+TEST(stream_unhandled_error_is_reported) {
+  char* err = capture_stderr(fail_unheard);
+  ASSERT_EQ(run_status, 1);
+  ASSERT_STR_EQ(err, "EIO: i/o error, read 'data.bin'\n");
+  free(err);
+  sl_set_exit_code(0);
+  err = capture_stderr(fail_heard);
+  ASSERT_EQ(heard, 1);
+  ASSERT_EQ(run_status, 0);
+  ASSERT_STR_EQ(err, "");
+  free(err);
 }

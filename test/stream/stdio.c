@@ -215,7 +215,7 @@ static void upper(sl_stream_t* s, sl_chunk_t* c) {
 
 static int saved_in = -1, saved_out = -1;
 
-static void on_filter_done(int err, int stage, const char* msg, void* arg) {
+static void on_filter_done(int err, const sl_pipeline_result_t* pr, void* arg) {
   *(int*)arg = err ? err : 1;
   /* The reader sees EOF once no writer is left. */
   if (saved_out >= 0) restore(1, saved_out);

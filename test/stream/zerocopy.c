@@ -19,12 +19,12 @@ typedef struct {
   char msg[512];
 } pl_result_t;
 
-static void on_pipeline(int err, int stage, const char* message, void* arg) {
+static void on_pipeline(int err, const sl_pipeline_result_t* pr, void* arg) {
   pl_result_t* r = arg;
   r->err = err;
-  r->stage = stage;
+  r->stage = pr->stage;
   r->calls++;
-  snprintf(r->msg, sizeof r->msg, "%s", message ? message : "");
+  snprintf(r->msg, sizeof r->msg, "%s", pr->message ? pr->message : "");
 }
 
 /* Event letters per stream: e(nd) f(inish) E(rror) c(lose) u(npipe). */

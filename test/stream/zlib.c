@@ -87,12 +87,12 @@ typedef struct {
   char msg[256];
 } pl_result_t;
 
-static void on_pipeline(int err, int stage, const char* message, void* arg) {
+static void on_pipeline(int err, const sl_pipeline_result_t* pr, void* arg) {
   pl_result_t* r = arg;
   r->calls++;
   r->err = err;
-  r->stage = stage;
-  snprintf(r->msg, sizeof r->msg, "%s", message ? message : "");
+  r->stage = pr->stage;
+  snprintf(r->msg, sizeof r->msg, "%s", pr->message ? pr->message : "");
 }
 
 /* Log-like text with stretches of random bytes: compressible, but not
