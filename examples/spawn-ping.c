@@ -9,7 +9,7 @@
  * Usage: spawn-ping [HOST] (default 127.0.0.1). Prints "stdout: LINE" and
  * "stderr: LINE" as they arrive, then "Process exited: CODE" and exits with
  * ping's code. Without a `ping` program it reports the spawn error
- * ("ENOENT: no such file or directory, spawn ping") and exits 1. */
+ * ("spawn ping ENOENT") and exits 1. */
 #include <stdio.h>
 
 #include <sluice.h>

@@ -112,7 +112,7 @@ const char* sl_err_name(int err) {
   return uv_knows(err) ? uv_err_name(err) : "UNKNOWN";
 }
 
-char* sl__errmsg(int err, const char* fmt, va_list ap) {
+char* sl__verrmsg(int err, const char* fmt, va_list ap) {
   char* ctx = fmt ? sl__vasprintf(fmt, ap) : NULL;
   char* msg;
   if (ctx != NULL && ctx[0] != '\0')
@@ -120,6 +120,24 @@ char* sl__errmsg(int err, const char* fmt, va_list ap) {
   else
     msg = sl__asprintf("%s: %s", sl_err_name(err), sl_strerror(err));
   sl__free(ctx);
+  return msg;
+}
+
+char* sl__errmsg(int err, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char* msg = sl__verrmsg(err, fmt, ap);
+  va_end(ap);
+  return msg;
+}
+
+char* sl__errmsg_sys(int err, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char* sys = sl__vasprintf(fmt, ap);
+  va_end(ap);
+  char* msg = sys ? sl__asprintf("%s %s", sys, sl_err_name(err)) : NULL;
+  sl__free(sys);
   return msg;
 }
 

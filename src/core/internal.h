@@ -124,9 +124,18 @@ void sl__emitter_emit(sl__emitter_t* e, int type,
 /* Frees every listener (the owner is going away; not during an emit). */
 void sl__emitter_clear(sl__emitter_t* e);
 
-/* Error message in Node's form: "ENOENT: no such file or directory, <ctx>".
- * Returns a malloc'd string or NULL. */
-char* sl__errmsg(int err, const char* fmt, va_list ap);
+/* Error messages in Node's two shapes, built only here. Each returns a
+ * malloc'd string, or NULL on ENOMEM.
+ *
+ * sl__errmsg: libuv's (Node's fs and net), "CODE: description[, context]",
+ *   as in "ENOENT: no such file or directory, open 'a.txt'"; fmt may be NULL.
+ * sl__errmsg_sys: Node's child_process shape, "<syscall> CODE", as in
+ *   "spawn grep ENOENT", where fmt builds the syscall part. */
+char* sl__verrmsg(int err, const char* fmt, va_list ap);
+char* sl__errmsg(int err, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+char* sl__errmsg_sys(int err, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Converts a libuv/zlib/errno-style negative code to ours (identity for
  * libuv codes on Linux). */

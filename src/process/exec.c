@@ -359,8 +359,7 @@ static int run_sync(const char* file, const char* const* argv,
   int rc = sl__spawn_raw(file, argv, so, NULL, NULL, &s.pid, s.fds);
   if (rc != 0) {
     oc.spawn_err = rc;
-    oc.spawn_msg = msg = sl__asprintf("%s: %s, spawn %s", sl_err_name(rc),
-                                      sl_strerror(rc), file);
+    oc.spawn_msg = msg = sl__errmsg_sys(rc, "spawn %s", file);
   } else {
     if (so->timeout_ms) s.deadline = now_ms() + so->timeout_ms;
     s.pidfd = (int)syscall(SYS_pidfd_open, s.pid, 0);

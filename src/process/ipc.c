@@ -125,8 +125,7 @@ static void close_channel(sl_channel_t* ch, int err, const char* ctx) {
   if (err != 0 && !ch->ev_error) {
     ch->ev_error = 1;
     ch->err = err;
-    ch->errmsg = sl__asprintf("%s: %s, %s", sl_err_name(err),
-                              sl_strerror(err), ctx);
+    ch->errmsg = sl__errmsg(err, "%s", ctx);
   }
   sl__tick_schedule(&ch->tick);
 }

@@ -566,9 +566,9 @@ static sl_stream_t* wrap_pipe(int fd, int slot, size_t hwm) {
 }
 
 /* A child that could not start still has its piped stdio, as in Node: a
- * stream per piped slot, failed with the spawn error ("ENOENT: no such
- * file or directory, spawn FILE"), so that a pipe or a pipeline into it
- * reports that error instead of meeting NULL. Close waits for them. */
+ * stream per piped slot, failed with the spawn error ("spawn FILE ENOENT"),
+ * so that a pipe or a pipeline into it reports that error instead of meeting
+ * NULL. Close waits for them. */
 static void child_failed_stdio(sl_child_t* c, const sl_spawn_opts_t* o,
                              int err) {
   static const char* names[3] = {"stdin", "stdout", "stderr"};
@@ -582,7 +582,7 @@ static void child_failed_stdio(sl_child_t* c, const sl_spawn_opts_t* o,
       c->stdio[i] = sl_stream_ref(s);
       c->stdio_open |= 1u << i;
     }
-    sl_stream_fail(s, err, "spawn %s", c->file);
+    sl__stream_fail_msg(s, err, sl__errmsg_sys(err, "spawn %s", c->file));
   }
 }
 
@@ -755,8 +755,7 @@ static sl_child_t* child_new(const char* file, const sl_spawn_opts_t* o) {
 static void child_set_error(sl_child_t* c, int err) {
   if (c->spawn_err != 0) return;
   c->spawn_err = err;
-  c->errmsg = sl__asprintf("%s: %s, spawn %s", sl_err_name(err),
-                           sl_strerror(err), c->file);
+  c->errmsg = sl__errmsg_sys(err, "spawn %s", c->file);
 }
 
 int sl__child_spawn(const char* file, const char* const* argv,

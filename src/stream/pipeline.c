@@ -296,7 +296,7 @@ static void pl_record(pipeline_t* pl, size_t idx, int err, const char* msg) {
   pl->err_is_premature = premature;
   sl__free(pl->msg);
   pl->msg = msg ? sl__strdup(msg)
-                : sl__asprintf("%s: %s", sl_err_name(err), sl_strerror(err));
+                : sl__errmsg(err, NULL);
 }
 
 static void pl_destroy_all(pipeline_t* pl) {

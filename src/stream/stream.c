@@ -239,9 +239,7 @@ static void destroy_with(sl_stream_t* s, int err, char* msg) {
   }
   if (err != 0) {
     if (msg == NULL)
-      msg = s->name ? sl__asprintf("%s: %s, %s", sl_err_name(err),
-                                   sl_strerror(err), s->name)
-                    : sl__asprintf("%s: %s", sl_err_name(err), sl_strerror(err));
+      msg = sl__errmsg(err, "%s", s->name ? s->name : "");
     set_error(s, err, msg);
   } else {
     sl__free(msg);
@@ -264,10 +262,14 @@ static void destroy_with(sl_stream_t* s, int err, char* msg) {
 
 void sl_stream_destroy(sl_stream_t* s, int err) { destroy_with(s, err, NULL); }
 
+void sl__stream_fail_msg(sl_stream_t* s, int err, char* msg) {
+  destroy_with(s, err, msg);
+}
+
 void sl_stream_fail(sl_stream_t* s, int err, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char* msg = sl__errmsg(err, fmt, ap);
+  char* msg = sl__verrmsg(err, fmt, ap);
   va_end(ap);
   destroy_with(s, err, msg);
 }

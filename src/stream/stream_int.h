@@ -108,6 +108,9 @@ struct sl_stream_s {
 
 /* Schedules the state machine to run from the loop. */
 void sl__stream_schedule(sl_stream_t* s);
+/* sl_stream_fail() with a message already built (see sl__errmsg); takes
+ * ownership of `msg`, which may be NULL (then the default message). */
+void sl__stream_fail_msg(sl_stream_t* s, int err, char* msg);
 /* Emits an event to the listeners now (the caller is the state machine or a
  * piece of the library already running from the loop). */
 void sl__stream_emit(sl_stream_t* s, const sl_event_t* ev);

@@ -102,7 +102,7 @@ TEST(exec_file_enoent) {
   ASSERT_EQ(g.calls, 1);
   ASSERT_EQ(g.err, SL_ENOENT);
   ASSERT_STR_EQ(g.r.message,
-                "ENOENT: no such file or directory, spawn sluice-nosuch");
+                "spawn sluice-nosuch ENOENT");
   ASSERT_EQ(g.r.exit_code, -1);
   ASSERT_STR_EQ(g.r.out, "");
   got_free(&g);
@@ -165,7 +165,7 @@ TEST(exec_sync_variants) {
   const char* nosuch[] = {"sluice-nosuch", NULL};
   ASSERT_EQ(sl_spawn_sync("sluice-nosuch", nosuch, NULL, &r), SL_ENOENT);
   ASSERT_STR_EQ(r.message,
-                "ENOENT: no such file or directory, spawn sluice-nosuch");
+                "spawn sluice-nosuch ENOENT");
   sl_exec_result_free(&r);
 }
 

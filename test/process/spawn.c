@@ -155,8 +155,7 @@ TEST(spawn_enoent_event) {
   ASSERT_STR_EQ(r.order, "EC");
   ASSERT_EQ(r.err, SL_ENOENT);
   ASSERT_STR_EQ(r.message,
-                "ENOENT: no such file or directory, spawn "
-                "sluice-no-such-program");
+                "spawn sluice-no-such-program ENOENT");
   ASSERT_EQ(r.exit_code, -1);
 }
 
@@ -217,8 +216,7 @@ TEST(spawn_enoent_streams_exist_and_fail) {
   ASSERT_EQ(f.calls, 1);
   ASSERT_EQ(f.err, SL_ENOENT);
   ASSERT_EQ(f.stage, 1);
-  ASSERT_STR_EQ(f.msg, "ENOENT: no such file or directory, spawn "
-                       "sluice-no-such-program");
+  ASSERT_STR_EQ(f.msg, "spawn sluice-no-such-program ENOENT");
   ASSERT_EQ(f.stdin_err, SL_ENOENT);
   ASSERT_STR_EQ(f.stdin_msg, f.msg);
   ASSERT(f.child_closed);
@@ -256,8 +254,9 @@ TEST(spawn_eacces_event) {
   run(&r, argv, NULL);
   ASSERT_STR_EQ(r.order, "EC");
   ASSERT_EQ(r.err, SL_EACCES);
-  const char* want = "EACCES: permission denied, spawn ";
-  ASSERT(strncmp(r.message, want, strlen(want)) == 0);
+  char want[4096 + 32];
+  snprintf(want, sizeof want, "spawn %s EACCES", path);
+  ASSERT_STR_EQ(r.message, want);
 }
 
 TEST(spawn_bad_cwd_event) {
@@ -287,7 +286,8 @@ TEST(spawn_emfile_event) {
   sl_run();
   ASSERT_STR_EQ(r.order, "EC");
   ASSERT_EQ(r.err, SL_EMFILE);
-  ASSERT(strstr(r.message, "EMFILE: too many open files, spawn") != NULL);
+  ASSERT(strncmp(r.message, "spawn ", 6) == 0);
+  ASSERT(strstr(r.message, " EMFILE") != NULL);
 }
 
 TEST(spawn_einval) {
