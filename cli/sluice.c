@@ -99,7 +99,7 @@ static void on_compressed(int err, const sl_pipeline_result_t* pr, void* arg) {
   sl_stream_opts_t co = {.hooks = &counter, .data = &verified};
   d->start = sl_hrtime();
   sl_pipeline(on_verified, d, sl_file_reader(d->out, NULL), sl_gunzip(NULL),
-              sl_writable_new(&co), NULL);
+              sl_writable_new(&co));
 }
 
 static void on_verified(int err, const sl_pipeline_result_t* pr, void* arg) {
@@ -134,7 +134,7 @@ static int demo(int argc, char** argv) {
                          .high_water_mark = 64 * 1024};
   d.start = sl_hrtime();
   sl_pipeline(on_compressed, &d, sl_readable_new(&go), sl_gzip(NULL),
-              sl_file_writer(d.out, NULL), NULL);
+              sl_file_writer(d.out, NULL));
   sl_run();
   return d.status;
 }

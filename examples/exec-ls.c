@@ -8,29 +8,14 @@
  *
  * Usage: exec-ls [DIR] (runs `ls -la` in DIR, the current directory by
  * default). Prints "Output: " and the listing, or the error and exits 1. */
-#include <stdio.h>
-
 #include <sluice.h>
 
-static int status;
-
-static void on_done(int err, const sl_exec_result_t* r, void* arg) {
-  if (err != 0) {
-    fprintf(stderr, "%s\n", r->message ? r->message : sl_strerror(err));
-    status = 1;
-    return;
-  }
-  printf("Output: %s\n", r->out);
+static void done(int err, const sl_exec_result_t* r, void* arg) {
+  if (!sl_report(err, r->message)) printf("Output: %s\n", r->out);
 }
 
 int main(int argc, char** argv) {
-  sl_init(argc, argv);
-  sl_exec_opts_t o = {.spawn = {.cwd = argc > 1 ? argv[1] : NULL}};
-  int rc = sl_exec("ls -la", &o, on_done, NULL);
-  if (rc != 0) {
-    fprintf(stderr, "exec-ls: %s\n", sl_strerror(rc));
-    return 1;
-  }
-  sl_run();
-  return status;
+  sl_exec_opts_t o = {.spawn.cwd = argv[1]}; /* NULL: here */
+  if (sl_report(sl_exec("ls -la", &o, done, NULL), NULL)) return 1;
+  return sl_run();
 }

@@ -7,31 +7,19 @@
  *   });
  *
  * Usage: execfile-version [PROGRAM] (default: node). Prints
- * "PROGRAM version: <output>", or the error and exits 1. */
-#include <stdio.h>
-
+ * "PROGRAM version: <output>", or the error ("spawn PROGRAM ENOENT") and
+ * exits 1. */
 #include <sluice.h>
 
-static int status;
-
-static void on_done(int err, const sl_exec_result_t* r, void* arg) {
-  if (err != 0) {
-    fprintf(stderr, "%s\n", r->message ? r->message : sl_strerror(err));
-    status = 1;
-    return;
-  }
-  printf("%s version: %s\n", (const char*)arg, r->out);
+static void done(int err, const sl_exec_result_t* r, void* program) {
+  if (!sl_report(err, r->message))
+    printf("%s version: %s\n", (char*)program, r->out);
 }
 
 int main(int argc, char** argv) {
-  sl_init(argc, argv);
-  const char* program = argc > 1 ? argv[1] : "node";
+  char* program = argc > 1 ? argv[1] : "node";
   const char* args[] = {program, "--version", NULL};
-  int rc = sl_exec_file(program, args, NULL, on_done, (void*)program);
-  if (rc != 0) {
-    fprintf(stderr, "execfile-version: %s\n", sl_strerror(rc));
+  if (sl_report(sl_exec_file(program, args, NULL, done, program), NULL))
     return 1;
-  }
-  sl_run();
-  return status;
+  return sl_run();
 }

@@ -3,77 +3,64 @@
  *   fs.createReadStream('input.txt')
  *     .pipe(zlib.createGzip())
  *     .pipe(fs.createWriteStream('input.txt.gz'));
+ *   console.log('File compressed.');
  *
  * Usage: gzip-file SRC [DST] [--level N]; DST defaults to SRC.gz, N is 1-9
  * (default 6). Prints "File compressed." once DST is complete, or the error
  * (naming the file or the stage) and exits 1; a bad argument is a usage
  * error naming it, exit 2. The output is one gzip member. */
-#include <stdio.h>
+#include <sluice.h>
+/* extra: for the command line */
 #include <stdlib.h>
 #include <string.h>
+/* end extra */
 
-#include <sluice.h>
+static void done(int err, const sl_pipeline_result_t* r, void* arg) {
+  if (!sl_report(err, r->message)) puts("File compressed.");
+}
 
-static int status;
-
-static int usage(const char* why) {
-  if (why != NULL) fprintf(stderr, "gzip-file: %s\n", why);
-  fprintf(stderr, "usage: gzip-file SRC [DST] [--level 1-9]\n");
+/* extra: the command line */
+static int usage(const char* why, const char* arg) {
+  if (why != NULL) fprintf(stderr, "gzip-file: %s%s%s\n", why, arg ? arg : "",
+                           arg ? "'" : "");
+  fputs("usage: gzip-file SRC [DST] [--level 1-9]\n", stderr);
   return 2;
 }
 
-/* Parses the value of --level: an integer from 1 to 9, nothing else. */
-static int parse_level(const char* arg, int* level) {
-  char* end;
-  long v = arg ? strtol(arg, &end, 10) : 0;
-  if (arg == NULL || *arg == '\0' || *end != '\0' || v < 1 || v > 9)
-    return -1;
-  *level = (int)v;
-  return 0;
-}
-
-static void on_done(int err, const sl_pipeline_result_t* pr, void* arg) {
-  if (err != 0) {
-    fprintf(stderr, "gzip-file: %s\n", pr->message ? pr->message : sl_strerror(err));
-    status = 1;
-    return;
-  }
-  printf("File compressed.\n");
-}
-
-int main(int argc, char** argv) {
-  sl_init(argc, argv);
-  const char *src = NULL, *dst = NULL;
-  sl_zlib_opts_t zo = {0};
+static int parse_args(int argc, char** argv, const char** src,
+                      const char** dst, sl_zlib_opts_t* zo) {
   for (int i = 1; i < argc; i++) {
-    char why[256];
+    char* end;
     if (strcmp(argv[i], "--level") == 0) {
-      const char* v = i + 1 < argc ? argv[++i] : NULL;
-      if (parse_level(v, &zo.level) != 0) {
-        snprintf(why, sizeof why,
-                 "--level must be an integer from 1 to 9%s%s%s",
-                 v ? ", got '" : " (missing)", v ? v : "", v ? "'" : "");
-        return usage(why);
-      }
+      if (++i == argc)
+        return usage("--level must be an integer from 1 to 9 (missing)", NULL);
+      long v = strtol(argv[i], &end, 10);
+      if (argv[i][0] == '\0' || *end != '\0' || v < 1 || v > 9)
+        return usage("--level must be an integer from 1 to 9, got '", argv[i]);
+      zo->level = (int)v;
     } else if (strncmp(argv[i], "--", 2) == 0) {
-      snprintf(why, sizeof why, "unknown option '%s'", argv[i]);
-      return usage(why);
-    } else if (src == NULL) {
-      src = argv[i];
-    } else if (dst == NULL) {
-      dst = argv[i];
+      return usage("unknown option '", argv[i]);
+    } else if (*src == NULL || *dst == NULL) {
+      *(*src == NULL ? src : dst) = argv[i];
     } else {
-      return usage("too many arguments");
+      return usage("too many arguments", NULL);
     }
   }
-  if (src == NULL) return usage(NULL);
+  return *src == NULL ? usage(NULL, NULL) : 0;
+}
+/* end extra */
+
+int main(int argc, char** argv) {
+  /* extra: the command line, and DST's default */
+  const char *src = NULL, *dst = NULL;
+  sl_zlib_opts_t zo = {0};
+  if (parse_args(argc, argv, &src, &dst, &zo) != 0) return 2;
   char def[4096];
-  if (dst == NULL) {
-    snprintf(def, sizeof def, "%s.gz", src);
-    dst = def;
-  }
-  sl_pipeline(on_done, NULL, sl_file_reader(src, NULL), sl_gzip(&zo),
-              sl_file_writer(dst, NULL), NULL);
-  sl_run();
-  return status;
+  if (dst == NULL && snprintf(def, sizeof def, "%s.gz", src) >= (int)sizeof def)
+    return usage("path too long: '", src);
+  if (dst == NULL) dst = def;
+  /* end extra */
+  sl_pipeline(done, NULL, sl_file_reader(src, NULL), sl_gzip(&zo),
+              sl_file_writer(dst, NULL));
+  return sl_run();
 }

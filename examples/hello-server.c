@@ -5,40 +5,31 @@
  * Usage: hello-server [--port P] (default 3000). Prints "Server listening on
  * http://127.0.0.1:P" once it accepts connections; SIGINT/SIGTERM stop it
  * (the default action). Exits 1 when the port cannot be bound. */
-#include <stdio.h>
+#include <sluice.h>
+/* extra: for the command line */
 #include <stdlib.h>
 #include <string.h>
-
-#include <sluice.h>
+/* end extra */
 
 static void hello(sl_stream_t* req, sl_stream_t* res, void* arg) {
-  (void)req;
-  (void)arg;
-  sl_chunk_t* body = sl_chunk_str("Hello World\n");
-  sl_stream_end(res, body, NULL, NULL);
-  sl_chunk_unref(body);
+  sl_stream_end_str(res, "Hello World\n");
 }
 
 int main(int argc, char** argv) {
-  sl_init(argc, argv);
   sl_http_server_opts_t o = {.port = 3000};
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
-      o.port = atoi(argv[++i]);
-    } else {
-      fprintf(stderr, "usage: hello-server [--port P]\n");
-      return 2;
-    }
+  /* extra: --port, and the address once listening */
+  if (argc == 3 && strcmp(argv[1], "--port") == 0) {
+    o.port = atoi(argv[2]);
+  } else if (argc != 1) {
+    fputs("usage: hello-server [--port P]\n", stderr);
+    return 2;
   }
+  /* end extra */
   sl_http_server_t* srv;
-  int rc = sl_http_listen(&o, hello, NULL, &srv);
-  if (rc != 0) {
-    fprintf(stderr, "hello-server: %s: %s, listen 127.0.0.1:%d\n",
-            sl_err_name(rc), sl_strerror(rc), o.port);
-    return 1;
-  }
-  printf("Server listening on http://127.0.0.1:%d\n",
-         sl_http_server_port(srv));
+  if (sl_report(sl_http_listen(&o, hello, NULL, &srv), NULL)) return 1;
+  /* extra: */
+  printf("Server listening on http://127.0.0.1:%d\n", sl_http_server_port(srv));
   fflush(stdout);
+  /* end extra */
   return sl_run();
 }

@@ -52,8 +52,7 @@ static void on_request(sl_stream_t* req, sl_stream_t* res, void* arg) {
   sl_http_set_header(res, "Vary", "Accept-Encoding");
   if (wants_gzip(sl_http_header(req, "Accept-Encoding"))) {
     sl_http_set_header(res, "Content-Encoding", "gzip");
-    sl_pipeline(on_done, NULL, sl_file_reader(file, NULL), sl_gzip(NULL), res,
-                NULL);
+    sl_pipeline(on_done, NULL, sl_file_reader(file, NULL), sl_gzip(NULL), res);
     return;
   }
   struct stat sb;
@@ -62,7 +61,7 @@ static void on_request(sl_stream_t* req, sl_stream_t* res, void* arg) {
     snprintf(len, sizeof len, "%" PRIu64, (uint64_t)sb.st_size);
     sl_http_set_header(res, "Content-Length", len);
   }
-  sl_pipeline(on_done, NULL, sl_file_reader(file, NULL), res, NULL);
+  sl_pipeline(on_done, NULL, sl_file_reader(file, NULL), res);
 }
 
 int main(int argc, char** argv) {

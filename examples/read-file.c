@@ -4,43 +4,31 @@
  *   stream.on('data', chunk => console.log('Received chunk:', chunk));
  *   stream.on('end', () => console.log('Finished reading file.'));
  *
- * Usage: read-file FILE. Exits 1 with the error's message when FILE cannot
- * be read. */
-#include <stdio.h>
-
+ * Chunks never split a multi-byte character. Usage: read-file FILE. When
+ * FILE cannot be read, the stream's error goes unhandled and is reported as
+ * Node reports it ("ENOENT: no such file or directory, open 'FILE'"), and
+ * the exit status is 1. */
 #include <sluice.h>
 
-static int status;
+static void on_data(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  printf("Received chunk: %.*s\n", (int)sl_chunk_len(ev->chunk),
+         sl_chunk_data(ev->chunk));
+}
 
-static void on_event(sl_stream_t* s, const sl_event_t* ev, void* arg) {
-  switch (ev->type) {
-    case SL_EV_DATA:
-      printf("Received chunk: %.*s\n", (int)sl_chunk_len(ev->chunk),
-             sl_chunk_data(ev->chunk));
-      break;
-    case SL_EV_END:
-      printf("Finished reading file.\n");
-      break;
-    case SL_EV_ERROR:
-      fprintf(stderr, "read-file: %s\n", ev->message);
-      status = 1;
-      break;
-    default:
-      break;
-  }
+static void on_end(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  puts("Finished reading file.");
 }
 
 int main(int argc, char** argv) {
-  sl_init(argc, argv);
+  /* extra: usage */
   if (argc != 2) {
-    fprintf(stderr, "usage: read-file FILE\n");
+    fputs("usage: read-file FILE\n", stderr);
     return 2;
   }
+  /* end extra */
   sl_stream_t* stream = sl_file_reader(argv[1], NULL);
   sl_stream_set_encoding(stream, SL_ENC_UTF8);
-  sl_stream_on(stream, SL_EV_DATA, on_event, NULL);
-  sl_stream_on(stream, SL_EV_END, on_event, NULL);
-  sl_stream_on(stream, SL_EV_ERROR, on_event, NULL);
-  sl_run();
-  return status;
+  sl_stream_on(stream, SL_EV_DATA, on_data, NULL);
+  sl_stream_on(stream, SL_EV_END, on_end, NULL);
+  return sl_run();
 }

@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   if (sl_child_stdin(grep) != NULL) {
     sl_stream_on(sl_child_stdout(grep), SL_EV_DATA, on_match, NULL);
     sl_pipeline(on_input, NULL, sl_file_reader(argv[2], NULL),
-                sl_child_stdin(grep), NULL);
+                sl_child_stdin(grep));
   }
   sl_run();
   return status;

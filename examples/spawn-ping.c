@@ -1,61 +1,44 @@
 /* Manual 4.2, spawn(): a long-running command whose output is streamed as
- * it comes, here line by line.
+ * it comes.
  *
  *   const child = spawn('ping', ['-c', '4', 'google.com']);
  *   child.stdout.on('data', data => console.log(`stdout: ${data}`));
  *   child.stderr.on('data', data => console.error(`stderr: ${data}`));
  *   child.on('close', code => console.log(`Process exited: ${code}`));
  *
- * Usage: spawn-ping [HOST] (default 127.0.0.1). Prints "stdout: LINE" and
- * "stderr: LINE" as they arrive, then "Process exited: CODE" and exits with
- * ping's code. Without a `ping` program it reports the spawn error
- * ("spawn ping ENOENT") and exits 1. */
-#include <stdio.h>
-
+ * Usage: spawn-ping [HOST] (default 127.0.0.1, since this machine may have
+ * no other network). Prints "stdout: LINE" and "stderr: LINE" as they
+ * arrive, then "Process exited: CODE" and exits with ping's code. Without a
+ * `ping` program it reports the spawn error ("spawn ping ENOENT") and exits
+ * 1. */
 #include <sluice.h>
 
-static int status;
-
-static void on_line(sl_stream_t* s, const sl_event_t* ev, void* arg) {
-  FILE* f = arg;
+static void on_data(sl_stream_t* s, const sl_event_t* ev, void* f) {
   fprintf(f, "%s: %.*s\n", f == stdout ? "stdout" : "stderr",
           (int)sl_chunk_len(ev->chunk), sl_chunk_data(ev->chunk));
-  fflush(f);
 }
 
-/* Each output stream through a line splitter, so lines arrive whole. */
-static void stream_lines(sl_stream_t* out, FILE* f) {
-  sl_stream_t* lines = sl_line_splitter(NULL);
-  sl_stream_on(lines, SL_EV_DATA, on_line, f);
-  sl_stream_pipe(out, lines, NULL);
+static void on_close(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
+  if (sl_report(ev->err, ev->message)) return;
+  printf("Process exited: %d\n", ev->exit_code);
+  sl_set_exit_code(ev->exit_code < 0 ? 1 : ev->exit_code); /* extra */
 }
 
-static void on_child(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
-  if (ev->type == SL_CHILD_ERROR) {
-    fprintf(stderr, "Failed to start process: %s\n", ev->message);
-    status = 1;
-  } else if (ev->type == SL_CHILD_CLOSE && status == 0) {
-    printf("Process exited: %d\n", ev->exit_code);
-    status = ev->exit_code == 0 ? 0 : ev->exit_code > 0 ? ev->exit_code : 1;
-  }
+/* extra: whole lines, so that "stdout: " starts each of ping's lines */
+static sl_stream_t* lines(sl_stream_t* out) {
+  sl_stream_t* splitter = sl_line_splitter(NULL);
+  sl_stream_pipe(out, splitter, NULL);
+  return splitter;
 }
+/* end extra */
 
 int main(int argc, char** argv) {
-  sl_init(argc, argv);
-  const char* host = argc > 1 ? argv[1] : "127.0.0.1";
-  const char* args[] = {"ping", "-c", "4", host, NULL};
-  sl_child_t* c;
-  int rc = sl_spawn("ping", args, NULL, &c);
-  if (rc != 0) {
-    fprintf(stderr, "spawn-ping: %s\n", sl_strerror(rc));
-    return 1;
-  }
-  sl_child_on(c, SL_CHILD_ERROR, on_child, NULL);
-  sl_child_on(c, SL_CHILD_CLOSE, on_child, NULL);
-  if (sl_child_stdout(c) != NULL) {
-    stream_lines(sl_child_stdout(c), stdout);
-    stream_lines(sl_child_stderr(c), stderr);
-  }
-  sl_run();
-  return status;
+  const char* args[] = {"ping", "-c", "4", argc > 1 ? argv[1] : "127.0.0.1",
+                        NULL};
+  sl_child_t* child;
+  if (sl_report(sl_spawn("ping", args, NULL, &child), NULL)) return 1;
+  sl_stream_on(lines(sl_child_stdout(child)), SL_EV_DATA, on_data, stdout);
+  sl_stream_on(lines(sl_child_stderr(child)), SL_EV_DATA, on_data, stderr);
+  sl_child_wait(child, on_close, NULL);
+  return sl_run();
 }

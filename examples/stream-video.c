@@ -12,13 +12,12 @@
  * known, so the bytes leave with sendfile(2), never through user memory.
  * Usage: stream-video FILE [--port P] (default 3000). Prints "Streaming FILE
  * at http://127.0.0.1:P/"; exits 1 if FILE is missing or the port taken. */
+#include <sluice.h>
+/* extra: Range requests, and the command line */
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#include <sluice.h>
 
 /* "bytes=A-B", "bytes=A-", "bytes=-N" into [*start, *end) (end exclusive).
  * Returns 1 for a range to send (206), 0 to send the whole file (200:
@@ -42,62 +41,54 @@ static int parse_range(const char* h, uint64_t size, uint64_t* start,
   return 1;
 }
 
-static void on_done(int err, const sl_pipeline_result_t* pr, void* arg) {
-  (void)arg; /* a viewer that seeks closes its old request */
-  if (err != 0 && err != SL_EPREMATURECLOSE && err != SL_ECONNRESET &&
-      err != SL_EPIPE)
-    fprintf(stderr, "stream-video: %s\n", pr->message);
-}
-
-static void on_request(sl_stream_t* req, sl_stream_t* res, void* arg) {
-  const char* file = arg;
+/* Sets the status and headers for `req`'s Range; returns 0 when the
+ * response is complete already (404, 416, HEAD). */
+static int ranges(sl_stream_t* req, sl_stream_t* res, const char* file,
+                  sl_file_opts_t* fo) {
   struct stat sb;
-  if (stat(file, &sb) != 0) {
-    sl_http_respond(res, 404, "text/plain", "Not Found\n", 10);
-    return;
-  }
+  if (stat(file, &sb) != 0)
+    return sl_http_replyf(res, 404, "Not Found\n"), 0;
   uint64_t size = (uint64_t)sb.st_size, start = 0, end = size;
   const char* range = sl_http_header(req, "Range");
-  char buf[96];
-  sl_http_set_header(res, "Accept-Ranges", "bytes");
   int ranged = range != NULL ? parse_range(range, size, &start, &end) : 0;
+  sl_http_set_header(res, "Accept-Ranges", "bytes");
   if (ranged < 0) {
-    snprintf(buf, sizeof buf, "bytes */%" PRIu64, size);
-    sl_http_set_header(res, "Content-Range", buf);
-    sl_http_respond(res, 416, "text/plain", "Range Not Satisfiable\n", 22);
-    return;
+    sl_http_set_headerf(res, "Content-Range", "bytes */%" PRIu64, size);
+    return sl_http_replyf(res, 416, "Range Not Satisfiable\n"), 0;
   }
   if (ranged > 0) {
-    snprintf(buf, sizeof buf, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, start,
-             end - 1, size);
-    sl_http_set_header(res, "Content-Range", buf);
+    sl_http_set_headerf(res, "Content-Range",
+                        "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, start,
+                        end - 1, size);
     sl_http_set_status(res, 206);
   }
-  sl_http_set_header(res, "Content-Type", "video/mp4");
-  snprintf(buf, sizeof buf, "%" PRIu64, end - start);
-  sl_http_set_header(res, "Content-Length", buf);
-  if (strcmp(sl_http_method(req), "HEAD") == 0 || end == start) {
-    sl_stream_end(res, NULL, NULL, NULL);
-    return;
+  sl_http_set_headerf(res, "Content-Length", "%" PRIu64, end - start);
+  *fo = (sl_file_opts_t){.start = start, .end = end};
+  if (sl_http_is(req, "HEAD", NULL) || end == start) {
+    sl_http_set_header(res, "Content-Type", "video/mp4");
+    return sl_stream_end(res, NULL, NULL, NULL), 0;
   }
-  sl_file_opts_t fo = {.start = start, .end = end};
-  sl_pipeline(on_done, NULL, sl_file_reader(file, &fo), res, NULL);
+  return 1;
+}
+/* end extra */
+
+static void on_request(sl_stream_t* req, sl_stream_t* res, void* file) {
+  sl_file_opts_t fo = {0};
+  if (!ranges(req, res, file, &fo)) return; /* extra */
+  sl_http_set_header(res, "Content-Type", "video/mp4");
+  sl_pipeline(NULL, NULL, sl_file_reader(file, &fo), res);
 }
 
 int main(int argc, char** argv) {
-  sl_init(argc, argv);
-  const char* file = NULL;
   sl_http_server_opts_t o = {.port = 3000};
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
-      o.port = atoi(argv[++i]);
-    else if (file == NULL && argv[i][0] != '-')
-      file = argv[i];
-    else
-      file = NULL, i = argc;
-  }
-  if (file == NULL) {
-    fprintf(stderr, "usage: stream-video FILE [--port P]\n");
+  /* extra: FILE [--port P], and the address once listening */
+  char* file = argc > 1 ? argv[1] : NULL;
+  if (argc == 4 && strcmp(argv[2], "--port") == 0)
+    o.port = atoi(argv[3]);
+  else if (argc != 2)
+    file = NULL;
+  if (file == NULL || file[0] == '-') {
+    fputs("usage: stream-video FILE [--port P]\n", stderr);
     return 2;
   }
   struct stat sb;
@@ -105,15 +96,13 @@ int main(int argc, char** argv) {
     perror(file);
     return 1;
   }
+  /* end extra */
   sl_http_server_t* srv;
-  int rc = sl_http_listen(&o, on_request, (void*)file, &srv);
-  if (rc != 0) {
-    fprintf(stderr, "stream-video: %s: %s, listen 127.0.0.1:%d\n",
-            sl_err_name(rc), sl_strerror(rc), o.port);
-    return 1;
-  }
+  if (sl_report(sl_http_listen(&o, on_request, file, &srv), NULL)) return 1;
+  /* extra: */
   printf("Streaming %s at http://127.0.0.1:%d/\n", file,
          sl_http_server_port(srv));
   fflush(stdout);
+  /* end extra */
   return sl_run();
 }

@@ -53,8 +53,7 @@ int main(int argc, char** argv) {
   sl_init(argc, argv);
   static const sl_stream_hooks_t hooks = {.transform = upper};
   sl_stream_opts_t o = {.hooks = &hooks, .high_water_mark = 256 * 1024};
-  sl_pipeline(on_done, NULL, sl_stdin(), sl_transform_new(&o), sl_stdout(),
-              NULL);
+  sl_pipeline(on_done, NULL, sl_stdin(), sl_transform_new(&o), sl_stdout());
   sl_run();
   return status;
 }

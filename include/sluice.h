@@ -18,6 +18,8 @@
  *   process  child processes, IPC channels, the worker pool
  *   http     HTTP/1.1 server and client, static files
  *   cluster  primary and workers */
+#include <stdio.h> /* printf and puts: console.log, for every program */
+
 #include "sluice/core.h"
 #include "sluice/stream.h"
 #include "sluice/process.h"

@@ -9,7 +9,7 @@
 int sl_init(int argc, char** argv) {
   /* As in Node: a write to a closed pipe or socket is EPIPE from the write,
    * not a signal that kills the process. */
-  signal(SIGPIPE, SIG_IGN);
+  sl__ignore_sigpipe();
   sl__entry_dispatch(argc, argv);
   return 0;
 }

@@ -116,15 +116,19 @@ SL_EXTERN const char* sl_err_name(int err);
 /* ------------------------------------------------------------------------ */
 /* Loop                                                                      */
 
-/* Must be the first call in main(). Sets SIGPIPE to ignored (as Node does: a
- * write to a closed peer is SL_EPIPE) and records argv. In a process started
- * by sl_fork_entry() it runs the named entry instead and exits with its
- * return value, so it does not return there. Returns 0. */
+/* The first call in main() of a program that forks named entries
+ * (sl_fork_entry, sl_pool with an entry, cluster workers): in a process
+ * started that way it runs the named entry instead and exits with its
+ * return value, so it does not return there. Also sets SIGPIPE to ignored
+ * unless the program set a handler (as Node does: a write to a closed peer
+ * is SL_EPIPE), which sl_run() does too, so other programs need not call
+ * it. Returns 0. */
 SL_EXTERN int sl_init(int argc, char** argv);
 /* The libuv loop sluice runs on (libuv's default loop). For programs that
  * want raw libuv handles beside sluice's objects. */
 SL_EXTERN struct uv_loop_s* sl_loop(void);
-/* Runs the loop until nothing is left to do. Returns the program's exit
+/* Runs the loop until nothing is left to do; first sets SIGPIPE to ignored
+ * unless the program set a handler (see sl_init). Returns the program's exit
  * status, so that main() can end with `return sl_run();`: the code last
  * given to sl_set_exit_code() (Node's process.exitCode; 0 if none), or 1
  * if the loop could not run. */
@@ -138,7 +142,10 @@ SL_EXTERN int sl_exit_code(void);
  * `err` is not 0, writes `message` (or, when NULL, "NAME: description" of
  * `err`) and a newline to stderr and sets the exit status to 1
  * (sl_set_exit_code). Returns `err`, so that a callback can say
- * `if (sl_report(err, msg)) return;`. Does nothing for err 0. */
+ * `if (sl_report(err, msg)) return;`. Does nothing for err 0. A report
+ * equal to the one just before it is not written again (one failure seen
+ * by two owners, such as both pipelines around a child that could not
+ * start). */
 SL_EXTERN int sl_report(int err, const char* message);
 /* Stops sl_run() after the current iteration. */
 SL_EXTERN void sl_stop(void);

@@ -167,6 +167,12 @@ SL_EXTERN int sl_http_set_header(sl_stream_t* res, const char* name,
                                  const char* value);
 SL_EXTERN int sl_http_add_header(sl_stream_t* res, const char* name,
                                  const char* value);
+/* sl_http_set_header() with a printf-formatted value:
+ * `sl_http_set_headerf(res, "Content-Length", "%" PRIu64, n)`. Returns as
+ * sl_http_set_header(), or SL_ENOMEM. */
+SL_EXTERN int sl_http_set_headerf(sl_stream_t* res, const char* name,
+                                  const char* fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Trailers, sent after a chunked body (dropped otherwise). Returns 0,
  * SL_EINVAL for CR/LF, SL_EBUSY once the body has ended. */
 SL_EXTERN int sl_http_add_trailer(sl_stream_t* res, const char* name,

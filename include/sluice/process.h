@@ -34,6 +34,11 @@ typedef struct sl_stdio_s {
   int fd;
 } sl_stdio_t;
 
+/* Node's `stdio: 'inherit'`, for sl_spawn_opts_t.stdio: `.stdio =
+ * SL_STDIO_INHERIT_ALL`. */
+#define SL_STDIO_INHERIT_ALL \
+  { {SL_STDIO_INHERIT, 0}, {SL_STDIO_INHERIT, 0}, {SL_STDIO_INHERIT, 0} }
+
 typedef enum {
   SL_ENV_INHERIT = 0, /* the parent's environment (env ignored) ... */
   SL_ENV_ADD,         /* ... plus env, whose entries override */
@@ -67,8 +72,10 @@ typedef struct sl_spawn_opts_s {
 
 typedef enum {
   SL_CHILD_SPAWN = 0, /* the process started */
-  SL_CHILD_ERROR,     /* ev->err, ev->message: could not spawn, or kill
-                         failed; at most once */
+  SL_CHILD_ERROR,     /* ev->err, ev->message: could not spawn; at most
+                         once. With no listener and no sl_child_wait it
+                         is reported (sl_report), as Node's unhandled
+                         'error' */
   SL_CHILD_EXIT,      /* ev->exit_code or ev->term_signal */
   SL_CHILD_CLOSE,     /* after exit and stdio EOF (or the drain deadline:
                          ev->drain_timeout), and after disconnect; last */
@@ -91,8 +98,7 @@ typedef struct sl_message_s {
 typedef struct sl_child_event_s {
   sl_child_event_type_t type;
   int err;              /* SL_CHILD_ERROR */
-  const char* message;  /* SL_CHILD_ERROR: "ENOENT: no such file or
-                           directory, spawn nosuch" */
+  const char* message;  /* SL_CHILD_ERROR: "spawn nosuch ENOENT" */
   int exit_code;        /* SL_CHILD_EXIT / CLOSE: -1 when signalled */
   int term_signal;      /* SL_CHILD_EXIT / CLOSE: 0 when exited */
   int timed_out;        /* SL_CHILD_EXIT / CLOSE: killed by timeout_ms */
@@ -106,7 +112,7 @@ typedef void (*sl_child_cb)(sl_child_t* c, const sl_child_event_t* ev,
 /* Starts `file` with `argv` (argv[0] first; NULL means {file, NULL}); a
  * `file` without '/' is searched in the parent's PATH. Returns 0 and the
  * child in *out; SL_CHILD_SPAWN or SL_CHILD_ERROR (ENOENT, EACCES, EAGAIN,
- * EMFILE...; message "ENOENT: no such file or directory, spawn FILE")
+ * EMFILE...; message "spawn FILE ENOENT", as Node's)
  * follows from the loop, then SL_CHILD_EXIT (not after an error) and
  * SL_CHILD_CLOSE. A child that could not start still has a stream for
  * each piped slot, as in Node: each fails with the same error and message

@@ -294,7 +294,10 @@ typedef void (*sl_pipeline_cb)(int err, const sl_pipeline_result_t* r,
  * after every stage closed on error), and before the pipeline drops its
  * references: every stage is still valid inside `cb` (its stats, name,
  * error; destroying it is a no-op). A NULL `cb` is Node's pipe chain: an
- * error is reported with sl_report() (stderr, exit status 1). Returns 0,
+ * error is reported with sl_report() (stderr, exit status 1), except an
+ * HTTP client that went away mid-response (ECONNRESET, EPIPE or a
+ * premature close of a server's request or response, which Node's http
+ * closes without an error). Returns 0,
  * or SL_EINVAL for fewer than 2 stages, a NULL stage (a failed
  * constructor) or a NULL `stages`, in which case every given stage is
  * destroyed and `cb` still runs once, later, with SL_EINVAL. */
@@ -309,11 +312,37 @@ SL_EXTERN int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
 SL_EXTERN int sl_pipelinev_ctx(sl_stream_t** stages, size_t n,
                                sl_pipeline_cb cb, const void* ctx,
                                size_t size);
-/* sl_pipelinev() over a NULL-terminated list of any number of stages
- * (above 64 the list is copied to the heap; on ENOMEM every stage is
- * destroyed and `cb` gets SL_EINVAL). A constructor that
- * failed cannot be told from the terminator: check them when it matters. */
-SL_EXTERN int sl_pipeline(sl_pipeline_cb cb, void* arg, ...);
+/* sl_pipelinev() over the stages listed, any number of them:
+ * `sl_pipeline(cb, arg, sl_file_reader(a, NULL), sl_gzip(NULL),
+ * sl_file_writer(b, NULL))`. A macro that counts its arguments, so a
+ * constructor that failed (NULL) is caught as SL_EINVAL, never taken for
+ * the end of the list. Each argument is evaluated once. sl_pipeline_ctx()
+ * is the same over sl_pipelinev_ctx(): `ctx` points to the context, of
+ * which sizeof *ctx bytes are copied: `sl_pipeline_ctx(done, &job, in,
+ * out)`. */
+#ifndef __cplusplus
+#define sl_pipeline(cb, arg, ...)                                        \
+  sl_pipelinev((sl_stream_t*[]){__VA_ARGS__},                           \
+               sizeof((sl_stream_t*[]){__VA_ARGS__}) / sizeof(sl_stream_t*), \
+               (cb), (arg))
+#define sl_pipeline_ctx(cb, ctx, ...)                                    \
+  sl_pipelinev_ctx((sl_stream_t*[]){__VA_ARGS__},                       \
+                   sizeof((sl_stream_t*[]){__VA_ARGS__}) /               \
+                       sizeof(sl_stream_t*),                              \
+                   (cb), (ctx), sizeof *(ctx))
+#else /* C++ has no compound literals: a lambda holds the array */
+#define sl_pipeline(cb, arg, ...)                                        \
+  ([&]() {                                                               \
+    sl_stream_t* sl_v_[] = {__VA_ARGS__};                                \
+    return sl_pipelinev(sl_v_, sizeof sl_v_ / sizeof *sl_v_, (cb), (arg)); \
+  }())
+#define sl_pipeline_ctx(cb, ctx, ...)                                    \
+  ([&]() {                                                               \
+    sl_stream_t* sl_v_[] = {__VA_ARGS__};                                \
+    return sl_pipelinev_ctx(sl_v_, sizeof sl_v_ / sizeof *sl_v_, (cb),   \
+                            (ctx), sizeof *(ctx));                       \
+  }())
+#endif
 /* Calls cb(s, err) once when `s` is done: err 0 when the readable side ended
  * and the writable side finished, the stream's error, or
  * SL_EPREMATURECLOSE if it closed before. Runs from the loop. Returns 0, or

@@ -3,8 +3,10 @@
 #define _GNU_SOURCE
 #include <assert.h>
 #include <stdio.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -248,17 +250,32 @@ void sl_set_exit_code(int code) { exit_code = code & 0xff; }
 int sl_exit_code(void) { return exit_code; }
 
 int sl_report(int err, const char* message) {
+  /* One failure often reaches several owners (both pipelines around a child
+   * that could not start): the same line twice in a row is written once. */
+  static char last[256];
   if (err == 0) return 0;
+  char line[256];
   if (message != NULL)
-    fprintf(stderr, "%s\n", message);
+    snprintf(line, sizeof line, "%s", message);
   else
-    fprintf(stderr, "%s: %s\n", sl_err_name(err), sl_strerror(err));
-  fflush(stderr);
+    snprintf(line, sizeof line, "%s: %s", sl_err_name(err), sl_strerror(err));
+  if (strcmp(line, last) != 0) {
+    fprintf(stderr, "%s\n", message != NULL ? message : line);
+    fflush(stderr);
+    memcpy(last, line, sizeof last);
+  }
   sl_set_exit_code(1);
   return err;
 }
 
+void sl__ignore_sigpipe(void) {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+    signal(SIGPIPE, SIG_IGN);
+}
+
 int sl_run(void) {
+  sl__ignore_sigpipe();
   run_ticks(); /* as nextTick: what the program deferred goes before timers */
   int rc = uv_run(sl__loop(), UV_RUN_DEFAULT);
   return rc < 0 ? 1 : exit_code;

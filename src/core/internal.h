@@ -137,6 +137,10 @@ char* sl__errmsg(int err, const char* fmt, ...)
 char* sl__errmsg_sys(int err, const char* fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* As Node at start-up: a write to a closed pipe or socket fails with EPIPE
+ * instead of killing the process; a handler the program set is kept. */
+void sl__ignore_sigpipe(void);
+
 /* Converts a libuv/zlib/errno-style negative code to ours (identity for
  * libuv codes on Linux). */
 static inline int sl__uv_err(int uv_status) { return uv_status; }

@@ -481,6 +481,7 @@ static req_t* req_new(conn_t* c) {
                                     sizeof(req_t) + extra);
   if (r == NULL) return NULL;
   r->m.s.errors_owned = 1; /* the exchange reports them */
+  r->m.s.peer_quiet = 1;
   sl__http_msg_t* m = &r->m;
   m->on_read = req_on_read;
   m->url = sl__http_hdrs_pack(&m->hdrs, &c->hdrs, (char*)r->strs);

@@ -489,6 +489,7 @@ res_t* sl__http_res_new(conn_t* c, txn_t* t) {
   res_t* r = (res_t*)sl__stream_new(SL__KIND_WRITABLE, &o, sizeof(res_t));
   if (r == NULL) return NULL;
   r->s.errors_owned = 1; /* a client that goes away is not the program's error */
+  r->s.peer_quiet = 1;
   r->t = t;
   r->c = c;
   r->status = 200;
@@ -675,5 +676,17 @@ int sl_http_respond(sl_stream_t* res, int status, const char* content_type,
   if (len && c == NULL) return SL_ENOMEM;
   rc = sl_stream_end(res, c, NULL, NULL);
   sl_chunk_unref(c);
+  return rc;
+}
+
+int sl_http_set_headerf(sl_stream_t* res, const char* name, const char* fmt,
+                        ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char* value = sl__vasprintf(fmt, ap);
+  va_end(ap);
+  if (value == NULL) return SL_ENOMEM;
+  int rc = sl_http_set_header(res, name, value);
+  sl__free(value);
   return rc;
 }

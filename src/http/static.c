@@ -748,8 +748,8 @@ static int send_body(sl_stream_t* req, sl_stream_t* res, int fd, int own,
     if (z != NULL) sl_stream_destroy(z, 0);
     return SL_ENOMEM;
   }
-  if (gzip) return sl_pipeline(on_body_done, NULL, file, z, res, NULL);
-  return sl_pipeline(on_body_done, NULL, file, res, NULL);
+  if (gzip) return sl_pipeline(on_body_done, NULL, file, z, res);
+  return sl_pipeline(on_body_done, NULL, file, res);
 }
 
 /* ETag, Last-Modified, Accept-Ranges and (for types that may be gzipped)

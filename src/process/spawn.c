@@ -675,7 +675,11 @@ static void child_process(sl__tick_t* t) {
     if (c->spawn_err != 0) {
       sl_child_event_t ev = {.type = SL_CHILD_ERROR, .err = c->spawn_err,
                              .message = c->errmsg, .exit_code = -1};
-      sl__child_emit(c, &ev);
+      /* As Node's unhandled 'error': nobody listens, so it is reported. */
+      if (sl__emitter_has(&c->events, SL_CHILD_ERROR))
+        sl__child_emit(c, &ev);
+      else
+        sl_report(c->spawn_err, c->errmsg);
     } else {
       emit_status(c, SL_CHILD_SPAWN);
     }

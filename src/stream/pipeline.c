@@ -7,7 +7,6 @@
  * once every stage has closed. */
 #include "stream/stream_int.h"
 
-#include <stdarg.h>
 #include <string.h>
 
 typedef struct {
@@ -299,6 +298,15 @@ static void pl_record(pipeline_t* pl, size_t idx, int err, const char* msg) {
                 : sl__errmsg(err, NULL);
 }
 
+/* The root cause is a peer that left where Node sees no error (an HTTP
+ * client gone mid-response): a pipeline without a callback stays quiet. */
+static int pl_peer_left(const pipeline_t* pl) {
+  int e = pl->err;
+  if (e != SL_ECONNRESET && e != SL_EPIPE && e != SL_EPREMATURECLOSE) return 0;
+  return pl->stage >= 0 && (size_t)pl->stage < pl->n &&
+         pl->s[pl->stage]->peer_quiet;
+}
+
 static void pl_destroy_all(pipeline_t* pl) {
   for (size_t i = 0; i < pl->n; i++)
     if (!pl->s[i]->destroyed) sl_stream_destroy(pl->s[i], 0);
@@ -328,7 +336,7 @@ static void pl_finished(sl_stream_t* s, int err, void* arg) {
                             .stages = pl->s, .nstages = pl->n};
   if (pl->cb != NULL)
     pl->cb(pl->err, &r, pl->arg);
-  else
+  else if (!pl_peer_left(pl))
     sl_report(pl->err, r.message);
   for (size_t i = 0; i < pl->n; i++) sl_stream_unref(pl->s[i]);
   if (pl->own_arg) sl__free(pl->arg);
@@ -415,28 +423,4 @@ int sl_pipelinev_ctx(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
   }
   if (size) memcpy(copy, ctx, size);
   return pipeline_start(stages, n, cb, copy, 1);
-}
-
-int sl_pipeline(sl_pipeline_cb cb, void* arg, ...) {
-  sl_stream_t* small[64];
-  sl_stream_t** v = small;
-  size_t n = 0;
-  va_list ap;
-  va_start(ap, arg);
-  while (va_arg(ap, sl_stream_t*) != NULL) n++;
-  va_end(ap);
-  if (n > 64 && (v = sl__malloc(n * sizeof *v)) == NULL) {
-    /* ENOMEM: destroy every stage; cb still runs once, with SL_EINVAL. */
-    va_start(ap, arg);
-    for (size_t i = 0; i < n; i++)
-      sl_stream_destroy(va_arg(ap, sl_stream_t*), SL_ENOMEM);
-    va_end(ap);
-    return sl_pipelinev(small, 0, cb, arg);
-  }
-  va_start(ap, arg);
-  for (size_t i = 0; i < n; i++) v[i] = va_arg(ap, sl_stream_t*);
-  va_end(ap);
-  int rc = sl_pipelinev(v, n, cb, arg);
-  if (v != small) sl__free(v);
-  return rc;
 }

@@ -69,7 +69,11 @@ struct sl_stream_s {
       /* The library reports this stream's errors elsewhere (an HTTP
        * exchange, a child's events): an error without a listener is not
        * reported as unhandled. */
-      errors_owned : 1;
+      errors_owned : 1,
+      /* A peer that leaves (ECONNRESET, EPIPE, premature close) is not a
+       * failure to report: an HTTP server's request and response, which
+       * Node closes without an error when the client goes. */
+      peer_quiet : 1;
   int err;
   char* errmsg;
 

@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -210,8 +211,7 @@ static int zc_is_write_error(int err) {
          err == -ETXTBSY;
 }
 
-static void zc_fail(zc_job_t* j, int err) {
-  int w = zc_is_write_error(err);
+static void zc_fail_side(zc_job_t* j, int err, int w) {
   sl_stream_t* bad = w ? j->dst : j->src;
   sl_stream_t* other = w ? j->src : j->dst;
   const char* op = w ? "write" : "read";
@@ -223,6 +223,10 @@ static void zc_fail(zc_job_t* j, int err) {
     sl_stream_fail(bad, err, "%s", op);
   sl_stream_destroy(other, 0);
   zc_release(j);
+}
+
+static void zc_fail(zc_job_t* j, int err) {
+  zc_fail_side(j, err, zc_is_write_error(err));
 }
 
 /* The source failed itself (its message is recorded): the shared
@@ -303,7 +307,15 @@ static void zc_after_work(uv_work_t* w, int status) {
 static void zc_on_poll(uv_poll_t* h, int status, int events) {
   zc_job_t* j = h->data;
   if (status < 0) {
-    zc_fail(j, status);
+    /* libuv reports POLLERR as UV_EBADF: the error is the polled side's,
+     * and for a socket (a client that reset) SO_ERROR says which. */
+    int side = h == &j->poll[1], soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (status == UV_EBADF &&
+        getsockopt(j->fd[side], SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
+        soerr != 0)
+      status = -soerr;
+    zc_fail_side(j, status, side);
     return;
   }
   zc_block(j);

@@ -47,6 +47,26 @@ check "stream-video: several ranges: the whole file, 200 (as sluice serve)" \
 curl -s -H 'Range: bytes=x-y' -D "$T/h" -o "$T/v" "$U/"
 check "stream-video: a malformed range: the whole file, 200" \
   bash -c "grep -qi '^HTTP/1.1 200' '$T/h' && cmp -s '$T/v' '$VIDEO'"
+# A viewer that goes away mid-file (here: reset while the bytes leave with
+# sendfile) is no error of the server: nothing on stderr (it once said
+# "EBADF ... read 'FILE'", libuv's name for POLLERR), and it keeps serving.
+kill "$PID"
+head -c 64000000 /dev/zero > "$T/big.mp4"
+start big "$EX/stream-video" "$T/big.mp4" --port 0
+python3 - "$PORT" <<'PY'
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+s.recv(4096)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()  # RST, with most of the file still to send
+PY
+curl -s -r 0-9 -o "$T/v" "http://127.0.0.1:$PORT/"
+check "stream-video: serves on after a viewer reset mid-file" [ "$(stat -c %s "$T/v")" -eq 10 ]
+sleep 0.2
+check "stream-video: a viewer that left is not an error (stderr empty)" \
+  bash -c "[ ! -s '$T/big.err' ]"
 set +e; "$EX/stream-video" "$T/none.mp4" --port 0 >/dev/null 2>&1; rc=$?; set -e
 check "stream-video: missing file exits 1" [ "$rc" -eq 1 ]
 kill "$PID"

@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   sl_init(argc, argv);
   if (llhttp_init() != 42) return 3;
   sl_pipeline(done, NULL, sl_file_reader(argv[1], NULL), sl_gzip(NULL),
-              sl_file_writer(argv[2], NULL), NULL);
+              sl_file_writer(argv[2], NULL));
   return sl_run();
 }
 C

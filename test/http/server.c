@@ -355,7 +355,7 @@ static void send_file_pt(sl_stream_t* req, sl_stream_t* res, void* arg) {
   (void)req;
   zc_res = sl_stream_ref(res);
   sl_pipeline(ignore_done, NULL, sl_file_reader(arg, NULL),
-              sl_passthrough_new(NULL), res, NULL);
+              sl_passthrough_new(NULL), res);
 }
 
 TEST(http_server_piped_chunked) {

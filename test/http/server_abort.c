@@ -365,10 +365,9 @@ static void pipe_file_cl10(sl_stream_t* req, sl_stream_t* res, void* arg) {
   sl_http_set_header(res, "Content-Length", "10");
   sl_stream_t* file = sl_file_reader(path, NULL);
   if (strcmp(sl_http_path(req), "/through") == 0) /* first write comes late */
-    sl_pipeline(on_pipeline_ignore, NULL, file, sl_passthrough_new(NULL), res,
-                NULL);
+    sl_pipeline(on_pipeline_ignore, NULL, file, sl_passthrough_new(NULL), res);
   else
-    sl_pipeline(on_pipeline_ignore, NULL, file, res, NULL); /* sendfile */
+    sl_pipeline(on_pipeline_ignore, NULL, file, res); /* sendfile */
 }
 
 /* A file longer than the Content-Length its handler set, piped into the

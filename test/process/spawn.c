@@ -207,7 +207,7 @@ TEST(spawn_enoent_streams_exist_and_fail) {
   /* The request body of the upload server: pipeline(body, child stdin). */
   sl_stream_t* body = sl_stream_ref(sl_readable_new(NULL));
   sl_stream_push_bytes(body, "upload", 6);
-  ASSERT_EQ(sl_pipeline(fp_pipeline, &f, body, in, NULL), 0);
+  ASSERT_EQ(sl_pipeline(fp_pipeline, &f, body, in), 0);
   /* And a plain pipe out of its stdout. */
   sl_stream_t* sink = sl_passthrough_new(NULL);
   ASSERT(sl_stream_pipe(sl_child_stdout(c), sink, NULL) == sink);

@@ -391,7 +391,7 @@ TEST(stream_transform_backpressure) {
   sl_stream_ref(bp_tx);
   sl_stream_ref(bp_dst);
   int done = 0;
-  ASSERT_EQ(sl_pipeline(bp_result, &done, bp_src, bp_tx, bp_dst, NULL), 0);
+  ASSERT_EQ(sl_pipeline(bp_result, &done, bp_src, bp_tx, bp_dst), 0);
   sl_run();
   ASSERT_EQ(done, 1);
   ASSERT_EQ(bp_got, BP_TOTAL * BP_CHUNK + 1);

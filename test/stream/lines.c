@@ -223,7 +223,7 @@ TEST(lines_in_a_pipeline_with_gunzip) {
   sl_stream_t* lines = splitter(&g, NULL);
   int done = 0;
   ASSERT_EQ(sl_pipeline(on_pl, &done, sl_readable_new(&so), sl_gzip(NULL),
-                        sl_gunzip(NULL), lines, NULL),
+                        sl_gunzip(NULL), lines),
             0);
   sl_run();
   ASSERT_EQ(done, 1);

@@ -338,7 +338,7 @@ TEST(pipeline_success_once) {
   pl_keep(&r, b);
   pl_keep(&r, c);
   int rc;
-  CALL(rc = sl_pipeline(pl_cb, &r, a, b, c, NULL));
+  CALL(rc = sl_pipeline(pl_cb, &r, a, b, c));
   ASSERT_EQ(rc, 0);
   sl_run();
   ASSERT_EQ(r.calls, 1);
@@ -365,7 +365,7 @@ TEST(pipeline_many_stages) {
   sl_stream_t* z = psnk_new(&k, 0, 1);
   pl_keep(&r, a);
   pl_keep(&r, z);
-  int rc = sl_pipeline(pl_cb, &r, a, PT32, PT32, PT2, z, NULL); /* 68 */
+  int rc = sl_pipeline(pl_cb, &r, a, PT32, PT32, PT2, z); /* 68 */
   ASSERT_EQ(rc, 0);
   sl_run();
   ASSERT_EQ(r.calls, 1);
@@ -385,7 +385,7 @@ TEST(pipeline_error_first_stage) {
   pl_keep(&r, a);
   pl_keep(&r, b);
   pl_keep(&r, c);
-  sl_pipeline(pl_cb, &r, a, b, c, NULL);
+  sl_pipeline(pl_cb, &r, a, b, c);
   sl_run();
   ASSERT_EQ(r.calls, 1);
   ASSERT_EQ(r.err, SL_ENOENT);
@@ -417,7 +417,7 @@ TEST(pipeline_error_middle_stage) {
   pl_keep(&r, a);
   pl_keep(&r, b);
   pl_keep(&r, c);
-  sl_pipeline(pl_cb, &r, a, b, c, NULL);
+  sl_pipeline(pl_cb, &r, a, b, c);
   sl_run();
   ASSERT_EQ(r.calls, 1);
   ASSERT_EQ(r.err, SL_EINVAL);
@@ -438,7 +438,7 @@ TEST(pipeline_error_last_stage) {
   pl_keep(&r, a);
   pl_keep(&r, b);
   pl_keep(&r, c);
-  sl_pipeline(pl_cb, &r, a, b, c, NULL);
+  sl_pipeline(pl_cb, &r, a, b, c);
   sl_run();
   ASSERT_EQ(r.calls, 1);
   ASSERT_EQ(r.err, SL_ENOSPC);
@@ -459,7 +459,7 @@ TEST(pipeline_premature_close) {
   pl_keep(&r, a);
   pl_keep(&r, b);
   pl_keep(&r, c);
-  sl_pipeline(pl_cb, &r, a, b, c, NULL);
+  sl_pipeline(pl_cb, &r, a, b, c);
   run_later(10, destroy_later, b);
   sl_run();
   ASSERT_EQ(r.calls, 1);
@@ -476,7 +476,7 @@ TEST(pipeline_too_few_stages) {
   sl_stream_t* a = sl_readable_new(NULL);
   watch(a, &log);
   int rc;
-  CALL(rc = sl_pipeline(pl_cb, &r, a, NULL));
+  CALL(rc = sl_pipeline(pl_cb, &r, a));
   ASSERT_EQ(rc, SL_EINVAL);
   ASSERT_EQ(r.calls, 0);
   sl_run();
@@ -546,7 +546,7 @@ TEST(pipeline_callback_can_use_every_stage) {
   u.st[0] = psrc_new(&p, 0, 3, 10);
   u.st[1] = sl_passthrough_new(&on);
   u.st[2] = psnk_new(&k, 0, 1);
-  ASSERT_EQ(sl_pipeline(pl_use_cb, &u, u.st[0], u.st[1], u.st[2], NULL), 0);
+  ASSERT_EQ(sl_pipeline(pl_use_cb, &u, u.st[0], u.st[1], u.st[2]), 0);
   sl_run();
   ASSERT_EQ(u.calls, 1);
   ASSERT_EQ(u.err, 0);
@@ -562,7 +562,7 @@ TEST(pipeline_callback_can_use_every_stage_on_error) {
   u.st[0] = psrc_new(&p, 0, 3, 10);
   u.st[1] = sl_passthrough_new(NULL);
   u.st[2] = psnk_new(&k, 0, 1);
-  ASSERT_EQ(sl_pipeline(pl_use_cb, &u, u.st[0], u.st[1], u.st[2], NULL), 0);
+  ASSERT_EQ(sl_pipeline(pl_use_cb, &u, u.st[0], u.st[1], u.st[2]), 0);
   sl_run();
   ASSERT_EQ(u.calls, 1);
   ASSERT_EQ(u.err, SL_ENOENT);
@@ -601,6 +601,24 @@ TEST(pipeline_null_arguments) {
   ASSERT_STR_EQ(la.s, "close"); /* the stages given were destroyed */
 }
 
+/* The sl_pipeline() list is counted, not NULL-terminated: a failed
+ * constructor in the middle is an error, and the stages after it are not
+ * left behind. */
+TEST(pipeline_list_with_failed_stage) {
+  plres_t r = {0};
+  evlog_t la = {0}, lc = {0};
+  sl_stream_t* a = sl_readable_new(NULL);
+  sl_stream_t* c = sl_writable_new(NULL);
+  watch(a, &la);
+  watch(c, &lc);
+  ASSERT_EQ(sl_pipeline(pl_cb, &r, a, (sl_stream_t*)NULL, c), SL_EINVAL);
+  sl_run();
+  ASSERT_EQ(r.calls, 1);
+  ASSERT_EQ(r.err, SL_EINVAL);
+  ASSERT_STR_EQ(la.s, "close");
+  ASSERT_STR_EQ(lc.s, "close");
+}
+
 /* Runs fn with stderr going to a file; returns what was written there. */
 static char* capture_stderr(void (*fn)(void)) {
   const char* path = sl_test_path("stderr.txt");
@@ -621,7 +639,7 @@ static int run_status;
 
 static void copy_missing_no_cb(void) {
   sl_pipeline(NULL, NULL, sl_file_reader(sl_test_path("missing"), NULL),
-              sl_file_writer(sl_test_path("out"), NULL), NULL);
+              sl_file_writer(sl_test_path("out"), NULL));
   run_status = sl_run();
 }
 
@@ -639,7 +657,7 @@ TEST(pipeline_without_callback_reports_error) {
 static void copy_ok_no_cb(void) {
   sl_test_write_file(sl_test_path("in"), "hello", 5);
   sl_pipeline(NULL, NULL, sl_file_reader(sl_test_path("in"), NULL),
-              sl_file_writer(sl_test_path("out"), NULL), NULL);
+              sl_file_writer(sl_test_path("out"), NULL));
   run_status = sl_run();
 }
 
@@ -687,6 +705,17 @@ TEST(pipeline_ctx_is_held_for_the_callback) {
   {
     ctx_t local = {.start = 42, .path = "/x"};
     ASSERT_EQ(sl_pipelinev_ctx(v, 2, ctx_cb, &local, sizeof local), 0);
+    memset(&local, 0, sizeof local);
+  }
+  sl_run();
+  ASSERT(ctx_seen != NULL);
+  ctx_seen = NULL;
+  { /* the macro copies sizeof *ctx bytes */
+    ctx_t local = {.start = 42, .path = "/x"};
+    ASSERT_EQ(sl_pipeline_ctx(ctx_cb, &local,
+                              sl_file_reader(sl_test_path("in"), NULL),
+                              sl_writable_new(NULL)),
+              0);
     memset(&local, 0, sizeof local);
   }
   sl_run();
@@ -824,5 +853,23 @@ TEST(stream_unhandled_error_is_reported) {
   ASSERT_EQ(heard, 1);
   ASSERT_EQ(run_status, 0);
   ASSERT_STR_EQ(err, "");
+  free(err);
+}
+
+static void report_twice(void) {
+  sl_report(SL_ENOENT, "spawn gzip ENOENT");
+  sl_report(SL_ENOENT, "spawn gzip ENOENT"); /* the same failure, again */
+  sl_report(SL_EIO, NULL);
+  sl_report(SL_ENOENT, "spawn gzip ENOENT");
+  ASSERT_EQ(sl_report(0, "not an error"), 0);
+}
+
+/* One failure seen by two owners is written once; different reports, and a
+ * report that comes back after another, are all written. */
+TEST(report_writes_a_repeated_line_once) {
+  char* err = capture_stderr(report_twice);
+  ASSERT_STR_EQ(err, "spawn gzip ENOENT\nEIO: i/o error\nspawn gzip ENOENT\n");
+  ASSERT_EQ(sl_exit_code(), 1);
+  sl_set_exit_code(0);
   free(err);
 }

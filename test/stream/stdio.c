@@ -245,8 +245,7 @@ TEST(stdio_stdin_stdout_filter) {
   ASSERT(out != NULL && sl_stdout() == out);
   sl_stream_opts_t o = {.hooks = &hooks, .high_water_mark = 64 * 1024};
   int done = 0;
-  sl_pipeline(on_filter_done, &done, sl_stdin(), sl_transform_new(&o), out,
-              NULL);
+  sl_pipeline(on_filter_done, &done, sl_stdin(), sl_transform_new(&o), out);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(done, 1);
   ASSERT(fd_open(0) && fd_open(1));

@@ -139,7 +139,7 @@ TEST(zc_pipeline_64mib) {
   sl_stream_t* r = sl_stream_ref(sl_file_reader(sl_test_path("in.bin"), NULL));
   sl_stream_t* w = sl_stream_ref(sl_file_writer(sl_test_path("out.bin"), NULL));
   pl_result_t res = {.stage = 99};
-  ASSERT_EQ(sl_pipeline(on_pipeline, &res, r, w, NULL), 0);
+  ASSERT_EQ(sl_pipeline(on_pipeline, &res, r, w), 0);
   ASSERT_EQ(res.calls, 0);
   sl_run();
   ASSERT_EQ(res.calls, 1);
@@ -176,7 +176,7 @@ TEST(zc_empty_file) {
   sl_test_write_file(sl_test_path("out.bin"), "old", 3); /* truncated */
   pl_result_t res = {0};
   sl_pipeline(on_pipeline, &res, sl_file_reader(sl_test_path("in.bin"), NULL),
-              sl_file_writer(sl_test_path("out.bin"), NULL), NULL);
+              sl_file_writer(sl_test_path("out.bin"), NULL));
   sl_run();
   ASSERT_EQ(res.calls, 1);
   ASSERT_EQ(res.err, 0);
@@ -189,7 +189,7 @@ TEST(zc_missing_source_pipeline) {
   ev_log_t wl = {0};
   sl_stream_t* w = sl_file_writer(sl_test_path("out.bin"), NULL);
   watch(w, &wl);
-  sl_pipeline(on_pipeline, &res, sl_file_reader(path, NULL), w, NULL);
+  sl_pipeline(on_pipeline, &res, sl_file_reader(path, NULL), w);
   sl_run();
   ASSERT_EQ(res.calls, 1);
   ASSERT_EQ(res.err, SL_ENOENT);
@@ -207,7 +207,7 @@ TEST(zc_dev_full_pipeline) {
   free(make_file("in.bin", 4 << 20, 15));
   pl_result_t res = {0};
   sl_pipeline(on_pipeline, &res, sl_file_reader(sl_test_path("in.bin"), NULL),
-              sl_file_writer("/dev/full", NULL), NULL);
+              sl_file_writer("/dev/full", NULL));
   sl_run();
   ASSERT_EQ(res.calls, 1);
   ASSERT_EQ(res.err, SL_ENOSPC);
@@ -229,7 +229,7 @@ TEST(zc_write_error_midway) {
   sl_stream_t* r = sl_file_reader(sl_test_path("in.bin"), NULL);
   watch(r, &rl);
   pl_result_t res = {0};
-  sl_pipeline(on_pipeline, &res, r, w, NULL);
+  sl_pipeline(on_pipeline, &res, r, w);
   sl_run();
   ASSERT_EQ(res.err, SL_EFBIG);
   ASSERT_EQ(res.stage, 1);
@@ -304,8 +304,8 @@ TEST(zc_splice_through_pipe) {
   sl_stream_t* c = sl_stream_ref(sl_file_reader(NULL, &from_pipe));
   sl_stream_t* d = sl_stream_ref(sl_file_writer(sl_test_path("out.bin"), NULL));
   pl_result_t r1 = {0}, r2 = {0};
-  sl_pipeline(on_pipeline, &r1, a, b, NULL);
-  sl_pipeline(on_pipeline, &r2, c, d, NULL);
+  sl_pipeline(on_pipeline, &r1, a, b);
+  sl_pipeline(on_pipeline, &r2, c, d);
   sl_run();
   ASSERT_EQ(r1.err, 0);
   ASSERT_EQ(r2.err, 0);
@@ -331,9 +331,9 @@ TEST(zc_splice_nonblocking_pipe_on_loop) {
   sl_stream_t* b = sl_stream_ref(sl_file_writer(NULL, &to_pipe));
   pl_result_t r1 = {0}, r2 = {0};
   sl_pipeline(on_pipeline, &r1, sl_file_reader(sl_test_path("in.bin"), NULL),
-              b, NULL);
+              b);
   sl_pipeline(on_pipeline, &r2, sl_file_reader(NULL, &from_pipe),
-              sl_file_writer(sl_test_path("out.bin"), NULL), NULL);
+              sl_file_writer(sl_test_path("out.bin"), NULL));
   sl_run();
   ASSERT_EQ(r1.err, 0);
   ASSERT_EQ(r2.err, 0);
@@ -387,9 +387,9 @@ TEST(zc_sendfile_to_nonblocking_socket) {
    * socket source has no zero-copy call into a file). */
   sl_file_opts_t from = {.use_fd = 1, .fd = sv[1]};
   pl_result_t r1 = {0}, r2 = {0};
-  sl_pipeline(on_pipeline, &r1, r, k, NULL);
+  sl_pipeline(on_pipeline, &r1, r, k);
   sl_pipeline(on_pipeline, &r2, sl_file_reader(NULL, &from),
-              sl_file_writer(sl_test_path("out.bin"), NULL), NULL);
+              sl_file_writer(sl_test_path("out.bin"), NULL));
   sl_run();
   ASSERT_EQ(r1.err, 0);
   ASSERT_EQ(r2.err, 0);
@@ -410,7 +410,7 @@ TEST(zc_socket_peer_gone_is_epipe) {
   close(sv[1]);
   pl_result_t res = {0};
   sl_pipeline(on_pipeline, &res, sl_file_reader(sl_test_path("in.bin"), NULL),
-              sock_sink(sv[0]), NULL);
+              sock_sink(sv[0]));
   sl_run();
   ASSERT_EQ(res.err, SL_EPIPE);
   ASSERT_EQ(res.stage, 1);
@@ -452,7 +452,7 @@ TEST(zc_destroy_during_copy) {
   sl_stream_t* r = sl_file_reader(sl_test_path("in.bin"), NULL);
   watch(r, &rl);
   watch(w, &wl);
-  sl_pipeline(on_pipeline, &res, r, w, NULL);
+  sl_pipeline(on_pipeline, &res, r, w);
   sl_timer_start(2, 0, destroy_dst, w);
   sl_run();
   ASSERT_EQ(res.calls, 1);

@@ -598,7 +598,7 @@ TEST(zlib_gzip_slow_consumer_keeps_buffering_bounded) {
   sl_stream_t* source = source_new(&src, data, len, 65536);
   sl_stream_ref(z);
   pl_result_t res = {0};
-  ASSERT_EQ(sl_pipeline(on_pipeline, &res, source, z, sink, NULL), 0);
+  ASSERT_EQ(sl_pipeline(on_pipeline, &res, source, z, sink), 0);
   sl_run();
   ASSERT_EQ(res.err, 0);
   ASSERT(k.len > len);
@@ -714,7 +714,7 @@ TEST(zlib_gzip_streams_share_the_compressors) {
     memset(&res[i], 0, sizeof res[i]);
     ASSERT_EQ(sl_pipeline(on_pipeline, &res[i],
                           source_new(&src[i], data[i], len, 65536), z[i],
-                          sink_new(&k[i]), NULL),
+                          sink_new(&k[i])),
               0);
   }
   sl_timer_start(5, 0, destroy_later, z[SHARE_N - 1]);
@@ -773,7 +773,7 @@ TEST(zlib_bad_options_fail_with_einval) {
     sl_stream_t* z = cases[i].make(&cases[i].o);
     ASSERT(z != NULL);
     ASSERT_EQ(sl_pipeline(on_pipeline, &res, source_new(&src, "abc", 3, 3),
-                          z, sink_new(&k), NULL),
+                          z, sink_new(&k)),
               0);
     ASSERT_EQ(res.calls, 0); /* from the loop, not inside the call */
     sl_run();
