@@ -113,7 +113,7 @@ static void worker_shutdown(void) {
   if (W.shutting) return;
   W.shutting = 1;
   if (W.shut_cb != NULL) W.shut_cb(W.shut_arg);
-  if (sl__listen_shutdown_all() == 0 && W.shut_cb == NULL) {
+  if (sl__wnet_shutdown_all() == 0 && W.shut_cb == NULL) {
     if (W.sig_on) uv_signal_stop(&W.sig);
     signal(SIGTERM, SIG_DFL);
     raise(SIGTERM);
@@ -184,6 +184,7 @@ static void on_primary_msg(sl_channel_t* ch, const sl_child_event_t* ev,
 static void worker_check(void) {
   if (W.checked) return;
   W.checked = 1;
+  sl__wnet_install();
   const char* e = getenv("SLUICE_WORKER_ID");
   if (e == NULL) return;
   W.id = atoi(e) > 0 ? atoi(e) : 1;

@@ -1,40 +1,24 @@
-/* A server's listening side, in and out of a cluster worker: the
- * synchronous listen request to the primary over the control socket
- * (descriptor SLUICE_CLUSTER_FD), the rr handoffs that arrive on it (given
- * to the server's callback, or bounced back when the server is gone), the
- * unlisten handshake, and the accept-queue drain servers run when they
- * stop. Outside a worker a server simply binds its own socket. */
+/* A worker's side of the control socket (descriptor SLUICE_CLUSTER_FD),
+ * behind the stream layer's listen hooks (stream/listen_int.h), which
+ * sl__wnet_install puts in place in a worker: the synchronous listen
+ * request to the primary, the rr handoffs that arrive on it (given to the
+ * server's listener, or bounced back when the server is gone), and the
+ * unlisten handshake. Outside a worker no hook is installed and a server
+ * binds its own socket. Also the load figures a worker reports (read from
+ * the servers' counters in listen.c). */
 #define _GNU_SOURCE
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "cluster/cluster_int.h"
-#include "stream/stream_int.h"
+#include "stream/listen_int.h"
 
 #define LISTEN_TIMEOUT_MS 10000
 #define MAX_EARLY 1024 /* handoffs read while waiting for a listen answer */
 
-sl__load_t sl__load;
-
-/* The bounds of the request-duration histogram, in seconds: Prometheus's
- * default buckets, which span a cached small file to a slow download. */
-static const double bucket_le[SL_DURATION_BUCKETS] = {
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-
 double sl_load_bucket_le(int i) {
-  return i >= 0 && i < SL_DURATION_BUCKETS ? bucket_le[i] : -1;
-}
-
-void sl__load_observe(int status, uint64_t bytes, uint64_t ns) {
-  if (status >= 100 && status < 600) sl__load.responses[status / 100 - 1]++;
-  sl__load.bytes_sent += bytes;
-  sl__load.duration_sum_ns += ns;
-  double s = (double)ns / 1e9;
-  int i = 0;
-  while (i < SL_DURATION_BUCKETS && s > bucket_le[i]) i++;
-  if (i < SL_DURATION_BUCKETS) sl__load.duration_buckets[i]++;
-  else sl__load.duration_over++;
+  return i >= 0 && i < SL_DURATION_BUCKETS ? sl__load_bucket_le[i] : -1;
 }
 
 void sl_load_self(sl_worker_load_t* out) {
@@ -52,21 +36,21 @@ void sl_load_self(sl_worker_load_t* out) {
   out->at_ms = sl_now_ms();
 }
 
-struct sl__clisten_s {
+/* A server's membership in the primary's listener for its address: the
+ * listen hooks' state for one sl__listen_t. */
+typedef struct {
   sl__queue_t node;
+  sl__listen_t* l;
   int key;
   int index;
   char host[64];
   int port; /* as asked */
   int bounce_late;
-  sl__conn_fd_cb on_fd;
-  void (*close_server)(void* arg);
-  void* arg;
   int closing;
   void (*close_cb)(void* arg);
   void* close_arg;
   sl__tick_t gone_tick; /* the primary is gone: no acknowledgement */
-};
+} member_t;
 
 typedef struct {
   int key, fd;
@@ -157,10 +141,10 @@ static void ctl_check(void) {
   N.fd = fd;
 }
 
-static sl__clisten_t* member_find(int key) {
+static member_t* member_find(int key) {
   for (sl__queue_t* q = N.members.next; q != &N.members; q = q->next) {
-    sl__clisten_t* l = sl__container_of(q, sl__clisten_t, node);
-    if (l->key == key) return l;
+    member_t* mb = sl__container_of(q, member_t, node);
+    if (mb->key == key) return mb;
   }
   return NULL;
 }
@@ -174,27 +158,28 @@ static void bounce(int key, int fd) {
 }
 
 static void deliver(int key, int fd) {
-  sl__clisten_t* l = member_find(key);
-  if (l != NULL && !(l->closing && l->bounce_late)) l->on_fd(l->arg, fd);
+  member_t* mb = member_find(key);
+  if (mb != NULL && !(mb->closing && mb->bounce_late))
+    sl__listen_adopt_fd(mb->l, fd);
   else bounce(key, fd);
 }
 
-static void member_release(sl__clisten_t* l) {
-  sl__queue_remove(&l->node);
+static void member_release(member_t* mb) {
+  sl__queue_remove(&mb->node);
   if (--N.refs == 0 && N.poll_on) uv_unref((uv_handle_t*)&N.poll);
-  void (*cb)(void*) = l->close_cb;
-  void* arg = l->close_arg;
-  sl__free(l);
+  void (*cb)(void*) = mb->close_cb;
+  void* arg = mb->close_arg;
+  sl__free(mb);
   if (cb != NULL) cb(arg);
 }
 
 static void unlisten_done(int key) {
-  sl__clisten_t* l = member_find(key);
-  if (l != NULL && l->closing) member_release(l);
+  member_t* mb = member_find(key);
+  if (mb != NULL && mb->closing) member_release(mb);
 }
 
 static void on_gone_tick(sl__tick_t* t) {
-  member_release(sl__container_of(t, sl__clisten_t, gone_tick));
+  member_release(sl__container_of(t, member_t, gone_tick));
 }
 
 static void handle(const sl__ctl_msg_t* m, int fd) {
@@ -286,19 +271,18 @@ static int listen_index(const char* host, int port) {
     int used = 0;
     for (sl__queue_t* q = N.members.next; q != &N.members && !used;
          q = q->next) {
-      sl__clisten_t* l = sl__container_of(q, sl__clisten_t, node);
-      used = l->index == i && l->port == port && strcmp(l->host, host) == 0;
+      member_t* mb = sl__container_of(q, member_t, node);
+      used = mb->index == i && mb->port == port && strcmp(mb->host, host) == 0;
     }
     if (!used) return i;
   }
 }
 
-static int listen_via_primary(const char* host, int port, int backlog,
-                              sl__conn_fd_cb on_fd,
-                              void (*close_server)(void* arg), void* arg,
-                              int* port_out, sl__clisten_t** out) {
-  sl__clisten_t* l = sl__calloc(1, sizeof *l);
-  int rc = l == NULL ? SL_ENOMEM : ctl_poll_start();
+/* The open hook: LISTEN to the primary. */
+static int listen_via_primary(sl__listen_t* l, const char* host, int port,
+                              int backlog, void** member, int* port_out) {
+  member_t* mb = sl__calloc(1, sizeof *mb);
+  int rc = mb == NULL ? SL_ENOMEM : ctl_poll_start();
   sl__ctl_msg_t m = {.type = SL__CTL_LISTEN, .port = port,
                      .backlog = backlog, .index = listen_index(host, port)};
   snprintf(m.host, sizeof m.host, "%s", host);
@@ -308,45 +292,29 @@ static int listen_via_primary(const char* host, int port, int backlog,
   if (rc == 0 && fd < 0 && m.sched != SL_SCHED_RR) rc = SL_EPROTO;
   if (rc != 0) {
     if (fd >= 0) close(fd);
-    sl__free(l);
+    sl__free(mb);
     return rc;
   }
-  l->key = m.key;
-  l->index = m.index;
-  l->port = port;
-  snprintf(l->host, sizeof l->host, "%s", host);
-  l->on_fd = on_fd;
-  l->close_server = close_server;
-  l->arg = arg;
-  sl__tick_init(&l->gone_tick, on_gone_tick);
-  sl__queue_insert_tail(&N.members, &l->node);
+  mb->l = l;
+  mb->key = m.key;
+  mb->index = m.index;
+  mb->port = port;
+  snprintf(mb->host, sizeof mb->host, "%s", host);
+  sl__tick_init(&mb->gone_tick, on_gone_tick);
+  sl__queue_insert_tail(&N.members, &mb->node);
   *port_out = m.port;
-  *out = l;
+  *member = mb;
   return fd >= 0 ? fd : SL__LISTEN_HANDOFF;
 }
 
-int sl__listen_open(const char* host, int port, int backlog, int reuseport,
-                    int exclusive, sl__conn_fd_cb on_fd,
-                    void (*close_server)(void* arg), void* arg,
-                    int* port_out, sl__clisten_t** out) {
-  *out = NULL;
+static int hook_open(sl__listen_t* l, const char* host, int port, int backlog,
+                     void** member, int* port_out) {
+  *member = NULL;
   ctl_check();
-  if (host == NULL) host = "127.0.0.1";
-  size_t host_max = sizeof((sl__clisten_t*)0)->host;
-  if (N.fd >= 0 && !exclusive && strlen(host) < host_max) {
-    sl_cluster_is_primary(); /* the channel and "online" come first */
-    return listen_via_primary(host, port, backlog, on_fd, close_server, arg,
-                              port_out, out);
-  }
-  int fd = sl__tcp_bind(host, port, reuseport);
-  if (fd < 0) return fd;
-  if (listen(fd, backlog) != 0) {
-    int err = -errno;
-    close(fd);
-    return err;
-  }
-  *port_out = sl__tcp_local_port(fd);
-  return fd;
+  if (N.fd < 0 || strlen(host) >= sizeof((member_t*)0)->host)
+    return SL__LISTEN_LOCAL;
+  sl_cluster_is_primary(); /* the channel and "online" come first */
+  return listen_via_primary(l, host, port, backlog, member, port_out);
 }
 
 /* A control packet that must go out (the primary reads them as they come,
@@ -361,37 +329,37 @@ static int send_must(const sl__ctl_msg_t* m) {
   return rc;
 }
 
-void sl__listen_close(sl__clisten_t* l, int bounce_late,
-                      void (*cb)(void* arg), void* arg) {
-  SL_ASSERT(!l->closing);
-  l->closing = 1;
-  l->bounce_late = bounce_late;
-  l->close_cb = cb;
-  l->close_arg = arg;
-  sl__ctl_msg_t m = {.type = SL__CTL_UNLISTEN, .key = l->key};
+/* The close hook: UNLISTEN; cb runs at the primary's UNLISTEN_OK. */
+static void hook_close(void* member, int bounce_late, void (*cb)(void* arg),
+                       void* arg) {
+  member_t* mb = member;
+  SL_ASSERT(!mb->closing);
+  mb->closing = 1;
+  mb->bounce_late = bounce_late;
+  mb->close_cb = cb;
+  mb->close_arg = arg;
+  sl__ctl_msg_t m = {.type = SL__CTL_UNLISTEN, .key = mb->key};
   if (N.refs++ == 0) uv_ref((uv_handle_t*)&N.poll);
   if (send_must(&m) != 0)
-    sl__tick_schedule(&l->gone_tick); /* the primary is gone */
+    sl__tick_schedule(&mb->gone_tick); /* the primary is gone */
 }
 
-size_t sl__listen_shutdown_all(void) {
+static const sl__listen_hooks_t worker_hooks = {
+    .open = hook_open,
+    .close = hook_close,
+};
+
+void sl__wnet_install(void) {
+  if (getenv("SLUICE_CLUSTER_FD") != NULL) sl__listen_set_hooks(&worker_hooks);
+}
+
+size_t sl__wnet_shutdown_all(void) {
   size_t n = 0;
   if (!N.checked) return 0;
   for (sl__queue_t* q = N.members.next; q != &N.members; q = q->next) {
-    sl__clisten_t* l = sl__container_of(q, sl__clisten_t, node);
+    member_t* mb = sl__container_of(q, member_t, node);
     n++;
-    if (!l->closing) l->close_server(l->arg); /* leaves it in the list */
+    if (!mb->closing) sl__listen_shutdown(mb->l); /* leaves it listed */
   }
   return n;
-}
-
-size_t sl__listen_drain(int fd, sl__conn_fd_cb on_fd, void* arg) {
-  size_t n = 0;
-  for (;;) {
-    int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (c < 0 && errno == EINTR) continue;
-    if (c < 0) return n;
-    on_fd(arg, c);
-    n++;
-  }
 }

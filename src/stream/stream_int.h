@@ -194,9 +194,6 @@ void sl__uv_stream_connected(sl_stream_t* s, int status);
  * A listener passed by systemd for that address (LISTEN_PID/LISTEN_FDS,
  * port != 0) is duplicated instead, already listening. */
 int sl__tcp_bind(const char* host, int port, int reuseport);
-/* A libuv TCP handle (allocated; free it with uv_close and sl__free) over
- * connected socket `fd`, or NULL (fd closed) on failure. */
-uv_tcp_t* sl__tcp_handle_from_fd(int fd);
 /* The local port a socket is bound to (0 on error). */
 int sl__tcp_local_port(int fd);
 
