@@ -1,5 +1,6 @@
-/* Internal contract of the cluster layer: cluster.c (roles, lifecycle,
- * restart policy, heartbeat, rolling restart, shutdown), primary_net.c (the
+/* Internal contract of the cluster layer: primary.c (forking, lifecycle,
+ * restart policy, heartbeat, rolling restart, shutdown), worker.c (the
+ * worker's role, online, pongs, its shutdown), primary_net.c (the
  * primary's listening sockets and the control sockets to the workers:
  * listen requests, rr handoffs, orphaned slots) and worker_net.c (a
  * worker's side of the control socket: synchronous listen, handoffs),
@@ -117,7 +118,7 @@ int sl__proc_written(pid_t pid, uint64_t* out);
  * cannot be told). */
 int sl__proc_tcp_connections(pid_t pid);
 
-/* cluster.c, for primary_net.c: a worker now listens on `port` (emits
+/* primary.c, for primary_net.c: a worker now listens on `port` (emits
  * ONLINE first if it had not been emitted). */
 void sl__cluster_worker_listening(sl_worker_t* w, int port);
 /* The live workers, in fork order. */

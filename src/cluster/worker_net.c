@@ -66,7 +66,7 @@ static struct {
   early_t early[MAX_EARLY]; /* read during a synchronous wait */
   size_t nearly;
   sl__tick_t early_tick;
-} N = {.fd = -1};
+} control = {.fd = -1};
 
 /* --- packets -------------------------------------------------------------- */
 
@@ -125,9 +125,9 @@ int sl__ctl_recv(int sock, sl__ctl_msg_t* m, int* fd, int flags) {
 /* --- the worker's control socket ------------------------------------------ */
 
 static void ctl_check(void) {
-  if (N.checked) return;
-  N.checked = 1;
-  sl__queue_init(&N.members);
+  if (control.checked) return;
+  control.checked = 1;
+  sl__queue_init(&control.members);
   const char* e = getenv("SLUICE_CLUSTER_FD");
   if (e == NULL || sl_cluster_is_primary()) return; /* the id is unset
                                                        once it was read */
@@ -138,11 +138,12 @@ static void ctl_check(void) {
       type != SOCK_SEQPACKET)
     return;
   unsetenv("SLUICE_CLUSTER_FD");
-  N.fd = fd;
+  control.fd = fd;
 }
 
 static member_t* member_find(int key) {
-  for (sl__queue_t* q = N.members.next; q != &N.members; q = q->next) {
+  for (sl__queue_t* q = control.members.next; q != &control.members;
+       q = q->next) {
     member_t* mb = sl__container_of(q, member_t, node);
     if (mb->key == key) return mb;
   }
@@ -153,7 +154,7 @@ static member_t* member_find(int key) {
  * server is gone (the primary gives it to another worker). */
 static void bounce(int key, int fd) {
   sl__ctl_msg_t m = {.type = SL__CTL_BOUNCE, .key = key};
-  sl__ctl_send(N.fd, &m, fd);
+  sl__ctl_send(control.fd, &m, fd);
   close(fd);
 }
 
@@ -166,7 +167,8 @@ static void deliver(int key, int fd) {
 
 static void member_release(member_t* mb) {
   sl__queue_remove(&mb->node);
-  if (--N.refs == 0 && N.poll_on) uv_unref((uv_handle_t*)&N.poll);
+  if (--control.refs == 0 && control.poll_on)
+    uv_unref((uv_handle_t*)&control.poll);
   void (*cb)(void*) = mb->close_cb;
   void* arg = mb->close_arg;
   sl__free(mb);
@@ -193,7 +195,7 @@ static void handle(const sl__ctl_msg_t* m, int fd) {
   } else if (m->type == SL__CTL_LISTEN_OK && m->err == 0) {
     /* The answer to a listen that gave up waiting: leave again. */
     sl__ctl_msg_t u = {.type = SL__CTL_UNLISTEN, .key = m->key};
-    sl__ctl_send(N.fd, &u, -1);
+    sl__ctl_send(control.fd, &u, -1);
   }
 }
 
@@ -204,31 +206,32 @@ static void on_ctl(uv_poll_t* p, int status, int events) {
   int fd, rc = 0;
   /* A bounded batch per wakeup keeps the loop fair to other handles. */
   for (int i = 0; i < 256 && status == 0; i++) {
-    rc = sl__ctl_recv(N.fd, &m, &fd, MSG_DONTWAIT);
+    rc = sl__ctl_recv(control.fd, &m, &fd, MSG_DONTWAIT);
     if (rc == 0) return;
     if (rc < 0 && rc != SL_EINVAL) break;
     if (rc == 1) handle(&m, fd);
   }
   if (status != 0 || (rc < 0 && rc != SL_EINVAL)) {
     /* The primary is gone: the channel's close ends the worker. */
-    uv_poll_stop(&N.poll);
+    uv_poll_stop(&control.poll);
   }
 }
 
 static void deliver_early(sl__tick_t* t) {
   (void)t;
-  for (size_t i = 0; i < N.nearly; i++) deliver(N.early[i].key, N.early[i].fd);
-  N.nearly = 0;
+  for (size_t i = 0; i < control.nearly; i++)
+    deliver(control.early[i].key, control.early[i].fd);
+  control.nearly = 0;
 }
 
 static int ctl_poll_start(void) {
-  if (N.poll_on) return 0;
-  int rc = uv_poll_init(sl__loop(), &N.poll, N.fd);
-  if (rc == 0) rc = uv_poll_start(&N.poll, UV_READABLE, on_ctl);
+  if (control.poll_on) return 0;
+  int rc = uv_poll_init(sl__loop(), &control.poll, control.fd);
+  if (rc == 0) rc = uv_poll_start(&control.poll, UV_READABLE, on_ctl);
   if (rc != 0) return rc;
-  uv_unref((uv_handle_t*)&N.poll);
-  sl__tick_init(&N.early_tick, deliver_early);
-  N.poll_on = 1;
+  uv_unref((uv_handle_t*)&control.poll);
+  sl__tick_init(&control.early_tick, deliver_early);
+  control.poll_on = 1;
   return 0;
 }
 
@@ -236,27 +239,27 @@ static int ctl_poll_start(void) {
  * packets for earlier listeners that arrive meanwhile are kept and
  * delivered from the loop. */
 static int ask_primary(sl__ctl_msg_t* m, int* fd) {
-  m->seq = ++N.seq;
-  int rc = sl__ctl_send(N.fd, m, -1);
+  m->seq = ++control.seq;
+  int rc = sl__ctl_send(control.fd, m, -1);
   if (rc != 0) return rc;
   uint64_t deadline = uv_hrtime() / 1000000 + LISTEN_TIMEOUT_MS;
   for (;;) {
     uint64_t now = uv_hrtime() / 1000000;
     if (now >= deadline) return SL_ETIMEDOUT;
-    struct pollfd pfd = {.fd = N.fd, .events = POLLIN};
+    struct pollfd pfd = {.fd = control.fd, .events = POLLIN};
     if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
       return -errno;
     sl__ctl_msg_t r;
-    rc = sl__ctl_recv(N.fd, &r, fd, MSG_DONTWAIT);
+    rc = sl__ctl_recv(control.fd, &r, fd, MSG_DONTWAIT);
     if (rc < 0 && rc != SL_EINVAL) return rc;
     if (rc != 1) continue;
     if (r.type == SL__CTL_LISTEN_OK && r.seq == m->seq) {
       *m = r;
       return 0;
     }
-    if (r.type == SL__CTL_CONN && *fd >= 0 && N.nearly < MAX_EARLY) {
-      N.early[N.nearly++] = (early_t){r.key, *fd};
-      sl__tick_schedule(&N.early_tick);
+    if (r.type == SL__CTL_CONN && *fd >= 0 && control.nearly < MAX_EARLY) {
+      control.early[control.nearly++] = (early_t){r.key, *fd};
+      sl__tick_schedule(&control.early_tick);
     } else if (r.type == SL__CTL_CONN && *fd >= 0) {
       bounce(r.key, *fd); /* no server callback inside a listen call */
     } else {
@@ -269,7 +272,7 @@ static int ask_primary(sl__ctl_msg_t* m, int* fd) {
 static int listen_index(const char* host, int port) {
   for (int i = 0;; i++) {
     int used = 0;
-    for (sl__queue_t* q = N.members.next; q != &N.members && !used;
+    for (sl__queue_t* q = control.members.next; q != &control.members && !used;
          q = q->next) {
       member_t* mb = sl__container_of(q, member_t, node);
       used = mb->index == i && mb->port == port && strcmp(mb->host, host) == 0;
@@ -301,7 +304,7 @@ static int listen_via_primary(sl__listen_t* l, const char* host, int port,
   mb->port = port;
   snprintf(mb->host, sizeof mb->host, "%s", host);
   sl__tick_init(&mb->gone_tick, on_gone_tick);
-  sl__queue_insert_tail(&N.members, &mb->node);
+  sl__queue_insert_tail(&control.members, &mb->node);
   *port_out = m.port;
   *member = mb;
   return fd >= 0 ? fd : SL__LISTEN_HANDOFF;
@@ -311,7 +314,7 @@ static int hook_open(sl__listen_t* l, const char* host, int port, int backlog,
                      void** member, int* port_out) {
   *member = NULL;
   ctl_check();
-  if (N.fd < 0 || strlen(host) >= sizeof((member_t*)0)->host)
+  if (control.fd < 0 || strlen(host) >= sizeof((member_t*)0)->host)
     return SL__LISTEN_LOCAL;
   sl_cluster_is_primary(); /* the channel and "online" come first */
   return listen_via_primary(l, host, port, backlog, member, port_out);
@@ -322,8 +325,8 @@ static int hook_open(sl__listen_t* l, const char* host, int port, int backlog,
 static int send_must(const sl__ctl_msg_t* m) {
   int rc;
   for (int i = 0; i < 100; i++) {
-    if ((rc = sl__ctl_send(N.fd, m, -1)) != SL_EAGAIN) return rc;
-    struct pollfd pfd = {.fd = N.fd, .events = POLLOUT};
+    if ((rc = sl__ctl_send(control.fd, m, -1)) != SL_EAGAIN) return rc;
+    struct pollfd pfd = {.fd = control.fd, .events = POLLOUT};
     poll(&pfd, 1, 10);
   }
   return rc;
@@ -339,7 +342,7 @@ static void hook_close(void* member, int bounce_late, void (*cb)(void* arg),
   mb->close_cb = cb;
   mb->close_arg = arg;
   sl__ctl_msg_t m = {.type = SL__CTL_UNLISTEN, .key = mb->key};
-  if (N.refs++ == 0) uv_ref((uv_handle_t*)&N.poll);
+  if (control.refs++ == 0) uv_ref((uv_handle_t*)&control.poll);
   if (send_must(&m) != 0)
     sl__tick_schedule(&mb->gone_tick); /* the primary is gone */
 }
@@ -355,8 +358,9 @@ void sl__wnet_install(void) {
 
 size_t sl__wnet_shutdown_all(void) {
   size_t n = 0;
-  if (!N.checked) return 0;
-  for (sl__queue_t* q = N.members.next; q != &N.members; q = q->next) {
+  if (!control.checked) return 0;
+  for (sl__queue_t* q = control.members.next; q != &control.members;
+       q = q->next) {
     member_t* mb = sl__container_of(q, member_t, node);
     n++;
     if (!mb->closing) sl__listen_shutdown(mb->l); /* leaves it listed */

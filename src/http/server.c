@@ -1,7 +1,7 @@
 /* The HTTP/1.1 server: connections from the stream layer's listener
- * (listen.c, held back at max_connections), over socket streams, llhttp driven from the
- * socket's data events, the request-smuggling checks llhttp 8.1 lacks, the
- * limits (431, 413, 408, idle keep-alive, pipelining depth), and graceful
+ * (listen.c, held back at max_connections), over socket streams, llhttp driven
+ * from the socket's data events, the request-smuggling checks llhttp 8.1 lacks,
+ * the limits (431, 413, 408, idle keep-alive, pipelining depth), and graceful
  * close. A connection keeps its exchanges (request + response) in order;
  * the head one's response writes to the socket, later ones park theirs.
  * All decisions about a connection are taken in one place, conn_process(),
