@@ -55,14 +55,16 @@ typedef struct sl__ctl_msg_s {
   char host[64];
 } sl__ctl_msg_t;
 
-/* Sends `m` with `fd` (-1: none) attached; MSG_DONTWAIT. Returns 0, or a
- * negative code (SL_EAGAIN when the socket is full). */
+/* Sends `m` with `fd` (-1: none) attached, without blocking
+ * (stream/fdmsg.c). Returns 0, or a negative code (SL_EAGAIN when the
+ * socket is full). */
 int sl__ctl_send(int sock, const sl__ctl_msg_t* m, int fd);
-/* Receives one packet: 1 and *m, *fd (-1 when none came; close-on-exec),
- * 0 when nothing waits (EAGAIN), SL_EOF at the peer's close, SL_EINVAL for
- * a packet of the wrong size (any descriptor with it is closed), or
- * another negative code. */
-int sl__ctl_recv(int sock, sl__ctl_msg_t* m, int* fd, int flags);
+/* Receives one packet without blocking: 1 and *m, *fd (-1 when none came;
+ * close-on-exec; a second descriptor is closed), 0 when nothing waits,
+ * SL_EOF at the peer's close, SL_EINVAL for a packet of the wrong size or
+ * cut short (any descriptor with it is closed), or another negative
+ * code. */
+int sl__ctl_recv(int sock, sl__ctl_msg_t* m, int* fd);
 
 /* --- the primary's side --------------------------------------------------- */
 

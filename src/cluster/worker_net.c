@@ -71,49 +71,22 @@ static struct {
 /* --- packets -------------------------------------------------------------- */
 
 int sl__ctl_send(int sock, const sl__ctl_msg_t* m, int fd) {
-  char cbuf[CMSG_SPACE(sizeof(int))];
   struct iovec iov = {.iov_base = (void*)m, .iov_len = sizeof *m};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (fd >= 0) {
-    memset(cbuf, 0, sizeof cbuf);
-    mh.msg_control = cbuf;
-    mh.msg_controllen = sizeof cbuf;
-    struct cmsghdr* c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  ssize_t n;
-  do
-    n = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  return n < 0 ? -errno : 0;
+  ssize_t n = sl__fdmsg_send(sock, &iov, 1, fd);
+  return n < 0 ? (int)n : 0;
 }
 
-int sl__ctl_recv(int sock, sl__ctl_msg_t* m, int* fd, int flags) {
-  char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+int sl__ctl_recv(int sock, sl__ctl_msg_t* m, int* fd) {
   struct iovec iov = {.iov_base = m, .iov_len = sizeof *m};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
-                      .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-  ssize_t n;
-  *fd = -1;
-  do
-    n = recvmsg(sock, &mh, flags | MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return errno == EAGAIN ? 0 : -errno;
+  size_t nfds;
+  /* One descriptor per packet: any other is closed. */
+  ssize_t n = sl__fdmsg_recv(sock, &iov, 1, fd, 1, &nfds);
+  if (nfds == 0) *fd = -1;
+  if (n == SL_EAGAIN) return 0;
+  if (n == SL_EPROTO) return SL_EINVAL;
+  if (n < 0) return (int)n;
   if (n == 0) return SL_EOF;
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < k; i++) {
-      int got;
-      memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
-      if (*fd < 0) *fd = got;
-      else close(got); /* one descriptor per packet */
-    }
-  }
-  if ((size_t)n != sizeof *m || (mh.msg_flags & MSG_TRUNC)) {
+  if ((size_t)n != sizeof *m) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
     return SL_EINVAL;
@@ -206,7 +179,7 @@ static void on_ctl(uv_poll_t* p, int status, int events) {
   int fd, rc = 0;
   /* A bounded batch per wakeup keeps the loop fair to other handles. */
   for (int i = 0; i < 256 && status == 0; i++) {
-    rc = sl__ctl_recv(control.fd, &m, &fd, MSG_DONTWAIT);
+    rc = sl__ctl_recv(control.fd, &m, &fd);
     if (rc == 0) return;
     if (rc < 0 && rc != SL_EINVAL) break;
     if (rc == 1) handle(&m, fd);
@@ -250,7 +223,7 @@ static int ask_primary(sl__ctl_msg_t* m, int* fd) {
     if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
       return -errno;
     sl__ctl_msg_t r;
-    rc = sl__ctl_recv(control.fd, &r, fd, MSG_DONTWAIT);
+    rc = sl__ctl_recv(control.fd, &r, fd);
     if (rc < 0 && rc != SL_EINVAL) return rc;
     if (rc != 1) continue;
     if (r.type == SL__CTL_LISTEN_OK && r.seq == m->seq) {
