@@ -81,6 +81,7 @@ typedef enum {
 struct sl_worker_s {
   sl__queue_t node;
   sl_child_t* child;
+  void* data;         /* sl_worker_set_data: the program's */
   int id;
   int slot;           /* reuseport: which per-slot socket it uses */
   pid_t pid;

@@ -579,6 +579,8 @@ int sl_cluster_start(const sl_cluster_opts_t* o) {
 
 int sl_worker_id(const sl_worker_t* w) { return w->id; }
 pid_t sl_worker_pid(const sl_worker_t* w) { return w->pid; }
+void sl_worker_set_data(sl_worker_t* w, void* data) { w->data = data; }
+void* sl_worker_data(const sl_worker_t* w) { return w->data; }
 
 int sl_worker_send(sl_worker_t* w, const char* data, size_t len) {
   return sl_child_send(w->child, data, len, -1);
