@@ -46,6 +46,25 @@ static void send_many(int sock, const char* data, size_t len, int fd, int n) {
   ASSERT_EQ(sendmsg(sock, &m, 0), (ssize_t)len);
 }
 
+/* A SOCK_SEQPACKET pair and a pipe whose ends travel over it. */
+typedef struct {
+  int sv[2], p[2];
+  int before; /* descriptors open once they were made */
+} fx_t;
+
+static void fx_open(fx_t* f) {
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, f->sv), 0);
+  ASSERT_EQ(pipe(f->p), 0);
+  f->before = open_fds();
+}
+
+static void fx_close(fx_t* f) {
+  close(f->p[0]);
+  close(f->p[1]);
+  close(f->sv[0]);
+  close(f->sv[1]);
+}
+
 TEST(fdmsg_passes_a_descriptor_close_on_exec) {
   int sv[2], p[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
@@ -76,62 +95,47 @@ TEST(fdmsg_passes_a_descriptor_close_on_exec) {
 }
 
 TEST(fdmsg_truncated_datagram_is_refused_and_its_descriptor_closed) {
-  int sv[2], p[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
-  ASSERT_EQ(pipe(p), 0);
-  int before = open_fds();
+  fx_t f;
+  fx_open(&f);
   char big[100] = {0};
   struct iovec out = {.iov_base = big, .iov_len = sizeof big};
-  ASSERT_EQ(sl__fdmsg_send(sv[0], &out, 1, p[0]), (ssize_t)sizeof big);
+  ASSERT_EQ(sl__fdmsg_send(f.sv[0], &out, 1, f.p[0]), (ssize_t)sizeof big);
   char small[10];
   struct iovec in = {.iov_base = small, .iov_len = sizeof small};
   int fd = -1;
   size_t nfds = 9;
-  ASSERT_EQ(sl__fdmsg_recv(sv[1], &in, 1, &fd, 1, &nfds), SL_EPROTO);
+  ASSERT_EQ(sl__fdmsg_recv(f.sv[1], &in, 1, &fd, 1, &nfds), SL_EPROTO);
   ASSERT_EQ(nfds, 0);
-  ASSERT_EQ(open_fds(), before);
-  close(p[0]);
-  close(p[1]);
-  close(sv[0]);
-  close(sv[1]);
+  ASSERT_EQ(open_fds(), f.before);
+  fx_close(&f);
 }
 
 TEST(fdmsg_too_many_descriptors_are_refused_not_lost) {
-  int sv[2], p[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
-  ASSERT_EQ(pipe(p), 0);
-  int before = open_fds();
-  send_many(sv[0], "x", 1, p[0], SL__FDMSG_MAX_FDS + 1);
+  fx_t f;
+  fx_open(&f);
+  send_many(f.sv[0], "x", 1, f.p[0], SL__FDMSG_MAX_FDS + 1);
   char buf[8];
   struct iovec in = {.iov_base = buf, .iov_len = sizeof buf};
   int fds[SL__FDMSG_MAX_FDS];
   size_t nfds = 99;
-  ASSERT_EQ(sl__fdmsg_recv(sv[1], &in, 1, fds, SL__FDMSG_MAX_FDS, &nfds),
+  ASSERT_EQ(sl__fdmsg_recv(f.sv[1], &in, 1, fds, SL__FDMSG_MAX_FDS, &nfds),
             SL_EPROTO);
   ASSERT_EQ(nfds, 0);
-  ASSERT_EQ(open_fds(), before);
-  close(p[0]);
-  close(p[1]);
-  close(sv[0]);
-  close(sv[1]);
+  ASSERT_EQ(open_fds(), f.before);
+  fx_close(&f);
 }
 
 TEST(fdmsg_descriptors_past_the_callers_room_are_closed) {
-  int sv[2], p[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
-  ASSERT_EQ(pipe(p), 0);
-  int before = open_fds();
-  send_many(sv[0], "x", 1, p[0], 3);
+  fx_t f;
+  fx_open(&f);
+  send_many(f.sv[0], "x", 1, f.p[0], 3);
   char buf[8];
   struct iovec in = {.iov_base = buf, .iov_len = sizeof buf};
   int fd = -1;
   size_t nfds = 0;
-  ASSERT_EQ(sl__fdmsg_recv(sv[1], &in, 1, &fd, 1, &nfds), 1);
+  ASSERT_EQ(sl__fdmsg_recv(f.sv[1], &in, 1, &fd, 1, &nfds), 1);
   ASSERT_EQ(nfds, 1);
-  ASSERT_EQ(open_fds(), before + 1); /* the one kept */
+  ASSERT_EQ(open_fds(), f.before + 1); /* the one kept */
   close(fd);
-  close(p[0]);
-  close(p[1]);
-  close(sv[0]);
-  close(sv[1]);
+  fx_close(&f);
 }
