@@ -255,6 +255,13 @@ SL_EXTERN int sl_cluster_start(const sl_cluster_opts_t* o);
 /* Primary: the worker's id, its pid. */
 SL_EXTERN int sl_worker_id(const sl_worker_t* w);
 SL_EXTERN pid_t sl_worker_pid(const sl_worker_t* w);
+/* Primary: attaches the program's own pointer to the worker (a
+ * per-worker record, a counter, a connection to it). The cluster never
+ * reads, frees or copies it; a replacement starts with NULL. */
+SL_EXTERN void sl_worker_set_data(sl_worker_t* w, void* data);
+/* Primary: what sl_worker_set_data() attached to the worker last, or NULL
+ * (from its FORK event until its EXIT event has run, whoever set it). */
+SL_EXTERN void* sl_worker_data(const sl_worker_t* w);
 /* Primary: sends a user message (one JSON value) to the worker, which gets
  * it as SL_CHILD_MESSAGE on sl_parent(). Returns as sl_channel_send(). */
 SL_EXTERN int sl_worker_send(sl_worker_t* w, const char* data, size_t len);

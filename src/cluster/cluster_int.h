@@ -1,9 +1,10 @@
-/* Internal contract of the cluster layer: cluster.c (roles, lifecycle,
- * restart policy, heartbeat, rolling restart, shutdown), primary_net.c (the
+/* Internal contract of the cluster layer: primary.c (forking, lifecycle,
+ * restart policy, heartbeat, rolling restart, shutdown), worker.c (the
+ * worker's role, online, pongs, its shutdown), primary_net.c (the
  * primary's listening sockets and the control sockets to the workers:
  * listen requests, rr handoffs, orphaned slots) and worker_net.c (a
- * worker's side of the control socket: synchronous listen, handoffs), and
- * the hooks the TCP and HTTP servers call (sl__listen_open and friends).
+ * worker's side of the control socket: synchronous listen, handoffs),
+ * which it plugs into the stream layer's listen hooks.
  *
  * The control socket is a SOCK_SEQPACKET socketpair per worker, given to
  * the worker as descriptor 4 (SLUICE_CLUSTER_FD). Each packet is one
@@ -15,66 +16,17 @@
 #define SL_CLUSTER_INT_H
 
 #include "process/process_int.h"
+#include "stream/listen_int.h"
 
-/* --- the servers' side ---------------------------------------------------- */
+/* --- the servers' side (worker_net.c) ------------------------------------ */
 
-/* A server's membership in the cluster listener for its address. */
-typedef struct sl__clisten_s sl__clisten_t;
-
-/* rr: an accepted connection for the server (runs from the loop); the
- * callee owns `fd`. */
-typedef void (*sl__conn_fd_cb)(void* arg, int fd);
-
-#define SL__LISTEN_HANDOFF (-100000) /* no descriptor: connections arrive
-                                        through the callback (rr) */
-
-/* Opens the listening side of a server on host:port (host numeric or NULL
- * for 127.0.0.1). Outside a cluster worker, or with `exclusive`, it binds a
- * socket of its own (SO_REUSEPORT when `reuseport`) and *out is NULL. In a
- * worker it asks the primary, which binds once per address and answers:
- * the result is then a listening descriptor shared with the primary
- * (reuseport, shared) or SL__LISTEN_HANDOFF (rr), and *out the membership.
- * Returns the descriptor (non-blocking, close-on-exec; the caller owns it),
- * SL__LISTEN_HANDOFF, or a negative code (the bind error, from the primary
- * when it made the socket; SL_ETIMEDOUT when the primary did not answer).
- * *port_out gets the bound port. The primary sees LISTENING.
- * close_server(arg) closes the server gracefully: the worker's shutdown
- * calls it for servers still open, as Node's worker.disconnect() does. */
-int sl__listen_open(const char* host, int port, int backlog, int reuseport,
-                    int exclusive, sl__conn_fd_cb on_fd,
-                    void (*close_server)(void* arg), void* arg,
-                    int* port_out, sl__clisten_t** out);
-/* Leaves the cluster listener: the primary stops handing connections over;
- * the ones already on their way are still given to on_fd, unless
- * `bounce_late`: then they go back to the primary for another worker.
- * cb(arg) runs from the loop once the primary has acknowledged; the
- * membership is freed then (on_fd is not called after cb). */
-void sl__listen_close(sl__clisten_t* l, int bounce_late,
-                      void (*cb)(void* arg), void* arg);
-/* Worker shutdown: close_server() for every cluster server not closing
- * yet. Returns how many cluster servers there are (closing included). */
-size_t sl__listen_shutdown_all(void);
-/* Takes every connection waiting in listening socket `fd` (non-blocking)
- * and gives each to on_fd: a server that stops accepting drains its queue
- * rather than let close() reset it. Returns how many. */
-size_t sl__listen_drain(int fd, sl__conn_fd_cb on_fd, void* arg);
-
-/* A worker's load figures, kept by the servers, reported to the primary
- * (and read by sl_load_self in any process). */
-typedef struct sl__load_s {
-  uint64_t requests;
-  uint64_t connections;
-  uint64_t accepted;
-  uint64_t responses[5];   /* by status class, 1xx to 5xx */
-  uint64_t bytes_sent;
-  uint64_t duration_buckets[SL_DURATION_BUCKETS]; /* not cumulative */
-  uint64_t duration_over;  /* past the last bound */
-  uint64_t duration_sum_ns;
-} sl__load_t;
-extern sl__load_t sl__load;
-/* One finished (or refused, or cut) exchange: its status, body bytes and
- * the nanoseconds since its head arrived. */
-void sl__load_observe(int status, uint64_t bytes, uint64_t ns);
+/* In a worker (SLUICE_CLUSTER_FD set), installs the listen hooks that make
+ * a server's listen ask the primary (stream/listen_int.h). sl_init and the
+ * worker's first cluster call run it; idempotent. */
+void sl__wnet_install(void);
+/* Worker shutdown: asks every cluster server not closing yet to close.
+ * Returns how many cluster servers there are (closing included). */
+size_t sl__wnet_shutdown_all(void);
 
 /* --- control packets ------------------------------------------------------ */
 
@@ -103,14 +55,16 @@ typedef struct sl__ctl_msg_s {
   char host[64];
 } sl__ctl_msg_t;
 
-/* Sends `m` with `fd` (-1: none) attached; MSG_DONTWAIT. Returns 0, or a
- * negative code (SL_EAGAIN when the socket is full). */
+/* Sends `m` with `fd` (-1: none) attached, without blocking
+ * (stream/fdmsg.c). Returns 0, or a negative code (SL_EAGAIN when the
+ * socket is full). */
 int sl__ctl_send(int sock, const sl__ctl_msg_t* m, int fd);
-/* Receives one packet: 1 and *m, *fd (-1 when none came; close-on-exec),
- * 0 when nothing waits (EAGAIN), SL_EOF at the peer's close, SL_EINVAL for
- * a packet of the wrong size (any descriptor with it is closed), or
- * another negative code. */
-int sl__ctl_recv(int sock, sl__ctl_msg_t* m, int* fd, int flags);
+/* Receives one packet without blocking: 1 and *m, *fd (-1 when none came;
+ * close-on-exec; a second descriptor is closed), 0 when nothing waits,
+ * SL_EOF at the peer's close, SL_EINVAL for a packet of the wrong size or
+ * cut short (any descriptor with it is closed), or another negative
+ * code. */
+int sl__ctl_recv(int sock, sl__ctl_msg_t* m, int* fd);
 
 /* --- the primary's side --------------------------------------------------- */
 
@@ -127,6 +81,7 @@ typedef enum {
 struct sl_worker_s {
   sl__queue_t node;
   sl_child_t* child;
+  void* data;         /* sl_worker_set_data: the program's */
   int id;
   int slot;           /* reuseport: which per-slot socket it uses */
   pid_t pid;
@@ -166,7 +121,7 @@ int sl__proc_written(pid_t pid, uint64_t* out);
  * cannot be told). */
 int sl__proc_tcp_connections(pid_t pid);
 
-/* cluster.c, for primary_net.c: a worker now listens on `port` (emits
+/* primary.c, for primary_net.c: a worker now listens on `port` (emits
  * ONLINE first if it had not been emitted). */
 void sl__cluster_worker_listening(sl_worker_t* w, int port);
 /* The live workers, in fork order. */

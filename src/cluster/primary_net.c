@@ -353,7 +353,7 @@ static void on_ctl(uv_poll_t* p, int status, int events) {
   for (int i = 0; i < 64 && status == 0 && (events & UV_READABLE); i++) {
     sl__ctl_msg_t m;
     int fd;
-    int rc = sl__ctl_recv(w->ctl, &m, &fd, MSG_DONTWAIT);
+    int rc = sl__ctl_recv(w->ctl, &m, &fd);
     if (rc == 0) return;
     if (rc == SL_EINVAL) {
       warn_malformed(w, -1);

@@ -1,40 +1,24 @@
-/* A server's listening side, in and out of a cluster worker: the
- * synchronous listen request to the primary over the control socket
- * (descriptor SLUICE_CLUSTER_FD), the rr handoffs that arrive on it (given
- * to the server's callback, or bounced back when the server is gone), the
- * unlisten handshake, and the accept-queue drain servers run when they
- * stop. Outside a worker a server simply binds its own socket. */
+/* A worker's side of the control socket (descriptor SLUICE_CLUSTER_FD),
+ * behind the stream layer's listen hooks (stream/listen_int.h), which
+ * sl__wnet_install puts in place in a worker: the synchronous listen
+ * request to the primary, the rr handoffs that arrive on it (given to the
+ * server's listener, or bounced back when the server is gone), and the
+ * unlisten handshake. Outside a worker no hook is installed and a server
+ * binds its own socket. Also the load figures a worker reports (read from
+ * the servers' counters in listen.c). */
 #define _GNU_SOURCE
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "cluster/cluster_int.h"
-#include "stream/stream_int.h"
+#include "stream/listen_int.h"
 
 #define LISTEN_TIMEOUT_MS 10000
 #define MAX_EARLY 1024 /* handoffs read while waiting for a listen answer */
 
-sl__load_t sl__load;
-
-/* The bounds of the request-duration histogram, in seconds: Prometheus's
- * default buckets, which span a cached small file to a slow download. */
-static const double bucket_le[SL_DURATION_BUCKETS] = {
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-
 double sl_load_bucket_le(int i) {
-  return i >= 0 && i < SL_DURATION_BUCKETS ? bucket_le[i] : -1;
-}
-
-void sl__load_observe(int status, uint64_t bytes, uint64_t ns) {
-  if (status >= 100 && status < 600) sl__load.responses[status / 100 - 1]++;
-  sl__load.bytes_sent += bytes;
-  sl__load.duration_sum_ns += ns;
-  double s = (double)ns / 1e9;
-  int i = 0;
-  while (i < SL_DURATION_BUCKETS && s > bucket_le[i]) i++;
-  if (i < SL_DURATION_BUCKETS) sl__load.duration_buckets[i]++;
-  else sl__load.duration_over++;
+  return i >= 0 && i < SL_DURATION_BUCKETS ? sl__load_bucket_le[i] : -1;
 }
 
 void sl_load_self(sl_worker_load_t* out) {
@@ -52,21 +36,21 @@ void sl_load_self(sl_worker_load_t* out) {
   out->at_ms = sl_now_ms();
 }
 
-struct sl__clisten_s {
+/* A server's membership in the primary's listener for its address: the
+ * listen hooks' state for one sl__listen_t. */
+typedef struct {
   sl__queue_t node;
+  sl__listen_t* l;
   int key;
   int index;
   char host[64];
   int port; /* as asked */
   int bounce_late;
-  sl__conn_fd_cb on_fd;
-  void (*close_server)(void* arg);
-  void* arg;
   int closing;
   void (*close_cb)(void* arg);
   void* close_arg;
   sl__tick_t gone_tick; /* the primary is gone: no acknowledgement */
-};
+} member_t;
 
 typedef struct {
   int key, fd;
@@ -82,54 +66,27 @@ static struct {
   early_t early[MAX_EARLY]; /* read during a synchronous wait */
   size_t nearly;
   sl__tick_t early_tick;
-} N = {.fd = -1};
+} control = {.fd = -1};
 
 /* --- packets -------------------------------------------------------------- */
 
 int sl__ctl_send(int sock, const sl__ctl_msg_t* m, int fd) {
-  char cbuf[CMSG_SPACE(sizeof(int))];
   struct iovec iov = {.iov_base = (void*)m, .iov_len = sizeof *m};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (fd >= 0) {
-    memset(cbuf, 0, sizeof cbuf);
-    mh.msg_control = cbuf;
-    mh.msg_controllen = sizeof cbuf;
-    struct cmsghdr* c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  ssize_t n;
-  do
-    n = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  return n < 0 ? -errno : 0;
+  ssize_t n = sl__fdmsg_send(sock, &iov, 1, fd);
+  return n < 0 ? (int)n : 0;
 }
 
-int sl__ctl_recv(int sock, sl__ctl_msg_t* m, int* fd, int flags) {
-  char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+int sl__ctl_recv(int sock, sl__ctl_msg_t* m, int* fd) {
   struct iovec iov = {.iov_base = m, .iov_len = sizeof *m};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
-                      .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-  ssize_t n;
-  *fd = -1;
-  do
-    n = recvmsg(sock, &mh, flags | MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return errno == EAGAIN ? 0 : -errno;
+  size_t nfds;
+  /* One descriptor per packet: any other is closed. */
+  ssize_t n = sl__fdmsg_recv(sock, &iov, 1, fd, 1, &nfds);
+  if (nfds == 0) *fd = -1;
+  if (n == SL_EAGAIN) return 0;
+  if (n == SL_EPROTO) return SL_EINVAL;
+  if (n < 0) return (int)n;
   if (n == 0) return SL_EOF;
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < k; i++) {
-      int got;
-      memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
-      if (*fd < 0) *fd = got;
-      else close(got); /* one descriptor per packet */
-    }
-  }
-  if ((size_t)n != sizeof *m || (mh.msg_flags & MSG_TRUNC)) {
+  if ((size_t)n != sizeof *m) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
     return SL_EINVAL;
@@ -141,9 +98,9 @@ int sl__ctl_recv(int sock, sl__ctl_msg_t* m, int* fd, int flags) {
 /* --- the worker's control socket ------------------------------------------ */
 
 static void ctl_check(void) {
-  if (N.checked) return;
-  N.checked = 1;
-  sl__queue_init(&N.members);
+  if (control.checked) return;
+  control.checked = 1;
+  sl__queue_init(&control.members);
   const char* e = getenv("SLUICE_CLUSTER_FD");
   if (e == NULL || sl_cluster_is_primary()) return; /* the id is unset
                                                        once it was read */
@@ -154,13 +111,14 @@ static void ctl_check(void) {
       type != SOCK_SEQPACKET)
     return;
   unsetenv("SLUICE_CLUSTER_FD");
-  N.fd = fd;
+  control.fd = fd;
 }
 
-static sl__clisten_t* member_find(int key) {
-  for (sl__queue_t* q = N.members.next; q != &N.members; q = q->next) {
-    sl__clisten_t* l = sl__container_of(q, sl__clisten_t, node);
-    if (l->key == key) return l;
+static member_t* member_find(int key) {
+  for (sl__queue_t* q = control.members.next; q != &control.members;
+       q = q->next) {
+    member_t* mb = sl__container_of(q, member_t, node);
+    if (mb->key == key) return mb;
   }
   return NULL;
 }
@@ -169,32 +127,34 @@ static sl__clisten_t* member_find(int key) {
  * server is gone (the primary gives it to another worker). */
 static void bounce(int key, int fd) {
   sl__ctl_msg_t m = {.type = SL__CTL_BOUNCE, .key = key};
-  sl__ctl_send(N.fd, &m, fd);
+  sl__ctl_send(control.fd, &m, fd);
   close(fd);
 }
 
 static void deliver(int key, int fd) {
-  sl__clisten_t* l = member_find(key);
-  if (l != NULL && !(l->closing && l->bounce_late)) l->on_fd(l->arg, fd);
+  member_t* mb = member_find(key);
+  if (mb != NULL && !(mb->closing && mb->bounce_late))
+    sl__listen_adopt_fd(mb->l, fd);
   else bounce(key, fd);
 }
 
-static void member_release(sl__clisten_t* l) {
-  sl__queue_remove(&l->node);
-  if (--N.refs == 0 && N.poll_on) uv_unref((uv_handle_t*)&N.poll);
-  void (*cb)(void*) = l->close_cb;
-  void* arg = l->close_arg;
-  sl__free(l);
+static void member_release(member_t* mb) {
+  sl__queue_remove(&mb->node);
+  if (--control.refs == 0 && control.poll_on)
+    uv_unref((uv_handle_t*)&control.poll);
+  void (*cb)(void*) = mb->close_cb;
+  void* arg = mb->close_arg;
+  sl__free(mb);
   if (cb != NULL) cb(arg);
 }
 
 static void unlisten_done(int key) {
-  sl__clisten_t* l = member_find(key);
-  if (l != NULL && l->closing) member_release(l);
+  member_t* mb = member_find(key);
+  if (mb != NULL && mb->closing) member_release(mb);
 }
 
 static void on_gone_tick(sl__tick_t* t) {
-  member_release(sl__container_of(t, sl__clisten_t, gone_tick));
+  member_release(sl__container_of(t, member_t, gone_tick));
 }
 
 static void handle(const sl__ctl_msg_t* m, int fd) {
@@ -208,7 +168,7 @@ static void handle(const sl__ctl_msg_t* m, int fd) {
   } else if (m->type == SL__CTL_LISTEN_OK && m->err == 0) {
     /* The answer to a listen that gave up waiting: leave again. */
     sl__ctl_msg_t u = {.type = SL__CTL_UNLISTEN, .key = m->key};
-    sl__ctl_send(N.fd, &u, -1);
+    sl__ctl_send(control.fd, &u, -1);
   }
 }
 
@@ -219,31 +179,32 @@ static void on_ctl(uv_poll_t* p, int status, int events) {
   int fd, rc = 0;
   /* A bounded batch per wakeup keeps the loop fair to other handles. */
   for (int i = 0; i < 256 && status == 0; i++) {
-    rc = sl__ctl_recv(N.fd, &m, &fd, MSG_DONTWAIT);
+    rc = sl__ctl_recv(control.fd, &m, &fd);
     if (rc == 0) return;
     if (rc < 0 && rc != SL_EINVAL) break;
     if (rc == 1) handle(&m, fd);
   }
   if (status != 0 || (rc < 0 && rc != SL_EINVAL)) {
     /* The primary is gone: the channel's close ends the worker. */
-    uv_poll_stop(&N.poll);
+    uv_poll_stop(&control.poll);
   }
 }
 
 static void deliver_early(sl__tick_t* t) {
   (void)t;
-  for (size_t i = 0; i < N.nearly; i++) deliver(N.early[i].key, N.early[i].fd);
-  N.nearly = 0;
+  for (size_t i = 0; i < control.nearly; i++)
+    deliver(control.early[i].key, control.early[i].fd);
+  control.nearly = 0;
 }
 
 static int ctl_poll_start(void) {
-  if (N.poll_on) return 0;
-  int rc = uv_poll_init(sl__loop(), &N.poll, N.fd);
-  if (rc == 0) rc = uv_poll_start(&N.poll, UV_READABLE, on_ctl);
+  if (control.poll_on) return 0;
+  int rc = uv_poll_init(sl__loop(), &control.poll, control.fd);
+  if (rc == 0) rc = uv_poll_start(&control.poll, UV_READABLE, on_ctl);
   if (rc != 0) return rc;
-  uv_unref((uv_handle_t*)&N.poll);
-  sl__tick_init(&N.early_tick, deliver_early);
-  N.poll_on = 1;
+  uv_unref((uv_handle_t*)&control.poll);
+  sl__tick_init(&control.early_tick, deliver_early);
+  control.poll_on = 1;
   return 0;
 }
 
@@ -251,27 +212,27 @@ static int ctl_poll_start(void) {
  * packets for earlier listeners that arrive meanwhile are kept and
  * delivered from the loop. */
 static int ask_primary(sl__ctl_msg_t* m, int* fd) {
-  m->seq = ++N.seq;
-  int rc = sl__ctl_send(N.fd, m, -1);
+  m->seq = ++control.seq;
+  int rc = sl__ctl_send(control.fd, m, -1);
   if (rc != 0) return rc;
   uint64_t deadline = uv_hrtime() / 1000000 + LISTEN_TIMEOUT_MS;
   for (;;) {
     uint64_t now = uv_hrtime() / 1000000;
     if (now >= deadline) return SL_ETIMEDOUT;
-    struct pollfd pfd = {.fd = N.fd, .events = POLLIN};
+    struct pollfd pfd = {.fd = control.fd, .events = POLLIN};
     if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
       return -errno;
     sl__ctl_msg_t r;
-    rc = sl__ctl_recv(N.fd, &r, fd, MSG_DONTWAIT);
+    rc = sl__ctl_recv(control.fd, &r, fd);
     if (rc < 0 && rc != SL_EINVAL) return rc;
     if (rc != 1) continue;
     if (r.type == SL__CTL_LISTEN_OK && r.seq == m->seq) {
       *m = r;
       return 0;
     }
-    if (r.type == SL__CTL_CONN && *fd >= 0 && N.nearly < MAX_EARLY) {
-      N.early[N.nearly++] = (early_t){r.key, *fd};
-      sl__tick_schedule(&N.early_tick);
+    if (r.type == SL__CTL_CONN && *fd >= 0 && control.nearly < MAX_EARLY) {
+      control.early[control.nearly++] = (early_t){r.key, *fd};
+      sl__tick_schedule(&control.early_tick);
     } else if (r.type == SL__CTL_CONN && *fd >= 0) {
       bounce(r.key, *fd); /* no server callback inside a listen call */
     } else {
@@ -284,21 +245,20 @@ static int ask_primary(sl__ctl_msg_t* m, int* fd) {
 static int listen_index(const char* host, int port) {
   for (int i = 0;; i++) {
     int used = 0;
-    for (sl__queue_t* q = N.members.next; q != &N.members && !used;
+    for (sl__queue_t* q = control.members.next; q != &control.members && !used;
          q = q->next) {
-      sl__clisten_t* l = sl__container_of(q, sl__clisten_t, node);
-      used = l->index == i && l->port == port && strcmp(l->host, host) == 0;
+      member_t* mb = sl__container_of(q, member_t, node);
+      used = mb->index == i && mb->port == port && strcmp(mb->host, host) == 0;
     }
     if (!used) return i;
   }
 }
 
-static int listen_via_primary(const char* host, int port, int backlog,
-                              sl__conn_fd_cb on_fd,
-                              void (*close_server)(void* arg), void* arg,
-                              int* port_out, sl__clisten_t** out) {
-  sl__clisten_t* l = sl__calloc(1, sizeof *l);
-  int rc = l == NULL ? SL_ENOMEM : ctl_poll_start();
+/* The open hook: LISTEN to the primary. */
+static int listen_via_primary(sl__listen_t* l, const char* host, int port,
+                              int backlog, void** member, int* port_out) {
+  member_t* mb = sl__calloc(1, sizeof *mb);
+  int rc = mb == NULL ? SL_ENOMEM : ctl_poll_start();
   sl__ctl_msg_t m = {.type = SL__CTL_LISTEN, .port = port,
                      .backlog = backlog, .index = listen_index(host, port)};
   snprintf(m.host, sizeof m.host, "%s", host);
@@ -308,45 +268,29 @@ static int listen_via_primary(const char* host, int port, int backlog,
   if (rc == 0 && fd < 0 && m.sched != SL_SCHED_RR) rc = SL_EPROTO;
   if (rc != 0) {
     if (fd >= 0) close(fd);
-    sl__free(l);
+    sl__free(mb);
     return rc;
   }
-  l->key = m.key;
-  l->index = m.index;
-  l->port = port;
-  snprintf(l->host, sizeof l->host, "%s", host);
-  l->on_fd = on_fd;
-  l->close_server = close_server;
-  l->arg = arg;
-  sl__tick_init(&l->gone_tick, on_gone_tick);
-  sl__queue_insert_tail(&N.members, &l->node);
+  mb->l = l;
+  mb->key = m.key;
+  mb->index = m.index;
+  mb->port = port;
+  snprintf(mb->host, sizeof mb->host, "%s", host);
+  sl__tick_init(&mb->gone_tick, on_gone_tick);
+  sl__queue_insert_tail(&control.members, &mb->node);
   *port_out = m.port;
-  *out = l;
+  *member = mb;
   return fd >= 0 ? fd : SL__LISTEN_HANDOFF;
 }
 
-int sl__listen_open(const char* host, int port, int backlog, int reuseport,
-                    int exclusive, sl__conn_fd_cb on_fd,
-                    void (*close_server)(void* arg), void* arg,
-                    int* port_out, sl__clisten_t** out) {
-  *out = NULL;
+static int hook_open(sl__listen_t* l, const char* host, int port, int backlog,
+                     void** member, int* port_out) {
+  *member = NULL;
   ctl_check();
-  if (host == NULL) host = "127.0.0.1";
-  size_t host_max = sizeof((sl__clisten_t*)0)->host;
-  if (N.fd >= 0 && !exclusive && strlen(host) < host_max) {
-    sl_cluster_is_primary(); /* the channel and "online" come first */
-    return listen_via_primary(host, port, backlog, on_fd, close_server, arg,
-                              port_out, out);
-  }
-  int fd = sl__tcp_bind(host, port, reuseport);
-  if (fd < 0) return fd;
-  if (listen(fd, backlog) != 0) {
-    int err = -errno;
-    close(fd);
-    return err;
-  }
-  *port_out = sl__tcp_local_port(fd);
-  return fd;
+  if (control.fd < 0 || strlen(host) >= sizeof((member_t*)0)->host)
+    return SL__LISTEN_LOCAL;
+  sl_cluster_is_primary(); /* the channel and "online" come first */
+  return listen_via_primary(l, host, port, backlog, member, port_out);
 }
 
 /* A control packet that must go out (the primary reads them as they come,
@@ -354,44 +298,45 @@ int sl__listen_open(const char* host, int port, int backlog, int reuseport,
 static int send_must(const sl__ctl_msg_t* m) {
   int rc;
   for (int i = 0; i < 100; i++) {
-    if ((rc = sl__ctl_send(N.fd, m, -1)) != SL_EAGAIN) return rc;
-    struct pollfd pfd = {.fd = N.fd, .events = POLLOUT};
+    if ((rc = sl__ctl_send(control.fd, m, -1)) != SL_EAGAIN) return rc;
+    struct pollfd pfd = {.fd = control.fd, .events = POLLOUT};
     poll(&pfd, 1, 10);
   }
   return rc;
 }
 
-void sl__listen_close(sl__clisten_t* l, int bounce_late,
-                      void (*cb)(void* arg), void* arg) {
-  SL_ASSERT(!l->closing);
-  l->closing = 1;
-  l->bounce_late = bounce_late;
-  l->close_cb = cb;
-  l->close_arg = arg;
-  sl__ctl_msg_t m = {.type = SL__CTL_UNLISTEN, .key = l->key};
-  if (N.refs++ == 0) uv_ref((uv_handle_t*)&N.poll);
+/* The close hook: UNLISTEN; cb runs at the primary's UNLISTEN_OK. */
+static void hook_close(void* member, int bounce_late, void (*cb)(void* arg),
+                       void* arg) {
+  member_t* mb = member;
+  SL_ASSERT(!mb->closing);
+  mb->closing = 1;
+  mb->bounce_late = bounce_late;
+  mb->close_cb = cb;
+  mb->close_arg = arg;
+  sl__ctl_msg_t m = {.type = SL__CTL_UNLISTEN, .key = mb->key};
+  if (control.refs++ == 0) uv_ref((uv_handle_t*)&control.poll);
   if (send_must(&m) != 0)
-    sl__tick_schedule(&l->gone_tick); /* the primary is gone */
+    sl__tick_schedule(&mb->gone_tick); /* the primary is gone */
 }
 
-size_t sl__listen_shutdown_all(void) {
+static const sl__listen_hooks_t worker_hooks = {
+    .open = hook_open,
+    .close = hook_close,
+};
+
+void sl__wnet_install(void) {
+  if (getenv("SLUICE_CLUSTER_FD") != NULL) sl__listen_set_hooks(&worker_hooks);
+}
+
+size_t sl__wnet_shutdown_all(void) {
   size_t n = 0;
-  if (!N.checked) return 0;
-  for (sl__queue_t* q = N.members.next; q != &N.members; q = q->next) {
-    sl__clisten_t* l = sl__container_of(q, sl__clisten_t, node);
+  if (!control.checked) return 0;
+  for (sl__queue_t* q = control.members.next; q != &control.members;
+       q = q->next) {
+    member_t* mb = sl__container_of(q, member_t, node);
     n++;
-    if (!l->closing) l->close_server(l->arg); /* leaves it in the list */
+    if (!mb->closing) sl__listen_shutdown(mb->l); /* leaves it listed */
   }
   return n;
-}
-
-size_t sl__listen_drain(int fd, sl__conn_fd_cb on_fd, void* arg) {
-  size_t n = 0;
-  for (;;) {
-    int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (c < 0 && errno == EINTR) continue;
-    if (c < 0) return n;
-    on_fd(arg, c);
-    n++;
-  }
 }

@@ -145,13 +145,14 @@ char* sl__errmsg_sys(int err, const char* fmt, ...) {
 
 /* --- loop and deferred queue -------------------------------------------- */
 
+/* The deferred queue and the two handles that run it. */
 static struct {
   int idle_init;
   int idle_on; /* the idle handle is started (mirrors uv_is_active) */
   uv_idle_t idle;
   uv_check_t check;
   sl__queue_t ticks;
-} g;
+} ticker;
 
 uv_loop_t* sl__loop(void) { return uv_default_loop(); }
 uv_loop_t* sl_loop(void) { return uv_default_loop(); }
@@ -162,14 +163,14 @@ uv_loop_t* sl_loop(void) { return uv_default_loop(); }
  * pending, before the next poll (idle handle, which also keeps the poll from
  * blocking). */
 static void run_ticks(void) {
-  if (!g.idle_init) return; /* nothing was ever scheduled */
-  for (int round = 0; round < 64 && !sl__queue_empty(&g.ticks); round++) {
+  if (!ticker.idle_init) return; /* nothing was ever scheduled */
+  for (int round = 0; round < 64 && !sl__queue_empty(&ticker.ticks); round++) {
     sl__queue_t batch;
-    batch.next = g.ticks.next;
-    batch.prev = g.ticks.prev;
+    batch.next = ticker.ticks.next;
+    batch.prev = ticker.ticks.prev;
     batch.next->prev = &batch;
     batch.prev->next = &batch;
-    sl__queue_init(&g.ticks);
+    sl__queue_init(&ticker.ticks);
     while (!sl__queue_empty(&batch)) {
       sl__queue_t* q = batch.next;
       sl__queue_remove(q);
@@ -178,9 +179,9 @@ static void run_ticks(void) {
       t->fn(t);
     }
   }
-  if (sl__queue_empty(&g.ticks) && g.idle_on) {
-    uv_idle_stop(&g.idle);
-    g.idle_on = 0;
+  if (sl__queue_empty(&ticker.ticks) && ticker.idle_on) {
+    uv_idle_stop(&ticker.idle);
+    ticker.idle_on = 0;
   }
 }
 
@@ -188,13 +189,13 @@ static void on_idle(uv_idle_t* h) { run_ticks(); }
 static void on_check(uv_check_t* h) { run_ticks(); }
 
 static void ticks_init(void) {
-  if (g.idle_init) return;
-  sl__queue_init(&g.ticks);
-  uv_idle_init(sl__loop(), &g.idle);
-  uv_check_init(sl__loop(), &g.check);
-  uv_check_start(&g.check, on_check);
-  uv_unref((uv_handle_t*)&g.check);
-  g.idle_init = 1;
+  if (ticker.idle_init) return;
+  sl__queue_init(&ticker.ticks);
+  uv_idle_init(sl__loop(), &ticker.idle);
+  uv_check_init(sl__loop(), &ticker.check);
+  uv_check_start(&ticker.check, on_check);
+  uv_unref((uv_handle_t*)&ticker.check);
+  ticker.idle_init = 1;
 }
 
 void sl__tick_init(sl__tick_t* t, void (*fn)(sl__tick_t* t)) {
@@ -207,10 +208,10 @@ void sl__tick_schedule(sl__tick_t* t) {
   if (t->pending) return;
   ticks_init();
   t->pending = 1;
-  sl__queue_insert_tail(&g.ticks, &t->node);
-  if (!g.idle_on) {
-    uv_idle_start(&g.idle, on_idle);
-    g.idle_on = 1;
+  sl__queue_insert_tail(&ticker.ticks, &t->node);
+  if (!ticker.idle_on) {
+    uv_idle_start(&ticker.idle, on_idle);
+    ticker.idle_on = 1;
   }
 }
 
@@ -284,7 +285,8 @@ int sl_run(void) {
 void sl_stop(void) { uv_stop(sl__loop()); }
 
 static void count_handle(uv_handle_t* h, void* arg) {
-  int ours = h == (uv_handle_t*)&g.idle || h == (uv_handle_t*)&g.check;
+  int ours =
+      h == (uv_handle_t*)&ticker.idle || h == (uv_handle_t*)&ticker.check;
   if (!ours && !uv_is_closing(h)) ++*(int*)arg;
 }
 
@@ -294,16 +296,16 @@ static void count_handle(uv_handle_t* h, void* arg) {
  * else because nothing else is active. */
 int sl_loop_close(void) {
   uv_loop_t* loop = sl__loop();
-  if (g.idle_init && !sl__queue_empty(&g.ticks)) return SL_EBUSY;
+  if (ticker.idle_init && !sl__queue_empty(&ticker.ticks)) return SL_EBUSY;
   if (loop->active_reqs.count != 0) return SL_EBUSY;
   int open = 0;
   uv_walk(loop, count_handle, &open);
   if (open != 0) return SL_EBUSY;
-  if (g.idle_init) {
-    uv_close((uv_handle_t*)&g.idle, NULL);
-    g.idle_on = 0;
-    uv_close((uv_handle_t*)&g.check, NULL);
-    g.idle_init = 0;
+  if (ticker.idle_init) {
+    uv_close((uv_handle_t*)&ticker.idle, NULL);
+    ticker.idle_on = 0;
+    uv_close((uv_handle_t*)&ticker.check, NULL);
+    ticker.idle_init = 0;
   }
   uv_run(loop, UV_RUN_NOWAIT);
   int rc = uv_loop_close(loop);

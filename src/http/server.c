@@ -1,7 +1,7 @@
-/* The HTTP/1.1 server: the listener (which stops accepting at
- * max_connections), connections over socket streams, llhttp driven from the
- * socket's data events, the request-smuggling checks llhttp 8.1 lacks, the
- * limits (431, 413, 408, idle keep-alive, pipelining depth), and graceful
+/* The HTTP/1.1 server: connections from the stream layer's listener
+ * (listen.c, held back at max_connections), over socket streams, llhttp driven
+ * from the socket's data events, the request-smuggling checks llhttp 8.1 lacks,
+ * the limits (431, 413, 408, idle keep-alive, pipelining depth), and graceful
  * close. A connection keeps its exchanges (request + response) in order;
  * the head one's response writes to the socket, later ones park theirs.
  * All decisions about a connection are taken in one place, conn_process(),
@@ -25,7 +25,6 @@ static void conn_destroy(conn_t* c);
 static void on_sock_event(sl_stream_t* s, const sl_event_t* ev, void* arg);
 static void on_sock_data(sl_stream_t* s, const sl_event_t* ev, void* arg);
 static void server_maybe_done(sl_http_server_t* srv);
-static void accept_one(sl_http_server_t* srv);
 static void sweep_start(sl_http_server_t* srv);
 
 /* --- exchanges ------------------------------------------------------------ */
@@ -1033,7 +1032,7 @@ static void conn_destroy(conn_t* c) {
   sl__queue_remove(&c->node);
   srv->nconns--;
   if (!srv->o.unmetered) sl__load.connections--;
-  if (srv->accept_held && !srv->closing) accept_one(srv);
+  if (srv->l != NULL) sl__listen_resume(srv->l);
   server_maybe_done(srv);
 }
 
@@ -1094,12 +1093,11 @@ static conn_t* conn_new(sl_http_server_t* srv, sl_stream_t* sock) {
 
 /* --- the listener -------------------------------------------------------- */
 
-static void handle_free_cb(uv_handle_t* h) { sl__free(h); }
-
 /* Serves a connection accepted here, drained from the queue or handed
  * over by the cluster's primary. One that comes after close began gets
  * its first request answered (with Connection: close). */
-static void conn_adopt(sl_http_server_t* srv, uv_tcp_t* h) {
+static void conn_adopt(void* arg, uv_tcp_t* h) {
+  sl_http_server_t* srv = arg;
   uv_tcp_nodelay(h, 1);
   sl_stream_opts_t so = {.high_water_mark = srv->o.high_water_mark};
   int flags = SL__UVS_READABLE | SL__UVS_WRITABLE | SL__UVS_SHUTDOWN;
@@ -1114,34 +1112,11 @@ static void conn_adopt(sl_http_server_t* srv, uv_tcp_t* h) {
   if (srv->closing) c->closing = c->late = 1;
 }
 
-static void adopt_fd(void* arg, int fd) {
-  uv_tcp_t* h = sl__tcp_handle_from_fd(fd);
-  if (h != NULL) conn_adopt(arg, h);
-}
-
-/* Accepts the connection waiting on the listener. */
-static void accept_one(sl_http_server_t* srv) {
-  uv_tcp_t* h = sl__malloc(sizeof *h);
-  if (h == NULL) return;
-  uv_tcp_init(sl__loop(), h);
-  if (uv_accept((uv_stream_t*)&srv->h, (uv_stream_t*)h) != 0) {
-    uv_close((uv_handle_t*)h, handle_free_cb);
-    return;
-  }
-  srv->accept_held = 0;
-  conn_adopt(srv, h);
-}
-
-/* At max_connections the connection is left in the listener: libuv stops
- * polling the listener until uv_accept() takes it, when one closes. */
-static void on_connection(uv_stream_t* server, int status) {
-  sl_http_server_t* srv = server->data;
-  if (status != 0 || srv->closing) return;
-  if (srv->nconns >= srv->o.max_connections) {
-    srv->accept_held = 1;
-    return;
-  }
-  accept_one(srv);
+/* At max_connections the next connection is left in the kernel's queue
+ * until one closes (conn_destroy resumes the listener). */
+static int server_full(void* arg) {
+  sl_http_server_t* srv = arg;
+  return srv->nconns >= srv->o.max_connections;
 }
 
 static void apply_defaults(sl_http_server_opts_t* o) {
@@ -1166,17 +1141,12 @@ static void server_free(sl_http_server_t* srv) {
   if (cb != NULL) cb(arg);
 }
 
-/* The listener handle closed, or the primary acknowledged that the
- * server left the cluster listener: done when both are. */
-static void listener_part_closed(void* arg) {
+/* The listener closed: its queue was drained and the cluster (if any)
+ * hands nothing over any more. */
+static void on_listener_closed(void* arg) {
   sl_http_server_t* srv = arg;
-  if (--srv->pending_closes > 0) return;
   srv->listener_closed = 1;
   server_maybe_done(srv);
-}
-
-static void on_listener_closed(uv_handle_t* h) {
-  listener_part_closed(h->data);
 }
 
 static void on_sweep_closed(uv_handle_t* h) { server_free(h->data); }
@@ -1189,7 +1159,7 @@ static void server_maybe_done(sl_http_server_t* srv) {
   }
 }
 
-static void close_for_cluster(void* arg) {
+static void close_on_shutdown(void* arg) {
   sl_http_server_close(arg, NULL, NULL);
 }
 
@@ -1211,44 +1181,36 @@ int sl_http_listen(const sl_http_server_opts_t* o, sl_http_handler handler,
   srv->handler = handler;
   srv->arg = arg;
   sl__queue_init(&srv->conns);
-  int fd = sl__listen_open(srv->o.host, srv->o.port, srv->o.backlog,
-                           srv->o.reuseport, srv->o.exclusive, adopt_fd,
-                           close_for_cluster, srv, &srv->port, &srv->cl);
-  if (fd < 0 && fd != SL__LISTEN_HANDOFF) {
-    sl__free(srv);
-    return fd;
-  }
-  uv_tcp_init(sl__loop(), &srv->h);
-  srv->h.data = srv;
-  srv->handoff = fd == SL__LISTEN_HANDOFF;
-  int rc = srv->handoff ? 0 : uv_tcp_open(&srv->h, fd);
-  if (rc != 0) close(fd);
-  if (rc == 0 && !srv->handoff)
-    rc = uv_listen((uv_stream_t*)&srv->h, srv->o.backlog, on_connection);
-  if (rc != 0) {
-    srv->closing = 1;
-    if (srv->cl != NULL) sl__listen_close(srv->cl, 0, NULL, NULL);
-    uv_close((uv_handle_t*)&srv->h, handle_free_cb);
-    return rc;
-  }
+  /* The log first: once the listener is open, connections may come. */
   if (srv->o.access_log &&
       (srv->alog = sl__access_log_open(srv->o.access_log_path)) == NULL) {
-    srv->closing = 1;
-    if (srv->cl != NULL) sl__listen_close(srv->cl, 0, NULL, NULL);
-    uv_close((uv_handle_t*)&srv->h, handle_free_cb);
+    sl__free(srv);
     return SL_ENOMEM;
   }
+  sl__listen_opts_t lo = {
+      .host = srv->o.host,
+      .port = srv->o.port,
+      .backlog = srv->o.backlog,
+      .reuseport = srv->o.reuseport,
+      .exclusive = srv->o.exclusive,
+      .on_conn = conn_adopt,
+      .full = server_full,
+      .close_server = close_on_shutdown,
+      .arg = srv,
+  };
+  int rc = sl__listen_open(&lo, &srv->l);
+  if (rc != 0) {
+    sl__access_log_close(srv->alog);
+    sl__free(srv);
+    return rc;
+  }
+  srv->port = sl__listen_port(srv->l);
   sweep_start(srv);
   *out = srv;
   return 0;
 }
 
 int sl_http_server_port(const sl_http_server_t* srv) { return srv->port; }
-
-static int listener_fd(const sl_http_server_t* srv) {
-  uv_os_fd_t fd;
-  return uv_fileno((const uv_handle_t*)&srv->h, &fd) == 0 ? fd : -1;
-}
 
 /* Bytes the peer sent that the loop has not read yet (a request that
  * crossed the close). */
@@ -1267,15 +1229,10 @@ void sl_http_server_close(sl_http_server_t* srv, void (*cb)(void* arg),
   srv->closing = 1;
   srv->close_cb = cb;
   srv->close_arg = arg;
-  /* What waits in the accept queue was accepted by the kernel: serve it
-   * rather than let close() reset it. */
-  if (!srv->handoff)
-    sl__listen_drain(listener_fd(srv), adopt_fd, srv);
-  srv->pending_closes = 1 + (srv->cl != NULL);
-  if (srv->cl != NULL)
-    sl__listen_close(srv->cl, 0, listener_part_closed, srv);
-  srv->cl = NULL;
-  uv_close((uv_handle_t*)&srv->h, on_listener_closed);
+  /* What waits in the accept queue was accepted by the kernel: the
+   * listener serves it (from the loop) rather than let close() reset it. */
+  sl__listen_close(srv->l, on_listener_closed, srv);
+  srv->l = NULL;
   for (sl__queue_t* q = srv->conns.next; q != &srv->conns; q = q->next) {
     conn_t* c = sl__container_of(q, conn_t, node);
     c->closing = 1;

@@ -1,4 +1,5 @@
-/* Private to the server (server.c: listener, connections, parsing;
+/* Private to the server (server.c: connections over the stream layer's
+ * listener, parsing;
  * server_res.c: the response stream). A connection owns its exchanges
  * (txn_t) in request order; each exchange holds a reference on its request
  * and response streams until it is retired, and the streams point back at
@@ -10,8 +11,8 @@
 #include <time.h>
 #include <llhttp.h>
 
-#include "cluster/cluster_int.h"
 #include "http/http_int.h"
+#include "stream/listen_int.h"
 
 typedef struct conn_s conn_t;
 typedef struct txn_s txn_t;
@@ -24,7 +25,7 @@ typedef struct {
 } req_t;
 
 struct sl_http_server_s {
-  uv_tcp_t h;
+  sl__listen_t* l;          /* NULL once it closed */
   uv_timer_t sweep;         /* body and send timeouts (conn_sweep) */
   sl_http_server_opts_t o; /* defaults applied */
   sl_http_handler handler;
@@ -34,14 +35,10 @@ struct sl_http_server_s {
   size_t nconns;
   void (*close_cb)(void* arg);
   void* close_arg;
-  sl__clisten_t* cl;        /* membership in a cluster listener */
   sl__alog_t* alog;         /* with o.access_log */
   sl__cidr_t trust[32];     /* o.trusted_proxies, parsed */
   size_t ntrust;
-  int pending_closes;       /* listener handle, cluster membership */
-  unsigned accept_held : 1, /* a connection waits in the listener */
-      handoff : 1,          /* no listening socket: rr handoffs only */
-      closing : 1, listener_closed : 1, freeing : 1;
+  unsigned closing : 1, listener_closed : 1, freeing : 1;
 };
 
 enum { SL__TIMER_NONE = 0, SL__TIMER_HEADERS, SL__TIMER_IDLE };

@@ -1,6 +1,7 @@
 /* The IPC channel: messages over a connected UNIX stream socket, driven by a
- * uv_poll_t so that reads and writes are recvmsg/sendmsg with SCM_RIGHTS and
- * the framing is ours. Two wire formats:
+ * uv_poll_t so that reads and writes are recvmsg/sendmsg with SCM_RIGHTS
+ * (stream/fdmsg.c, shared with the cluster's control socket) and the
+ * framing is ours. Two wire formats:
  *  - json (Node's): one JSON value per line. A descriptor travels as Node
  *    sends it, {"cmd":"NODE_HANDLE","type":...,"msg":<message>} written by a
  *    sendmsg that carries the fd; the receiver answers NODE_HANDLE_ACK (or
@@ -227,30 +228,6 @@ static size_t gather(sl_channel_t* ch, struct iovec* iov, int* fd) {
   return n;
 }
 
-static ssize_t send_iov(sl_channel_t* ch, struct iovec* iov, size_t n,
-                        int fd) {
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr m = {.msg_iov = iov, .msg_iovlen = n};
-  if (fd >= 0) {
-    memset(&u, 0, sizeof u);
-    m.msg_control = u.buf;
-    m.msg_controllen = sizeof u.buf;
-    struct cmsghdr* c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  ssize_t r;
-  do
-    r = sendmsg(ch->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-  while (r < 0 && errno == EINTR);
-  return r < 0 ? -errno : r;
-}
-
 /* Accounts `n` written bytes against the head of the queue. A finished
  * json NODE_HANDLE message is kept (with its fd) until the peer ACKs. */
 static void consume(sl_channel_t* ch, size_t n) {
@@ -278,7 +255,7 @@ static void flush(sl_channel_t* ch) {
     int fd;
     size_t n = gather(ch, iov, &fd);
     if (n == 0) break;
-    ssize_t r = send_iov(ch, iov, n, fd);
+    ssize_t r = sl__fdmsg_send(ch->fd, iov, n, fd);
     if (r == SL_EAGAIN) {
       ch->write_blocked = 1;
       break;
@@ -603,19 +580,15 @@ static void big_done(sl_channel_t* ch) {
   sl__free(b);
 }
 
-static void take_fds(sl_channel_t* ch, struct msghdr* m) {
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < n; i++) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (ch->nfds == MAX_PENDING_FDS) {
-        close(fd);
-        continue;
-      }
-      ch->fds[(ch->fd_head + ch->nfds++) % MAX_PENDING_FDS] = fd;
+/* Queues the descriptors of one read for the messages that claim them;
+ * those past the queue's room are closed. */
+static void keep_fds(sl_channel_t* ch, const int* fds, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (ch->nfds == MAX_PENDING_FDS) {
+      close(fds[i]);
+      continue;
     }
+    ch->fds[(ch->fd_head + ch->nfds++) % MAX_PENDING_FDS] = fds[i];
   }
 }
 
@@ -633,18 +606,10 @@ static ssize_t read_once(sl_channel_t* ch) {
     iov.iov_base = ch->rbuf + ch->rlen;
     iov.iov_len = ch->rcap - ch->rlen;
   }
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * 16)];
-    struct cmsghdr align;
-  } u;
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                     .msg_controllen = sizeof u.buf};
-  ssize_t r;
-  do
-    r = recvmsg(ch->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) return -errno;
-  if (m.msg_controllen > 0) take_fds(ch, &m);
+  int fds[SL__FDMSG_MAX_FDS];
+  size_t nfds;
+  ssize_t r = sl__fdmsg_recv(ch->fd, &iov, 1, fds, SL__FDMSG_MAX_FDS, &nfds);
+  keep_fds(ch, fds, nfds);
   return r;
 }
 

@@ -3,6 +3,8 @@
 #ifndef SL_STREAM_INT_H
 #define SL_STREAM_INT_H
 
+#include <sys/uio.h>
+
 #include "core/internal.h"
 
 /* One queued item: a chunk, and for writes the completion to report. */
@@ -201,10 +203,26 @@ void sl__uv_stream_connected(sl_stream_t* s, int status);
  * A listener passed by systemd for that address (LISTEN_PID/LISTEN_FDS,
  * port != 0) is duplicated instead, already listening. */
 int sl__tcp_bind(const char* host, int port, int reuseport);
-/* A libuv TCP handle (allocated; free it with uv_close and sl__free) over
- * connected socket `fd`, or NULL (fd closed) on failure. */
-uv_tcp_t* sl__tcp_handle_from_fd(int fd);
 /* The local port a socket is bound to (0 on error). */
 int sl__tcp_local_port(int fd);
+
+/* fdmsg.c: bytes with descriptors over a UNIX socket, for the IPC channel
+ * and the cluster's control socket. At most SL__FDMSG_MAX_FDS descriptors
+ * fit one received message. */
+#define SL__FDMSG_MAX_FDS 16
+/* Sends iov[0..n) with `fd` (-1: none) attached, in one non-blocking
+ * sendmsg (EINTR retried, no SIGPIPE). Returns the bytes sent or a
+ * negative code (SL_EAGAIN when the socket is full). The caller keeps
+ * `fd` open either way. */
+ssize_t sl__fdmsg_send(int sock, const struct iovec* iov, size_t n, int fd);
+/* Receives one message into iov[0..n) without blocking (EINTR retried).
+ * Returns the bytes read (0 at the peer's close), with the descriptors
+ * that came in fds[0..*nfds): close-on-exec, owned by the caller, those
+ * past max_fds closed. SL_EAGAIN when nothing waits; SL_EPROTO, with
+ * nothing kept, for a message the kernel cut short (a datagram longer
+ * than the buffer, or more than SL__FDMSG_MAX_FDS descriptors); or
+ * another negative code. */
+ssize_t sl__fdmsg_recv(int sock, struct iovec* iov, size_t n, int* fds,
+                       size_t max_fds, size_t* nfds);
 
 #endif

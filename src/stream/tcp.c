@@ -1,13 +1,13 @@
 /* TCP: client sockets (sl_tcp_connect) and servers (sl_tcp_listen). A socket
  * is the uvstream.c wrapper over a uv_tcp_t: this file only resolves and
- * connects, names the peer, and accepts. Listening sockets are created here
+ * connects, names the peer, and wraps what a server's listener (listen.c)
+ * accepts. Listening sockets are created here
  * rather than by uv_tcp_bind so that SO_REUSEPORT can be set before bind
  * (libuv 1.44 has no UV_TCP_REUSEPORT), and where a listener passed by
  * systemd (socket activation) replaces a bind. Every descriptor is
  * close-on-exec:
  * libuv opens client and accepted sockets with SOCK_CLOEXEC, and so do we. */
-#include "stream/stream_int.h"
-#include "cluster/cluster_int.h"
+#include "stream/listen_int.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -30,19 +30,14 @@ typedef struct {
 } resolve_t;
 
 struct sl_tcp_server_s {
-  uv_tcp_t h;
+  sl__listen_t* l;
   sl_connection_cb on_conn;
   void* arg;
   sl_tcp_opts_t conn;
   int port;
   void (*close_cb)(void* arg);
   void* close_arg;
-  sl__clisten_t* cl; /* membership in a cluster listener */
-  int handoff;       /* no socket of its own: rr handoffs only */
-  int pending_closes, closing;
-  int* drained;      /* taken from the queue at close, for the tick */
-  size_t ndrained, cap;
-  sl__tick_t drain_tick;
+  int closing;
 };
 
 /* --- addresses ---------------------------------------------------------- */
@@ -193,10 +188,11 @@ sl_stream_t* sl_tcp_connect(const char* host, int port,
 
 /* --- servers ------------------------------------------------------------ */
 
-static void handle_free_cb(uv_handle_t* h) { sl__free(h); }
-
-/* Wraps an accepted (or handed over) socket and gives it to the user. */
-static void conn_adopt(sl_tcp_server_t* srv, uv_tcp_t* h) {
+/* Wraps an accepted (or handed over, or drained) socket and gives it to
+ * the user. Connections drained from the queue at close still go to
+ * on_conn; handoffs that come after close go back to the primary. */
+static void conn_adopt(void* arg, uv_tcp_t* h) {
+  sl_tcp_server_t* srv = arg;
   struct sockaddr_storage ss;
   int len = sizeof ss;
   char name[64] = "";
@@ -207,42 +203,6 @@ static void conn_adopt(sl_tcp_server_t* srv, uv_tcp_t* h) {
   memcpy(((sl__uvs_t*)conn)->peer, name, sizeof name);
   sl__load.accepted++;
   srv->on_conn(srv, conn, srv->arg);
-}
-
-static void on_connection(uv_stream_t* server, int status) {
-  sl_tcp_server_t* srv = server->data;
-  if (status != 0) return; /* EMFILE and the like: libuv retries later */
-  uv_tcp_t* h = sl__malloc(sizeof *h);
-  if (h == NULL) return;
-  uv_tcp_init(sl__loop(), h);
-  if (uv_accept(server, (uv_stream_t*)h) != 0) {
-    uv_close((uv_handle_t*)h, handle_free_cb);
-    return;
-  }
-  conn_adopt(srv, h);
-}
-
-uv_tcp_t* sl__tcp_handle_from_fd(int fd) {
-  uv_tcp_t* h = sl__malloc(sizeof *h);
-  if (h == NULL) {
-    close(fd);
-    return NULL;
-  }
-  uv_tcp_init(sl__loop(), h);
-  if (uv_tcp_open(h, fd) != 0) {
-    close(fd);
-    uv_close((uv_handle_t*)h, handle_free_cb);
-    return NULL;
-  }
-  return h;
-}
-
-/* A connection the primary handed over (rr, an orphaned slot), or one
- * taken from the accept queue as the server closes. Handoffs that arrive
- * after close began go back to the primary (sl__listen_close). */
-static void adopt_fd(void* arg, int fd) {
-  uv_tcp_t* h = sl__tcp_handle_from_fd(fd);
-  if (h != NULL) conn_adopt(arg, h);
 }
 
 /* --- socket activation ---------------------------------------------------
@@ -335,16 +295,7 @@ int sl__tcp_local_port(int fd) {
   return ntohs(((struct sockaddr_in*)&ss)->sin_port);
 }
 
-static void server_part_closed(void* arg) {
-  sl_tcp_server_t* srv = arg;
-  if (--srv->pending_closes > 0) return;
-  if (srv->close_cb != NULL) srv->close_cb(srv->close_arg);
-  sl__free(srv);
-}
-
-static void server_free_cb(uv_handle_t* h) { server_part_closed(h->data); }
-
-static void close_for_cluster(void* arg) {
+static void close_on_shutdown(void* arg) {
   sl_tcp_server_close(arg, NULL, NULL);
 }
 
@@ -354,58 +305,38 @@ int sl_tcp_listen(const char* host, int port, const sl_tcp_server_opts_t* o,
   if (o == NULL) o = &defaults;
   SL_ASSERT(on_conn != NULL && out != NULL);
   *out = NULL;
-  if (host != NULL && strcmp(host, "localhost") == 0) host = "127.0.0.1";
   sl_tcp_server_t* srv = sl__calloc(1, sizeof *srv);
   if (srv == NULL) return SL_ENOMEM;
   srv->on_conn = on_conn;
   srv->arg = arg;
   srv->conn = o->conn;
-  int backlog = o->backlog ? o->backlog : 511;
-  int fd = sl__listen_open(host, port, backlog, o->reuseport, o->exclusive,
-                           adopt_fd, close_for_cluster, srv, &srv->port,
-                           &srv->cl);
-  if (fd < 0 && fd != SL__LISTEN_HANDOFF) {
-    sl__free(srv);
-    return fd;
-  }
-  uv_tcp_init(sl__loop(), &srv->h);
-  srv->h.data = srv;
-  srv->handoff = fd == SL__LISTEN_HANDOFF;
-  int rc = srv->handoff ? 0 : uv_tcp_open(&srv->h, fd);
-  if (rc != 0) close(fd);
-  if (rc == 0 && !srv->handoff)
-    rc = uv_listen((uv_stream_t*)&srv->h, backlog, on_connection);
+  sl__listen_opts_t lo = {
+      .host = host,
+      .port = port,
+      .backlog = o->backlog,
+      .reuseport = o->reuseport,
+      .exclusive = o->exclusive,
+      .bounce_late = 1,
+      .on_conn = conn_adopt,
+      .close_server = close_on_shutdown,
+      .arg = srv,
+  };
+  int rc = sl__listen_open(&lo, &srv->l);
   if (rc != 0) {
-    sl_tcp_server_close(srv, NULL, NULL);
+    sl__free(srv);
     return rc;
   }
+  srv->port = sl__listen_port(srv->l);
   *out = srv;
   return 0;
 }
 
 int sl_tcp_server_port(const sl_tcp_server_t* srv) { return srv->port; }
 
-static void keep_drained(void* arg, int fd) {
+static void server_closed(void* arg) {
   sl_tcp_server_t* srv = arg;
-  if (srv->ndrained == srv->cap) {
-    size_t cap = srv->cap ? srv->cap * 2 : 16;
-    int* v = sl__realloc(srv->drained, cap * sizeof *v);
-    if (v == NULL) {
-      close(fd);
-      return;
-    }
-    srv->drained = v;
-    srv->cap = cap;
-  }
-  srv->drained[srv->ndrained++] = fd;
-}
-
-static void deliver_drained(sl__tick_t* t) {
-  sl_tcp_server_t* srv = sl__container_of(t, sl_tcp_server_t, drain_tick);
-  for (size_t i = 0; i < srv->ndrained; i++) adopt_fd(srv, srv->drained[i]);
-  sl__free(srv->drained);
-  srv->drained = NULL;
-  server_part_closed(srv);
+  if (srv->close_cb != NULL) srv->close_cb(srv->close_arg);
+  sl__free(srv);
 }
 
 void sl_tcp_server_close(sl_tcp_server_t* srv, void (*cb)(void* arg),
@@ -414,16 +345,5 @@ void sl_tcp_server_close(sl_tcp_server_t* srv, void (*cb)(void* arg),
   srv->closing = 1;
   srv->close_cb = cb;
   srv->close_arg = arg;
-  /* The kernel accepted what waits in the queue: hand it to the user
-   * (from the loop) rather than let close() reset it. */
-  uv_os_fd_t fd;
-  if (!srv->handoff && uv_fileno((uv_handle_t*)&srv->h, &fd) == 0)
-    sl__listen_drain(fd, keep_drained, srv);
-  srv->pending_closes = 2 + (srv->cl != NULL);
-  sl__tick_init(&srv->drain_tick, deliver_drained);
-  sl__tick_schedule(&srv->drain_tick);
-  if (srv->cl != NULL)
-    sl__listen_close(srv->cl, 1, server_part_closed, srv);
-  srv->cl = NULL;
-  uv_close((uv_handle_t*)&srv->h, server_free_cb);
+  sl__listen_close(srv->l, server_closed, srv);
 }

@@ -236,6 +236,55 @@ TEST(cluster_messages_and_disconnect) {
   ASSERT_EQ(st.alive, 0);
 }
 
+/* Per-worker user data: NULL at the fork, then whatever the program set,
+ * for that worker only, until its EXIT event has run. */
+typedef struct {
+  int mark[3];
+  int forks, checked, exits, bad;
+} wdata_t;
+
+static void on_wdata(const sl_cluster_event_t* ev, void* arg) {
+  wdata_t* d = arg;
+  int id = sl_worker_id(ev->worker);
+  if (id < 1 || id > 2) {
+    d->bad++;
+    return;
+  }
+  void* mine = &d->mark[id];
+  switch (ev->type) {
+    case SL_CLUSTER_FORK:
+      d->forks++;
+      if (sl_worker_data(ev->worker) != NULL) d->bad++;
+      sl_worker_set_data(ev->worker, mine);
+      break;
+    case SL_CLUSTER_LISTENING:
+      if (sl_worker_data(ev->worker) != mine) d->bad++;
+      d->checked++;
+      sl_worker_send(ev->worker, "{\"exit\":0}", 10);
+      break;
+    case SL_CLUSTER_EXIT:
+      if (sl_worker_data(ev->worker) != mine) d->bad++;
+      d->exits++;
+      break;
+    default: break;
+  }
+}
+
+TEST(cluster_worker_data_kept_from_fork_to_exit) {
+  wdata_t d = {0};
+  ASSERT_EQ(sl_cluster_on(SL_CLUSTER_FORK, on_wdata, &d), 0);
+  ASSERT_EQ(sl_cluster_on(SL_CLUSTER_LISTENING, on_wdata, &d), 0);
+  ASSERT_EQ(sl_cluster_on(SL_CLUSTER_EXIT, on_wdata, &d), 0);
+  sl_cluster_opts_t o = {.workers = 2, .entry = "cluster_worker",
+                         .no_restart = 1};
+  ASSERT_EQ(sl_cluster_start(&o), 0);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(d.forks, 2);
+  ASSERT_EQ(d.checked, 2);
+  ASSERT_EQ(d.exits, 2);
+  ASSERT_EQ(d.bad, 0);
+}
+
 /* SIGKILL to a worker: it is replaced at once (it was the first death),
  * the counter says so; the replacement listens; shutdown leaves nothing. */
 TEST(cluster_killed_worker_replaced) {

@@ -420,6 +420,45 @@ TEST(ipc_binary_frame_over_limit) {
   malformed(SL_IPC_BINARY, 4096, in, sizeof in - 1, 0, SL_EMSGSIZE);
 }
 
+/* A write that carries more descriptors than one read takes: the kernel
+ * would cut the rest off (MSG_CTRUNC). The channel closes with SL_EPROTO
+ * rather than deliver messages without the descriptors they came with;
+ * those that did arrive are closed (the runner checks for leaks). */
+TEST(ipc_too_many_descriptors_close_the_channel) {
+  side_t a;
+  int raw = make_raw(SL_IPC_BINARY, &a, 0);
+  raw_write(raw, "\0\0\0\2ok", 6);
+  for (int i = 0; i < 1000 && a.messages == 0; i++) spin(1);
+  ASSERT_EQ(a.messages, 1);
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  enum { N = SL__FDMSG_MAX_FDS + 1 };
+  union {
+    char b[CMSG_SPACE(sizeof(int) * N)];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct iovec iov = {"\x80\0\0\2no", 6};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+                     .msg_controllen = sizeof u.b};
+  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * N);
+  for (int i = 0; i < N; i++)
+    memcpy(CMSG_DATA(c) + (size_t)i * sizeof(int), &p[0], sizeof(int));
+  ASSERT_EQ(sendmsg(raw, &m, 0), 6);
+  close(p[0]);
+  close(p[1]);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(a.errors, 1);
+  ASSERT_EQ(a.last_err, SL_EPROTO);
+  ASSERT_EQ(a.disconnects, 1);
+  ASSERT_EQ(a.messages, 1);
+  close(raw);
+  release(&a);
+}
+
 /* --- disconnects and send errors ----------------------------------------- */
 
 TEST(ipc_send_errors) {

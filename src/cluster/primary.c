@@ -1,13 +1,10 @@
-/* Cluster: roles and lifecycle. The primary's side: forking workers by
- * re-executing this binary with SLUICE_WORKER_ID, an IPC channel and a
- * control socket (primary_net.c); worker events in Node's order; the
- * restart policy with backoff; the heartbeat that catches hung workers and
- * carries their load reports; graceful stop of one worker (rolling
- * restart) or all (shutdown) with SIGTERM and SIGKILL deadlines; SIGINT,
- * SIGTERM and SIGHUP. The worker's side: role, id, "online", the answer to
- * each ping, exit when the channel to the primary closes, graceful
- * shutdown on SIGTERM or the primary's "shutdown". Internal messages are
- * JSON objects with a "sluice_cluster" key. */
+/* Cluster, the primary's side: forking workers by re-executing this binary
+ * with SLUICE_WORKER_ID, an IPC channel and a control socket
+ * (primary_net.c); worker events in Node's order; the restart policy with
+ * backoff; the heartbeat that catches hung workers and carries their load
+ * reports; graceful stop of one worker (rolling restart) or all
+ * (shutdown) with SIGTERM and SIGKILL deadlines; SIGINT, SIGTERM and
+ * SIGHUP. The worker's side is worker.c. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
@@ -31,7 +28,6 @@
 #define DEF_HEARTBEAT_TIMEOUT_MS 5000
 #define DEF_RESTART_TIMEOUT_MS 10000
 #define TERM_FALLBACK_MS 1000 /* SIGTERM after the "shutdown" message */
-#define LAG_PROBE_MS 100
 #define MAX_ENV 64
 
 typedef struct respawn_s {
@@ -39,6 +35,7 @@ typedef struct respawn_s {
   sl_timer_t* timer;
 } respawn_t;
 
+/* This process as the primary: its options, workers and counters. */
 static struct {
   int inited, configured;
   sl_cluster_opts_t o;
@@ -56,7 +53,7 @@ static struct {
                           start before the old ones finished closing */
   int sig_on;
   sl_timer_t* heartbeat;
-} C;
+} primary;
 
 /* The rolling restart under way. */
 static struct {
@@ -72,177 +69,21 @@ static struct {
   int err;           /* the restart stops with it */
   int ending;        /* the callback is due from the tick */
   sl__tick_t tick;
-} R;
+} restart;
 
-static struct {
-  int checked;
-  int id;
-  sl_channel_t* ch;
-  void (*shut_cb)(void*);
-  void* shut_arg;
-  int shutting;
-  int sig_on;
-  uv_signal_t sig;
-  uv_timer_t lag;
-  uint64_t lag_due_ms;
-  double lag_max_ms;
-} W;
-
-sl_cluster_stats_t* sl__cluster_st = &C.st;
+sl_cluster_stats_t* sl__cluster_st = &primary.st;
 
 static int cluster_fork(const char* const* extra, int slot,
                         sl_worker_t** out);
 static void restart_step(void);
 
-/* --- worker side ---------------------------------------------------------- */
-
-static void on_primary_gone(sl_channel_t* ch, const sl_child_event_t* ev,
-                            void* arg) {
-  (void)ch;
-  (void)ev;
-  (void)arg;
-  if (!W.shutting) exit(0); /* else the worker ends when its loop empties */
-}
-
-/* Runs once, from the loop (SIGTERM or the primary's "shutdown"), as
- * Node's worker.disconnect(): the registered callback first, then every
- * cluster server still open closes gracefully, and the channel to the
- * primary closes, so that sl_run() returns once the in-flight work is
- * done. A worker with neither a callback nor a server dies of SIGTERM. */
-static void worker_shutdown(void) {
-  if (W.shutting) return;
-  W.shutting = 1;
-  if (W.shut_cb != NULL) W.shut_cb(W.shut_arg);
-  if (sl__listen_shutdown_all() == 0 && W.shut_cb == NULL) {
-    if (W.sig_on) uv_signal_stop(&W.sig);
-    signal(SIGTERM, SIG_DFL);
-    raise(SIGTERM);
-    return;
-  }
-  uv_timer_stop(&W.lag);
-  if (W.ch != NULL) sl_channel_disconnect(W.ch);
-}
-
-static void on_worker_sigterm(uv_signal_t* h, int signum) {
-  (void)h;
-  (void)signum;
-  worker_shutdown();
-}
-
-/* The answer to a ping: this worker's load. */
-static void send_pong(void) {
-  char buf[1024];
-  int n = snprintf(buf, sizeof buf,
-                   "{\"sluice_cluster\":\"pong\",\"requests\":%llu,"
-                   "\"connections\":%llu,\"accepted\":%llu,\"rss\":%llu,"
-                   "\"lag_ms\":%.3f,\"bytes\":%llu,\"dover\":%llu,"
-                   "\"dsum_ns\":%llu",
-                   (unsigned long long)sl__load.requests,
-                   (unsigned long long)sl__load.connections,
-                   (unsigned long long)sl__load.accepted,
-                   (unsigned long long)sl_rss(), W.lag_max_ms,
-                   (unsigned long long)sl__load.bytes_sent,
-                   (unsigned long long)sl__load.duration_over,
-                   (unsigned long long)sl__load.duration_sum_ns);
-  /* Flat keys (r1..r5, d0..d11): the channel's JSON reader has no
-   * arrays, and the figures fit one small message. */
-  for (int i = 0; i < 5; i++)
-    n += snprintf(buf + n, sizeof buf - (size_t)n, ",\"r%d\":%llu", i + 1,
-                  (unsigned long long)sl__load.responses[i]);
-  for (int i = 0; i < SL_DURATION_BUCKETS; i++)
-    n += snprintf(buf + n, sizeof buf - (size_t)n, ",\"d%d\":%llu", i,
-                  (unsigned long long)sl__load.duration_buckets[i]);
-  n += snprintf(buf + n, sizeof buf - (size_t)n, "}");
-  W.lag_max_ms = 0;
-  sl_channel_send(W.ch, buf, (size_t)n, -1);
-}
-
-/* Event-loop lag: how late a repeating timer fires. */
-static void on_lag_probe(uv_timer_t* t) {
-  uint64_t now = uv_hrtime();
-  if (W.lag_due_ms != 0) {
-    double late = (double)now / 1e6 - (double)W.lag_due_ms;
-    if (late > W.lag_max_ms) W.lag_max_ms = late;
-  }
-  W.lag_due_ms = now / 1000000 + LAG_PROBE_MS;
-  (void)t;
-}
-
-static void on_primary_msg(sl_channel_t* ch, const sl_child_event_t* ev,
-                           void* arg) {
-  (void)ch;
-  (void)arg;
-  char cmd[32];
-  const sl_message_t* m = ev->msg;
-  if (sl_json_get_string(m->data, m->len, "sluice_cluster", cmd,
-                         sizeof cmd) != 0)
-    return;
-  if (strcmp(cmd, "shutdown") == 0) worker_shutdown();
-  else if (strcmp(cmd, "ping") == 0) send_pong();
-}
-
-static void worker_check(void) {
-  if (W.checked) return;
-  W.checked = 1;
-  const char* e = getenv("SLUICE_WORKER_ID");
-  if (e == NULL) return;
-  W.id = atoi(e) > 0 ? atoi(e) : 1;
-  unsetenv("SLUICE_WORKER_ID");
-  W.ch = sl_parent();
-  if (W.ch == NULL) {
-    fprintf(stderr, "sluice: worker %d has no channel to its primary\n", W.id);
-    return;
-  }
-  sl_channel_on(W.ch, SL_CHILD_DISCONNECT, on_primary_gone, NULL);
-  sl_channel_on(W.ch, SL_CHILD_MESSAGE, on_primary_msg, NULL);
-  uv_timer_init(sl__loop(), &W.lag);
-  uv_timer_start(&W.lag, on_lag_probe, LAG_PROBE_MS, LAG_PROBE_MS);
-  uv_unref((uv_handle_t*)&W.lag);
-  if (uv_signal_init(sl__loop(), &W.sig) == 0 &&
-      uv_signal_start(&W.sig, on_worker_sigterm, SIGTERM) == 0) {
-    uv_unref((uv_handle_t*)&W.sig);
-    W.sig_on = 1;
-  }
-  static const char online[] = "{\"sluice_cluster\":\"online\"}";
-  sl_channel_send(W.ch, online, sizeof online - 1, -1);
-}
-
-int sl_cluster_is_primary(void) {
-  worker_check();
-  return W.id == 0;
-}
-
-int sl_cluster_worker_id(void) {
-  worker_check();
-  return W.id;
-}
-
-int sl_cluster_notify_listening(int port) {
-  worker_check();
-  if (W.id == 0) return SL_EINVAL;
-  if (W.ch == NULL) return SL_EIPCCLOSED;
-  char buf[80];
-  int n = snprintf(buf, sizeof buf,
-                   "{\"sluice_cluster\":\"listening\",\"port\":%d}", port);
-  int rc = sl_channel_send(W.ch, buf, (size_t)n, -1);
-  return rc < 0 ? rc : 0;
-}
-
-int sl_cluster_on_shutdown(void (*cb)(void* arg), void* arg) {
-  worker_check();
-  if (W.id == 0 || cb == NULL) return SL_EINVAL;
-  W.shut_cb = cb;
-  W.shut_arg = arg;
-  return 0;
-}
-
 /* --- primary: setup, events ----------------------------------------------- */
 
 static void cluster_init(void) {
-  if (C.inited) return;
-  C.inited = 1;
-  sl__queue_init(&C.workers);
-  sl__queue_init(&C.respawns);
+  if (primary.inited) return;
+  primary.inited = 1;
+  sl__queue_init(&primary.workers);
+  sl__queue_init(&primary.respawns);
 }
 
 static size_t resolve_workers(int n) {
@@ -254,42 +95,50 @@ static size_t resolve_workers(int n) {
 int sl_cluster_setup(const sl_cluster_opts_t* o) {
   if (!sl_cluster_is_primary()) return SL_EINVAL;
   cluster_init();
-  if (C.st.forked != 0 && !sl__queue_empty(&C.workers)) return SL_EBUSY;
-  if (o != NULL) C.o = *o;
-  else memset(&C.o, 0, sizeof C.o);
-  if (C.o.backoff_initial_ms == 0) C.o.backoff_initial_ms = DEF_BACKOFF_MS;
-  if (C.o.backoff_multiplier < 1.0) C.o.backoff_multiplier = DEF_MULTIPLIER;
-  if (C.o.backoff_max_ms == 0) C.o.backoff_max_ms = DEF_BACKOFF_MAX_MS;
-  if (C.o.healthy_uptime_ms == 0) C.o.healthy_uptime_ms = DEF_HEALTHY_MS;
-  if (C.o.fatal_exit_code == 0) C.o.fatal_exit_code = DEF_FATAL_CODE;
-  if (C.o.shutdown_timeout_ms == 0) C.o.shutdown_timeout_ms = DEF_SHUTDOWN_MS;
-  if (C.o.heartbeat_interval_ms == 0)
-    C.o.heartbeat_interval_ms = DEF_HEARTBEAT_MS;
-  if (C.o.heartbeat_timeout_ms == 0)
-    C.o.heartbeat_timeout_ms = DEF_HEARTBEAT_TIMEOUT_MS;
-  if (C.o.restart_timeout_ms == 0)
-    C.o.restart_timeout_ms = DEF_RESTART_TIMEOUT_MS;
-  if (C.o.heartbeat_timeout_ms <= C.o.heartbeat_interval_ms) {
+  if (primary.st.forked != 0 && !sl__queue_empty(&primary.workers))
+    return SL_EBUSY;
+  if (o != NULL) primary.o = *o;
+  else memset(&primary.o, 0, sizeof primary.o);
+  if (primary.o.backoff_initial_ms == 0)
+    primary.o.backoff_initial_ms = DEF_BACKOFF_MS;
+  if (primary.o.backoff_multiplier < 1.0)
+    primary.o.backoff_multiplier = DEF_MULTIPLIER;
+  if (primary.o.backoff_max_ms == 0)
+    primary.o.backoff_max_ms = DEF_BACKOFF_MAX_MS;
+  if (primary.o.healthy_uptime_ms == 0)
+    primary.o.healthy_uptime_ms = DEF_HEALTHY_MS;
+  if (primary.o.fatal_exit_code == 0)
+    primary.o.fatal_exit_code = DEF_FATAL_CODE;
+  if (primary.o.shutdown_timeout_ms == 0)
+    primary.o.shutdown_timeout_ms = DEF_SHUTDOWN_MS;
+  if (primary.o.heartbeat_interval_ms == 0)
+    primary.o.heartbeat_interval_ms = DEF_HEARTBEAT_MS;
+  if (primary.o.heartbeat_timeout_ms == 0)
+    primary.o.heartbeat_timeout_ms = DEF_HEARTBEAT_TIMEOUT_MS;
+  if (primary.o.restart_timeout_ms == 0)
+    primary.o.restart_timeout_ms = DEF_RESTART_TIMEOUT_MS;
+  if (primary.o.heartbeat_timeout_ms <= primary.o.heartbeat_interval_ms) {
     fprintf(stderr, "sluice: cluster: heartbeat_timeout_ms (%llu) must be "
             "longer than heartbeat_interval_ms (%llu)\n",
-            (unsigned long long)C.o.heartbeat_timeout_ms,
-            (unsigned long long)C.o.heartbeat_interval_ms);
-    C.configured = 0;
+            (unsigned long long)primary.o.heartbeat_timeout_ms,
+            (unsigned long long)primary.o.heartbeat_interval_ms);
+    primary.configured = 0;
     return SL_EINVAL;
   }
-  if (C.o.sched == SL_SCHED_DEFAULT) C.o.sched = SL_SCHED_REUSEPORT;
-  C.st.target = resolve_workers(C.o.workers);
-  C.configured = 1;
+  if (primary.o.sched == SL_SCHED_DEFAULT) primary.o.sched = SL_SCHED_REUSEPORT;
+  primary.st.target = resolve_workers(primary.o.workers);
+  primary.configured = 1;
   return 0;
 }
 
 sl__queue_t* sl__cluster_workers_queue(void) {
   cluster_init();
-  return &C.workers;
+  return &primary.workers;
 }
 
 sl_cluster_sched_t sl__cluster_sched(void) {
-  return C.o.sched == SL_SCHED_DEFAULT ? SL_SCHED_REUSEPORT : C.o.sched;
+  return primary.o.sched == SL_SCHED_DEFAULT ? SL_SCHED_REUSEPORT
+                                             : primary.o.sched;
 }
 
 int sl_cluster_sched_parse(const char* name, sl_cluster_sched_t* out) {
@@ -317,17 +166,17 @@ static void invoke(sl__fn cb, void* arg, void* owner, const void* ev) {
 
 static void emit(sl_worker_t* w, sl_cluster_event_t* ev) {
   ev->worker = w;
-  sl__emitter_emit(&C.em, ev->type, invoke, NULL, ev);
+  sl__emitter_emit(&primary.em, ev->type, invoke, NULL, ev);
 }
 
 int sl_cluster_on(sl_cluster_event_type_t type, sl_cluster_cb cb, void* arg) {
   SL_ASSERT(type < SL__CLUSTER_EV_COUNT && cb != NULL);
-  return sl__emitter_add(&C.em, type, (sl__fn)cb, arg, 0);
+  return sl__emitter_add(&primary.em, type, (sl__fn)cb, arg, 0);
 }
 
 int sl_cluster_off(sl_cluster_event_type_t type, sl_cluster_cb cb,
                    void* arg) {
-  return sl__emitter_off(&C.em, type, (sl__fn)cb, arg);
+  return sl__emitter_off(&primary.em, type, (sl__fn)cb, arg);
 }
 
 /* Events in Node's order whatever the order the two sockets deliver in:
@@ -363,7 +212,7 @@ void sl__cluster_worker_listening(sl_worker_t* w, int port) {
   if (w->state < SL__W_LISTENING) w->state = SL__W_LISTENING;
   sl_cluster_event_t ev = {.type = SL_CLUSTER_LISTENING, .port = port};
   emit(w, &ev);
-  if (R.active && w == R.repl) sl__tick_schedule(&R.tick);
+  if (restart.active && w == restart.repl) sl__tick_schedule(&restart.tick);
 }
 
 /* --- primary: restart policy ---------------------------------------------- */
@@ -375,15 +224,15 @@ static void respawn_fire(sl_timer_t* t, void* arg) {
   respawn_t* r = arg;
   sl__queue_remove(&r->node);
   sl__free(r);
-  if (C.shutting) return;
-  C.st.restarts++;
+  if (primary.shutting) return;
+  primary.st.restarts++;
   int rc = cluster_fork(NULL, -1, NULL);
   if (rc == 0) return;
-  C.st.restarts--;
+  primary.st.restarts--;
   fprintf(stderr, "sluice: cluster: fork of a replacement failed: %s; "
           "trying again in %llu ms\n", sl_strerror(rc),
-          (unsigned long long)C.o.backoff_max_ms);
-  respawn_after(C.o.backoff_max_ms);
+          (unsigned long long)primary.o.backoff_max_ms);
+  respawn_after(primary.o.backoff_max_ms);
 }
 
 static void respawn_after(uint64_t delay_ms) {
@@ -394,32 +243,33 @@ static void respawn_after(uint64_t delay_ms) {
     sl__free(r);
     return;
   }
-  sl__queue_insert_tail(&C.respawns, &r->node);
+  sl__queue_insert_tail(&primary.respawns, &r->node);
 }
 
 /* The delay before replacing `w`: 0 after a healthy uptime, then growing
  * by the multiplier up to the cap while workers keep dying young. */
 static uint64_t next_delay(const sl_worker_t* w) {
-  if (sl_now_ms() - w->started_ms >= C.o.healthy_uptime_ms)
-    C.st.next_delay_ms = 0;
-  uint64_t d = C.st.next_delay_ms;
-  double nd = d == 0 ? (double)C.o.backoff_initial_ms
-                     : (double)d * C.o.backoff_multiplier;
-  C.st.next_delay_ms = nd > (double)C.o.backoff_max_ms ? C.o.backoff_max_ms
-                                                       : (uint64_t)nd;
+  if (sl_now_ms() - w->started_ms >= primary.o.healthy_uptime_ms)
+    primary.st.next_delay_ms = 0;
+  uint64_t d = primary.st.next_delay_ms;
+  double nd = d == 0 ? (double)primary.o.backoff_initial_ms
+                     : (double)d * primary.o.backoff_multiplier;
+  primary.st.next_delay_ms = nd > (double)primary.o.backoff_max_ms
+                                 ? primary.o.backoff_max_ms
+                                 : (uint64_t)nd;
   return d;
 }
 
 static const char* exit_reason(const sl_worker_t* w,
                                const sl_child_event_t* ev) {
   if (w->stop_reason != NULL) return w->stop_reason;
-  if (ev->exit_code == C.o.fatal_exit_code) return "fatal";
+  if (ev->exit_code == primary.o.fatal_exit_code) return "fatal";
   if (ev->exit_code == 0) return "exit";
   return "crash";
 }
 
 static int should_respawn(const sl_worker_t* w, const char* reason) {
-  return !C.o.no_restart && !C.shutting && !w->no_respawn &&
+  return !primary.o.no_restart && !primary.shutting && !w->no_respawn &&
          strcmp(reason, "fatal") != 0;
 }
 
@@ -509,10 +359,10 @@ static void timers_stop(sl_worker_t* w) {
 /* The heartbeat and the listening sockets live while there are workers
  * (or replacements due). */
 static void idle_check(void) {
-  if (!sl__queue_empty(&C.workers) || !sl__queue_empty(&C.respawns))
+  if (!sl__queue_empty(&primary.workers) || !sl__queue_empty(&primary.respawns))
     return;
-  if (C.heartbeat != NULL) sl_timer_stop(C.heartbeat);
-  C.heartbeat = NULL;
+  if (primary.heartbeat != NULL) sl_timer_stop(primary.heartbeat);
+  primary.heartbeat = NULL;
   sl__pnet_close_all();
 }
 
@@ -522,25 +372,25 @@ static void on_worker_close(sl_worker_t* w, const sl_child_event_t* ce) {
   timers_stop(w);
   w->state = SL__W_DEAD;
   sl__pnet_detach(w, 1);
-  C.st.alive--;
-  C.st.exited++;
+  primary.st.alive--;
+  primary.st.exited++;
   const char* reason = exit_reason(w, ce);
-  if (strcmp(reason, "fatal") == 0) C.st.fatal++;
-  if (strcmp(reason, "crash") == 0) C.st.crashes++;
-  if (w->retired) C.st.retired++;
+  if (strcmp(reason, "fatal") == 0) primary.st.fatal++;
+  if (strcmp(reason, "crash") == 0) primary.st.crashes++;
+  if (w->retired) primary.st.retired++;
   int respawn = should_respawn(w, reason) && !restart_covers(w);
   uint64_t delay = respawn ? next_delay(w) : 0;
   sl_cluster_event_t ev = {.type = SL_CLUSTER_EXIT,
                            .exit_code = ce->exit_code,
                            .term_signal = ce->term_signal,
                            .respawn = respawn,
-                           .restarts = C.st.restarts + (uint64_t)respawn,
+                           .restarts = primary.st.restarts + (uint64_t)respawn,
                            .reason = reason};
   emit_fork(w);
   emit(w, &ev);
   restart_worker_gone(w);
   sl__free(w);
-  if (respawn && !C.shutting) respawn_after(delay); /* unless the listener
+  if (respawn && !primary.shutting) respawn_after(delay); /* unless the listener
                                                      shut down */
   idle_check();
   shutdown_check();
@@ -575,7 +425,7 @@ static void worker_event(sl_child_t* c, const sl_child_event_t* ce,
 
 /* This process's argv, for re-executing main. */
 static char** self_argv(void) {
-  if (C.argv != NULL) return C.argv;
+  if (primary.argv != NULL) return primary.argv;
   int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return NULL;
   char buf[16384];
@@ -591,7 +441,7 @@ static char** self_argv(void) {
     v[i] = sl__strdup(buf + off);
     off += (int)strlen(buf + off) + 1;
   }
-  C.argv = v;
+  primary.argv = v;
   return v;
 }
 
@@ -612,13 +462,13 @@ static int spawn_worker(sl_worker_t* w, const char* const* extra) {
   if (rc != 0) return rc;
   sl_spawn_opts_t so = {.env = env, .env_mode = SL_ENV_ADD};
   for (int i = 0; i < 3; i++) so.stdio[i].kind = SL_STDIO_INHERIT;
-  const char* const* argv = C.o.argv;
+  const char* const* argv = primary.o.argv;
   if (argv == NULL) argv = (const char* const*)self_argv();
-  if (C.o.entry == NULL && argv == NULL) {
+  if (primary.o.entry == NULL && argv == NULL) {
     close(ctl);
     rc = SL_ENOENT;
   } else {
-    rc = sl__fork_ex("/proc/self/exe", argv, &so, C.o.entry, ctl,
+    rc = sl__fork_ex("/proc/self/exe", argv, &so, primary.o.entry, ctl,
                      &w->child);
   }
   if (rc != 0) sl__pnet_detach(w, 1);
@@ -629,7 +479,7 @@ static int spawn_worker(sl_worker_t* w, const char* const* extra) {
 static int free_slot(void) {
   for (int s = 0;; s++) {
     int used = 0;
-    for (sl__queue_t* q = C.workers.next; q != &C.workers && !used;
+    for (sl__queue_t* q = primary.workers.next; q != &primary.workers && !used;
          q = q->next)
       used = sl__container_of(q, sl_worker_t, node)->slot == s;
     if (!used) return s;
@@ -640,7 +490,7 @@ static int cluster_fork(const char* const* extra, int slot,
                         sl_worker_t** out) {
   sl_worker_t* w = sl__calloc(1, sizeof *w);
   if (w == NULL) return SL_ENOMEM;
-  w->id = ++C.next_id;
+  w->id = ++primary.next_id;
   w->slot = slot >= 0 ? slot : free_slot();
   int rc = spawn_worker(w, extra);
   if (rc != 0) {
@@ -651,9 +501,9 @@ static int cluster_fork(const char* const* extra, int slot,
   w->started_ms = sl_now_ms();
   for (int t = 0; t < SL__CHILD_EV_COUNT; t++)
     sl_child_on(w->child, t, worker_event, w);
-  sl__queue_insert_tail(&C.workers, &w->node);
-  C.st.forked++;
-  C.st.alive++;
+  sl__queue_insert_tail(&primary.workers, &w->node);
+  primary.st.forked++;
+  primary.st.alive++;
   sl__tick_init(&w->fork_tick, on_fork_tick);
   sl__tick_schedule(&w->fork_tick);
   if (out != NULL) *out = w;
@@ -667,15 +517,16 @@ static void on_heartbeat(sl_timer_t* t, void* arg) {
   (void)arg;
   static const char ping[] = "{\"sluice_cluster\":\"ping\"}";
   uint64_t now = sl_now_ms();
-  for (sl__queue_t* q = C.workers.next; q != &C.workers; q = q->next) {
+  for (sl__queue_t* q = primary.workers.next; q != &primary.workers;
+       q = q->next) {
     sl_worker_t* w = sl__container_of(q, sl_worker_t, node);
     if (!w->pinged || w->disconnected || w->stop_reason != NULL) continue;
-    if (now - w->last_pong_ms > C.o.heartbeat_timeout_ms) {
+    if (now - w->last_pong_ms > primary.o.heartbeat_timeout_ms) {
       fprintf(stderr, "sluice: worker %d (pid %d) did not answer for %llu "
               "ms: killed\n", w->id, (int)w->pid,
               (unsigned long long)(now - w->last_pong_ms));
       w->stop_reason = "hung";
-      C.st.hung++;
+      primary.st.hung++;
       sl_child_kill_tree(w->child, SIGKILL);
       continue;
     }
@@ -684,16 +535,17 @@ static void on_heartbeat(sl_timer_t* t, void* arg) {
 }
 
 static void heartbeat_start(void) {
-  if (C.heartbeat != NULL || C.o.no_heartbeat) return;
-  C.heartbeat = sl_timer_start(C.o.heartbeat_interval_ms,
-                               C.o.heartbeat_interval_ms, on_heartbeat, NULL);
-  if (C.heartbeat != NULL) sl__timer_unref(C.heartbeat);
+  if (primary.heartbeat != NULL || primary.o.no_heartbeat) return;
+  primary.heartbeat =
+      sl_timer_start(primary.o.heartbeat_interval_ms,
+                     primary.o.heartbeat_interval_ms, on_heartbeat, NULL);
+  if (primary.heartbeat != NULL) sl__timer_unref(primary.heartbeat);
 }
 
 int sl_cluster_fork(const sl_cluster_fork_opts_t* o, sl_worker_t** out) {
   if (out != NULL) *out = NULL;
-  if (!sl_cluster_is_primary() || C.shutting) return SL_EINVAL;
-  if (!C.configured) sl_cluster_setup(NULL);
+  if (!sl_cluster_is_primary() || primary.shutting) return SL_EINVAL;
+  if (!primary.configured) sl_cluster_setup(NULL);
   heartbeat_start();
   return cluster_fork(o != NULL ? o->env : NULL, -1, out);
 }
@@ -701,32 +553,34 @@ int sl_cluster_fork(const sl_cluster_fork_opts_t* o, sl_worker_t** out) {
 static void on_signal(uv_signal_t* h, int signum) {
   (void)h;
   if (signum == SIGHUP)
-    sl_cluster_restart(C.o.on_restart, C.o.on_restart_arg);
+    sl_cluster_restart(primary.o.on_restart, primary.o.on_restart_arg);
   else sl_cluster_shutdown(NULL, NULL);
 }
 
 static void signals_start(void) {
   int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
   for (int i = 0; i < 3; i++) {
-    if ((C.sig[i] = sl__malloc(sizeof *C.sig[i])) == NULL) continue;
-    uv_signal_init(sl__loop(), C.sig[i]);
-    uv_signal_start(C.sig[i], on_signal, sigs[i]);
-    uv_unref((uv_handle_t*)C.sig[i]);
+    if ((primary.sig[i] = sl__malloc(sizeof *primary.sig[i])) == NULL) continue;
+    uv_signal_init(sl__loop(), primary.sig[i]);
+    uv_signal_start(primary.sig[i], on_signal, sigs[i]);
+    uv_unref((uv_handle_t*)primary.sig[i]);
   }
-  C.sig_on = 1;
+  primary.sig_on = 1;
 }
 
 int sl_cluster_start(const sl_cluster_opts_t* o) {
   int rc = sl_cluster_setup(o);
   if (rc != 0) return rc;
-  if (C.o.handle_signals && !C.sig_on) signals_start();
-  for (size_t i = 0; i < C.st.target; i++)
+  if (primary.o.handle_signals && !primary.sig_on) signals_start();
+  for (size_t i = 0; i < primary.st.target; i++)
     if ((rc = sl_cluster_fork(NULL, NULL)) != 0) return rc;
   return 0;
 }
 
 int sl_worker_id(const sl_worker_t* w) { return w->id; }
 pid_t sl_worker_pid(const sl_worker_t* w) { return w->pid; }
+void sl_worker_set_data(sl_worker_t* w, void* data) { w->data = data; }
+void* sl_worker_data(const sl_worker_t* w) { return w->data; }
 
 int sl_worker_send(sl_worker_t* w, const char* data, size_t len) {
   return sl_child_send(w->child, data, len, -1);
@@ -750,7 +604,7 @@ void sl_cluster_stats(sl_cluster_stats_t* out) {
     memset(out, 0, sizeof *out);
     return;
   }
-  *out = C.st;
+  *out = primary.st;
 }
 
 int sl_worker_load(const sl_worker_t* w, sl_worker_load_t* out) {
@@ -771,7 +625,8 @@ const char* sl_worker_state(const sl_worker_t* w) {
 size_t sl_cluster_workers(sl_worker_t** out, size_t max) {
   size_t n = 0;
   cluster_init();
-  for (sl__queue_t* q = C.workers.next; q != &C.workers; q = q->next, n++)
+  for (sl__queue_t* q = primary.workers.next; q != &primary.workers;
+       q = q->next, n++)
     if (n < max) out[n] = sl__container_of(q, sl_worker_t, node);
   return n;
 }
@@ -797,19 +652,19 @@ static void on_kill_deadline(sl_timer_t* t, void* arg) {
   (void)t;
   sl_worker_t* w = arg;
   w->kill_timer = NULL;
-  if (w->retired && !C.shutting && worker_progressed(w)) {
+  if (w->retired && !primary.shutting && worker_progressed(w)) {
     w->kill_timer = sl_timer_start(DRAIN_PROGRESS_MS, 0, on_kill_deadline, w);
     w->extended_ms += DRAIN_PROGRESS_MS;
     if (w->kill_timer != NULL) return;
   }
   int conns = sl__proc_tcp_connections(w->pid);
   if (conns < 0) conns = 0;
-  C.st.cut++;
-  C.st.cut_connections += (uint64_t)conns;
+  primary.st.cut++;
+  primary.st.cut_connections += (uint64_t)conns;
   fprintf(stderr, "sluice: worker %d (pid %d) still busy %.1f s after it "
           "was told to stop (%s): killed, %d connection%s cut\n", w->id,
           (int)w->pid,
-          (double)(C.o.shutdown_timeout_ms + w->extended_ms) / 1000.0,
+          (double)(primary.o.shutdown_timeout_ms + w->extended_ms) / 1000.0,
           w->stop_reason ? w->stop_reason : "stop", conns,
           conns == 1 ? "" : "s");
   sl_child_kill_tree(w->child, SIGKILL);
@@ -835,7 +690,7 @@ static void stop_worker(sl_worker_t* w, const char* reason) {
   sl__pnet_detach(w, 0);
   if (sl_child_send(w->child, msg, sizeof msg - 1, -1) < 0)
     sl_child_kill(w->child, SIGTERM);
-  uint64_t deadline = C.o.shutdown_timeout_ms;
+  uint64_t deadline = primary.o.shutdown_timeout_ms;
   timers_stop(w);
   w->written_ok = sl__proc_written(w->pid, &w->written_mark) == 0;
   w->extended_ms = 0;
@@ -851,34 +706,36 @@ static void signal_closed(uv_handle_t* h) { sl__free(h); }
 
 static void shutdown_done(sl__tick_t* t) {
   (void)t;
-  void (*cb)(void*) = C.shut_cb;
-  void* arg = C.shut_arg;
-  if (C.sig_on) {
+  void (*cb)(void*) = primary.shut_cb;
+  void* arg = primary.shut_arg;
+  if (primary.sig_on) {
     for (int i = 0; i < 3; i++)
-      if (C.sig[i] != NULL) uv_close((uv_handle_t*)C.sig[i], signal_closed);
-    memset(C.sig, 0, sizeof C.sig);
-    C.sig_on = 0;
+      if (primary.sig[i] != NULL)
+        uv_close((uv_handle_t*)primary.sig[i], signal_closed);
+    memset(primary.sig, 0, sizeof primary.sig);
+    primary.sig_on = 0;
   }
-  if (C.heartbeat != NULL) sl_timer_stop(C.heartbeat);
-  C.heartbeat = NULL;
+  if (primary.heartbeat != NULL) sl_timer_stop(primary.heartbeat);
+  primary.heartbeat = NULL;
   sl__pnet_close_all();
-  for (int i = 0; C.argv != NULL && C.argv[i] != NULL; i++)
-    sl__free(C.argv[i]);
-  sl__free(C.argv);
-  C.argv = NULL;
-  sl__emitter_clear(&C.em);
-  C.shutting = 0;
-  C.done_scheduled = 0;
-  C.shut_cb = NULL;
+  for (int i = 0; primary.argv != NULL && primary.argv[i] != NULL; i++)
+    sl__free(primary.argv[i]);
+  sl__free(primary.argv);
+  primary.argv = NULL;
+  sl__emitter_clear(&primary.em);
+  primary.shutting = 0;
+  primary.done_scheduled = 0;
+  primary.shut_cb = NULL;
   if (cb != NULL) cb(arg);
 }
 
 static void shutdown_check(void) {
-  if (!C.shutting || C.done_scheduled || !sl__queue_empty(&C.workers))
+  if (!primary.shutting || primary.done_scheduled ||
+      !sl__queue_empty(&primary.workers))
     return;
-  C.done_scheduled = 1;
-  sl__tick_init(&C.done_tick, shutdown_done);
-  sl__tick_schedule(&C.done_tick);
+  primary.done_scheduled = 1;
+  sl__tick_init(&primary.done_tick, shutdown_done);
+  sl__tick_schedule(&primary.done_tick);
 }
 
 static void restart_end(int err);
@@ -886,14 +743,14 @@ static void restart_end(int err);
 int sl_cluster_shutdown(void (*cb)(void* arg), void* arg) {
   if (!sl_cluster_is_primary()) return SL_EINVAL;
   cluster_init();
-  if (C.shutting) return SL_EBUSY;
-  if (!C.configured) sl_cluster_setup(NULL);
-  C.shutting = 1;
-  C.shut_cb = cb;
-  C.shut_arg = arg;
-  if (R.active) restart_end(SL_ECANCELED);
-  while (!sl__queue_empty(&C.respawns)) {
-    respawn_t* r = sl__container_of(C.respawns.next, respawn_t, node);
+  if (primary.shutting) return SL_EBUSY;
+  if (!primary.configured) sl_cluster_setup(NULL);
+  primary.shutting = 1;
+  primary.shut_cb = cb;
+  primary.shut_arg = arg;
+  if (restart.active) restart_end(SL_ECANCELED);
+  while (!sl__queue_empty(&primary.respawns)) {
+    respawn_t* r = sl__container_of(primary.respawns.next, respawn_t, node);
     sl__queue_remove(&r->node);
     sl_timer_stop(r->timer);
     sl__free(r);
@@ -901,7 +758,8 @@ int sl_cluster_shutdown(void (*cb)(void* arg), void* arg) {
   /* The workers' copies of the listening sockets keep serving until each
    * worker closes its server (and drains what waits in the queue). */
   sl__pnet_close_all();
-  for (sl__queue_t* q = C.workers.next; q != &C.workers; q = q->next)
+  for (sl__queue_t* q = primary.workers.next; q != &primary.workers;
+       q = q->next)
     stop_worker(sl__container_of(q, sl_worker_t, node), "shutdown");
   shutdown_check();
   return 0;
@@ -913,26 +771,27 @@ int sl_cluster_shutdown(void (*cb)(void* arg), void* arg) {
  * inside the call that ended it. The worker being replaced keeps running
  * if its replacement failed. */
 static void restart_end(int err) {
-  if (R.ending) return;
-  if (R.timer != NULL) sl_timer_stop(R.timer);
-  R.timer = NULL;
-  R.err = err;
-  R.ending = 1;
-  sl__tick_schedule(&R.tick);
+  if (restart.ending) return;
+  if (restart.timer != NULL) sl_timer_stop(restart.timer);
+  restart.timer = NULL;
+  restart.err = err;
+  restart.ending = 1;
+  sl__tick_schedule(&restart.tick);
 }
 
 static void restart_finish(void) {
-  void (*cb)(int, void*) = R.cb;
-  void* arg = R.arg;
-  int err = R.err;
-  sl__tick_cancel(&R.tick);
-  sl__free(R.ids);
-  memset(&R, 0, sizeof R);
+  void (*cb)(int, void*) = restart.cb;
+  void* arg = restart.arg;
+  int err = restart.err;
+  sl__tick_cancel(&restart.tick);
+  sl__free(restart.ids);
+  memset(&restart, 0, sizeof restart);
   if (cb != NULL) cb(err, arg);
 }
 
 static sl_worker_t* worker_by_id(int id) {
-  for (sl__queue_t* q = C.workers.next; q != &C.workers; q = q->next) {
+  for (sl__queue_t* q = primary.workers.next; q != &primary.workers;
+       q = q->next) {
     sl_worker_t* w = sl__container_of(q, sl_worker_t, node);
     if (w->id == id) return w;
   }
@@ -943,72 +802,74 @@ static sl_worker_t* worker_by_id(int id) {
  * its death needs no respawn of its own; nor does the death of a
  * replacement whose old worker still serves. */
 static int restart_covers(const sl_worker_t* w) {
-  if (!R.active || R.ending) return 0;
-  return (w == R.old && R.repl != NULL) || (w == R.repl && R.old != NULL);
+  if (!restart.active || restart.ending) return 0;
+  return (w == restart.old && restart.repl != NULL) ||
+         (w == restart.repl && restart.old != NULL);
 }
 
 static void restart_worker_gone(sl_worker_t* w) {
-  if (!R.active) return;
-  if (w == R.old) R.old = NULL;
-  if (w == R.repl) {
-    R.repl = NULL;
-    if (!R.ending) restart_end(SL_ECHILD); /* died before it listened */
+  if (!restart.active) return;
+  if (w == restart.old) restart.old = NULL;
+  if (w == restart.repl) {
+    restart.repl = NULL;
+    if (!restart.ending) restart_end(SL_ECHILD); /* died before it listened */
   }
-  sl__tick_schedule(&R.tick);
+  sl__tick_schedule(&restart.tick);
 }
 
 static void on_restart_timeout(sl_timer_t* t, void* arg) {
   (void)t;
   (void)arg;
-  R.timer = NULL;
-  if (R.repl == NULL) return;
+  restart.timer = NULL;
+  if (restart.repl == NULL) return;
   fprintf(stderr, "sluice: rolling restart: worker %d did not listen "
-          "within %llu ms; stopped there\n", R.repl->id,
-          (unsigned long long)C.o.restart_timeout_ms);
-  R.repl->no_respawn = 1;
-  R.repl->stop_reason = "timeout";
-  sl_child_kill_tree(R.repl->child, SIGKILL);
-  R.repl = NULL;
+          "within %llu ms; stopped there\n", restart.repl->id,
+          (unsigned long long)primary.o.restart_timeout_ms);
+  restart.repl->no_respawn = 1;
+  restart.repl->stop_reason = "timeout";
+  sl_child_kill_tree(restart.repl->child, SIGKILL);
+  restart.repl = NULL;
   restart_end(SL_ETIMEDOUT);
 }
 
 static int repl_ready(const sl_worker_t* w) {
   return w->state == SL__W_LISTENING ||
-         (!R.old_listened && w->online_emitted && w->state != SL__W_DEAD);
+         (!restart.old_listened && w->online_emitted && w->state != SL__W_DEAD);
 }
 
 /* One step, run from the tick whenever something the restart waits for
  * happened: the replacement listens (retire the old worker), the old
  * worker exited (next one), or the end. */
 static void restart_step(void) {
-  if (!R.active) return;
-  if (R.ending) {
+  if (!restart.active) return;
+  if (restart.ending) {
     restart_finish();
     return;
   }
-  if (R.repl != NULL) {
-    if (!repl_ready(R.repl)) return; /* waiting for it to listen */
-    if (R.timer != NULL) sl_timer_stop(R.timer);
-    R.timer = NULL;
-    R.repl = NULL;
-    if (R.old != NULL) stop_worker(R.old, "restart");
+  if (restart.repl != NULL) {
+    if (!repl_ready(restart.repl)) return; /* waiting for it to listen */
+    if (restart.timer != NULL) sl_timer_stop(restart.timer);
+    restart.timer = NULL;
+    restart.repl = NULL;
+    if (restart.old != NULL) stop_worker(restart.old, "restart");
   }
-  if (R.old != NULL) return; /* waiting for it to exit */
-  while (R.next < R.n && (R.old = worker_by_id(R.ids[R.next++])) == NULL)
+  if (restart.old != NULL) return; /* waiting for it to exit */
+  while (restart.next < restart.n &&
+         (restart.old = worker_by_id(restart.ids[restart.next++])) == NULL)
     continue;
-  if (R.old == NULL) {
+  if (restart.old == NULL) {
     restart_end(0);
     return;
   }
-  R.old_listened = R.old->ever_listened;
-  int rc = cluster_fork(NULL, R.old->slot, &R.repl);
+  restart.old_listened = restart.old->ever_listened;
+  int rc = cluster_fork(NULL, restart.old->slot, &restart.repl);
   if (rc != 0) {
-    R.old = R.repl = NULL;
+    restart.old = restart.repl = NULL;
     restart_end(rc);
     return;
   }
-  R.timer = sl_timer_start(C.o.restart_timeout_ms, 0, on_restart_timeout,
-                           NULL);
+  restart.timer =
+      sl_timer_start(primary.o.restart_timeout_ms, 0, on_restart_timeout, NULL);
 }
 
 static void restart_tick(sl__tick_t* t) {
@@ -1019,20 +880,23 @@ static void restart_tick(sl__tick_t* t) {
 int sl_cluster_restart(void (*cb)(int err, void* arg), void* arg) {
   if (!sl_cluster_is_primary()) return SL_EINVAL;
   cluster_init();
-  if (R.active || C.shutting) return SL_EBUSY;
+  if (restart.active || primary.shutting) return SL_EBUSY;
   size_t n = 0;
-  for (sl__queue_t* q = C.workers.next; q != &C.workers; q = q->next) n++;
-  memset(&R, 0, sizeof R);
-  R.ids = sl__calloc(n ? n : 1, sizeof *R.ids);
-  if (R.ids == NULL) return SL_ENOMEM;
-  for (sl__queue_t* q = C.workers.next; q != &C.workers; q = q->next) {
+  for (sl__queue_t* q = primary.workers.next; q != &primary.workers;
+       q = q->next)
+    n++;
+  memset(&restart, 0, sizeof restart);
+  restart.ids = sl__calloc(n ? n : 1, sizeof *restart.ids);
+  if (restart.ids == NULL) return SL_ENOMEM;
+  for (sl__queue_t* q = primary.workers.next; q != &primary.workers;
+       q = q->next) {
     sl_worker_t* w = sl__container_of(q, sl_worker_t, node);
-    if (w->stop_reason == NULL) R.ids[R.n++] = w->id;
+    if (w->stop_reason == NULL) restart.ids[restart.n++] = w->id;
   }
-  R.active = 1;
-  R.cb = cb;
-  R.arg = arg;
-  sl__tick_init(&R.tick, restart_tick);
-  sl__tick_schedule(&R.tick); /* never inside the call */
+  restart.active = 1;
+  restart.cb = cb;
+  restart.arg = arg;
+  sl__tick_init(&restart.tick, restart_tick);
+  sl__tick_schedule(&restart.tick); /* never inside the call */
   return 0;
 }
