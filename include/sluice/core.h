@@ -1,5 +1,5 @@
-/* sluice/core.h: Errors, the loop, timers, signals, memory, chunks and
- * byte buffers: the base every other layer stands on.
+/* sluice/core.h: Errors, the loop, timers, signals, memory, chunks, byte
+ * buffers and JSON: the base every other layer stands on.
  * Included by <sluice.h>; programs include that. */
 #ifndef SLUICE_CORE_H
 #define SLUICE_CORE_H
@@ -306,6 +306,50 @@ SL_EXTERN void sl_buf_free(sl_buf_t* b);
  * reference, the caller's), or NULL on SL_ENOMEM, in which case `b` is
  * unchanged and still owns its memory. */
 SL_EXTERN sl_chunk_t* sl_buf_chunk(sl_buf_t* b);
+
+/* ------------------------------------------------------------------------ */
+/* JSON: reading one key of an object, writing JSON text into a buffer.     */
+
+/* Small JSON readers (IPC messages, request bodies): find the value of `key` at the top
+ * level of the object in json[0..len). Return 0, SL_ENOENT when absent, or
+ * SL_EINVAL when the text is not an object or the value has another type. */
+SL_EXTERN int sl_json_get_number(const char* json, size_t len,
+                                 const char* key, double* out);
+SL_EXTERN int sl_json_get_int(const char* json, size_t len, const char* key,
+                              int64_t* out);
+/* Copies the unescaped string value into out[0..cap) (NUL-terminated);
+ * SL_ENOBUFS when it does not fit. */
+SL_EXTERN int sl_json_get_string(const char* json, size_t len,
+                                 const char* key, char* out, size_t cap);
+
+
+/* Appends s[0..len) as one JSON string, quotes included, or `null` when s
+ * is NULL. Escapes '"', '\\' and control characters as JSON.stringify and
+ * Python's json.dumps(ensure_ascii=False) do: \b \f \n \r \t, the others as
+ * \u00XX (lowercase hex); everything else, well-formed UTF-8 included, is
+ * copied as it is. Bytes that are not well-formed UTF-8 (a stray
+ * continuation byte, an overlong form, a surrogate, a cut-off sequence) are
+ * replaced by U+FFFD, one for each maximal ill-formed subsequence, as
+ * Python's errors="replace" and the WHATWG decoder do, so the output is
+ * always valid UTF-8 JSON. Returns 0 or SL_ENOMEM (then `b` is unchanged). */
+SL_EXTERN int sl_buf_json_str(sl_buf_t* b, const char* s, size_t len);
+/* Appends printf-style text in which the arguments are written as JSON
+ * values; the format's own text is copied as it is (it supplies the
+ * braces, keys and commas). Directives:
+ *   %s, %.*s   a NUL-terminated string (at most the precision's bytes, as
+ *              printf) as a JSON string by sl_buf_json_str(); NULL is null
+ *   %d %i %u with no, l, ll or z size (%zu size_t, %zd ssize_t): integers
+ *   %f %e %g with an optional precision (%.3f): doubles as printf writes
+ *              them; NaN and infinities, which JSON lacks, become null
+ *   %%         a '%'
+ * Widths, flags and other conversions are refused. Booleans and null have
+ * no directive (it would cost the compiler's format check): they are
+ * literal text of the format. Returns 0, SL_ENOMEM, or SL_EINVAL for a
+ * directive it does not know; on failure `b` is unchanged. */
+SL_EXTERN int sl_buf_json(sl_buf_t* b, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+SL_EXTERN int sl_buf_vjson(sl_buf_t* b, const char* fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 #ifdef __cplusplus
 }
