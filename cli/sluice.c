@@ -187,29 +187,15 @@ static struct {
   double lag_max_ms;
 } admin;
 
-typedef struct {
-  char* p;
-  size_t len, cap;
-} text_t;
+typedef sl_buf_t text_t;
 
 static void text_add(text_t* t, const char* fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void text_add(text_t* t, const char* fmt, ...) {
-  for (;;) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = t->p ? vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap) : -2;
-    va_end(ap);
-    if (n >= 0 && t->len + (size_t)n < t->cap) {
-      t->len += (size_t)n;
-      return;
-    }
-    size_t cap = t->cap ? t->cap * 2 : 8192;
-    char* p = realloc(t->p, cap);
-    if (p == NULL || n == -1) return; /* the page is cut short: ENOMEM */
-    t->p = p;
-    t->cap = cap;
-  }
+  va_list ap;
+  va_start(ap, fmt);
+  (void)sl_buf_vprintf(t, fmt, ap); /* ENOMEM: the page lacks this piece */
+  va_end(ap);
 }
 
 typedef struct {
@@ -334,8 +320,8 @@ static void on_admin(sl_stream_t* req, sl_stream_t* res, void* arg) {
     text_t t = {0};
     metrics_page(&t);
     sl_http_respond(res, 200, "text/plain; version=0.0.4; charset=utf-8",
-                    t.p ? t.p : "", t.len);
-    free(t.p);
+                    t.data ? t.data : "", t.len);
+    sl_buf_free(&t);
   } else {
     sl_http_respond(res, 404, "text/plain", "not found\n", 10);
   }

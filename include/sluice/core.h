@@ -1,9 +1,11 @@
-/* sluice/core.h: Errors, the loop, timers, signals, memory and chunks: the base every other layer stands on.
+/* sluice/core.h: Errors, the loop, timers, signals, memory, chunks, byte
+ * buffers and JSON: the base every other layer stands on.
  * Included by <sluice.h>; programs include that. */
 #ifndef SLUICE_CORE_H
 #define SLUICE_CORE_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -255,6 +257,106 @@ SL_EXTERN void* sl_chunk_obj(const sl_chunk_t* c);
 SL_EXTERN int sl_chunk_exclusive(const sl_chunk_t* c);
 /* Shrinks the visible length (after filling fewer bytes than allocated). */
 SL_EXTERN void sl_chunk_set_len(sl_chunk_t* c, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Byte buffers: one growable run of bytes, owned by whoever holds it.       */
+/*                                                                           */
+/* A zeroed sl_buf_t is an empty buffer that owns no memory. `data` is       */
+/* NULL until the first byte is reserved; after that data[len] is always a   */
+/* NUL (not counted in `len` or `cap`), so the contents read as a C string.  */
+/* The fields may be read; `len` may be lowered with sl_buf_truncate(), and  */
+/* bytes written by hand into data[len..cap) become part of the contents by  */
+/* raising `len` (then store the NUL at data[len]). Every function that can  */
+/* fail is all or nothing: on a negative return the contents and `len` are   */
+/* as they were (only `cap` may have grown): nothing is lost or cut short.   */
+
+typedef struct sl_buf_s {
+  char* data;
+  size_t len;
+  size_t cap;
+} sl_buf_t;
+
+/* Makes room for `extra` more bytes after `len`, so the next appends of up
+ * to that many bytes cannot fail. The capacity at least doubles each time
+ * it grows. Returns 0 or SL_ENOMEM (also when len + extra overflows). */
+SL_EXTERN int sl_buf_reserve(sl_buf_t* b, size_t extra);
+/* Appends data[0..len) (`data` may be NULL when len is 0). Returns 0 or
+ * SL_ENOMEM. */
+SL_EXTERN int sl_buf_append(sl_buf_t* b, const void* data, size_t len);
+/* Appends the NUL-terminated `s` (without its NUL). Returns 0 or
+ * SL_ENOMEM. */
+SL_EXTERN int sl_buf_append_str(sl_buf_t* b, const char* s);
+/* Appends printf-formatted text, however long. Returns 0, SL_ENOMEM, or
+ * SL_EINVAL when vsnprintf rejects the format. */
+SL_EXTERN int sl_buf_printf(sl_buf_t* b, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+SL_EXTERN int sl_buf_vprintf(sl_buf_t* b, const char* fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+/* Shortens the contents to their first `len` bytes; SL_ASSERTs that `len`
+ * is at most b->len. Keeps the memory. */
+SL_EXTERN void sl_buf_truncate(sl_buf_t* b, size_t len);
+/* Empties the buffer (len 0) and keeps its memory for reuse. */
+SL_EXTERN void sl_buf_reset(sl_buf_t* b);
+/* Drops the first `n` bytes, moving the rest to the front (for a buffer
+ * read from the front, such as a partial line); SL_ASSERTs n <= b->len. */
+SL_EXTERN void sl_buf_consume(sl_buf_t* b, size_t n);
+/* Hands the memory to the caller, who frees it with the library's free
+ * (sl_set_allocator's, free() by default) and leaves `b` zeroed (empty).
+ * Returns NULL for a buffer that never allocated. */
+SL_EXTERN char* sl_buf_detach(sl_buf_t* b);
+/* Frees the memory and leaves `b` zeroed. Safe on a zeroed buffer. */
+SL_EXTERN void sl_buf_free(sl_buf_t* b);
+
+/* Turns the contents into a chunk without copying: the chunk takes over the
+ * memory (freed when its last reference goes) and `b` is left zeroed,
+ * ready to fill again. The chunk's length is b->len. Returns the chunk (one
+ * reference, the caller's), or NULL on SL_ENOMEM, in which case `b` is
+ * unchanged and still owns its memory. */
+SL_EXTERN sl_chunk_t* sl_buf_chunk(sl_buf_t* b);
+
+/* ------------------------------------------------------------------------ */
+/* JSON: reading one key of an object, writing JSON text into a buffer.     */
+
+/* Small JSON readers (IPC messages, request bodies): find the value of `key` at the top
+ * level of the object in json[0..len). Return 0, SL_ENOENT when absent, or
+ * SL_EINVAL when the text is not an object or the value has another type. */
+SL_EXTERN int sl_json_get_number(const char* json, size_t len,
+                                 const char* key, double* out);
+SL_EXTERN int sl_json_get_int(const char* json, size_t len, const char* key,
+                              int64_t* out);
+/* Copies the unescaped string value into out[0..cap) (NUL-terminated);
+ * SL_ENOBUFS when it does not fit. */
+SL_EXTERN int sl_json_get_string(const char* json, size_t len,
+                                 const char* key, char* out, size_t cap);
+
+
+/* Appends s[0..len) as one JSON string, quotes included, or `null` when s
+ * is NULL. Escapes '"', '\\' and control characters as JSON.stringify and
+ * Python's json.dumps(ensure_ascii=False) do: \b \f \n \r \t, the others as
+ * \u00XX (lowercase hex); everything else, well-formed UTF-8 included, is
+ * copied as it is. Bytes that are not well-formed UTF-8 (a stray
+ * continuation byte, an overlong form, a surrogate, a cut-off sequence) are
+ * replaced by U+FFFD, one for each maximal ill-formed subsequence, as
+ * Python's errors="replace" and the WHATWG decoder do, so the output is
+ * always valid UTF-8 JSON. Returns 0 or SL_ENOMEM (then `b` is unchanged). */
+SL_EXTERN int sl_buf_json_str(sl_buf_t* b, const char* s, size_t len);
+/* Appends printf-style text in which the arguments are written as JSON
+ * values; the format's own text is copied as it is (it supplies the
+ * braces, keys and commas). Directives:
+ *   %s, %.*s   a NUL-terminated string (at most the precision's bytes, as
+ *              printf) as a JSON string by sl_buf_json_str(); NULL is null
+ *   %d %i %u with no, l, ll or z size (%zu size_t, %zd ssize_t): integers
+ *   %f %e %g with an optional precision (%.3f): doubles as printf writes
+ *              them; NaN and infinities, which JSON lacks, become null
+ *   %%         a '%'
+ * Widths, flags and other conversions are refused. Booleans and null have
+ * no directive (it would cost the compiler's format check): they are
+ * literal text of the format. Returns 0, SL_ENOMEM, or SL_EINVAL for a
+ * directive it does not know; on failure `b` is unchanged. */
+SL_EXTERN int sl_buf_json(sl_buf_t* b, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+SL_EXTERN int sl_buf_vjson(sl_buf_t* b, const char* fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 #ifdef __cplusplus
 }

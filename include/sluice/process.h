@@ -289,18 +289,6 @@ SL_EXTERN int sl_channel_connected(const sl_channel_t* ch);
  * returns once the parent disconnects or dies. */
 SL_EXTERN sl_channel_t* sl_parent(void);
 
-/* Small JSON helpers for IPC messages: find the value of `key` at the top
- * level of the object in json[0..len). Return 0, SL_ENOENT when absent, or
- * SL_EINVAL when the text is not an object or the value has another type. */
-SL_EXTERN int sl_json_get_number(const char* json, size_t len,
-                                 const char* key, double* out);
-SL_EXTERN int sl_json_get_int(const char* json, size_t len, const char* key,
-                              int64_t* out);
-/* Copies the unescaped string value into out[0..cap) (NUL-terminated);
- * SL_ENOBUFS when it does not fit. */
-SL_EXTERN int sl_json_get_string(const char* json, size_t len,
-                                 const char* key, char* out, size_t cap);
-
 /* Worker pool (manual 4.10 exercise 3): N forked workers running a named
  * entry (or an executable), a bounded queue, dispatch to an idle worker,
  * per-task timeout that kills and replaces the worker, a crash that fails

@@ -145,6 +145,14 @@ void sl__ignore_sigpipe(void);
  * libuv codes on Linux). */
 static inline int sl__uv_err(int uv_status) { return uv_status; }
 
+/* json.c, for IPC and every JSON reader. sl__json_validate: 0 when json[0..len) is exactly one JSON value
+ * (RFC 8259, no raw newline anywhere), else SL_EINVAL. sl__json_find: the
+ * raw text of the value of top-level `key` of an object in *val / *vlen;
+ * 0, SL_ENOENT, or SL_EINVAL when the text is not a valid object. */
+int sl__json_validate(const char* json, size_t len);
+int sl__json_find(const char* json, size_t len, const char* key,
+                  const char** val, size_t* vlen);
+
 /* The loop, created on first use. */
 uv_loop_t* sl__loop(void);
 

@@ -1045,58 +1045,7 @@ static void xchg_tick(sl__tick_t* t) {
   xchg_unref(x);
 }
 
-/* --- URL and head ------------------------------------------------------- */
-
-typedef struct {
-  char host[256];
-  int port;
-  char authority[300];
-  const char* path; /* inside the url: "/p?q", or "" or "?q" */
-  size_t path_len;
-} url_t;
-
-/* http://host[:port][/path][?query][#fragment]; user info is dropped. */
-static int parse_url(const char* url, url_t* u) {
-  if (url == NULL || strncasecmp(url, "http://", 7) != 0) return SL_EINVAL;
-  const char* a = url + 7;
-  size_t alen = strcspn(a, "/?#");
-  const char* at = memchr(a, '@', alen);
-  if (at != NULL) {
-    alen -= (size_t)(at + 1 - a);
-    a = at + 1;
-  }
-  const char* hend;
-  const char* colon;
-  u->port = 80;
-  if (alen > 0 && a[0] == '[') {
-    hend = memchr(a, ']', alen);
-    if (hend == NULL) return SL_EINVAL;
-    colon = hend + 1 < a + alen && hend[1] == ':' ? hend + 1 : NULL;
-    if (colon == NULL && hend + 1 != a + alen) return SL_EINVAL;
-    a++;
-  } else {
-    colon = memchr(a, ':', alen);
-    hend = colon != NULL ? colon : a + alen;
-  }
-  size_t hlen = (size_t)(hend - a);
-  if (hlen == 0 || hlen >= sizeof u->host || alen >= sizeof u->authority)
-    return SL_EINVAL;
-  memcpy(u->host, a, hlen);
-  u->host[hlen] = '\0';
-  if (colon != NULL) {
-    const char* end = (a[-1] == '[' ? a - 1 : a) + alen;
-    char* stop;
-    long port = strtol(colon + 1, &stop, 10);
-    if (stop != end || port <= 0 || port > 65535) return SL_EINVAL;
-    u->port = (int)port;
-  }
-  const char* auth = a[-1] == '[' ? a - 1 : a;
-  memcpy(u->authority, auth, alen);
-  u->authority[alen] = '\0';
-  u->path = auth + alen;
-  u->path_len = strcspn(u->path, "#");
-  return 0;
-}
+/* --- the head ----------------------------------------------------------- */
 
 static int valid_token(const char* s) {
   if (*s == '\0') return 0;
@@ -1119,7 +1068,7 @@ static const char* line_value(const char* line) {
 }
 
 /* Appends the user's header lines to the head; notes framing and close. */
-static int head_headers(xchg_t* x, const char* const* h, char** out,
+static int head_headers(xchg_t* x, const char* const* h, sl_buf_t* out,
                         int* has_host) {
   for (size_t i = 0; h != NULL && h[i] != NULL; i++) {
     const char* l = h[i];
@@ -1133,31 +1082,25 @@ static int head_headers(xchg_t* x, const char* const* h, char** out,
     if (line_is(l, "Connection") &&
         strcasestr(line_value(l), "close") != NULL)
       x->close = 1;
-    char* n = sl__asprintf("%s%s\r\n", *out, l);
-    if (n == NULL) return SL_ENOMEM;
-    sl__free(*out);
-    *out = n;
+    if (sl_buf_printf(out, "%s\r\n", l) != 0) return SL_ENOMEM;
   }
   return 0;
 }
 
-static int build_head(xchg_t* x, const char* method, const url_t* u,
+static int build_head(xchg_t* x, const char* method, const sl__http_url_t* u,
                       const char* const* headers) {
   const char* slash = u->path_len > 0 && u->path[0] == '/' ? "" : "/";
-  char* h = sl__asprintf("%s %s%.*s HTTP/1.1\r\n", method, slash,
-                         (int)u->path_len, u->path);
-  if (h == NULL) return SL_ENOMEM;
+  sl_buf_t h = {0};
   int has_host = 0;
-  int rc = head_headers(x, headers, &h, &has_host);
-  char* full = NULL;
-  if (rc == 0) {
-    full = sl__asprintf("%s%s%s%s%s", h, has_host ? "" : "Host: ",
-                        has_host ? "" : u->authority, has_host ? "" : "\r\n",
-                        x->close ? "" : "Connection: keep-alive\r\n");
-    if (full == NULL) rc = SL_ENOMEM;
-  }
-  sl__free(h);
-  x->head = full;
+  int rc = sl_buf_printf(&h, "%s %s%.*s HTTP/1.1\r\n", method, slash,
+                         (int)u->path_len, u->path);
+  if (rc == 0) rc = head_headers(x, headers, &h, &has_host);
+  if (rc == 0 && !has_host)
+    rc = sl_buf_printf(&h, "Host: %s\r\n", u->authority);
+  if (rc == 0 && !x->close)
+    rc = sl_buf_append_str(&h, "Connection: keep-alive\r\n");
+  if (rc != 0) sl_buf_free(&h);
+  x->head = sl_buf_detach(&h); /* NULL after a failure */
   return rc;
 }
 
@@ -1169,7 +1112,7 @@ static sl_http_agent_t* default_agent(void) {
   return idles.default_agent;
 }
 
-static xchg_t* xchg_new(const sl_http_request_opts_t* o, const url_t* u,
+static xchg_t* xchg_new(const sl_http_request_opts_t* o, const sl__http_url_t* u,
                         sl_http_response_cb cb, void* arg) {
   const char* method = o->method ? o->method : "GET";
   if (!valid_token(method)) return NULL;
@@ -1204,9 +1147,9 @@ static void start_timer(xchg_t* x, uint64_t ms) {
 
 sl_stream_t* sl_http_request(const sl_http_request_opts_t* o,
                              sl_http_response_cb cb, void* arg) {
-  url_t u;
+  sl__http_url_t u;
   SL_ASSERT(o != NULL && cb != NULL);
-  if (parse_url(o->url, &u) != 0) return NULL;
+  if (sl__http_parse_url(o->url, &u) != 0) return NULL;
   sl_http_agent_t* a = o->agent ? o->agent : default_agent();
   if (a == NULL || a->closing) return NULL;
   xchg_t* x = xchg_new(o, &u, cb, arg);

@@ -40,17 +40,13 @@
  * when unknown); *compressible is set for text-like types. mime.c. */
 const char* sl__mime_type(const char* path, int* compressible);
 
-/* --- Static files (static.c): the pure parts, tested directly ----------- */
+/* --- HTTP helpers (util.c) ---------------------------------------------- */
 
-/* Longest request path (before decoding) the static server accepts: 414. */
-#define SL__STATIC_MAX_PATH 4096
-/* Turns a request target into a path relative to the root ("" for the root,
- * "a/b.txt"): query and fragment dropped, percent-decoded once, "." and
- * empty segments dropped. Returns 0 (and *dir: the target ended in '/'), or
- * the HTTP status to answer: 400 for a bad escape, NUL or a target that is
- * not a path, 403 for a ".." segment or an encoded '/' (%2F), 414 past
- * SL__STATIC_MAX_PATH or `cap`. */
-int sl__static_resolve(const char* target, char* out, size_t cap, int* dir);
+/* The reason phrase of `status` ("Not Found"), or "Unknown". Static. */
+const char* sl__http_reason(int status);
+/* Writes v in base 10 or 16 (lowercase digits) at p, with no NUL;
+ * returns the end. Up to 20 bytes. */
+char* sl__http_put_u64(char* p, uint64_t v, unsigned base);
 /* Range header against a file of `size` bytes: SL__RANGE_NONE (absent,
  * not bytes, malformed or several ranges: send it all), SL__RANGE_OK with
  * [*start, *end) (end exclusive, clamped to size), or SL__RANGE_UNSAT. */
@@ -67,6 +63,38 @@ void sl__http_date(int64_t t, char* out);
 int sl__http_parse_date(const char* s, int64_t* t);
 /* Whether Accept-Encoding allows gzip (q-values honoured, "*" counts). */
 int sl__http_accepts_gzip(const char* accept_encoding);
+/* The current time as IMF-fixdate (a static buffer, formatted anew once
+ * a second) and its length in *len: the value of every Date header. */
+const char* sl__http_date_now(size_t* len);
+
+/* --- URLs (url.c) -------------------------------------------------------- */
+
+/* An absolute http:// URL, split for a request. */
+typedef struct {
+  char host[256];
+  int port;
+  char authority[300];
+  const char* path; /* inside the url: "/p?q", or "" or "?q" */
+  size_t path_len;
+} sl__http_url_t;
+/* Parses http://host[:port][/path][?query][#fragment] (user info is
+ * dropped, an IPv6 host is bracketed, the port defaults to 80) into *u;
+ * u->path points into `url` and stops before any fragment. Returns 0, or
+ * SL_EINVAL for another scheme, an empty or too long host, or a bad
+ * port. */
+int sl__http_parse_url(const char* url, sl__http_url_t* u);
+
+/* --- Static files (static.c): the pure parts, tested directly ----------- */
+
+/* Longest request path (before decoding) the static server accepts: 414. */
+#define SL__STATIC_MAX_PATH 4096
+/* Turns a request target into a path relative to the root ("" for the root,
+ * "a/b.txt"): query and fragment dropped, percent-decoded once, "." and
+ * empty segments dropped. Returns 0 (and *dir: the target ended in '/'), or
+ * the HTTP status to answer: 400 for a bad escape, NUL or a target that is
+ * not a path, 403 for a ".." segment or an encoded '/' (%2F), 414 past
+ * SL__STATIC_MAX_PATH or `cap`. */
+int sl__static_resolve(const char* target, char* out, size_t cap, int* dir);
 /* Whether a request for a file with `etag` and `mtime` (seconds) gets
  * 412: If-Match decides when present (weakly compared, as Node's `send`
  * does: our ETags are weak), else If-Unmodified-Since. */
@@ -84,14 +112,13 @@ int sl__static_not_modified(const char* if_none_match,
 /* Header fields of one message in one arena: "name\0value\0" pairs. Built
  * piece by piece from a parser's spans; lookups valid after _end(). */
 typedef struct sl__http_hdrs_s {
-  char* buf;
-  size_t len, cap;
+  sl_buf_t b;          /* the arena (NULs inside count in b.len) */
   uint32_t* off;       /* 2 per field: name offset, value offset */
   size_t n, cap_off;
   int state;           /* 0 none yet, 1 in a name, 2 in a value */
   char** joined;       /* strings made by sl__http_hdrs_get for repeats */
   size_t njoined;
-  int packed;          /* a packed copy: off and buf in the owner's memory */
+  int packed;          /* a packed copy: off and b.data in the owner's memory */
 } sl__http_hdrs_t;
 
 /* Append a span of the current name / value (a new field starts when a

@@ -10,28 +10,13 @@
 
 /* --- the arena ------------------------------------------------------------ */
 
-static int hdrs_reserve(sl__http_hdrs_t* h, size_t more) {
-  if (h->len + more <= h->cap) return 0;
-  size_t cap = h->cap ? h->cap : 256;
-  while (cap < h->len + more) cap *= 2;
-  char* b = sl__realloc(h->buf, cap);
-  if (b == NULL) return SL_ENOMEM;
-  h->buf = b;
-  h->cap = cap;
-  return 0;
-}
-
 static int hdrs_append(sl__http_hdrs_t* h, const char* at, size_t n) {
-  if (hdrs_reserve(h, n + 1) != 0) return SL_ENOMEM;
-  memcpy(h->buf + h->len, at, n);
-  h->len += n;
-  return 0;
+  return sl_buf_append(&h->b, at, n);
 }
 
+/* Ends a name or a value with a NUL that is part of the arena. */
 static int hdrs_terminate(sl__http_hdrs_t* h) {
-  if (hdrs_reserve(h, 1) != 0) return SL_ENOMEM;
-  h->buf[h->len++] = '\0';
-  return 0;
+  return sl_buf_append(&h->b, "", 1);
 }
 
 /* Starts a field: its name begins at the arena's end. */
@@ -44,7 +29,7 @@ static int hdrs_new_field(sl__http_hdrs_t* h) {
     h->off = off;
     h->cap_off = cap;
   }
-  h->off[2 * h->n] = (uint32_t)h->len;
+  h->off[2 * h->n] = (uint32_t)h->b.len;
   h->off[2 * h->n + 1] = UINT32_MAX; /* no value yet */
   h->n++;
   h->state = 1;
@@ -60,7 +45,7 @@ int sl__http_hdrs_value(sl__http_hdrs_t* h, const char* at, size_t n) {
   if (h->state == 0) return 0; /* a value without a name: ignore */
   if (h->state == 1) {
     if (hdrs_terminate(h) != 0) return SL_ENOMEM;
-    h->off[2 * (h->n - 1) + 1] = (uint32_t)h->len;
+    h->off[2 * (h->n - 1) + 1] = (uint32_t)h->b.len;
     h->state = 2;
   }
   return hdrs_append(h, at, n);
@@ -71,7 +56,7 @@ int sl__http_hdrs_end(sl__http_hdrs_t* h) {
   if (h->state == 2 && hdrs_terminate(h) != 0) return SL_ENOMEM;
   h->state = 0;
   for (size_t i = 0; i < h->n; i++) {
-    char* v = h->buf + h->off[2 * i + 1];
+    char* v = h->b.data + h->off[2 * i + 1];
     size_t len = strlen(v);
     while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t')) v[--len] = 0;
   }
@@ -88,7 +73,7 @@ static void hdrs_free_joined(sl__http_hdrs_t* h) {
 void sl__http_hdrs_free(sl__http_hdrs_t* h) {
   hdrs_free_joined(h);
   if (!h->packed) {
-    sl__free(h->buf);
+    sl_buf_free(&h->b);
     sl__free(h->off);
   }
   memset(h, 0, sizeof *h);
@@ -97,12 +82,13 @@ void sl__http_hdrs_free(sl__http_hdrs_t* h) {
 void sl__http_hdrs_reset(sl__http_hdrs_t* h) {
   SL_ASSERT(!h->packed); /* a packed copy cannot grow */
   hdrs_free_joined(h);
-  h->len = h->n = 0;
+  sl_buf_reset(&h->b);
+  h->n = 0;
   h->state = 0;
 }
 
 size_t sl__http_hdrs_packed_size(const sl__http_hdrs_t* src) {
-  return 2 * src->n * sizeof *src->off + src->len;
+  return 2 * src->n * sizeof *src->off + src->b.len;
 }
 
 char* sl__http_hdrs_pack(sl__http_hdrs_t* dst, const sl__http_hdrs_t* src,
@@ -112,20 +98,20 @@ char* sl__http_hdrs_pack(sl__http_hdrs_t* dst, const sl__http_hdrs_t* src,
   memset(dst, 0, sizeof *dst);
   dst->packed = 1;
   dst->off = (uint32_t*)(void*)mem; /* the offsets first: aligned */
-  dst->buf = mem + off_bytes;
+  dst->b.data = mem + off_bytes;
   if (off_bytes != 0) memcpy(dst->off, src->off, off_bytes);
-  if (src->len != 0) memcpy(dst->buf, src->buf, src->len);
-  dst->len = dst->cap = src->len;
+  if (src->b.len != 0) memcpy(dst->b.data, src->b.data, src->b.len);
+  dst->b.len = dst->b.cap = src->b.len;
   dst->n = dst->cap_off = src->n;
-  return dst->buf + src->len;
+  return dst->b.data + src->b.len;
 }
 
 int sl__http_hdrs_at(const sl__http_hdrs_t* h, size_t i, const char** name,
                      const char** value) {
   if (i >= h->n || h->state != 0 || h->off[2 * i + 1] == UINT32_MAX)
     return SL_ENOENT;
-  if (name != NULL) *name = h->buf + h->off[2 * i];
-  if (value != NULL) *value = h->buf + h->off[2 * i + 1];
+  if (name != NULL) *name = h->b.data + h->off[2 * i];
+  if (value != NULL) *value = h->b.data + h->off[2 * i + 1];
   return 0;
 }
 
@@ -133,15 +119,16 @@ int sl__http_hdrs_set(sl__http_hdrs_t* h, size_t i, const char* value,
                       size_t n) {
   SL_ASSERT(i < h->n && h->state == 0 && !h->packed);
   size_t name_len = h->off[2 * i + 1] - h->off[2 * i] - 1;
-  if (hdrs_reserve(h, name_len + n + 2) != 0) return SL_ENOMEM;
+  if (sl_buf_reserve(&h->b, name_len + n + 2) != 0) return SL_ENOMEM;
   /* The old bytes stay in the arena, unused: a set is rare (absolute-form
    * targets), and moving the fields after it would cost more. */
-  uint32_t at = (uint32_t)h->len;
-  memcpy(h->buf + h->len, h->buf + h->off[2 * i], name_len + 1);
-  h->len += name_len + 1;
-  memcpy(h->buf + h->len, value, n);
-  h->len += n;
-  h->buf[h->len++] = '\0';
+  uint32_t at = (uint32_t)h->b.len;
+  memcpy(h->b.data + h->b.len, h->b.data + h->off[2 * i], name_len + 1);
+  h->b.len += name_len + 1;
+  memcpy(h->b.data + h->b.len, value, n);
+  h->b.len += n;
+  h->b.data[h->b.len++] = '\0';
+  h->b.data[h->b.len] = '\0'; /* sl_buf_t's own NUL, after the arena's */
   h->off[2 * i] = at;
   h->off[2 * i + 1] = at + (uint32_t)name_len + 1;
   return 0;

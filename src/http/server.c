@@ -186,7 +186,7 @@ static void access_log_reject(conn_t* c, int status) {
   if (c->line_done) {
     snprintf(t.method, sizeof t.method, "%s",
              llhttp_method_name((llhttp_method_t)c->p.method));
-    snprintf(t.url_log, sizeof t.url_log, "%.*s", (int)c->url_len, c->url);
+    snprintf(t.url_log, sizeof t.url_log, "%.*s", (int)c->url.len, c->url.data);
   }
   access_log(c->srv, &t, status, 0, NULL);
 }
@@ -211,7 +211,7 @@ static int on_message_begin(llhttp_t* p) {
   c->hdr_bytes = 0;
   c->body_bytes = 0;
   c->user_status = 0;
-  c->url_len = 0;
+  sl_buf_reset(&c->url);
   sl__http_lines_begin(&c->lines);
   c->mid_message = 1;
   c->line_done = 0;
@@ -224,17 +224,7 @@ static int on_url(llhttp_t* p, const char* at, size_t n) {
   conn_t* c = conn_of(p);
   if (count_header_bytes(c, n)) return user_error(c, 431);
   sl__http_lines_url(&c->lines, at, n);
-  if (c->url_len + n + 1 > c->url_cap) {
-    size_t cap = c->url_cap ? c->url_cap : 128;
-    while (cap < c->url_len + n + 1) cap *= 2;
-    char* u = sl__realloc(c->url, cap);
-    if (u == NULL) return user_error(c, 500);
-    c->url = u;
-    c->url_cap = cap;
-  }
-  memcpy(c->url + c->url_len, at, n);
-  c->url_len += n;
-  c->url[c->url_len] = '\0';
+  if (sl_buf_append(&c->url, at, n) != 0) return user_error(c, 500);
   return 0;
 }
 
@@ -373,7 +363,8 @@ static int check_host(conn_t* c) {
     }
   if (count > 1 || (count == 0 && c->p.http_minor >= 1)) return 400;
   size_t alen = 0;
-  const char* auth = c->url ? target_authority(c->url, &alen) : NULL;
+  const char* auth =
+      c->url.data ? target_authority(c->url.data, &alen) : NULL;
   if (auth == NULL || c->p.method == HTTP_CONNECT) return 0;
   /* An empty host or userinfo (RFC 9110 4.2.1, 4.2.4): rejected. */
   if (alen == 0 || auth[0] == ':' || memchr(auth, '@', alen) != NULL ||
@@ -474,7 +465,7 @@ static const llhttp_settings_t parser_settings = {
 static req_t* req_new(conn_t* c) {
   sl_stream_opts_t o = {.hooks = &req_hooks,
                         .high_water_mark = c->srv->o.high_water_mark};
-  size_t ulen = c->url != NULL ? c->url_len : 0;
+  size_t ulen = c->url.len;
   size_t extra = sl__http_hdrs_packed_size(&c->hdrs) + 2 * ulen + 3;
   req_t* r = (req_t*)sl__stream_new(SL__KIND_READABLE, &o,
                                     sizeof(req_t) + extra);
@@ -484,7 +475,7 @@ static req_t* req_new(conn_t* c) {
   sl__http_msg_t* m = &r->m;
   m->on_read = req_on_read;
   m->url = sl__http_hdrs_pack(&m->hdrs, &c->hdrs, (char*)r->strs);
-  if (ulen != 0) memcpy(m->url, c->url, ulen);
+  if (ulen != 0) memcpy(m->url, c->url.data, ulen);
   m->url[ulen] = '\0';
   m->path = m->url + ulen + 1;
   sl__http_decode_path_into(m->url, m->path);
@@ -1015,8 +1006,7 @@ static void conn_destroy(conn_t* c) {
   sl__free(c->spare);
   c->spare = NULL;
   sl__http_hdrs_free(&c->hdrs);
-  sl__free(c->url);
-  c->url = NULL;
+  sl_buf_free(&c->url);
   if (c->sock != NULL) {
     sl_stream_t* s = c->sock;
     c->sock = NULL;

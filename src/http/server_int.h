@@ -82,8 +82,7 @@ struct conn_s {
   size_t in_off;
   sl__http_lines_t lines;   /* empty names, obs-fold */
   sl__http_hdrs_t hdrs;     /* of the request being parsed */
-  char* url;
-  size_t url_len, url_cap;
+  sl_buf_t url;             /* the request target as it arrives */
   size_t hdr_bytes;
   uint64_t body_bytes;
   int user_status;          /* the status an HPE_USER error stands for */
@@ -135,7 +134,6 @@ void sl__http_conn_timer(conn_t* c, int mode);
 
 /* The reason phrase for `status` ("Not Found"; "Unknown" for codes
  * without one): the one table, for responses and error answers. */
-const char* sl__http_reason(int status);
 res_t* sl__http_res_new(conn_t* c, txn_t* t);
 /* The exchange reached the head of the queue: send what waited. Also sends
  * 100 Continue when the handler started reading an Expect request. */

@@ -29,58 +29,6 @@ static conn_t* res_conn(res_t* r) {
 
 /* --- the head ------------------------------------------------------------ */
 
-const char* sl__http_reason(int status) {
-  switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Payload Too Large";
-    case 416: return "Range Not Satisfiable";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-  }
-}
-
-/* "Tue, 15 Nov 1994 08:12:31 GMT", formatted once per second. */
-static const char* date_now(size_t* len) {
-  static char buf[64];
-  static size_t n;
-  static time_t at;
-  time_t now = time(NULL);
-  if (now != at) {
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    n = strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    at = now;
-  }
-  *len = n;
-  return buf;
-}
-
 /* A head is built with plain copies into a chunk sized for it up front
  * (the bound is summed before writing); no printf per line. */
 typedef struct {
@@ -93,22 +41,13 @@ static void hb_put(hbuf_t* b, const char* s, size_t n) {
 }
 
 #define HB_LIT(b, lit) hb_put((b), (lit), sizeof(lit) - 1)
-#define U64_DIGITS 20
 
 static void hb_u64(hbuf_t* b, uint64_t v) {
-  char tmp[U64_DIGITS];
-  size_t n = 0;
-  do tmp[U64_DIGITS - ++n] = (char)('0' + v % 10);
-  while ((v /= 10) != 0);
-  hb_put(b, tmp + U64_DIGITS - n, n);
+  b->p = sl__http_put_u64(b->p, v, 10);
 }
 
 static void hb_hex(hbuf_t* b, size_t v) {
-  char tmp[2 * sizeof v];
-  size_t n = 0;
-  do tmp[sizeof tmp - ++n] = "0123456789abcdef"[v & 15];
-  while ((v >>= 4) != 0);
-  hb_put(b, tmp + sizeof tmp - n, n);
+  b->p = sl__http_put_u64(b->p, v, 16);
 }
 
 /* A line "Name: value" of the handler's, then CRLF. */
@@ -185,7 +124,7 @@ static void put_server_lines(hbuf_t* b, const res_t* r, int bodiless,
   const txn_t* t = r->t;
   if (!r->has_date) {
     size_t n;
-    const char* date = date_now(&n);
+    const char* date = sl__http_date_now(&n);
     HB_LIT(b, "Date: ");
     hb_put(b, date, n);
     HB_LIT(b, "\r\n");

@@ -134,178 +134,7 @@ static int has_dot_segment(const char* rel) {
   return 0;
 }
 
-/* --- ranges, validators, dates, encodings ------------------------------- */
-
-static const char* skip_ws(const char* p) {
-  while (*p == ' ' || *p == '\t') p++;
-  return p;
-}
-
-/* Digits into *v (saturating); returns the first non-digit, or NULL when
- * there was no digit. */
-static const char* parse_u64(const char* p, uint64_t* v) {
-  if (*p < '0' || *p > '9') return NULL;
-  uint64_t x = 0;
-  for (; *p >= '0' && *p <= '9'; p++) {
-    unsigned d = (unsigned)(*p - '0');
-    x = x > (UINT64_MAX - d) / 10 ? UINT64_MAX : x * 10 + d;
-  }
-  *v = x;
-  return p;
-}
-
-int sl__http_parse_range(const char* h, uint64_t size, uint64_t* start,
-                         uint64_t* end) {
-  if (h == NULL) return SL__RANGE_NONE;
-  h = skip_ws(h);
-  if (strncasecmp(h, "bytes", 5) != 0) return SL__RANGE_NONE;
-  h = skip_ws(h + 5);
-  if (*h++ != '=') return SL__RANGE_NONE;
-  h = skip_ws(h);
-  if (strchr(h, ',') != NULL) return SL__RANGE_NONE; /* several: all */
-  uint64_t a = 0, b = UINT64_MAX;
-  int suffix = *h == '-';
-  const char* q = parse_u64(suffix ? h + 1 : h, suffix ? &b : &a);
-  if (q == NULL) return SL__RANGE_NONE;
-  if (!suffix) {
-    if (*q++ != '-') return SL__RANGE_NONE;
-    const char* r = parse_u64(q, &b);
-    if (r != NULL) q = r;
-    if (r != NULL && b < a) return SL__RANGE_NONE;
-  }
-  if (*skip_ws(q) != '\0') return SL__RANGE_NONE;
-  if (suffix) {
-    if (b == 0 || size == 0) return SL__RANGE_UNSAT;
-    a = b >= size ? 0 : size - b;
-    b = size - 1;
-  }
-  if (a >= size) return SL__RANGE_UNSAT;
-  *start = a;
-  *end = b >= size - 1 ? size : b + 1;
-  return SL__RANGE_OK;
-}
-
-/* Formats v in `base` at p; returns the end. (snprintf costs more than
- * the rest of a small-file answer's own work.) */
-static char* put_u64(char* p, uint64_t v, unsigned base) {
-  char tmp[24];
-  size_t n = 0;
-  do {
-    tmp[n++] = "0123456789abcdef"[v % base];
-    v /= base;
-  } while (v != 0);
-  while (n > 0) *p++ = tmp[--n];
-  *p = '\0';
-  return p;
-}
-
-void sl__http_etag(uint64_t size, int64_t mtime_ns, char* buf, size_t cap) {
-  SL_ASSERT(cap >= 48);
-  char* p = buf;
-  *p++ = 'W', *p++ = '/', *p++ = '"';
-  p = put_u64(p, size, 16);
-  *p++ = '-';
-  p = put_u64(p, (uint64_t)mtime_ns, 16);
-  *p++ = '"', *p = '\0';
-}
-
-/* The opaque tag of an entity tag, without "W/" (weak comparison). */
-static size_t opaque_tag(const char* p, const char** tag) {
-  if (p[0] == 'W' && p[1] == '/') p += 2;
-  *tag = p;
-  return strcspn(p, ", \t");
-}
-
-int sl__http_etag_match(const char* list, const char* etag) {
-  const char* mine;
-  size_t mlen = opaque_tag(etag, &mine);
-  const char* p = list;
-  while (*p != '\0') {
-    p = skip_ws(p);
-    if (*p == ',') {
-      p++;
-      continue;
-    }
-    if (*p == '*') return 1;
-    const char* tag;
-    size_t len = opaque_tag(p, &tag);
-    if (len == 0) break;
-    if (len == mlen && memcmp(tag, mine, len) == 0) return 1;
-    p = tag + len;
-  }
-  return 0;
-}
-
-static const char wdays[7][4] = {"Sun", "Mon", "Tue", "Wed",
-                                 "Thu", "Fri", "Sat"};
-static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-void sl__http_date(int64_t t, char* out) {
-  time_t tt = (time_t)t;
-  struct tm tm;
-  gmtime_r(&tt, &tm);
-  /* The modulos only tell the compiler that every field fits. */
-  snprintf(out, 30, "%s, %02u %s %04u %02u:%02u:%02u GMT", wdays[tm.tm_wday],
-           (unsigned)tm.tm_mday % 100u, months[tm.tm_mon],
-           (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)tm.tm_hour % 100u,
-           (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u);
-}
-
-static int month_of(const char* m) {
-  for (int i = 0; i < 12; i++)
-    if (strncasecmp(m, months[i], 3) == 0) return i;
-  return -1;
-}
-
-/* IMF-fixdate, the obsolete RFC 850 form and asctime's. */
-int sl__http_parse_date(const char* s, int64_t* t) {
-  char mon[4] = "";
-  int d, y, hh, mm, ss;
-  struct tm tm = {0};
-  if (sscanf(s, "%*3s, %2d %3s %4d %2d:%2d:%2d GMT", &d, mon, &y, &hh, &mm,
-             &ss) == 6 ||
-      sscanf(s, "%*[A-Za-z], %2d-%3s-%4d %2d:%2d:%2d GMT", &d, mon, &y, &hh,
-             &mm, &ss) == 6) {
-    if (y < 100) y += y < 70 ? 2000 : 1900;
-  } else if (sscanf(s, "%*3s %3s %2d %2d:%2d:%2d %4d", mon, &d, &hh, &mm, &ss,
-                    &y) != 6) {
-    return SL_EINVAL;
-  }
-  tm.tm_mon = month_of(mon);
-  if (tm.tm_mon < 0 || d < 1 || d > 31 || hh > 23 || mm > 59 || ss > 60)
-    return SL_EINVAL;
-  tm.tm_mday = d;
-  tm.tm_year = y - 1900;
-  tm.tm_hour = hh;
-  tm.tm_min = mm;
-  tm.tm_sec = ss;
-  *t = (int64_t)timegm(&tm);
-  return 0;
-}
-
-int sl__http_accepts_gzip(const char* ae) {
-  int gzip = -1, star = -1;
-  const char* p = ae ? ae : "";
-  while (*p != '\0') {
-    p = skip_ws(p);
-    size_t len = strcspn(p, ",; \t");
-    const char* tok = p;
-    p += len;
-    double q = 1;
-    const char* params = p;
-    p += strcspn(p, ",");
-    const char* qp = strstr(params, "q=");
-    if (qp != NULL && qp < p) q = strtod(qp + 2, NULL);
-    if ((len == 4 && strncasecmp(tok, "gzip", 4) == 0) ||
-        (len == 6 && strncasecmp(tok, "x-gzip", 6) == 0))
-      gzip = q > 0;
-    else if (len == 1 && *tok == '*')
-      star = q > 0;
-    if (*p == ',') p++;
-  }
-  return gzip >= 0 ? gzip : star > 0;
-}
+/* --- conditional requests ---------------------------------------------- */
 
 int sl__static_precondition_failed(const char* im, const char* ius,
                                    const char* etag, int64_t mtime) {
@@ -327,42 +156,23 @@ int sl__static_not_modified(const char* inm, const char* ims,
 
 /* --- answers ------------------------------------------------------------ */
 
+/* A plain-text answer: the status's reason phrase and a newline. */
 static int answer(sl_stream_t* res, int status) {
-  const char* text = status == 400   ? "Bad Request\n"
-                     : status == 403 ? "Forbidden\n"
-                     : status == 404 ? "Not Found\n"
-                     : status == 405 ? "Method Not Allowed\n"
-                     : status == 414 ? "URI Too Long\n"
-                     : status == 412 ? "Precondition Failed\n"
-                     : status == 416 ? "Range Not Satisfiable\n"
-                                     : "Internal Server Error\n";
+  char text[64];
+  int n = snprintf(text, sizeof text, "%s\n", sl__http_reason(status));
   return sl_http_respond(res, status, "text/plain; charset=utf-8", text,
-                         strlen(text));
+                         (size_t)n);
 }
 
-/* A growable string for listings and Location headers. */
+/* A string for listings and Location headers: a buffer whose first
+ * failure sticks, so a builder checks once at the end. */
 typedef struct {
-  char* p;
-  size_t len, cap;
+  sl_buf_t b;
   int err;
 } sb_t;
 
 static void sb_add(sb_t* b, const char* s, size_t n) {
-  if (b->err) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->len + n + 1) cap *= 2;
-    char* p = sl__realloc(b->p, cap);
-    if (p == NULL) {
-      b->err = SL_ENOMEM;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
+  if (b->err == 0) b->err = sl_buf_append(&b->b, s, n);
 }
 
 static void sb_str(sb_t* b, const char* s) { sb_add(b, s, strlen(s)); }
@@ -406,8 +216,8 @@ static int redirect_dir(sl_stream_t* req, sl_stream_t* res, const char* rel) {
   sb_str(&b, "/");
   const char* q = strchr(sl_http_url(req), '?');
   if (q != NULL) sb_str(&b, q);
-  int rc = b.err ? b.err : sl_http_set_header(res, "Location", b.p);
-  sl__free(b.p);
+  int rc = b.err ? b.err : sl_http_set_header(res, "Location", b.b.data);
+  sl_buf_free(&b.b);
   if (rc != 0) return rc;
   static const char text[] = "Moved Permanently\n";
   return sl_http_respond(res, 301, "text/plain; charset=utf-8", text,
@@ -658,8 +468,9 @@ static int serve_listing(const sl_static_t* st, sl_stream_t* res, int dfd,
   sb_str(&b, "</ul></body></html>\n");
   if (rc == 0) rc = b.err;
   if (rc == 0)
-    rc = sl_http_respond(res, 200, "text/html; charset=utf-8", b.p, b.len);
-  sl__free(b.p);
+    rc = sl_http_respond(res, 200, "text/html; charset=utf-8", b.b.data,
+                         b.b.len);
+  sl_buf_free(&b.b);
   return rc;
 }
 
@@ -817,7 +628,7 @@ static int serve_file(sl_static_t* st, sl_stream_t* req, sl_stream_t* res,
   }
   sl_http_set_status(res, status);
   rc = sl_http_set_header(res, "Content-Type", type);
-  put_u64(num, end - start, 10);
+  *sl__http_put_u64(num, end - start, 10) = '\0';
   if (rc == 0)
     rc = gzip ? sl_http_set_header(res, "Content-Encoding", "gzip")
               : sl_http_set_header(res, "Content-Length", num);

@@ -20,41 +20,23 @@
 #define EXEC_DRAIN_MS 1000
 #define EXEC_READ_SIZE (64 * 1024)
 
-typedef struct {
-  char* p;
-  size_t len, cap;
-} buf_t;
-
 /* Appends what fits under `max`; returns 1 once something did not fit.
  * An allocation failure counts as not fitting. */
-static int buf_append(buf_t* b, const char* data, size_t n, size_t max) {
+static int buf_append(sl_buf_t* b, const char* data, size_t n, size_t max) {
   int over = 0;
   if (b->len + n > max) {
     n = max - b->len;
     over = 1;
   }
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + n + 1) cap *= 2;
-    char* p = sl__realloc(b->p, cap);
-    if (p == NULL) return 1;
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, data, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-  return over;
+  return sl_buf_append(b, data, n) != 0 ? 1 : over;
 }
 
 /* Moves the bytes into the result as a NUL-terminated string (never NULL
  * unless memory ran out). */
-static char* buf_take(buf_t* b, size_t* len) {
-  if (b->p == NULL) b->p = sl__calloc(1, 1);
-  char* p = b->p;
-  *len = b->p ? b->len : 0;
-  memset(b, 0, sizeof *b);
-  return p;
+static char* buf_take(sl_buf_t* b, size_t* len) {
+  if (b->data == NULL) (void)sl_buf_reserve(b, 0);
+  *len = b->data ? b->len : 0;
+  return sl_buf_detach(b);
 }
 
 /* What a run came to, for both forms. */
@@ -65,7 +47,7 @@ typedef struct {
   const char* overflow; /* "stdout" or "stderr" past max_buffer */
   int timed_out, exit_code, term_signal;
   int nonzero_is_error; /* exec/execFile: 1; spawnSync: 0 */
-  buf_t out, err;
+  sl_buf_t out, err;
 } outcome_t;
 
 static int outcome_result(outcome_t* oc, sl_exec_result_t* r) {
@@ -162,8 +144,8 @@ static void on_child_error(sl_child_t* c, const sl_child_event_t* ev,
 }
 
 static void exec_free(exec_t* e) {
-  sl__free(e->oc.out.p);
-  sl__free(e->oc.err.p);
+  sl_buf_free(&e->oc.out);
+  sl_buf_free(&e->oc.err);
   sl__free(e->spawn_msg);
   sl__free(e->cmd);
   sl__free(e);
@@ -273,7 +255,7 @@ static void sync_read(sync_run_t* s, outcome_t* oc, int slot) {
     s->fds[slot] = -1;
     return;
   }
-  buf_t* b = slot == 1 ? &oc->out : &oc->err;
+  sl_buf_t* b = slot == 1 ? &oc->out : &oc->err;
   if (oc->overflow == NULL && buf_append(b, tmp, (size_t)n, s->max)) {
     oc->overflow = slot == 1 ? "stdout" : "stderr";
     sync_kill(s, s->kill_signal);

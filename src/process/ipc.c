@@ -310,13 +310,16 @@ static send_item_t* item_new(size_t len) {
 }
 
 static void send_control(sl_channel_t* ch, const char* cmd) {
-  char line[64];
-  int n = snprintf(line, sizeof line, "{\"cmd\":\"%s\"}\n", cmd);
-  send_item_t* it = item_new((size_t)n);
-  if (it == NULL) return;
-  memcpy(it->data, line, (size_t)n);
-  it->control = 1;
-  enqueue(ch, it, 1);
+  sl_buf_t line = {0};
+  send_item_t* it = NULL;
+  if (sl_buf_json(&line, "{\"cmd\":%s}\n", cmd) == 0)
+    it = item_new(line.len);
+  if (it != NULL) {
+    memcpy(it->data, line.data, line.len);
+    it->control = 1;
+    enqueue(ch, it, 1);
+  }
+  sl_buf_free(&line);
 }
 
 /* Node's handle type for a descriptor, so a Node receiver rebuilds the
@@ -350,14 +353,17 @@ static send_item_t* build_item(sl_channel_t* ch, const char* data,
     memcpy(it->data, data, len);
     it->data[len] = '\n';
   } else {
-    char head[96];
-    int hn = snprintf(head, sizeof head,
-                      "{\"cmd\":\"NODE_HANDLE\",\"type\":\"%s\",\"msg\":",
-                      handle_type(fd));
-    if ((it = item_new((size_t)hn + len + 2)) == NULL) return NULL;
-    memcpy(it->data, head, (size_t)hn);
-    memcpy(it->data + hn, data, len);
-    memcpy(it->data + hn + len, "}\n", 2);
+    /* Node's envelope for a message that carries a descriptor. */
+    sl_buf_t head = {0};
+    it = NULL;
+    if (sl_buf_json(&head, "{\"cmd\":\"NODE_HANDLE\",\"type\":%s,\"msg\":",
+                    handle_type(fd)) == 0 &&
+        (it = item_new(head.len + len + 2)) != NULL) {
+      memcpy(it->data, head.data, head.len);
+      memcpy(it->data + head.len, data, len);
+      memcpy(it->data + head.len + len, "}\n", 2);
+    }
+    sl_buf_free(&head);
   }
   return it;
 }

@@ -1,7 +1,7 @@
 /* Internal contract between the pieces of the process layer: spawn.c (the
  * child object, spawning, reaping, kill, timeouts, close), exec.c (exec,
  * execFile, sync variants), ipc.c (the channel), fork.c (fork, named entries,
- * the parent channel in a child), pool.c (worker pool), json.c. */
+ * the parent channel in a child), pool.c (worker pool). */
 #ifndef SL_PROCESS_INT_H
 #define SL_PROCESS_INT_H
 
@@ -73,14 +73,6 @@ void sl__channel_release(sl_channel_t* ch);
  * error; DISCONNECT follows from the loop. For owners that give up on a
  * peer (a killed worker). */
 void sl__channel_close(sl_channel_t* ch);
-
-/* json.c. sl__json_validate: 0 when json[0..len) is exactly one JSON value
- * (RFC 8259, no raw newline anywhere), else SL_EINVAL. sl__json_find: the
- * raw text of the value of top-level `key` of an object in *val / *vlen;
- * 0, SL_ENOENT, or SL_EINVAL when the text is not a valid object. */
-int sl__json_validate(const char* json, size_t len);
-int sl__json_find(const char* json, size_t len, const char* key,
-                  const char** val, size_t* vlen);
 
 /* fork.c. Called by sl_init(): records argv for sl_fork_entry() and, when
  * SLUICE_FORK_ENTRY names a registered entry, runs it and exit()s with its

@@ -13,8 +13,7 @@
 typedef struct {
   sl_stream_t s;
   size_t max_line;
-  char* carry; /* the start of a line that began in an earlier chunk */
-  size_t carry_len, carry_cap;
+  sl_buf_t carry; /* the start of a line that began in an earlier chunk */
 } lines_t;
 
 static void lines_too_long(lines_t* ls) {
@@ -38,33 +37,22 @@ static int lines_push(lines_t* ls, sl_chunk_t* line) {
 
 /* The line that ends at data[0..n): the carried head plus these bytes. */
 static int lines_push_joined(lines_t* ls, const char* data, size_t n) {
-  sl_chunk_t* line = sl_chunk_new(ls->carry_len + n);
+  sl_chunk_t* line = sl_chunk_new(ls->carry.len + n);
   if (line == NULL) return SL_ENOMEM;
-  memcpy(sl_chunk_data(line), ls->carry, ls->carry_len);
-  memcpy(sl_chunk_data(line) + ls->carry_len, data, n);
-  ls->carry_len = 0;
+  memcpy(sl_chunk_data(line), ls->carry.data, ls->carry.len);
+  memcpy(sl_chunk_data(line) + ls->carry.len, data, n);
+  sl_buf_reset(&ls->carry);
   return lines_push(ls, line);
 }
 
 /* Keeps data[0..n), the head of a line that continues in a later chunk.
  * One byte more than max_line is allowed for a "\r" before the "\n". */
 static int lines_carry(lines_t* ls, const char* data, size_t n) {
-  size_t need = ls->carry_len + n;
-  if (need > ls->max_line + 1) {
+  if (ls->carry.len + n > ls->max_line + 1) {
     lines_too_long(ls);
     return SL_E2BIG;
   }
-  if (need > ls->carry_cap) {
-    size_t cap = ls->carry_cap ? ls->carry_cap : 256;
-    while (cap < need) cap *= 2;
-    char* p = sl__realloc(ls->carry, cap);
-    if (p == NULL) return SL_ENOMEM;
-    ls->carry = p;
-    ls->carry_cap = cap;
-  }
-  memcpy(ls->carry + ls->carry_len, data, n);
-  ls->carry_len = need;
-  return 0;
+  return sl_buf_append(&ls->carry, data, n);
 }
 
 static void lines_transform(sl_stream_t* s, sl_chunk_t* chunk) {
@@ -75,7 +63,7 @@ static void lines_transform(sl_stream_t* s, sl_chunk_t* chunk) {
   int rc = 0;
   while (rc == 0 && (nl = memchr(data + off, '\n', len - off)) != NULL) {
     size_t n = (size_t)(nl - data) - off;
-    if (ls->carry_len > 0) {
+    if (ls->carry.len > 0) {
       rc = lines_push_joined(ls, data + off, n);
     } else {
       sl_chunk_t* line = sl_chunk_slice(chunk, off, n);
@@ -90,14 +78,14 @@ static void lines_transform(sl_stream_t* s, sl_chunk_t* chunk) {
 static void lines_flush(sl_stream_t* s) {
   lines_t* ls = (lines_t*)s;
   int rc = 0;
-  if (ls->carry_len > 0) {
+  if (ls->carry.len > 0) {
     /* The last line has no "\n"; its "\r", if any, is data. */
-    if (ls->carry_len > ls->max_line) {
+    if (ls->carry.len > ls->max_line) {
       lines_too_long(ls);
       return;
     }
-    sl_chunk_t* line = sl_chunk_copy(ls->carry, ls->carry_len);
-    ls->carry_len = 0;
+    sl_chunk_t* line = sl_chunk_copy(ls->carry.data, ls->carry.len);
+    sl_buf_reset(&ls->carry);
     if (line == NULL) {
       rc = SL_ENOMEM;
     } else {
@@ -111,8 +99,7 @@ static void lines_flush(sl_stream_t* s) {
 
 static void lines_destroy(sl_stream_t* s, int err) {
   lines_t* ls = (lines_t*)s;
-  sl__free(ls->carry);
-  ls->carry = NULL;
+  sl_buf_free(&ls->carry);
   sl_stream_destroy_done(s);
 }
 

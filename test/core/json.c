@@ -2,7 +2,7 @@
  * the public getters for top-level keys. */
 #include "test.h"
 
-#include "process/process_int.h"
+#include "core/internal.h"
 
 #define J(s) (s), strlen(s)
 

@@ -1,9 +1,14 @@
-/* A small strict JSON scanner for IPC messages: the validator the channel
- * runs on every line a peer sends (RFC 8259 grammar, one value per line, no
- * raw newline), and the public helpers that read one top-level key of an
- * object (sl_json_get_number / _int / _string). Nothing is allocated for
- * validation; values are located in place and decoded on request. */
-#include "process/process_int.h"
+/* JSON, the one implementation for every layer (IPC's wire format is JSON
+ * lines; HTTP writes JSON bodies and logs). Reading: a small strict scanner,
+ * the validator the IPC channel runs on every line a peer sends (RFC 8259
+ * grammar, one value per line, no raw newline), and the public helpers that
+ * read one top-level key of an object (sl_json_get_number / _int / _string);
+ * nothing is allocated, values are located in place and decoded on request.
+ * Writing: the one string escaper (sl_buf_json_str) and the printf-like
+ * sl_buf_json on top of it, both appending to an sl_buf_t. */
+#include <math.h>
+
+#include "core/internal.h"
 
 /* Nesting deeper than this is refused rather than risking the stack. */
 #define JSON_MAX_DEPTH 512
@@ -348,4 +353,203 @@ int sl_json_get_string(const char* json, size_t len, const char* key,
   if (cap == 0) return SL_ENOBUFS;
   long r = decode_string(v, v + n, out, cap);
   return r < 0 ? (int)r : 0;
+}
+
+/* --- writing ------------------------------------------------------------- */
+
+/* The length of the well-formed UTF-8 sequence at p[0..n) (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0 when it is
+ * not one; then *bad is the length of its maximal valid prefix (at least
+ * 1), the unit that one U+FFFD replaces, as the WHATWG and Python decoders
+ * count. */
+static size_t utf8_seq(const unsigned char* p, size_t n, size_t* bad) {
+  unsigned char c = p[0];
+  size_t need;
+  unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
+  if (c >= 0xC2 && c <= 0xDF) {
+    need = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    need = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    need = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    *bad = 1;
+    return 0;
+  }
+  size_t i = 1;
+  for (; i < need && i < n; i++) {
+    unsigned char lo_i = i == 1 ? lo : 0x80, hi_i = i == 1 ? hi : 0xBF;
+    if (p[i] < lo_i || p[i] > hi_i) break;
+  }
+  if (i == need) return need;
+  *bad = i;
+  return 0;
+}
+
+/* Whether byte c needs an escape in a JSON string. */
+static int json_special(unsigned char c) {
+  return c < 0x20 || c == '"' || c == '\\';
+}
+
+/* Appends the escaped text of s[0..len), without quotes. Plain runs are
+ * copied whole; only escapes and non-ASCII bytes are looked at one by
+ * one. Returns 0 or SL_ENOMEM (then some of the text may be appended; the
+ * callers undo it). */
+static int escape_into(sl_buf_t* b, const unsigned char* s, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  size_t i = 0;
+  while (i < len) {
+    size_t run = i;
+    while (run < len && s[run] < 0x80 && !json_special(s[run])) run++;
+    if (run > i && sl_buf_append(b, s + i, run - i) != 0) return SL_ENOMEM;
+    i = run;
+    if (i == len) break;
+    unsigned char c = s[i];
+    char esc[6] = {'\\', 0};
+    size_t k = 2;
+    size_t bad = 0;
+    if (c >= 0x80) {
+      size_t n = utf8_seq(s + i, len - i, &bad);
+      int rc = n ? sl_buf_append(b, s + i, n)
+                 : sl_buf_append(b, "\xEF\xBF\xBD", 3); /* U+FFFD */
+      if (rc != 0) return rc;
+      i += n ? n : bad;
+      continue;
+    }
+    switch (c) {
+      case '"': esc[1] = '"'; break;
+      case '\\': esc[1] = '\\'; break;
+      case '\b': esc[1] = 'b'; break;
+      case '\f': esc[1] = 'f'; break;
+      case '\n': esc[1] = 'n'; break;
+      case '\r': esc[1] = 'r'; break;
+      case '\t': esc[1] = 't'; break;
+      default:
+        memcpy(esc + 1, "u00", 3);
+        esc[4] = hex[c >> 4];
+        esc[5] = hex[c & 15];
+        k = 6;
+    }
+    if (sl_buf_append(b, esc, k) != 0) return SL_ENOMEM;
+    i++;
+  }
+  return 0;
+}
+
+static int json_str(sl_buf_t* b, const char* s, size_t len) {
+  if (s == NULL) return sl_buf_append(b, "null", 4);
+  /* The escaped text is at least len + 2 bytes: reserve that once. */
+  if (len > SIZE_MAX - 2 || sl_buf_reserve(b, len + 2) != 0) return SL_ENOMEM;
+  if (sl_buf_append(b, "\"", 1) != 0 ||
+      escape_into(b, (const unsigned char*)s, len) != 0 ||
+      sl_buf_append(b, "\"", 1) != 0)
+    return SL_ENOMEM;
+  return 0;
+}
+
+int sl_buf_json_str(sl_buf_t* b, const char* s, size_t len) {
+  size_t mark = b->len;
+  int rc = json_str(b, s, len);
+  if (rc != 0 && b->data != NULL) sl_buf_truncate(b, mark);
+  return rc;
+}
+
+/* A double as printf writes it with `spec` ("%.3f"), or null when it is
+ * not finite: JSON has no NaN or Infinity. */
+static int json_double(sl_buf_t* b, const char* spec, double v) {
+  if (!isfinite(v)) return sl_buf_append(b, "null", 4);
+  return sl_buf_printf(b, spec, v);
+}
+
+/* One directive after its '%' at *pp; advances *pp past it. */
+static int json_directive(sl_buf_t* b, const char** pp, va_list* ap) {
+  const char* p = *pp;
+  int prec = -1;
+  if (*p == '.') {
+    p++;
+    if (*p == '*') {
+      prec = va_arg(*ap, int);
+      p++;
+    } else {
+      prec = 0;
+      while (*p >= '0' && *p <= '9' && prec < 100) prec = prec * 10 + *p++ - '0';
+    }
+  }
+  int lng = 0; /* 1 l, 2 ll, 3 z */
+  if (*p == 'l') lng = *++p == 'l' ? (p++, 2) : 1;
+  else if (*p == 'z') lng = (p++, 3);
+  char c = *p;
+  if (c != '\0') p++; /* a '%' at the end of fmt is refused below */
+  *pp = p;
+  switch (c) {
+    case 's': {
+      if (lng != 0) return SL_EINVAL;
+      const char* s = va_arg(*ap, const char*);
+      size_t n = s == NULL ? 0 : prec < 0 ? strlen(s) : strnlen(s, (size_t)prec);
+      return json_str(b, s, n);
+    }
+    case 'd':
+    case 'i':
+      if (prec >= 0) return SL_EINVAL;
+      if (lng == 0) return sl_buf_printf(b, "%d", va_arg(*ap, int));
+      if (lng == 1) return sl_buf_printf(b, "%ld", va_arg(*ap, long));
+      if (lng == 2) return sl_buf_printf(b, "%lld", va_arg(*ap, long long));
+      return sl_buf_printf(b, "%zd", va_arg(*ap, ssize_t));
+    case 'u':
+      if (prec >= 0) return SL_EINVAL;
+      if (lng == 0) return sl_buf_printf(b, "%u", va_arg(*ap, unsigned));
+      if (lng == 1) return sl_buf_printf(b, "%lu", va_arg(*ap, unsigned long));
+      if (lng == 2)
+        return sl_buf_printf(b, "%llu", va_arg(*ap, unsigned long long));
+      return sl_buf_printf(b, "%zu", va_arg(*ap, size_t));
+    case 'f':
+    case 'g':
+    case 'e': {
+      if (lng > 1) return SL_EINVAL;
+      char spec[16];
+      if (prec > 99) prec = 99;
+      if (prec < 0)
+        snprintf(spec, sizeof spec, "%%%c", c);
+      else
+        snprintf(spec, sizeof spec, "%%.%d%c", prec, c);
+      return json_double(b, spec, va_arg(*ap, double));
+    }
+    case '%':
+      return prec < 0 && lng == 0 ? sl_buf_append(b, "%", 1) : SL_EINVAL;
+    default:
+      return SL_EINVAL;
+  }
+}
+
+int sl_buf_vjson(sl_buf_t* b, const char* fmt, va_list ap) {
+  size_t mark = b->len;
+  va_list aq;
+  va_copy(aq, ap);
+  int rc = 0;
+  const char* p = fmt;
+  while (rc == 0 && *p != '\0') {
+    const char* pct = strchr(p, '%');
+    size_t n = pct ? (size_t)(pct - p) : strlen(p);
+    rc = sl_buf_append(b, p, n);
+    p += n;
+    if (rc == 0 && *p == '%') {
+      p++;
+      rc = json_directive(b, &p, &aq);
+    }
+  }
+  va_end(aq);
+  if (rc != 0 && b->data != NULL) sl_buf_truncate(b, mark);
+  return rc;
+}
+
+int sl_buf_json(sl_buf_t* b, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = sl_buf_vjson(b, fmt, ap);
+  va_end(ap);
+  return rc;
 }
