@@ -10,36 +10,23 @@
  *   });
  *
  * Node's fork() runs `execPath [execArgv] modulePath args`; the arguments
- * are ignored here. Exits 1 when started without a channel. */
-#include <stdio.h>
-
+ * are ignored here. A message without a number "n" is reported and
+ * ignored. Exits 1 when started without a channel. */
 #include <sluice.h>
 
 static void on_message(sl_channel_t* ch, const sl_child_event_t* ev,
                        void* arg) {
   int64_t n;
-  if (sl_json_get_int(ev->msg->data, ev->msg->len, "n", &n) != 0) {
-    fprintf(stderr, "compute-worker: expected {\"n\": N}, got %.*s\n",
-            (int)ev->msg->len, ev->msg->data);
-    return;
-  }
-  /* volatile: the loop is the point of the example, not its closed form. */
-  volatile int64_t sum = 0;
+  if (sl_report(sl_message_int(ev->msg, "n", &n), "expected {\"n\": N}")) return;
+  volatile int64_t sum = 0; /* the loop is the point, not its closed form */
   for (int64_t i = 0; i < n; i++) sum += i;
-  char out[64];
-  int len = snprintf(out, sizeof out, "{\"result\":%lld}", (long long)sum);
-  sl_channel_send(ch, out, (size_t)len, -1);
-  /* process.exit(): leave once the reply is out. */
-  sl_channel_disconnect(ch);
+  sl_channel_sendf(ch, "{\"result\":%lld}", (long long)sum);
+  sl_channel_disconnect(ch); /* process.exit(), once the reply is out */
 }
 
 int main(int argc, char** argv) {
-  sl_init(argc, argv);
   sl_channel_t* parent = sl_parent();
-  if (parent == NULL) {
-    fprintf(stderr, "compute-worker: no IPC channel (start it with fork)\n");
-    return 1;
-  }
-  sl_channel_on(parent, SL_CHILD_MESSAGE, on_message, NULL);
+  if (parent == NULL) return sl_report(1, "compute-worker: no IPC channel");
+  sl_channel_on(parent, SL_CHANNEL_MESSAGE, on_message, NULL);
   return sl_run();
 }

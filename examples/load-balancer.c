@@ -29,7 +29,7 @@ static void task_on_message(sl_channel_t* ch, const sl_child_event_t* ev,
 SL_ENTRY(lb_worker) {
   sl_channel_t* parent = sl_parent();
   if (parent == NULL) return 1;
-  sl_channel_on(parent, SL_CHILD_MESSAGE, task_on_message, NULL);
+  sl_channel_on(parent, SL_CHANNEL_MESSAGE, task_on_message, NULL);
   return sl_run();
 }
 

@@ -43,7 +43,7 @@ static void on_sink(sl_channel_t* ch, const sl_child_event_t* ev, void* arg) {
 static int child_main(sl_channel_cb cb) {
   sl_channel_t* p = sl_parent();
   if (p == NULL) return 1;
-  sl_channel_on(p, SL_CHILD_MESSAGE, cb, NULL);
+  sl_channel_on(p, SL_CHANNEL_MESSAGE, cb, NULL);
   sl_run();
   return 0;
 }

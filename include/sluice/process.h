@@ -161,6 +161,9 @@ SL_EXTERN sl_channel_t* sl_child_channel(const sl_child_t* c);
 /* sl_channel_send() on the child's channel. */
 SL_EXTERN int sl_child_send(sl_child_t* c, const char* data, size_t len,
                             int fd);
+/* sl_channel_sendf() on the child's channel (SL_EIPCCLOSED without one). */
+SL_EXTERN int sl_child_sendf(sl_child_t* c, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 SL_EXTERN void sl_child_ref(sl_child_t* c);
 SL_EXTERN void sl_child_unref(sl_child_t* c);
 
@@ -248,19 +251,26 @@ SL_EXTERN int sl_fork_entry(const char* name, const char* const* argv,
   }                                                                         \
   static int sl_entry_##name(int argc, char** argv)
 
-/* IPC channels (both ends). Events reuse sl_child_event_t types:
- * SL_CHILD_MESSAGE, SL_CHILD_DRAIN, SL_CHILD_DISCONNECT, SL_CHILD_ERROR
- * (malformed input from the peer: the channel closes, the process lives;
+/* IPC channels (both ends). Events are SL_CHANNEL_MESSAGE, SL_CHANNEL_DRAIN,
+ * SL_CHANNEL_DISCONNECT and SL_CHANNEL_ERROR (the same values as the
+ * child's SL_CHILD_* events, delivered in a sl_child_event_t). ERROR is
+ * malformed input from the peer (the channel closes, the process lives;
  * err is SL_EINVAL for a line that is not JSON, SL_EMSGSIZE for a message
  * over max_message, SL_EUNEXPECTEDEOF for a message cut off by the peer's
  * close; DISCONNECT follows). Internal Node messages ("cmd": "NODE_...")
  * are never delivered. Binary mode frames are a 4-byte big-endian length
  * (top bit: a descriptor came with the frame) and the payload. */
+typedef enum {
+  SL_CHANNEL_ERROR = SL_CHILD_ERROR,
+  SL_CHANNEL_DISCONNECT = SL_CHILD_DISCONNECT,
+  SL_CHANNEL_MESSAGE = SL_CHILD_MESSAGE,
+  SL_CHANNEL_DRAIN = SL_CHILD_DRAIN
+} sl_channel_event_type_t;
 typedef void (*sl_channel_cb)(sl_channel_t* ch, const sl_child_event_t* ev,
                               void* arg);
-SL_EXTERN int sl_channel_on(sl_channel_t* ch, sl_child_event_type_t type,
+SL_EXTERN int sl_channel_on(sl_channel_t* ch, sl_channel_event_type_t type,
                             sl_channel_cb cb, void* arg);
-SL_EXTERN int sl_channel_off(sl_channel_t* ch, sl_child_event_type_t type,
+SL_EXTERN int sl_channel_off(sl_channel_t* ch, sl_channel_event_type_t type,
                              sl_channel_cb cb, void* arg);
 /* Queues a message: JSON text in json mode (one value, no raw newline), any
  * bytes in binary mode, with `fd` (-1: none) passed by SCM_RIGHTS (sluice
@@ -275,6 +285,26 @@ SL_EXTERN int sl_channel_off(sl_channel_t* ch, sl_child_event_type_t type,
  * peer's NODE_HANDLE_ACK, as in Node. */
 SL_EXTERN int sl_channel_send(sl_channel_t* ch, const char* data, size_t len,
                               int fd);
+/* Sends one JSON message built by sl_buf_json() from `fmt` (its %s
+ * arguments escaped as JSON strings): `sl_channel_sendf(ch,
+ * "{\"result\":%lld}", sum)` is Node's process.send({ result: sum }).
+ * Returns as sl_channel_send(), or SL_ENOMEM / SL_EINVAL from the
+ * formatting (nothing is sent then). */
+SL_EXTERN int sl_channel_sendf(sl_channel_t* ch, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+SL_EXTERN int sl_channel_vsendf(sl_channel_t* ch, const char* fmt,
+                                va_list ap) __attribute__((format(printf, 2, 0)));
+/* Reading a received message, an object, by key (sl_json_get_int and
+ * friends on msg->data): `if (sl_message_int(ev->msg, "n", &n)) return;`
+ * is Node's `({ n }) =>`. Return 0, SL_ENOENT when the key is absent,
+ * SL_EINVAL when the message is not an object or the value has another
+ * type, and for strings SL_ENOBUFS when it does not fit `cap`. */
+SL_EXTERN int sl_message_int(const sl_message_t* m, const char* key,
+                             int64_t* out);
+SL_EXTERN int sl_message_number(const sl_message_t* m, const char* key,
+                                double* out);
+SL_EXTERN int sl_message_string(const sl_message_t* m, const char* key,
+                                char* out, size_t cap);
 /* Closes the channel after the queued messages are sent; both ends see
  * SL_CHILD_DISCONNECT (from the loop). Messages that arrive after the call
  * are not delivered, as in Node. A peer that closes, exits or resets is a

@@ -129,8 +129,8 @@ static void worker_check(void) {
             this_worker.id);
     return;
   }
-  sl_channel_on(this_worker.ch, SL_CHILD_DISCONNECT, on_primary_gone, NULL);
-  sl_channel_on(this_worker.ch, SL_CHILD_MESSAGE, on_primary_msg, NULL);
+  sl_channel_on(this_worker.ch, SL_CHANNEL_DISCONNECT, on_primary_gone, NULL);
+  sl_channel_on(this_worker.ch, SL_CHANNEL_MESSAGE, on_primary_msg, NULL);
   uv_timer_init(sl__loop(), &this_worker.lag);
   uv_timer_start(&this_worker.lag, on_lag_probe, LAG_PROBE_MS, LAG_PROBE_MS);
   uv_unref((uv_handle_t*)&this_worker.lag);

@@ -15,6 +15,7 @@
  * sent with, so by the time a message is complete its fd is queued. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stdarg.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -184,13 +185,13 @@ static void ch_tick(sl__tick_t* t) {
   maybe_free(ch);
 }
 
-int sl_channel_on(sl_channel_t* ch, sl_child_event_type_t type,
+int sl_channel_on(sl_channel_t* ch, sl_channel_event_type_t type,
                   sl_channel_cb cb, void* arg) {
   SL_ASSERT(cb != NULL && type < SL__CHILD_EV_COUNT);
   return sl__emitter_add(&ch->events, type, (sl__fn)cb, arg, 0);
 }
 
-int sl_channel_off(sl_channel_t* ch, sl_child_event_type_t type,
+int sl_channel_off(sl_channel_t* ch, sl_channel_event_type_t type,
                    sl_channel_cb cb, void* arg) {
   return sl__emitter_off(&ch->events, type, (sl__fn)cb, arg);
 }
@@ -729,4 +730,33 @@ void sl__channel_release(sl_channel_t* ch) {
   ch->released = 1;
   ch->owner_cb = NULL;
   maybe_free(ch);
+}
+
+int sl_channel_vsendf(sl_channel_t* ch, const char* fmt, va_list ap) {
+  sl_buf_t b = {0};
+  int rc = sl_buf_vjson(&b, fmt, ap);
+  if (rc == 0) rc = sl_channel_send(ch, b.data, b.len, -1);
+  sl_buf_free(&b);
+  return rc;
+}
+
+int sl_channel_sendf(sl_channel_t* ch, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = sl_channel_vsendf(ch, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int sl_message_int(const sl_message_t* m, const char* key, int64_t* out) {
+  return sl_json_get_int(m->data, m->len, key, out);
+}
+
+int sl_message_number(const sl_message_t* m, const char* key, double* out) {
+  return sl_json_get_number(m->data, m->len, key, out);
+}
+
+int sl_message_string(const sl_message_t* m, const char* key, char* out,
+                      size_t cap) {
+  return sl_json_get_string(m->data, m->len, key, out, cap);
 }

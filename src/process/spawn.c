@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <grp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -846,4 +847,13 @@ void sl__child_attach_channel(sl_child_t* c, sl_channel_t* ch) {
 int sl_child_send(sl_child_t* c, const char* data, size_t len, int fd) {
   if (c->channel == NULL) return SL_EIPCCLOSED;
   return sl_channel_send(c->channel, data, len, fd);
+}
+
+int sl_child_sendf(sl_child_t* c, const char* fmt, ...) {
+  if (c->channel == NULL) return SL_EIPCCLOSED;
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = sl_channel_vsendf(c->channel, fmt, ap);
+  va_end(ap);
+  return rc;
 }

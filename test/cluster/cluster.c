@@ -42,7 +42,7 @@ SL_ENTRY(cluster_worker) {
   if (sl_cluster_is_primary()) return 90;
   const char* ex = getenv("CLUSTER_TEST_EXIT");
   if (ex != NULL) return atoi(ex);
-  sl_channel_on(sl_parent(), SL_CHILD_MESSAGE, worker_on_msg, NULL);
+  sl_channel_on(sl_parent(), SL_CHANNEL_MESSAGE, worker_on_msg, NULL);
   sl_http_server_opts_t o = {0};
   sl_http_server_t* srv;
   if (sl_http_listen(&o, hello, NULL, &srv) != 0) return 91;
@@ -109,7 +109,7 @@ SL_ENTRY(cluster_mid_primary) {
   (void)argv;
   sl_cluster_opts_t o = {.workers = 1, .entry = "cluster_worker",
                          .no_restart = 1};
-  sl_channel_on(sl_parent(), SL_CHILD_DRAIN, mid_on_drain, NULL);
+  sl_channel_on(sl_parent(), SL_CHANNEL_DRAIN, mid_on_drain, NULL);
   sl_cluster_on(SL_CLUSTER_LISTENING, mid_on_event, NULL);
   if (sl_cluster_start(&o) != 0) return 98;
   sl_run();

@@ -262,7 +262,7 @@ SL_ENTRY(rev_tcp) {
   if (sl_tcp_listen("127.0.0.1", 0, NULL, w_tcp_conn, NULL, &w_tcp) != 0)
     return 91;
   sl_cluster_on_shutdown(w_shut, NULL);
-  sl_channel_on(sl_parent(), SL_CHILD_MESSAGE, w_on_primary, NULL);
+  sl_channel_on(sl_parent(), SL_CHANNEL_MESSAGE, w_on_primary, NULL);
   return sl_run() == 0 ? 0 : 93;
 }
 

@@ -60,7 +60,7 @@ SL_ENTRY(fork_echo) {
   mode = getenv("SLUICE_CHANNEL_MODE") ? SL_IPC_BINARY : SL_IPC_JSON;
   sl_channel_t* p = sl_parent();
   if (p == NULL) return 99;
-  sl_channel_on(p, SL_CHILD_MESSAGE, echo_on_msg, &mode);
+  sl_channel_on(p, SL_CHANNEL_MESSAGE, echo_on_msg, &mode);
   sl_run();
   return 0;
 }
@@ -76,7 +76,7 @@ static void orphan_on_disconnect(sl_channel_t* ch, const sl_child_event_t* ev,
 SL_ENTRY(fork_orphan) {
   sl_channel_t* p = sl_parent();
   if (p == NULL) return 99;
-  sl_channel_on(p, SL_CHILD_DISCONNECT, orphan_on_disconnect, NULL);
+  sl_channel_on(p, SL_CHANNEL_DISCONNECT, orphan_on_disconnect, NULL);
   sl_channel_send(p, "\"ready\"", 7, -1);
   sl_run();
   return 0;

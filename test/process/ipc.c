@@ -54,10 +54,10 @@ static void on_ev(sl_channel_t* ch, const sl_child_event_t* ev, void* arg) {
 }
 
 static void listen_all(side_t* s) {
-  sl_channel_on(s->ch, SL_CHILD_MESSAGE, on_ev, s);
-  sl_channel_on(s->ch, SL_CHILD_ERROR, on_ev, s);
-  sl_channel_on(s->ch, SL_CHILD_DISCONNECT, on_ev, s);
-  sl_channel_on(s->ch, SL_CHILD_DRAIN, on_ev, s);
+  sl_channel_on(s->ch, SL_CHANNEL_MESSAGE, on_ev, s);
+  sl_channel_on(s->ch, SL_CHANNEL_ERROR, on_ev, s);
+  sl_channel_on(s->ch, SL_CHANNEL_DISCONNECT, on_ev, s);
+  sl_channel_on(s->ch, SL_CHANNEL_DRAIN, on_ev, s);
 }
 
 static void make_pair(sl_ipc_mode_t mode, side_t* a, side_t* b,
@@ -102,8 +102,8 @@ static void disconnect_on_msg(sl_channel_t* ch, const sl_child_event_t* ev,
 TEST(ipc_json_round_trip) {
   side_t a, b;
   make_pair(SL_IPC_JSON, &a, &b, 0, 0);
-  sl_channel_on(b.ch, SL_CHILD_MESSAGE, reply_once, NULL);
-  sl_channel_on(a.ch, SL_CHILD_MESSAGE, disconnect_on_msg, NULL);
+  sl_channel_on(b.ch, SL_CHANNEL_MESSAGE, reply_once, NULL);
+  sl_channel_on(a.ch, SL_CHANNEL_MESSAGE, disconnect_on_msg, NULL);
   const char* m = "{\"command\":\"hello\",\"list\":[1,2,3]}";
   ASSERT_EQ(sl_channel_send(a.ch, m, strlen(m), -1), 1);
   ASSERT(sl_channel_connected(a.ch));
@@ -169,7 +169,7 @@ static void many_small(sl_ipc_mode_t mode) {
   side_t a, b;
   make_pair(mode, &a, &b, 0, 0);
   b.binary = mode == SL_IPC_BINARY;
-  sl_channel_on(b.ch, SL_CHILD_MESSAGE, check_seq, &b);
+  sl_channel_on(b.ch, SL_CHANNEL_MESSAGE, check_seq, &b);
   enum { N = 100000 };
   for (uint64_t i = 0; i < N; i++) {
     char buf[64];
@@ -238,8 +238,8 @@ TEST(ipc_burst_backpressure) {
   memset(t.msg, 'x', t.len);
   t.msg[0] = '"';
   t.msg[t.len - 1] = '"';
-  sl_channel_on(t.a.ch, SL_CHILD_DRAIN, burst_drain, &t);
-  sl_channel_on(t.b.ch, SL_CHILD_MESSAGE, burst_sum, &t.b);
+  sl_channel_on(t.a.ch, SL_CHANNEL_DRAIN, burst_drain, &t);
+  sl_channel_on(t.b.ch, SL_CHANNEL_MESSAGE, burst_sum, &t.b);
   burst_pump(&t);
   ASSERT_EQ(sl_run(), 0);
   uint64_t want = 0;
@@ -272,7 +272,7 @@ static void write_through_fd(sl_channel_t* ch, const sl_child_event_t* ev,
 static void fd_passing(sl_ipc_mode_t mode) {
   side_t a, b;
   make_pair(mode, &a, &b, 0, 0);
-  sl_channel_on(b.ch, SL_CHILD_MESSAGE, write_through_fd, &b);
+  sl_channel_on(b.ch, SL_CHANNEL_MESSAGE, write_through_fd, &b);
   int p[2];
   ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
   const char* m = mode == SL_IPC_JSON ? "{\"take\":\"this\"}" : "take";
@@ -496,7 +496,7 @@ static void send_then_disconnect(sl_channel_t* ch, const sl_child_event_t* ev,
 TEST(ipc_disconnect_from_receiver) {
   side_t a, b;
   make_pair(SL_IPC_BINARY, &a, &b, 0, 0);
-  sl_channel_on(b.ch, SL_CHILD_MESSAGE, send_then_disconnect, &b);
+  sl_channel_on(b.ch, SL_CHANNEL_MESSAGE, send_then_disconnect, &b);
   for (int i = 0; i < 10; i++) sl_channel_send(a.ch, "m", 1, -1);
   ASSERT_EQ(sl_run(), 0);
   /* After its own disconnect(), b gets no more messages. */
@@ -519,7 +519,7 @@ TEST(ipc_release_inside_callback) {
   side_t a, b;
   int calls = 0;
   make_pair(SL_IPC_JSON, &a, &b, 0, 0);
-  sl_channel_on(b.ch, SL_CHILD_DISCONNECT, release_in_cb, &calls);
+  sl_channel_on(b.ch, SL_CHANNEL_DISCONNECT, release_in_cb, &calls);
   sl_channel_send(a.ch, "1", 1, -1);
   sl_channel_disconnect(a.ch);
   ASSERT_EQ(sl_run(), 0);
@@ -558,7 +558,7 @@ static void split_everywhere(sl_ipc_mode_t mode, const char* wire, size_t n,
     int raw = make_raw(mode, &a, 0);
     int p[2];
     ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
-    sl_channel_on(a.ch, SL_CHILD_MESSAGE, write_through_fd, &a);
+    sl_channel_on(a.ch, SL_CHANNEL_MESSAGE, write_through_fd, &a);
     size_t parts[3] = {0, cut, n};
     for (int k = 0; k < 2; k++) {
       size_t from = parts[k], to = parts[k + 1];
@@ -632,7 +632,7 @@ TEST(ipc_binary_split_at_every_byte) {
 static void exactly_at_limit(sl_ipc_mode_t mode, size_t max) {
   side_t a, b;
   make_pair(mode, &a, &b, max, 0);
-  sl_channel_on(b.ch, SL_CHILD_MESSAGE, write_through_fd, &b);
+  sl_channel_on(b.ch, SL_CHANNEL_MESSAGE, write_through_fd, &b);
   char* m = malloc(max + 1);
   memset(m, 'x', max + 1);
   m[0] = '"';
@@ -706,7 +706,7 @@ TEST(ipc_node_handle_without_msg) {
   int raw = make_raw(SL_IPC_JSON, &a, 0);
   int p[2];
   ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
-  sl_channel_on(a.ch, SL_CHILD_MESSAGE, write_through_fd, &a);
+  sl_channel_on(a.ch, SL_CHANNEL_MESSAGE, write_through_fd, &a);
   const char line[] = "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\"}\n";
   union {
     char b[CMSG_SPACE(sizeof(int))];

@@ -36,7 +36,7 @@ static void worker_msg(sl_channel_t* ch, const sl_child_event_t* ev,
 SL_ENTRY(pool_worker) {
   sl_channel_t* p = sl_parent();
   if (p == NULL) return 99;
-  sl_channel_on(p, SL_CHILD_MESSAGE, worker_msg, NULL);
+  sl_channel_on(p, SL_CHANNEL_MESSAGE, worker_msg, NULL);
   sl_run();
   return 0;
 }
