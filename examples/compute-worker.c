@@ -11,7 +11,9 @@
  *
  * Node's fork() runs `execPath [execArgv] modulePath args`; the arguments
  * are ignored here. A message without a number "n" is reported and
- * ignored. Exits 1 when started without a channel. */
+ * ignored. Exits 1 when started without a channel.
+ *
+ * Lines: 16 of C like for like (16 in all) against the manual's 6 of JS: 2.7x */
 #include <sluice.h>
 
 static void on_message(sl_channel_t* ch, const sl_child_event_t* ev,

@@ -8,7 +8,9 @@
  * reports the error (naming the file) and exits 1. Between two files the
  * data moves with copy_file_range(2), never through user memory.
  *
- * Usage: copy-file SRC DST */
+ * Usage: copy-file SRC DST
+ *
+ * Lines: 9 of C like for like (13 in all) against the manual's 4 of JS: 2.2x */
 #include <sluice.h>
 
 static void done(int err, const sl_pipeline_result_t* r, void* arg) {

@@ -7,7 +7,9 @@
  *   });
  *
  * Usage: exec-ls [DIR] (runs `ls -la` in DIR, the current directory by
- * default). Prints "Output: " and the listing, or the error and exits 1. */
+ * default). Prints "Output: " and the listing, or the error and exits 1.
+ *
+ * Lines: 9 of C like for like (9 in all) against the manual's 5 of JS: 1.8x */
 #include <sluice.h>
 
 static void done(int err, const sl_exec_result_t* r, void* arg) {

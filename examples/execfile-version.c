@@ -8,7 +8,9 @@
  *
  * Usage: execfile-version [PROGRAM] (default: node). Prints
  * "PROGRAM version: <output>", or the error ("spawn PROGRAM ENOENT") and
- * exits 1. */
+ * exits 1.
+ *
+ * Lines: 12 of C like for like (12 in all) against the manual's 4 of JS: 3.0x */
 #include <sluice.h>
 
 static void done(int err, const sl_exec_result_t* r, void* program) {

@@ -8,7 +8,9 @@
  * Usage: fork-compute [N]                      forks ./compute-worker
  *        fork-compute --node-child SCRIPT [N]  forks `node SCRIPT` (compute.js)
  * N defaults to 50000000. Exits 1 if the worker cannot start or never
- * answers. */
+ * answers.
+ *
+ * Lines: 14 of C like for like (43 in all) against the manual's 7 of JS: 2.0x */
 #include <sluice.h>
 /* extra: for the command line, and finding compute-worker */
 #include <limits.h>
@@ -21,7 +23,7 @@ static void on_message(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
   int64_t result;
   if (!sl_report(sl_message_int(ev->msg, "result", &result), ev->msg->data))
     printf("Result from worker: %lld\n", (long long)result);
-  *(int*)arg = 1; /* extra: the answer came */
+  *(int*)arg = 1; /* extra */
 }
 
 /* extra: compute-worker lives beside this program, so that the example runs
@@ -49,14 +51,14 @@ static sl_child_t* fork_worker(int argc, char** argv, long long* n) {
 /* end extra */
 
 int main(int argc, char** argv) {
-  long long n = 50000000;
-  int answered = 0;
+  long long n = 50000000; /* extra */
+  int answered = 0;       /* extra */
   puts("Main process starting");
-  fflush(stdout);
+  fflush(stdout); /* extra */
   sl_child_t* worker = fork_worker(argc, argv, &n); /* fork('./compute.js') */
   if (worker == NULL) return 1;
   sl_child_on(worker, SL_CHILD_MESSAGE, on_message, &answered);
   sl_child_sendf(worker, "{\"n\":%lld}", n);
   int status = sl_run();
-  return answered ? status : 1;
+  return answered ? status : 1; /* extra */
 }

@@ -8,7 +8,9 @@
  * Usage: gzip-file SRC [DST] [--level N]; DST defaults to SRC.gz, N is 1-9
  * (default 6). Prints "File compressed." once DST is complete, or the error
  * (naming the file or the stage) and exits 1; a bad argument is a usage
- * error naming it, exit 2. The output is one gzip member. */
+ * error naming it, exit 2. The output is one gzip member.
+ *
+ * Lines: 9 of C like for like (45 in all) against the manual's 6 of JS: 1.5x */
 #include <sluice.h>
 /* extra: for the command line */
 #include <stdlib.h>

@@ -4,7 +4,9 @@
  *
  * Usage: hello-server [--port P] (default 3000). Prints "Server listening on
  * http://127.0.0.1:P" once it accepts connections; SIGINT/SIGTERM stop it
- * (the default action). Exits 1 when the port cannot be bound. */
+ * (the default action). Exits 1 when the port cannot be bound.
+ *
+ * Lines: 10 of C like for like (20 in all) against the manual's 4 of JS: 2.5x */
 #include <sluice.h>
 /* extra: for the command line */
 #include <stdlib.h>

@@ -7,7 +7,9 @@
  * Chunks never split a multi-byte character. Usage: read-file FILE. When
  * FILE cannot be read, the stream's error goes unhandled and is reported as
  * Node reports it ("ENOENT: no such file or directory, open 'FILE'"), and
- * the exit status is 1. */
+ * the exit status is 1.
+ *
+ * Lines: 15 of C like for like (19 in all) against the manual's 8 of JS: 1.9x */
 #include <sluice.h>
 
 static void on_data(sl_stream_t* s, const sl_event_t* ev, void* arg) {

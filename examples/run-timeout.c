@@ -9,7 +9,9 @@
  * Usage: run-timeout --timeout-ms MS [--grace-ms MS] -- CMD ARGS...
  * Prints "exited with code N", "killed by SIGNAME" or "killed by SIGNAME
  * (timeout)" and exits with N, or 128 + the signal number; a command that
- * cannot start is reported ("spawn CMD ENOENT"), exit 127. */
+ * cannot start is reported ("spawn CMD ENOENT"), exit 127.
+ *
+ * Lines: 19 of C like for like (40 in all) against the manual's 7 of JS: 2.7x */
 /* extra: for the command line, and signal names */
 #define _GNU_SOURCE /* sigabbrev_np */
 #include <stdlib.h>

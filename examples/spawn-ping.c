@@ -10,7 +10,9 @@
  * no other network). Prints "stdout: LINE" and "stderr: LINE" as they
  * arrive, then "Process exited: CODE" and exits with ping's code. Without a
  * `ping` program it reports the spawn error ("spawn ping ENOENT") and exits
- * 1. */
+ * 1.
+ *
+ * Lines: 19 of C like for like (25 in all) against the manual's 5 of JS: 3.8x */
 #include <sluice.h>
 
 static void on_data(sl_stream_t* s, const sl_event_t* ev, void* f) {

@@ -11,7 +11,9 @@
  * from A, as fs.createReadStream(file, {start, end}) would. The length is
  * known, so the bytes leave with sendfile(2), never through user memory.
  * Usage: stream-video FILE [--port P] (default 3000). Prints "Streaming FILE
- * at http://127.0.0.1:P/"; exits 1 if FILE is missing or the port taken. */
+ * at http://127.0.0.1:P/"; exits 1 if FILE is missing or the port taken.
+ *
+ * Lines: 12 of C like for like (78 in all) against the manual's 7 of JS: 1.7x */
 #include <sluice.h>
 /* extra: Range requests, and the command line */
 #include <inttypes.h>

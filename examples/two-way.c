@@ -7,13 +7,15 @@
  *   process.send({ reply: 'world' });
  *
  * Prints "Message from parent: {...}" (from the child) and
- * "Message from worker: {...}" (from the parent), then both exit 0. */
+ * "Message from worker: {...}" (from the parent), then both exit 0.
+ *
+ * Lines: 18 of C like for like (29 in all) against the manual's 5 of JS: 3.6x */
 #include <sluice.h>
 
 static void child_on_message(sl_channel_t* ch, const sl_child_event_t* ev,
                              void* arg) {
   printf("Message from parent: %s\n", ev->msg->data);
-  fflush(stdout); /* extra: before the parent's line */
+  fflush(stdout); /* extra */
 }
 
 /* The child: answers at once, prints what the parent says, and ends when

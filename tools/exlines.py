@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 """Code lines of each example against the manual snippet it implements.
 
-Usage: python3 tools/exlines.py [--markdown] [--max-median R]
+Usage: python3 tools/exlines.py [--markdown] [--max-median R] [--stamp|--check]
 
 Counts code lines only: non-blank lines that are not comments, on both
 sides (JS: `//` lines; C: `/* ... */` and `//`). The C count is like for
 like: it leaves out what the manual's snippet does not do, fenced in the
 source between a line holding `/* extra:` and one holding `/* end extra */`
-(option parsing, usage text, a --node-child mode for the interop tests).
+(option parsing, usage text, a --node-child mode for the interop tests);
+a single such line ends with the comment `/* extra */`.
 Exercises (manual 2.9, 3.12, 4.10) and the proxy have no code in the
 manual; they are listed without a ratio. With --max-median R, exits 1
-when the median ratio over the snippet examples exceeds R.
+when the median ratio over the snippet examples exceeds R. The manual is
+read from ../shared when it is there; otherwise the JS counts recorded
+below stand in for it. --stamp writes each example's note line (the last
+line of its opening comment, "Lines: 9 of C like for like ... 2.2x");
+--check fails when one is missing or stale.
 """
 import os
 import re
@@ -41,6 +46,28 @@ SNIPPETS = {
 }
 
 
+# The JS code lines of each snippet, as counted from the manual: a clean
+# clone has no ../shared, and then these are used; with the manual present
+# they are checked against it, so that an edit of the manual is noticed.
+JS_LINES = {
+    "read-file": 8,
+    "copy-file": 4,
+    "gzip-file": 6,
+    "stream-video": 7,
+    "hello-server": 4,
+    "cluster-server": 21,
+    "cluster-cpu": 23,
+    "exec-ls": 5,
+    "execfile-version": 4,
+    "spawn-ping": 5,
+    "fork-compute": 7,
+    "compute-worker": 6,
+    "spawn-gzip": 7,
+    "two-way": 5,
+    "run-timeout": 7,
+}
+
+
 def js_lines(ranges):
     if not os.path.exists(MANUAL):
         return None
@@ -58,8 +85,11 @@ def c_lines(path):
     s = open(path, encoding="utf-8").read()
     full = like = 0
     in_comment = in_extra = False
-    for ln in s.split("\n"):
+    for no, ln in enumerate(s.split("\n"), 1):
         if "/* extra:" in ln:
+            if not ln.strip().startswith("/* extra:") or in_extra:
+                sys.exit("%s:%d: a fence opens alone on its line, once "
+                         "(one line: end it with /* extra */)" % (path, no))
             in_extra = True
         if "/* end extra */" in ln:
             in_extra = False
@@ -83,28 +113,69 @@ def c_lines(path):
                 i += 1
         if code.strip():
             full += 1
-            if not in_extra:
+            if not in_extra and not t.endswith("/* extra */"):
                 like += 1
+    if in_extra:
+        sys.exit("%s: a /* extra: fence is not closed" % path)
     return full, like
+
+
+NOTE = re.compile(r"\n \*\n \* Lines: [^\n]*?(?= \*/)")
+
+
+def note_line(full, like, js, ratio):
+    return ("\n *\n * Lines: %d of C like for like (%d in all) against the "
+            "manual's %d of JS: %.1fx" % (like, full, js, ratio))
+
+
+def stamp(path, note, check):
+    """Writes the note line at the end of the file's opening comment; with
+    check, only says whether it is there and current."""
+    s = open(path, encoding="utf-8").read()
+    m = NOTE.search(s)
+    end = s.index(" */") if m is None else m.start()
+    t = s[:end] + note + s[(m.end() if m else end):]
+    if t == s:
+        return True
+    if not check:
+        open(path, "w", encoding="utf-8").write(t)
+    return False
 
 
 def main(argv):
     md = "--markdown" in argv
+    do_stamp = "--stamp" in argv
+    check = "--check" in argv
     cap = None
     if "--max-median" in argv:
         cap = float(argv[argv.index("--max-median") + 1])
     rows, ratios = [], []
+    stale = False
     exdir = os.path.join(ROOT, "examples")
     for f in sorted(os.listdir(exdir)):
         if not f.endswith(".c"):
             continue
         name = f[:-2]
         full, like = c_lines(os.path.join(exdir, f))
-        js = js_lines(SNIPPETS[name]) if name in SNIPPETS else None
+        js = None
+        if name in SNIPPETS:
+            js = js_lines(SNIPPETS[name])
+            if js is not None and js != JS_LINES[name]:
+                print("%s: the manual's snippet has %d lines, JS_LINES says %d"
+                      % (name, js, JS_LINES[name]), file=sys.stderr)
+                return 1
+            js = JS_LINES[name]
         ratio = like / js if js else None
         if ratio is not None:
             ratios.append(ratio)
         rows.append((name, full, like, js, ratio))
+        if ratio is not None and (do_stamp or check):
+            path = os.path.join(exdir, f)
+            if not stamp(path, note_line(full, like, js, ratio), check):
+                if check:
+                    print("%s: its Lines: note is missing or stale (run "
+                          "tools/exlines.py --stamp)" % f, file=sys.stderr)
+                    stale = True
     med = statistics.median(ratios) if ratios else 0
     if md:
         print("| example | C lines | C like for like | manual JS | ratio |")
@@ -120,6 +191,8 @@ def main(argv):
                 name, full, like, js if js else "-",
                 "%.1fx" % r if r else "(exercise)"))
         print("median %.2fx over %d snippet examples" % (med, len(ratios)))
+    if stale:
+        return 1
     if cap is not None and med > cap:
         print("median %.2fx exceeds %.2fx" % (med, cap), file=sys.stderr)
         return 1
