@@ -4,8 +4,11 @@
  * started. After the case returns, the child checks that it left nothing
  * behind: sl_loop_close() must succeed (no handle open on the loop), the set
  * of open descriptors must equal the one before, and no child process may
- * remain. `sluice_tests --list` prints the cases; `sluice_tests` with no
- * argument runs them all, one process each, and prints "N passed, N failed". */
+ * remain. A case that calls SKIP exits SL_TEST_SKIP (77), and so does the
+ * runner for it. `sluice_tests --list` prints the cases; `sluice_tests` with
+ * no argument runs them all (not the helpers), one process each, prints
+ * "N passed, N failed, N skipped", and exits 0, 1 when one failed, or 77
+ * when every case skipped. `sluice_tests NAME` runs a helper too. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +28,7 @@ typedef struct {
   const char* name;
   sl_test_fn fn;
   const char* file;
+  int helper;
 } test_case_t;
 
 static test_case_t cases[1024];
@@ -32,9 +36,10 @@ static int ncases;
 static char tmpdir[PATH_MAX];
 static char self_path[PATH_MAX];
 
-void sl_test_register(const char* name, sl_test_fn fn, const char* file) {
+void sl_test_register(const char* name, sl_test_fn fn, const char* file,
+                      int helper) {
   if (ncases == (int)(sizeof(cases) / sizeof(cases[0]))) abort();
-  cases[ncases++] = (test_case_t){name, fn, file};
+  cases[ncases++] = (test_case_t){name, fn, file, helper};
 }
 
 void sl_test_fail(const char* file, int line, const char* fmt, ...) {
@@ -46,6 +51,17 @@ void sl_test_fail(const char* file, int line, const char* fmt, ...) {
   fputc('\n', stderr);
   fflush(stderr);
   _exit(1);
+}
+
+void sl_test_skip(const char* fmt, ...) {
+  va_list ap;
+  fputs("SKIP: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  fflush(NULL);
+  _exit(SL_TEST_SKIP);
 }
 
 const char* sl_test_tmpdir(void) { return tmpdir; }
@@ -81,6 +97,19 @@ char* sl_test_read_file(const char* path, size_t* len) {
   buf[n] = '\0';
   if (len) *len = n;
   return buf;
+}
+
+int sl_test_have(const char* program) {
+  const char* path = getenv("PATH");
+  char dir[PATH_MAX + 256];
+  while (path != NULL && *path != '\0') {
+    const char* colon = strchr(path, ':');
+    size_t n = colon ? (size_t)(colon - path) : strlen(path);
+    snprintf(dir, sizeof dir, "%.*s/%s", (int)n, n ? path : ".", program);
+    if (access(dir, X_OK) == 0) return 1;
+    path = colon ? colon + 1 : NULL;
+  }
+  return 0;
 }
 
 void sl_test_fill_random(void* buf, size_t len, uint64_t seed) {
@@ -244,7 +273,10 @@ static int run_case(const test_case_t* tc) {
   }
   /* Whatever the case started in its group goes with it. */
   kill(-pid, SIGKILL);
-  if (reap_descendants(tc->name) != 0 && rc == 0) rc = 1;
+  /* A case that skipped after starting a process and leaving it is a
+   * failure all the same. */
+  if (reap_descendants(tc->name) != 0 && (rc == 0 || rc == SL_TEST_SKIP))
+    rc = 1;
   rm_rf(tmpdir);
   return rc;
 }
@@ -256,7 +288,8 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   if (argc > 1 && strcmp(argv[1], "--list") == 0) {
-    for (int i = 0; i < ncases; i++) printf("%s\n", cases[i].name);
+    for (int i = 0; i < ncases; i++)
+      if (!cases[i].helper) printf("%s\n", cases[i].name);
     return 0;
   }
   if (argc > 1) {
@@ -268,12 +301,15 @@ int main(int argc, char** argv) {
     fprintf(stderr, "no test case named %s\n", argv[1]);
     return 2;
   }
-  int passed = 0, failed = 0;
+  int passed = 0, failed = 0, skipped = 0;
   for (int i = 0; i < ncases; i++) {
+    if (cases[i].helper) continue;
     int rc = run_case(&cases[i]);
-    printf("%s %s\n", rc == 0 ? "ok  " : "FAIL", cases[i].name);
-    rc == 0 ? passed++ : failed++;
+    const char* word = rc == 0 ? "ok  " : rc == SL_TEST_SKIP ? "skip" : "FAIL";
+    printf("%s %s\n", word, cases[i].name);
+    rc == 0 ? passed++ : rc == SL_TEST_SKIP ? skipped++ : failed++;
   }
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  if (failed != 0) return 1;
+  return passed == 0 && skipped != 0 ? SL_TEST_SKIP : 0;
 }

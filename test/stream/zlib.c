@@ -321,10 +321,7 @@ TEST(zlib_gzip_output_passes_gzip_tool) {
 }
 
 TEST(zlib_gzip_output_read_by_node) {
-  if (sh("node -e 0 2>/dev/null") != 0) {
-    fprintf(stderr, "node not found: skipping\n");
-    return;
-  }
+  if (!sl_test_have("node")) SKIP("node is not installed");
   size_t len = 3 * 1024 * 1024 + 7;
   char* data = make_data(len, 3);
   sl_zlib_opts_t zo = {.block_size = 256 * 1024, .level = 9};
