@@ -75,54 +75,6 @@ const char* sl_test_path(const char* name) {
   return b;
 }
 
-void sl_test_write_file(const char* path, const void* data, size_t len) {
-  FILE* f = fopen(path, "wb");
-  if (f == NULL || fwrite(data, 1, len, f) != len || fclose(f) != 0)
-    sl_test_fail(__FILE__, __LINE__, "cannot write %s", path);
-}
-
-char* sl_test_read_file(const char* path, size_t* len) {
-  FILE* f = fopen(path, "rb");
-  if (f == NULL) sl_test_fail(__FILE__, __LINE__, "cannot open %s", path);
-  size_t cap = 1 << 16, n = 0;
-  char* buf = malloc(cap + 1);
-  for (;;) {
-    size_t r = fread(buf + n, 1, cap - n, f);
-    n += r;
-    if (n < cap) break;
-    cap *= 2;
-    buf = realloc(buf, cap + 1);
-  }
-  fclose(f);
-  buf[n] = '\0';
-  if (len) *len = n;
-  return buf;
-}
-
-int sl_test_have(const char* program) {
-  const char* path = getenv("PATH");
-  char dir[PATH_MAX + 256];
-  while (path != NULL && *path != '\0') {
-    const char* colon = strchr(path, ':');
-    size_t n = colon ? (size_t)(colon - path) : strlen(path);
-    snprintf(dir, sizeof dir, "%.*s/%s", (int)n, n ? path : ".", program);
-    if (access(dir, X_OK) == 0) return 1;
-    path = colon ? colon + 1 : NULL;
-  }
-  return 0;
-}
-
-void sl_test_fill_random(void* buf, size_t len, uint64_t seed) {
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  unsigned char* p = buf;
-  for (size_t i = 0; i < len; i++) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    p[i] = (unsigned char)(x >> 24);
-  }
-}
-
 /* The open descriptors as a bitmap over the first 1024. */
 static void fd_snapshot(unsigned char set[128]) {
   memset(set, 0, 128);

@@ -16,6 +16,28 @@ trap lib_exit EXIT
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+# start_url NAME CMD...: runs CMD in the background (output in
+# $T/NAME.out and .err) and waits for the line with its URL; sets PID and
+# PORT (empty when no URL came).
+start_url() {
+  local name=$1; shift
+  "$@" > "$T/$name.out" 2> "$T/$name.err" &
+  PID=$!
+  PIDS+=("$PID")
+  for _ in $(seq 1 200); do
+    grep -q "http://" "$T/$name.out" 2>/dev/null && break
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  PORT=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/$name.out")
+}
+# stop PID: SIGTERM, then its exit status in RC.
+stop() {
+  kill -TERM "$1"
+  set +e; wait "$1"; RC=$?; set -e
+}
+# code CURL-ARGS...: the HTTP status curl got.
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 # A running process (a zombie is gone).
 alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 # wait_lines N PATTERN FILE [TRIES]: until FILE has N lines matching
