@@ -4,8 +4,11 @@
  * started. After the case returns, the child checks that it left nothing
  * behind: sl_loop_close() must succeed (no handle open on the loop), the set
  * of open descriptors must equal the one before, and no child process may
- * remain. `sluice_tests --list` prints the cases; `sluice_tests` with no
- * argument runs them all, one process each, and prints "N passed, N failed". */
+ * remain. A case that calls SKIP exits SL_TEST_SKIP (77), and so does the
+ * runner for it. `sluice_tests --list` prints the cases; `sluice_tests` with
+ * no argument runs them all (not the helpers), one process each, prints
+ * "N passed, N failed, N skipped", and exits 0, 1 when one failed, or 77
+ * when every case skipped. `sluice_tests NAME` runs a helper too. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +28,7 @@ typedef struct {
   const char* name;
   sl_test_fn fn;
   const char* file;
+  int helper;
 } test_case_t;
 
 static test_case_t cases[1024];
@@ -32,9 +36,10 @@ static int ncases;
 static char tmpdir[PATH_MAX];
 static char self_path[PATH_MAX];
 
-void sl_test_register(const char* name, sl_test_fn fn, const char* file) {
+void sl_test_register(const char* name, sl_test_fn fn, const char* file,
+                      int helper) {
   if (ncases == (int)(sizeof(cases) / sizeof(cases[0]))) abort();
-  cases[ncases++] = (test_case_t){name, fn, file};
+  cases[ncases++] = (test_case_t){name, fn, file, helper};
 }
 
 void sl_test_fail(const char* file, int line, const char* fmt, ...) {
@@ -48,6 +53,17 @@ void sl_test_fail(const char* file, int line, const char* fmt, ...) {
   _exit(1);
 }
 
+void sl_test_skip(const char* fmt, ...) {
+  va_list ap;
+  fputs("SKIP: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  fflush(NULL);
+  _exit(SL_TEST_SKIP);
+}
+
 const char* sl_test_tmpdir(void) { return tmpdir; }
 const char* sl_test_self(void) { return self_path; }
 
@@ -57,41 +73,6 @@ const char* sl_test_path(const char* name) {
   char* b = bufs[next++ % 8];
   snprintf(b, PATH_MAX + 256, "%s/%s", tmpdir, name);
   return b;
-}
-
-void sl_test_write_file(const char* path, const void* data, size_t len) {
-  FILE* f = fopen(path, "wb");
-  if (f == NULL || fwrite(data, 1, len, f) != len || fclose(f) != 0)
-    sl_test_fail(__FILE__, __LINE__, "cannot write %s", path);
-}
-
-char* sl_test_read_file(const char* path, size_t* len) {
-  FILE* f = fopen(path, "rb");
-  if (f == NULL) sl_test_fail(__FILE__, __LINE__, "cannot open %s", path);
-  size_t cap = 1 << 16, n = 0;
-  char* buf = malloc(cap + 1);
-  for (;;) {
-    size_t r = fread(buf + n, 1, cap - n, f);
-    n += r;
-    if (n < cap) break;
-    cap *= 2;
-    buf = realloc(buf, cap + 1);
-  }
-  fclose(f);
-  buf[n] = '\0';
-  if (len) *len = n;
-  return buf;
-}
-
-void sl_test_fill_random(void* buf, size_t len, uint64_t seed) {
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  unsigned char* p = buf;
-  for (size_t i = 0; i < len; i++) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    p[i] = (unsigned char)(x >> 24);
-  }
 }
 
 /* The open descriptors as a bitmap over the first 1024. */
@@ -244,7 +225,10 @@ static int run_case(const test_case_t* tc) {
   }
   /* Whatever the case started in its group goes with it. */
   kill(-pid, SIGKILL);
-  if (reap_descendants(tc->name) != 0 && rc == 0) rc = 1;
+  /* A case that skipped after starting a process and leaving it is a
+   * failure all the same. */
+  if (reap_descendants(tc->name) != 0 && (rc == 0 || rc == SL_TEST_SKIP))
+    rc = 1;
   rm_rf(tmpdir);
   return rc;
 }
@@ -256,7 +240,8 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   if (argc > 1 && strcmp(argv[1], "--list") == 0) {
-    for (int i = 0; i < ncases; i++) printf("%s\n", cases[i].name);
+    for (int i = 0; i < ncases; i++)
+      if (!cases[i].helper) printf("%s\n", cases[i].name);
     return 0;
   }
   if (argc > 1) {
@@ -268,12 +253,15 @@ int main(int argc, char** argv) {
     fprintf(stderr, "no test case named %s\n", argv[1]);
     return 2;
   }
-  int passed = 0, failed = 0;
+  int passed = 0, failed = 0, skipped = 0;
   for (int i = 0; i < ncases; i++) {
+    if (cases[i].helper) continue;
     int rc = run_case(&cases[i]);
-    printf("%s %s\n", rc == 0 ? "ok  " : "FAIL", cases[i].name);
-    rc == 0 ? passed++ : failed++;
+    const char* word = rc == 0 ? "ok  " : rc == SL_TEST_SKIP ? "skip" : "FAIL";
+    printf("%s %s\n", word, cases[i].name);
+    rc == 0 ? passed++ : rc == SL_TEST_SKIP ? skipped++ : failed++;
   }
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  if (failed != 0) return 1;
+  return passed == 0 && skipped != 0 ? SL_TEST_SKIP : 0;
 }

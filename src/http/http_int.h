@@ -252,9 +252,26 @@ int sl__trust_parse(const char* spec, sl__cidr_t* v, size_t max, size_t* n);
 void sl__trust_client(const sl__cidr_t* v, size_t n, const char* peer,
                       const char* xff, char* out, size_t cap);
 
+/* What one fuzz feed did: handler calls, bytes the connection wrote (the
+ * first sizeof out of them kept), non-empty reads fed, and the status of
+ * each response found in the kept output ("200 400"). */
+typedef struct {
+  int requests;
+  int pieces;
+  size_t out_bytes;
+  size_t out_kept;
+  char out[4096];
+  char statuses[64];
+} sl__http_fuzz_result_t;
+
 /* Fuzzing entry (fuzz/http_request.c): runs `data` through a server
  * connection without a socket (parser, smuggling checks, limits, a trivial
- * handler), runs the loop until it is idle again. Returns 0. */
+ * handler), split in two reads where the first byte says, and runs the loop
+ * until it is idle again. Returns 0. */
 int sl__http_fuzz_feed(const uint8_t* data, size_t len);
+/* The same with the split at `cut` (0 or len: one read); fills `r` when it
+ * is not NULL. Returns 0. */
+int sl__http_fuzz_feed_split(const uint8_t* data, size_t len, size_t cut,
+                             sl__http_fuzz_result_t* r);
 
 #endif

@@ -1241,7 +1241,8 @@ static void fuzz_on_data(sl_stream_t* s, const sl_event_t* ev, void* arg) {
 }
 
 static void fuzz_handler(sl_stream_t* req, sl_stream_t* res, void* arg) {
-  (void)arg;
+  sl__http_fuzz_result_t* r = arg;
+  r->requests++;
   sl_http_header(req, "host");
   sl_http_path(req);
   sl_stream_on(req, SL_EV_DATA, fuzz_on_data, NULL);
@@ -1255,7 +1256,39 @@ static void fuzz_handler(sl_stream_t* req, sl_stream_t* res, void* arg) {
   }
 }
 
-int sl__http_fuzz_feed(const uint8_t* data, size_t len) {
+/* The socket's write side: counts what the connection wrote and keeps the
+ * start of it for the status lines. */
+static void fuzz_write(sl_stream_t* s, sl_chunk_t* chunk) {
+  sl__http_fuzz_result_t* r = sl_stream_data(s);
+  size_t n = sl_chunk_len(chunk), room = sizeof r->out - r->out_kept;
+  if (n > room) n = room;
+  memcpy(r->out + r->out_kept, sl_chunk_data(chunk), n);
+  r->out_kept += n;
+  r->out_bytes += sl_chunk_len(chunk);
+  sl_stream_write_done(s, 0);
+}
+
+/* "200 400": the status of each response in the kept output. */
+static void fuzz_statuses(sl__http_fuzz_result_t* r) {
+  static const char line[] = "HTTP/1.1 ";
+  size_t used = 0;
+  for (size_t i = 0; i + sizeof line + 2 <= r->out_kept; i++) {
+    if (memcmp(r->out + i, line, sizeof line - 1) != 0) continue;
+    if (used + 5 > sizeof r->statuses) break;
+    if (used) r->statuses[used++] = ' ';
+    memcpy(r->statuses + used, r->out + i + sizeof line - 1, 3);
+    used += 3;
+  }
+  r->statuses[used] = '\0';
+}
+
+int sl__http_fuzz_feed_split(const uint8_t* data, size_t len, size_t cut,
+                             sl__http_fuzz_result_t* r) {
+  static const sl_stream_hooks_t sock_hooks = {.write = fuzz_write};
+  sl__http_fuzz_result_t scratch;
+  if (r == NULL) r = &scratch;
+  memset(r, 0, sizeof *r);
+  if (cut > len) cut = len;
   sl_http_server_t srv = {0};
   srv.o.max_header_size = 2048;
   srv.o.max_body_size = 4096;
@@ -1263,17 +1296,17 @@ int sl__http_fuzz_feed(const uint8_t* data, size_t len) {
   srv.o.high_water_mark = 64;
   apply_defaults(&srv.o);
   srv.handler = fuzz_handler;
+  srv.arg = r;
   srv.closing = 0;
   srv.listener_closed = 1;
   srv.freeing = 1; /* on the stack: never freed */
   sl__queue_init(&srv.conns);
-  sl_stream_t* sock = sl_duplex_new(NULL); /* writes are dropped */
+  sl_stream_opts_t so = {.hooks = &sock_hooks, .data = r};
+  sl_stream_t* sock = sl_duplex_new(&so);
   if (sock == NULL || conn_new(&srv, sock) == NULL) return 0;
-  /* Two pieces, split where the first byte says, to exercise spans that
-   * cross reads. */
-  size_t cut = len ? data[0] % (len + 1) : 0;
-  if (cut > 0) sl_stream_push_bytes(sock, data, cut);
-  if (len > cut) sl_stream_push_bytes(sock, data + cut, len - cut);
+  /* Two reads, split at `cut`, to exercise spans that cross reads. */
+  if (cut > 0) sl_stream_push_bytes(sock, data, cut), r->pieces++;
+  if (len > cut) sl_stream_push_bytes(sock, data + cut, len - cut), r->pieces++;
   sl_stream_push(sock, NULL);
   /* Let the exchange play out, then tear down whatever still waits (a
    * paused body nobody reads, a timer). */
@@ -1282,5 +1315,12 @@ int sl__http_fuzz_feed(const uint8_t* data, size_t len) {
   if (!sl__queue_empty(&srv.conns))
     conn_destroy(sl__container_of(srv.conns.next, conn_t, node));
   sl_run();
+  fuzz_statuses(r);
   return 0;
+}
+
+int sl__http_fuzz_feed(const uint8_t* data, size_t len) {
+  /* The first byte says where the input is split. */
+  size_t cut = len ? data[0] % (len + 1) : 0;
+  return sl__http_fuzz_feed_split(data, len, cut, NULL);
 }

@@ -407,22 +407,10 @@ static void on_mid_msg(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
     *(pid_t*)arg = (pid_t)pid;
 }
 
-static int pid_alive(pid_t pid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE* f = fopen(path, "r");
-  if (f == NULL) return 0;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char* rp = strrchr(buf, ')');
-  return rp != NULL && rp[2] != 'Z';
-}
-
 static void poll_gone(sl_timer_t* t, void* arg) {
   pid_t* pid = arg;
   static int left = 300;
-  if (!pid_alive(*pid) || --left == 0) sl_timer_stop(t);
+  if (!sl_test_pid_alive(*pid) || --left == 0) sl_timer_stop(t);
 }
 
 TEST(cluster_worker_exits_when_primary_dies) {
@@ -434,7 +422,7 @@ TEST(cluster_worker_exits_when_primary_dies) {
   ASSERT_GT(worker, 0);
   sl_timer_start(10, 10, poll_gone, &worker);
   ASSERT_EQ(sl_run(), 0);
-  ASSERT_EQ(pid_alive(worker), 0);
+  ASSERT_EQ(sl_test_pid_alive(worker), 0);
 }
 
 /* Graceful shutdown: a request in flight in a worker (answered 300 ms

@@ -4,25 +4,6 @@
  * last reference frees everything. */
 #include "test.h"
 
-static long live;
-static void* count_malloc(size_t n) {
-  live++;
-  return malloc(n);
-}
-static void* count_realloc(void* p, size_t n) {
-  if (p == NULL) live++;
-  return realloc(p, n);
-}
-static void count_free(void* p) {
-  if (p != NULL) live--;
-  free(p);
-}
-
-static void counting(void) {
-  ASSERT_EQ(sl_set_allocator(count_malloc, count_realloc, count_free), 0);
-  live = 0;
-}
-
 static int freed;
 static void* freed_data;
 static void* freed_arg;
@@ -47,7 +28,7 @@ TEST(chunk_slice_shares_storage) {
 }
 
 TEST(chunk_slice_keeps_parent_alive) {
-  counting();
+  sl_test_count_allocs();
   static char mem[] = "0123456789";
   sl_chunk_t* c = sl_chunk_wrap(mem, 10, on_free, &freed);
   sl_chunk_t* s = sl_chunk_slice(c, 2, 3);
@@ -62,11 +43,11 @@ TEST(chunk_slice_keeps_parent_alive) {
   ASSERT_EQ(freed, 1);
   ASSERT(freed_data == mem);
   ASSERT(freed_arg == &freed);
-  ASSERT_EQ(live, 0);
+  ASSERT_EQ(sl_test_live_allocs(), 0);
 }
 
 TEST(chunk_wrap_free_once) {
-  counting();
+  sl_test_count_allocs();
   char* mem = malloc(4);
   memcpy(mem, "data", 4);
   sl_chunk_t* c = sl_chunk_wrap(mem, 4, on_free, NULL);
@@ -78,22 +59,22 @@ TEST(chunk_wrap_free_once) {
   ASSERT_EQ(freed, 0);
   sl_chunk_unref(c);
   ASSERT_EQ(freed, 1);
-  ASSERT_EQ(live, 0);
+  ASSERT_EQ(sl_test_live_allocs(), 0);
   free(mem);
   /* Static memory: no callback at all. */
   sl_chunk_t* st = sl_chunk_wrap((void*)"static", 6, NULL, NULL);
   sl_chunk_unref(st);
-  ASSERT_EQ(live, 0);
+  ASSERT_EQ(sl_test_live_allocs(), 0);
 }
 
 TEST(chunk_unref_frees) {
-  counting();
+  sl_test_count_allocs();
   sl_chunk_t* a = sl_chunk_new(100);
   sl_chunk_t* b = sl_chunk_copy("abc", 3);
   sl_chunk_t* c = sl_chunk_str("str");
   sl_chunk_t* d = sl_chunk_printf("n=%d", 42);
   sl_chunk_t* e = sl_chunk_slice(a, 10, 20);
-  ASSERT_GT(live, 0);
+  ASSERT_GT(sl_test_live_allocs(), 0);
   ASSERT_EQ(sl_chunk_len(d), 4);
   ASSERT_MEM_EQ(sl_chunk_data(d), "n=42", 4);
   ASSERT_MEM_EQ(sl_chunk_data(c), "str", 3);
@@ -101,9 +82,9 @@ TEST(chunk_unref_frees) {
   sl_chunk_unref(b);
   sl_chunk_unref(c);
   sl_chunk_unref(d);
-  ASSERT_GT(live, 0); /* e still holds a's storage */
+  ASSERT_GT(sl_test_live_allocs(), 0); /* e still holds a's storage */
   sl_chunk_unref(e);
-  ASSERT_EQ(live, 0);
+  ASSERT_EQ(sl_test_live_allocs(), 0);
   sl_chunk_unref(NULL); /* ignored */
 }
 
@@ -133,7 +114,7 @@ TEST(chunk_set_len) {
 }
 
 TEST(chunk_streams_release_every_reference) {
-  counting();
+  sl_test_count_allocs();
   sl_stream_t* p = sl_passthrough_new(NULL);
   sl_chunk_t* c = sl_chunk_wrap((void*)"payload", 7, on_free, NULL);
   sl_stream_write(p, c, NULL, NULL);
@@ -143,7 +124,7 @@ TEST(chunk_streams_release_every_reference) {
   sl_stream_end(p, NULL, NULL, NULL);
   sl_run();
   ASSERT_EQ(freed, 1);
-  ASSERT_EQ(live, 0);
+  ASSERT_EQ(sl_test_live_allocs(), 0);
 }
 
 TEST(chunk_exclusive_only_when_unshared) {

@@ -43,19 +43,6 @@ TEST(core_defer_before_timers) {
   ASSERT_STR_EQ(order, "xAdB");
 }
 
-static long live;
-static void* count_malloc(size_t n) {
-  live++;
-  return malloc(n);
-}
-static void* count_realloc(void* p, size_t n) {
-  if (p == NULL) live++;
-  return realloc(p, n);
-}
-static void count_free(void* p) {
-  if (p != NULL) live--;
-  free(p);
-}
 
 static int fired;
 static void count_fire(sl_timer_t* t, void* arg) {
@@ -65,13 +52,13 @@ static void count_fire(sl_timer_t* t, void* arg) {
 }
 
 TEST(core_timer_oneshot_frees_itself) {
-  ASSERT_EQ(sl_set_allocator(count_malloc, count_realloc, count_free), 0);
+  sl_test_count_allocs();
   sl_timer_t* t = sl_timer_start(1, 0, count_fire, NULL);
   ASSERT(t != NULL);
   ASSERT_EQ(fired, 0);
   sl_run();
   ASSERT_EQ(fired, 1);
-  ASSERT_EQ(live, 0);
+  ASSERT_EQ(sl_test_live_allocs(), 0);
 }
 
 static void stop_at_three(sl_timer_t* t, void* arg) {
@@ -80,11 +67,11 @@ static void stop_at_three(sl_timer_t* t, void* arg) {
 }
 
 TEST(core_timer_repeat_stops) {
-  ASSERT_EQ(sl_set_allocator(count_malloc, count_realloc, count_free), 0);
+  sl_test_count_allocs();
   sl_timer_start(1, 1, stop_at_three, NULL);
   sl_run(); /* returns once the stopped timer is closed */
   ASSERT_EQ(fired, 3);
-  ASSERT_EQ(live, 0);
+  ASSERT_EQ(sl_test_live_allocs(), 0);
 }
 
 TEST(core_timer_stop_before_fire) {

@@ -46,7 +46,7 @@ JS
     grep -qx "Result from worker: 1249999975000000" <<<"$out"
   check "Node parent: compute-worker exits 0" grep -qx "worker exit 0" <<<"$out"
 else
-  echo "skip: node is not installed (Node interop checks)"
+  skip "Node interop checks: node is not installed"
 fi
 
 out=$("$EX/two-way")

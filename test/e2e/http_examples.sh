@@ -3,26 +3,11 @@
 # example 4: video/mp4, seekable with Range) and log-server (2.9 exercise
 # 3: the log, gzipped when the client accepts it).
 . "$(dirname "$0")/lib.bash"
-# start NAME CMD...: runs CMD in the background and waits for the line with
-# its URL; sets PID and PORT.
-start() {
-  local name=$1; shift
-  "$@" > "$T/$name.out" 2> "$T/$name.err" &
-  PID=$!
-  PIDS+=("$PID")
-  for _ in $(seq 1 200); do
-    grep -q "http://" "$T/$name.out" 2>/dev/null && break
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  PORT=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/$name.out")
-}
-code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
 # --- stream-video ----------------------------------------------------------
 VIDEO="$SL_SRC/share/site/video.mp4"
 VSIZE=$(stat -c %s "$VIDEO")
-start video "$EX/stream-video" "$VIDEO" --port 0
+start_url video "$EX/stream-video" "$VIDEO" --port 0
 check "stream-video: prints its URL" grep -q "^Streaming .*video.mp4 at http://127.0.0.1:$PORT/" "$T/video.out"
 U="http://127.0.0.1:$PORT"
 curl -s -D "$T/h" -o "$T/v" "$U/"
@@ -73,7 +58,7 @@ kill "$PID"
 
 # --- log-server ---------------------------------------------------------------
 LOG="$SL_SRC/share/site/access.log"
-start log "$EX/log-server" "$LOG" --port 0
+start_url log "$EX/log-server" "$LOG" --port 0
 U="http://127.0.0.1:$PORT"
 check "log-server: prints its URL" grep -q "at http://127.0.0.1:$PORT/" "$T/log.out"
 curl -s -D "$T/h" -o "$T/l" "$U/"

@@ -9,8 +9,7 @@
 # and as C++. Skipped under sanitizers (the consumers would need them too).
 . "$(dirname "$0")/lib.bash"
 if grep -q '^SLUICE_SANITIZE:BOOL=ON' "$SL_BUILD/CMakeCache.txt"; then
-  echo "skipped: a sanitizer build (consumers would need -fsanitize)"
-  exit 0
+  skip_all "a sanitizer build (consumers would need -fsanitize)"
 fi
 P="$T/prefix"
 cmake --install "$SL_BUILD" --prefix "$P" > "$T/install.log"

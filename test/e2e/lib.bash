@@ -16,6 +16,28 @@ trap lib_exit EXIT
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+# start_url NAME CMD...: runs CMD in the background (output in
+# $T/NAME.out and .err) and waits for the line with its URL; sets PID and
+# PORT (empty when no URL came).
+start_url() {
+  local name=$1; shift
+  "$@" > "$T/$name.out" 2> "$T/$name.err" &
+  PID=$!
+  PIDS+=("$PID")
+  for _ in $(seq 1 200); do
+    grep -q "http://" "$T/$name.out" 2>/dev/null && break
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  PORT=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/$name.out")
+}
+# stop PID: SIGTERM, then its exit status in RC.
+stop() {
+  kill -TERM "$1"
+  set +e; wait "$1"; RC=$?; set -e
+}
+# code CURL-ARGS...: the HTTP status curl got.
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 # A running process (a zombie is gone).
 alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 # wait_lines N PATTERN FILE [TRIES]: until FILE has N lines matching
@@ -27,10 +49,18 @@ wait_lines() {
   done
   return 1
 }
+# What cannot run here (a peer not installed, not root) is skipped, never
+# passed: skip_all REASON ends the whole test with 77, which ctest shows as
+# "Not Run (Skipped)"; skip REASON marks one part skipped and the test goes
+# on, and a test whose every part skipped exits 77 too (done_tests). One
+# that ran checks and skipped a part passes, with its "skip" lines printed.
 fails=0
 passes=0
+skips=0
 ok() { passes=$((passes + 1)); echo "ok   $*"; }
 fail() { fails=$((fails + 1)); echo "FAIL $*"; }
+skip() { skips=$((skips + 1)); echo "skip $*"; }
+skip_all() { echo "SKIP: $*"; exit 77; }
 check() { # check DESCRIPTION COMMAND...
   local d=$1; shift
   if "$@"; then ok "$d"; else fail "$d"; fi
@@ -38,6 +68,8 @@ check() { # check DESCRIPTION COMMAND...
 # Deterministic random bytes: rand_file PATH MIB
 rand_file() { head -c "$(( $2 * 1024 * 1024 ))" /dev/urandom > "$1"; }
 done_tests() {
-  echo "$passes passed, $fails failed"
-  [ "$fails" -eq 0 ]
+  echo "$passes passed, $fails failed, $skips skipped"
+  [ "$fails" -eq 0 ] || exit 1
+  [ "$passes" -eq 0 ] && [ "$skips" -gt 0 ] && exit 77
+  exit 0
 }

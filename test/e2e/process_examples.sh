@@ -19,6 +19,8 @@ check "execfile-version gzip" [ "$out" = "gzip version: $(gzip --version | head 
 if command -v node >/dev/null; then
   out=$("$EX/execfile-version")
   check "execfile-version defaults to node" [ "$out" = "node version: $(node --version)" ]
+else
+  skip "execfile-version defaults to node: node is not installed"
 fi
 set +e; err=$("$EX/execfile-version" sluice-nosuch 2>&1); rc=$?; set -e
 check "execfile-version: missing program is ENOENT, exit 1" \
@@ -48,6 +50,8 @@ check "spawn-ping without ping: ENOENT and non-zero exit" \
 if command -v ping >/dev/null; then
   set +e; out=$("$EX/spawn-ping" 127.0.0.1 2>&1); set -e
   check "spawn-ping with the real ping ends with Process exited" grep -q "^Process exited: " <<<"$out"
+else
+  skip "spawn-ping with the real ping: ping is not installed"
 fi
 
 # spawn-gzip: 20 MiB of mixed data through a gzip child.

@@ -219,7 +219,7 @@ EOF
   echo "     proxy (nginx target) VmHWM: $hwm2 kB"
   check "proxy (nginx target) peak RSS under 64 MiB" [ "$hwm2" -lt 65536 ]
 else
-  echo "     (nginx not installed: skipping the nginx target)"
+  skip "the nginx target: nginx is not installed"
 fi
 
 # Peak RSS of the proxy after 3 x 256 MiB went through it.

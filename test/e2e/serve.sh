@@ -5,26 +5,6 @@
 # startup errors and a graceful exit on SIGTERM/SIGINT.
 . "$(dirname "$0")/lib.bash"
 SLUICE="$SL_BUILD/sluice"
-# start NAME CMD...: runs CMD in the background and waits for the line with
-# its URL; sets PID and PORT.
-start() {
-  local name=$1; shift
-  "$@" > "$T/$name.out" 2> "$T/$name.err" &
-  PID=$!
-  PIDS+=("$PID")
-  for _ in $(seq 1 200); do
-    grep -q "http://" "$T/$name.out" 2>/dev/null && break
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  PORT=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$T/$name.out")
-}
-# stop PID: SIGTERM, then its exit status in RC.
-stop() {
-  kill -TERM "$1"
-  set +e; wait "$1"; RC=$?; set -e
-}
-code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
 # The site: text, binary, a directory with and without index, a secret
 # outside the root and symlinks.
@@ -45,7 +25,7 @@ SIZE=$(stat -c %s "$T/site/app.log")
 out=$("$SLUICE" serve --help)
 check "serve --help exits 0 with usage" grep -q "usage: sluice serve" <<<"$out"
 
-start main "$SLUICE" serve "$T/site" --port 0
+start_url main "$SLUICE" serve "$T/site" --port 0
 check "prints Serving DIR at http://127.0.0.1:PORT/" \
   grep -qx "Serving $T/site at http://127.0.0.1:$PORT/" "$T/main.out"
 U="http://127.0.0.1:$PORT"
@@ -155,7 +135,7 @@ check "SIGTERM: graceful exit 0" [ "$RC" -eq 0 ]
 check "SIGTERM: says it closed" grep -q "closed" "$T/main.err"
 
 # The bundled demo site, found without help, and through SLUICE_SITE.
-start demo "$SLUICE" serve --port 0
+start_url demo "$SLUICE" serve --port 0
 U="http://127.0.0.1:$PORT"
 check "demo site: index links the video" bash -c "curl -s '$U/' | grep -q '<video'"
 check "demo site: the log" \
@@ -165,7 +145,7 @@ check "demo site: the video seeks (206, video/mp4, 100 bytes)" \
   bash -c "grep -qi '^HTTP/1.1 206' '$T/h' && grep -qi '^Content-Type: video/mp4' '$T/h' && [ \$(stat -c %s '$T/r') -eq 100 ]"
 kill -INT "$PID"; set +e; wait "$PID"; RC=$?; set -e
 check "SIGINT: graceful exit 0" [ "$RC" -eq 0 ]
-start env env SLUICE_SITE="$T/site/sub" "$SLUICE" serve --port 0
+start_url env env SLUICE_SITE="$T/site/sub" "$SLUICE" serve --port 0
 check "SLUICE_SITE chooses the default site" \
   [ "$(curl -s "http://127.0.0.1:$PORT/")" = "<p>sub</p>" ]
 stop "$PID"

@@ -99,7 +99,7 @@ if [ "$(id -u)" -eq 0 ] && [ "$low" -gt 81 ] && command -v setpriv >/dev/null &&
     setpriv --reuid=nobody --regid=nogroup --clear-groups \
     "$SLUICE" serve "$T/one" --port 81 --workers 2 --quiet
 else
-  echo "skip EACCES: needs root, setpriv and ip_unprivileged_port_start > 81"
+  skip "EACCES: needs root, setpriv and ip_unprivileged_port_start > 81"
 fi
 
 # --- an address that is not this machine's -------------------------------

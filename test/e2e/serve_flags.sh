@@ -20,8 +20,6 @@ start() {
     sleep 0.05
   done
 }
-stop() { kill -TERM "$1"; set +e; wait "$1"; RC=$?; set -e; }
-code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
 mkdir -p "$T/site/empty" "$T/site/home"
 for i in $(seq 1 300); do echo "line $i of some text to compress"; done \

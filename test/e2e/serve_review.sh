@@ -21,7 +21,6 @@ start() {
     sleep 0.05
   done
 }
-stop() { kill -TERM "$1"; set +e; wait "$1"; RC=$?; set -e; }
 
 mkdir -p "$T/site"
 for i in $(seq 1 300); do echo "line $i: the quick brown fox"; done > "$T/site/small.css"
@@ -62,7 +61,6 @@ echo "[core]" > "$T/site/.git/config"
 echo "SECRET=1" > "$T/site/.env"
 echo "x" > "$T/site/sub/.hidden/x.txt"
 echo "token" > "$T/site/.well-known/acme-challenge/t"
-code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 start dots "$T/site"
 check "dotfile .env: 404" [ "$(code "$U/.env")" = 404 ]
 check "dot-directory .git/config: 404" [ "$(code "$U/.git/config")" = 404 ]

@@ -7,8 +7,7 @@
 . "$(dirname "$0")/lib.bash"
 SLUICE="$SL_BUILD/sluice"
 if [ "$(id -u)" -ne 0 ] || ! id nobody >/dev/null 2>&1; then
-  echo "skip: needs root and a nobody account"
-  exit 0
+  skip_all "needs root and a nobody account"
 fi
 NOBODY=$(id -u nobody)
 NOGROUP=$(id -g nobody)

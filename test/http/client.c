@@ -179,17 +179,6 @@ static const char* url_of(int port, const char* path) {
   return u;
 }
 
-/* A port nothing listens on: a bound socket that never listens. */
-static int unused_port(int* fd) {
-  *fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(*fd, (struct sockaddr*)&a, sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(*fd, (struct sockaddr*)&a, &len);
-  return ntohs(a.sin_port);
-}
-
 /* --- against Node.js ----------------------------------------------------- */
 
 TEST(client_get_node) {
@@ -234,33 +223,6 @@ TEST(client_header_at_and_request_headers) {
 }
 
 /* A streamed body goes out chunked; the echo comes back intact. */
-typedef struct {
-  sl_stream_t* s;
-  const char* data;
-  size_t len, off;
-} feeder_t;
-
-static void feed(feeder_t* f);
-static void on_feed_drain(sl_stream_t* s, const sl_event_t* ev, void* arg) {
-  (void)s;
-  (void)ev;
-  feed(arg);
-}
-
-static void feed(feeder_t* f) {
-  while (f->off < f->len) {
-    size_t n = f->len - f->off < 65536 ? f->len - f->off : 65536;
-    int rc = sl_stream_write_bytes(f->s, f->data + f->off, n, NULL, NULL);
-    ASSERT(rc >= 0);
-    f->off += n;
-    if (rc == 0) {
-      sl_stream_once(f->s, SL_EV_DRAIN, on_feed_drain, f);
-      return;
-    }
-  }
-  sl_stream_end(f->s, NULL, NULL, NULL);
-}
-
 TEST(client_post_streamed_body_node) {
   node_t n;
   node_start(&n);
@@ -272,8 +234,8 @@ TEST(client_post_streamed_body_node) {
                               .url = url_of(n.port, "/echo")};
   sl_stream_t* req = sl_http_request(&o, on_response, &r);
   ASSERT(req != NULL);
-  feeder_t f = {.s = req, .data = data, .len = len};
-  feed(&f);
+  sl_test_feeder_t f = {.s = req, .data = data, .len = len};
+  sl_test_feed(&f);
   ASSERT_EQ(sl_run(), 0);
   node_stop(&n);
   ASSERT_EQ(r.err, 0);
@@ -529,7 +491,7 @@ TEST(client_timeout_node) {
 
 TEST(client_connection_refused) {
   int fd;
-  int port = unused_port(&fd);
+  int port = sl_test_unused_port(&fd);
   resp_t r = {0};
   request("POST", url_of(port, "/"), NULL, &r);
   ASSERT_EQ(sl_run(), 0);
@@ -729,8 +691,8 @@ TEST(client_sluice_server_keepalive_and_echo) {
   resp_t e = {0};
   sl_http_request_opts_t o = {.method = "POST", .url = url_of(port, "/echo")};
   sl_stream_t* req = sl_http_request(&o, on_response, &e);
-  feeder_t f = {.s = req, .data = data, .len = len};
-  feed(&f);
+  sl_test_feeder_t f = {.s = req, .data = data, .len = len};
+  sl_test_feed(&f);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(r1.status, 200);
   ASSERT_STR_EQ(r1.body, "sluice\n");

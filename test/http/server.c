@@ -502,24 +502,45 @@ TEST(http_server_body_backpressure) {
   raw_free(&r);
 }
 
+/* The fuzzing entry split at every cut point gives what the whole input in
+ * one read gives: the same requests, the same responses (the Date header
+ * keeps its width); and each cut is really a cut (two reads inside). */
 TEST(http_server_fuzz_entry) {
-  static const char* inputs[] = {
-      "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-      "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0"
-      "\r\n\r\nGET /c HTTP/1.1\r\n\r\n",
-      "GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
-      "\x01\x02garbage",
-      "POST / HTTP/1.1\r\nContent-Length: 99999\r\n\r\nabc",
-      "",
+  static const struct {
+    const char* in;
+    int requests;
+    const char* statuses;
+  } cases[] = {
+      {"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1, "200"},
+      {"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "3\r\nabc\r\n0\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n",
+       2, "200 200"},
+      {"GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n c\r\n\r\n", 0, "400"},
+      {"\x01\x02garbage", 0, "400"},
+      {"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999\r\n\r\nabc", 0,
+       "413"},
+      {"", 0, ""},
   };
-  for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
-    for (int cut = 0; cut < 3; cut++) {
-      char buf[512];
-      size_t len = strlen(inputs[i]);
-      memcpy(buf, inputs[i], len);
-      if (len) buf[0] = (char)(inputs[i][0] + 0); /* first byte: the cut */
-      sl__http_fuzz_feed((const uint8_t*)buf, len);
+  static sl__http_fuzz_result_t whole, split;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const uint8_t* in = (const uint8_t*)cases[i].in;
+    size_t len = strlen(cases[i].in), cuts = 0;
+    sl__http_fuzz_feed_split(in, len, len, &whole);
+    ASSERT_EQ(whole.requests, cases[i].requests);
+    ASSERT_STR_EQ(whole.statuses, cases[i].statuses);
+    ASSERT_EQ(whole.pieces, len > 0);
+    for (size_t cut = 0; cut <= len; cut++) {
+      sl__http_fuzz_feed_split(in, len, cut, &split);
+      ASSERT_EQ(split.pieces, (cut > 0) + (cut < len));
+      ASSERT_EQ(split.requests, whole.requests);
+      ASSERT_STR_EQ(split.statuses, whole.statuses);
+      ASSERT_EQ(split.out_bytes, whole.out_bytes);
+      cuts++;
     }
+    ASSERT_EQ(cuts, len + 1);
+    /* The libFuzzer entry takes its cut from the first byte. */
+    ASSERT_EQ(sl__http_fuzz_feed(in, len), 0);
+  }
 }
 
 /* Two pipelined file responses: the second one's head and sendfile wait for

@@ -1,7 +1,7 @@
 /* A helper server for test/e2e/http_server.sh (the test binary run under a
- * helper name, libuv's spawn_helper pattern). Without SL_HTTP_PORT_FILE in
- * the environment the case does nothing. With it, the server writes its
- * port there and serves until GET /quit:
+ * helper name, libuv's spawn_helper pattern; a HELPER, not a ctest test).
+ * It needs SL_HTTP_PORT_FILE in the environment: the server writes its port
+ * there and serves until GET /quit:
  *   /echo   the request body piped straight back (chunked)
  *   /len    the number of body bytes, read as fast as they come
  *   /slow   the same, read 64 KiB every 2 ms (a slow consumer)
@@ -79,9 +79,9 @@ static void handler(sl_stream_t* req, sl_stream_t* res, void* arg) {
   }
 }
 
-TEST(http_server_echo_helper) {
+HELPER(http_server_echo_helper) {
   const char* pf = getenv("SL_HTTP_PORT_FILE");
-  if (pf == NULL) return;
+  if (pf == NULL) sl_test_fail(__FILE__, __LINE__, "SL_HTTP_PORT_FILE unset");
   sl_http_server_opts_t o = {.access_log = 1};
   ASSERT_EQ(sl_http_listen(&o, handler, NULL, &srv), 0);
   char num[16];

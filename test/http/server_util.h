@@ -233,19 +233,11 @@ static __attribute__((unused)) const char* body_of(const char* resp) {
 static int saved_stderr = -1;
 
 static __attribute__((unused)) void log_capture(const char* path) {
-  fflush(stderr);
-  saved_stderr = dup(2);
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  ASSERT(fd >= 0 && saved_stderr >= 0);
-  ASSERT_EQ(dup2(fd, 2), 2);
-  close(fd);
+  saved_stderr = sl_test_capture_fd(2, path);
 }
 
 static __attribute__((unused)) char* log_restore(const char* path) {
-  fflush(stderr);
-  dup2(saved_stderr, 2);
-  close(saved_stderr);
-  return sl_test_read_file(path, NULL);
+  return sl_test_capture_end(2, saved_stderr, path);
 }
 
 /* A handler that answers "ok\n". */

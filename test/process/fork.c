@@ -274,14 +274,8 @@ TEST(fork_parent_death_disconnects_child) {
 
 /* --- Node.js on the other side -------------------------------------------- */
 
-static int have_node(void) {
-  if (access("/usr/bin/node", X_OK) == 0) return 1;
-  fprintf(stderr, "SKIP: node is not installed\n");
-  return 0;
-}
-
 TEST(fork_node_child) {
-  if (!have_node()) return;
+  if (!sl_test_have("node")) SKIP("node is not installed");
   const char* js =
       "process.on('message', (m) => {\n"
       "  if (typeof m.n === 'number')\n"
@@ -309,14 +303,11 @@ TEST(fork_node_child) {
 }
 
 TEST(fork_node_parent) {
-  if (!have_node()) return;
+  if (!sl_test_have("node")) SKIP("node is not installed");
   char worker[PATH_MAX];
   snprintf(worker, sizeof worker, "%s", sl_test_self());
   snprintf(worker + strlen(dirname(worker)), 64, "/../examples/compute-worker");
-  if (access(worker, X_OK) != 0) {
-    fprintf(stderr, "SKIP: %s not built\n", worker);
-    return;
-  }
+  if (access(worker, X_OK) != 0) SKIP("%s not built", worker);
   const char* js =
       "const { fork } = require('child_process');\n"
       "const c = fork(__dirname + '/compute.js', ['--ignored'],\n"
@@ -340,7 +331,7 @@ TEST(fork_node_parent) {
  * queues the lines and the kernel hands them over in large reads), with a
  * handle in the middle: every message gets its answer, in order. */
 TEST(fork_node_parent_burst) {
-  if (!have_node()) return;
+  if (!sl_test_have("node")) SKIP("node is not installed");
   const char* js =
       "const { fork } = require('child_process');\n"
       "const net = require('net');\n"

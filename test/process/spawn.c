@@ -103,25 +103,10 @@ static const char* const* sh(const char* script) {
   return argv;
 }
 
-/* A process is gone when kill() cannot find it or it is a zombie waiting
- * for a reaper that is not us. */
-static int pid_alive(pid_t pid) {
-  if (kill(pid, 0) != 0) return 0;
-  char path[64], buf[256];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE* f = fopen(path, "r");
-  if (f == NULL) return 0;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char* p = strrchr(buf, ')');
-  return p != NULL && p[2] != 'Z' && p[2] != 'X';
-}
-
 /* Waits up to 3 s for `pid` to go (signals are delivered asynchronously). */
 static int pid_gone_soon(pid_t pid) {
   for (int i = 0; i < 300; i++) {
-    if (!pid_alive(pid)) return 1;
+    if (!sl_test_pid_alive(pid)) return 1;
     usleep(10000);
   }
   return 0;
@@ -351,10 +336,7 @@ TEST(spawn_stdio_ignore_and_fd) {
 
 TEST(spawn_stdio_inherit) {
   const char* path = sl_test_path("inherited.txt");
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  int saved = fcntl(1, F_DUPFD_CLOEXEC, 3);
-  ASSERT(fd >= 0 && saved >= 0);
-  ASSERT_EQ(dup2(fd, 1), 1);
+  int saved = sl_test_capture_fd(1, path);
   sl_spawn_opts_t o = {.stdio = {{SL_STDIO_IGNORE, 0},
                                  {SL_STDIO_INHERIT, 0},
                                  {SL_STDIO_PIPE, 0}}};
@@ -365,11 +347,8 @@ TEST(spawn_stdio_inherit) {
   ASSERT(sl_child_stderr(c) != NULL);
   listen_all(c, &r);
   sl_run();
-  ASSERT_EQ(dup2(saved, 1), 1);
-  close(saved);
-  close(fd);
+  char* got = sl_test_capture_end(1, saved, path);
   ASSERT_STR_EQ(r.order, "SXC");
-  char* got = sl_test_read_file(path, NULL);
   ASSERT_STR_EQ(got, "inherited\n");
   free(got);
 }
@@ -378,19 +357,14 @@ TEST(spawn_stdio_inherit) {
  * child's 2 is the parent's 1, not its own new 1. */
 TEST(spawn_stdio_crosswise_fd) {
   const char* path = sl_test_path("cross.txt");
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  int saved = fcntl(1, F_DUPFD_CLOEXEC, 3);
-  ASSERT_EQ(dup2(fd, 1), 1);
+  int saved = sl_test_capture_fd(1, path);
   sl_spawn_opts_t o = {.stdio = {{SL_STDIO_IGNORE, 0},
                                  {SL_STDIO_PIPE, 0},
                                  {SL_STDIO_FD, 1}}};
   rec_t r = {0};
   run(&r, sh("echo piped; echo crossed >&2"), &o);
-  ASSERT_EQ(dup2(saved, 1), 1);
-  close(saved);
-  close(fd);
+  char* got = sl_test_capture_end(1, saved, path);
   ASSERT_STR_EQ(r.out, "piped\n");
-  char* got = sl_test_read_file(path, NULL);
   ASSERT_STR_EQ(got, "crossed\n");
   free(got);
 }
@@ -745,7 +719,7 @@ static void alive_at_close(sl_child_t* c, const sl_child_event_t* ev,
                            void* arg) {
   rec_t* r = arg;
   pid_t g = (pid_t)atoi(r->out);
-  r->alive_at_close = g > 1 && pid_alive(g);
+  r->alive_at_close = g > 1 && sl_test_pid_alive(g);
   if (g > 1) kill(g, SIGKILL);
 }
 

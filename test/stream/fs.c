@@ -71,23 +71,8 @@ static void listen_no_data(sl_stream_t* s, rec_t* r) {
   sl_stream_on(s, SL_EV_CLOSE, on_rec, r);
 }
 
-/* sl_stream_end() with a last chunk; the caller's reference is dropped. */
-static int end_str(sl_stream_t* s, const char* str) {
-  sl_chunk_t* c = sl_chunk_str(str);
-  int rc = sl_stream_end(s, c, NULL, NULL);
-  sl_chunk_unref(c);
-  return rc;
-}
-
-static char* make_file(const char* name, size_t len, uint64_t seed) {
-  char* buf = malloc(len + 1);
-  sl_test_fill_random(buf, len, seed);
-  sl_test_write_file(sl_test_path(name), buf, len);
-  return buf;
-}
-
 TEST(fs_read_whole_file) {
-  char* want = make_file("in.bin", 300000, 1);
+  char* want = sl_test_make_file("in.bin", 300000, 1);
   sl_stream_t* s = sl_stream_ref(sl_file_reader(sl_test_path("in.bin"), NULL));
   rec_t r = {0};
   listen_all(s, &r);
@@ -106,7 +91,7 @@ TEST(fs_read_whole_file) {
 }
 
 TEST(fs_read_range_and_mark) {
-  char* want = make_file("in.bin", 100000, 2);
+  char* want = sl_test_make_file("in.bin", 100000, 2);
   sl_file_opts_t o = {.start = 1234, .end = 98765, .high_water_mark = 1000};
   sl_stream_t* s = sl_file_reader(sl_test_path("in.bin"), &o);
   rec_t r = {0};
@@ -179,7 +164,7 @@ TEST(fs_write_file) {
   listen_no_data(w, &r);
   ASSERT_EQ(sl_stream_write_bytes(w, "hello ", 6, on_write, NULL), 1);
   ASSERT_EQ(sl_stream_write_str(w, "world"), 1);
-  ASSERT_EQ(end_str(w, "!\n"), 0);
+  ASSERT_EQ(sl_stream_end_str(w, "!\n"), 0);
   sl_run();
   ASSERT_STR_EQ(r.log, "fc");
   ASSERT_EQ(nwrite_cb, 1);
@@ -232,7 +217,7 @@ TEST(fs_write_flags_start_and_append) {
   /* Patch in place: no O_TRUNC, start at 3. */
   sl_file_opts_t patch = {.flags = O_WRONLY, .start = 3};
   sl_stream_t* w = sl_file_writer(path, &patch);
-  end_str(w, "abc");
+  sl_stream_end_str(w, "abc");
   sl_run();
   size_t n;
   char* got = sl_test_read_file(path, &n);
@@ -241,7 +226,7 @@ TEST(fs_write_flags_start_and_append) {
   sl_file_opts_t app = {.flags = O_WRONLY | O_APPEND, .start = 3};
   w = sl_file_writer(path, &app);
   sl_stream_write_str(w, "XY");
-  end_str(w, "Z");
+  sl_stream_end_str(w, "Z");
   sl_run();
   got = sl_test_read_file(path, &n);
   ASSERT_STR_EQ(got, "012abc6789XYZ");
@@ -364,7 +349,7 @@ static void check_cloexec(sl_stream_t* s, const sl_event_t* ev, void* arg) {
 }
 
 TEST(fs_descriptors_are_cloexec) {
-  free(make_file("in.bin", 1000, 3));
+  free(sl_test_make_file("in.bin", 1000, 3));
   char path[4096];
   ASSERT(realpath(sl_test_path("in.bin"), path) != NULL);
   sl_stream_t* s = sl_file_reader(path, NULL);
@@ -380,7 +365,7 @@ TEST(fs_use_fd_pipe_and_keep_fd) {
   /* The writer side: a stream over p[1] that keeps it open. */
   sl_file_opts_t wo = {.use_fd = 1, .fd = p[1], .keep_fd = 1};
   sl_stream_t* w = sl_file_writer(NULL, &wo);
-  end_str(w, "!");
+  sl_stream_end_str(w, "!");
   sl_run();
   ASSERT_EQ(fcntl(p[1], F_GETFD) >= 0, 1); /* still open */
   close(p[1]);
@@ -401,7 +386,7 @@ TEST(fs_use_fd_pipe_and_keep_fd) {
  * the whole file by position and leave the offset where it stood; a reader
  * that moved it made the next start at the end and deliver nothing. */
 TEST(fs_use_fd_shared_offset_reads_by_position) {
-  char* want = make_file("shared.bin", 200000, 7);
+  char* want = sl_test_make_file("shared.bin", 200000, 7);
   int fd = open(sl_test_path("shared.bin"), O_RDONLY | O_CLOEXEC);
   ASSERT(fd >= 0);
   for (int round = 0; round < 2; round++) { /* one after another */

@@ -622,17 +622,9 @@ TEST(pipeline_list_with_failed_stage) {
 /* Runs fn with stderr going to a file; returns what was written there. */
 static char* capture_stderr(void (*fn)(void)) {
   const char* path = sl_test_path("stderr.txt");
-  fflush(stderr);
-  int saved = dup(2);
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  ASSERT(saved >= 0 && fd >= 0);
-  dup2(fd, 2);
-  close(fd);
+  int saved = sl_test_capture_fd(2, path);
   fn();
-  fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  return sl_test_read_file(path, NULL);
+  return sl_test_capture_end(2, saved, path);
 }
 
 static int run_status;

@@ -1,7 +1,7 @@
-/* Helpers shared by the descriptor-stream tests (tcp.c, stdio.c): a sink
- * that collects what a stream delivers and how it ended, and a feeder that
- * writes a buffer in 64 KiB chunks with backpressure. Static functions only:
- * each test file gets its own copy. */
+/* Shared by the descriptor-stream tests (tcp.c, stdio.c): a sink that
+ * collects what a stream delivers and how it ended (the feeder that writes
+ * to them is sl_test_feed() in test/helpers.c). Static functions only: each
+ * test file gets its own copy. */
 #ifndef SL_TEST_SINK_H
 #define SL_TEST_SINK_H
 
@@ -40,48 +40,12 @@ static __attribute__((unused)) void on_sink(sl_stream_t* s, const sl_event_t* ev
   }
 }
 
-/* Ends `s` with `str` as the last write (the chunk reference is ours). */
-static __attribute__((unused)) void end_str(sl_stream_t* s, const char* str) {
-  sl_chunk_t* c = sl_chunk_str(str);
-  sl_stream_end(s, c, NULL, NULL);
-  sl_chunk_unref(c);
-}
-
 static __attribute__((unused)) void sink_watch(sl_stream_t* s, sink_t* k, int data) {
   static const sl_event_type_t t[] = {SL_EV_END, SL_EV_CLOSE, SL_EV_FINISH,
                                       SL_EV_CONNECT, SL_EV_ERROR};
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     ASSERT_EQ(sl_stream_on(s, t[i], on_sink, k), 0);
   if (data) ASSERT_EQ(sl_stream_on(s, SL_EV_DATA, on_sink, k), 0);
-}
-
-/* Writes `len` bytes of `data` in 64 KiB chunks, honouring backpressure,
- * then ends the stream (unless no_end). */
-typedef struct {
-  sl_stream_t* s;
-  const char* data;
-  size_t len, off;
-  int no_end, saw_zero;
-} feeder_t;
-
-static __attribute__((unused)) void feed(feeder_t* f);
-static __attribute__((unused)) void on_feed_drain(sl_stream_t* s, const sl_event_t* ev, void* arg) {
-  feed(arg);
-}
-
-static __attribute__((unused)) void feed(feeder_t* f) {
-  while (f->off < f->len) {
-    size_t n = f->len - f->off < 65536 ? f->len - f->off : 65536;
-    int rc = sl_stream_write_bytes(f->s, f->data + f->off, n, NULL, NULL);
-    ASSERT(rc >= 0);
-    f->off += n;
-    if (rc == 0) {
-      f->saw_zero = 1;
-      sl_stream_once(f->s, SL_EV_DRAIN, on_feed_drain, f);
-      return;
-    }
-  }
-  if (!f->no_end) sl_stream_end(f->s, NULL, NULL, NULL);
 }
 
 #endif

@@ -32,8 +32,8 @@ TEST(stdio_pipe_8mib) {
   sink_t kr = {0}, kw = {0};
   sink_watch(r, &kr, 1);
   sink_watch(w, &kw, 0);
-  feeder_t f = {.s = w, .data = data, .len = len};
-  feed(&f);
+  sl_test_feeder_t f = {.s = w, .data = data, .len = len};
+  sl_test_feed(&f);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(kw.err, 0);
   ASSERT_EQ(kw.finished, 1);
@@ -53,7 +53,7 @@ TEST(stdio_pipe_keep_fd) {
   int p[2];
   ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
   sl_stream_t* w = sl_fd_stream(p[1], 0, 1, 1);
-  end_str(w, "kept");
+  sl_stream_end_str(w, "kept");
   sink_t kw = {0};
   sink_watch(w, &kw, 0);
   ASSERT_EQ(sl_run(), 0);
@@ -86,7 +86,7 @@ TEST(stdio_pipe_epipe) {
 
 /* A socketpair is a Duplex that half-closes: A ends, B still answers. */
 static void answer_on_end(sl_stream_t* s, const sl_event_t* ev, void* arg) {
-  end_str(s, "answer");
+  sl_stream_end_str(s, "answer");
 }
 
 TEST(stdio_socketpair_half_close) {
@@ -98,7 +98,7 @@ TEST(stdio_socketpair_half_close) {
   sink_watch(a, &ka, 1);
   sink_watch(b, &kb, 1);
   sl_stream_on(b, SL_EV_END, answer_on_end, NULL);
-  end_str(a, "question");
+  sl_stream_end_str(a, "question");
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(kb.len, 8);
   ASSERT_MEM_EQ(kb.buf, "question", 8);
@@ -137,7 +137,7 @@ TEST(stdio_regular_file_write) {
   ASSERT_EQ(write(fd, "head:", 5), 5);
   sl_stream_t* w = sl_fd_stream(fd, 0, 1, 1);
   sl_stream_write_str(w, "one,");
-  end_str(w, "two");
+  sl_stream_end_str(w, "two");
   sink_t k = {0};
   sink_watch(w, &k, 0);
   ASSERT_EQ(sl_run(), 0);
@@ -173,7 +173,7 @@ TEST(stdio_pty_write) {
   ASSERT(sfd >= 0);
   sl_stream_t* w = sl_fd_stream(sfd, 0, 1, 0);
   ASSERT_EQ(sl__uv_stream_handle(w)->type, UV_TTY);
-  end_str(w, "tty\n");
+  sl_stream_end_str(w, "tty\n");
   sink_t k = {0};
   sink_watch(w, &k, 0);
   ASSERT_EQ(sl_run(), 0);
@@ -316,7 +316,7 @@ TEST(stdio_tcp_socket_fd) {
   ASSERT_STR_EQ(sl_tcp_peer(s), want);
   sink_t k = {0};
   sink_watch(s, &k, 1);
-  end_str(s, "ping");
+  sl_stream_end_str(s, "ping");
   /* Runs until our side finished; the peer answers EOF with its own. */
   while (!k.finished) uv_run(sl_loop(), UV_RUN_ONCE);
   char buf[16];
@@ -347,8 +347,8 @@ TEST(uvs_zc_pipe_to_file) {
   sl_stream_t* w = sl_fd_stream(p[1], 0, 1, 0);
   sl_stream_ref(r);
   sl_stream_pipe(r, sl_file_writer(path, NULL), NULL);
-  feeder_t f = {.s = w, .data = data, .len = len};
-  feed(&f);
+  sl_test_feeder_t f = {.s = w, .data = data, .len = len};
+  sl_test_feed(&f);
   ASSERT_EQ(sl_run(), 0);
   sl_stream_stats_t st;
   sl_stream_stats(r, &st);

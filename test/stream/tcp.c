@@ -50,8 +50,8 @@ TEST(tcp_echo_16mib) {
   sink_t k = {0};
   sink_watch(c, &k, 1);
   sl_stream_on(c, SL_EV_CLOSE, close_server_on_close, srv);
-  feeder_t f = {.s = c, .data = data, .len = len};
-  feed(&f);
+  sl_test_feeder_t f = {.s = c, .data = data, .len = len};
+  sl_test_feed(&f);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(k.err, 0);
   ASSERT_EQ(k.connected, 1);
@@ -71,14 +71,14 @@ TEST(tcp_echo_many_clients) {
   sl_tcp_server_t* srv = listen_or_die(echo_conn, &left, NULL);
   static char data[N][LEN];
   static sink_t k[N];
-  static feeder_t f[N];
+  static sl_test_feeder_t f[N];
   for (int i = 0; i < N; i++) {
     sl_test_fill_random(data[i], LEN, (uint64_t)i + 100);
     sl_stream_t* c = sl_tcp_connect("127.0.0.1", sl_tcp_server_port(srv),
                                     NULL);
     sink_watch(c, &k[i], 1);
-    f[i] = (feeder_t){.s = c, .data = data[i], .len = LEN};
-    feed(&f[i]);
+    f[i] = (sl_test_feeder_t){.s = c, .data = data[i], .len = LEN};
+    sl_test_feed(&f[i]);
   }
   ASSERT_EQ(sl_run(), 0);
   for (int i = 0; i < N; i++) {
@@ -92,20 +92,9 @@ TEST(tcp_echo_many_clients) {
 
 /* --- connecting --------------------------------------------------------- */
 
-/* A port nothing listens on: a bound socket that never listens. */
-static int unused_port(int* fd) {
-  *fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(*fd, (struct sockaddr*)&a, sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(*fd, (struct sockaddr*)&a, &len);
-  return ntohs(a.sin_port);
-}
-
 TEST(tcp_connect_refused) {
   int fd;
-  int port = unused_port(&fd);
+  int port = sl_test_unused_port(&fd);
   sl_stream_t* c = sl_tcp_connect("127.0.0.1", port, NULL);
   ASSERT(c != NULL);
   sl_stream_write_str(c, "queued before connect");
@@ -133,7 +122,7 @@ TEST(tcp_invalid_address) {
 }
 
 static void hello_conn(sl_tcp_server_t* srv, sl_stream_t* conn, void* arg) {
-  end_str(conn, "hello from server");
+  sl_stream_end_str(conn, "hello from server");
   sl_stream_resume(conn);
   sl_tcp_server_close(srv, NULL, NULL);
 }
@@ -249,7 +238,7 @@ TEST(tcp_end_on_peer_end) {
                                   &(sl_tcp_opts_t){.allow_half_open = 1});
   sink_t k = {0};
   sink_watch(c, &k, 1);
-  end_str(c, "bye");
+  sl_stream_end_str(c, "bye");
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(sk.ended, 1);
   ASSERT_EQ(sk.finished, 1); /* ended by the core, not by the test */
@@ -291,7 +280,7 @@ TEST(tcp_server_close_cb) {
 typedef struct {
   sl_stream_t* conn;
   sink_t in;
-  feeder_t* f;
+  sl_test_feeder_t* f;
   sl_tcp_server_t* srv;
   size_t max_wlen;
 } bp_t;
@@ -326,9 +315,9 @@ TEST(tcp_backpressure) {
   sl_tcp_server_t* srv = listen_or_die(bp_conn, &b, NULL);
   sl_stream_t* c = sl_tcp_connect("127.0.0.1", sl_tcp_server_port(srv), NULL);
   sl_stream_resume(c); /* read (and drop) what the server sends: its end */
-  feeder_t f = {.s = c, .data = data, .len = len};
+  sl_test_feeder_t f = {.s = c, .data = data, .len = len};
   b.f = &f;
-  feed(&f);
+  sl_test_feed(&f);
   ASSERT_EQ(f.saw_zero, 1); /* 64 KiB chunks against a 64 KiB mark */
   sl_timer_start(300, 0, bp_check, &b);
   ASSERT_EQ(sl_run(), 0);

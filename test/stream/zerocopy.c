@@ -55,21 +55,6 @@ static void watch(sl_stream_t* s, ev_log_t* l) {
     sl_stream_on(s, types[i], on_ev, l);
 }
 
-/* sl_stream_end() with a last chunk; the caller's reference is dropped. */
-static int end_str(sl_stream_t* s, const char* str) {
-  sl_chunk_t* c = sl_chunk_str(str);
-  int rc = sl_stream_end(s, c, NULL, NULL);
-  sl_chunk_unref(c);
-  return rc;
-}
-
-static char* make_file(const char* name, size_t len, uint64_t seed) {
-  char* buf = malloc(len + 1);
-  sl_test_fill_random(buf, len, seed);
-  sl_test_write_file(sl_test_path(name), buf, len);
-  return buf;
-}
-
 static void assert_file(const char* path, const char* want, size_t len) {
   size_t n;
   char* got = sl_test_read_file(path, &n);
@@ -99,7 +84,7 @@ static void pipe_copy(const sl_file_opts_t* ro, const sl_pipe_opts_t* po,
 }
 
 TEST(zc_pipe_64mib_file_to_file) {
-  char* want = make_file("in.bin", BIG, 11);
+  char* want = sl_test_make_file("in.bin", BIG, 11);
   sl_stream_stats_t rs, ws;
   ev_log_t rl = {0}, wl = {0};
   pipe_copy(NULL, NULL, &rs, &ws, &rl, &wl);
@@ -115,7 +100,7 @@ TEST(zc_pipe_64mib_file_to_file) {
 }
 
 TEST(zc_pipe_64mib_chunk_path) {
-  char* want = make_file("in.bin", BIG, 12);
+  char* want = sl_test_make_file("in.bin", BIG, 12);
   sl_stream_stats_t rs, ws;
   ev_log_t rl = {0}, wl = {0};
   sl_pipe_opts_t po = {.no_zero_copy = 1};
@@ -135,7 +120,7 @@ TEST(zc_pipe_64mib_chunk_path) {
 }
 
 TEST(zc_pipeline_64mib) {
-  char* want = make_file("in.bin", BIG, 13);
+  char* want = sl_test_make_file("in.bin", BIG, 13);
   sl_stream_t* r = sl_stream_ref(sl_file_reader(sl_test_path("in.bin"), NULL));
   sl_stream_t* w = sl_stream_ref(sl_file_writer(sl_test_path("out.bin"), NULL));
   pl_result_t res = {.stage = 99};
@@ -155,7 +140,7 @@ TEST(zc_pipeline_64mib) {
 }
 
 TEST(zc_range_both_paths) {
-  char* want = make_file("in.bin", 10 << 20, 14);
+  char* want = sl_test_make_file("in.bin", 10 << 20, 14);
   sl_file_opts_t ro = {.start = 777, .end = (9 << 20) + 3};
   size_t len = ro.end - ro.start;
   for (int nozc = 0; nozc < 2; nozc++) {
@@ -204,7 +189,7 @@ TEST(zc_missing_source_pipeline) {
 /* /dev/full has no splice_write: both calls refuse it and the chunk path
  * meets the ENOSPC; the pipeline reports it the same either way. */
 TEST(zc_dev_full_pipeline) {
-  free(make_file("in.bin", 4 << 20, 15));
+  free(sl_test_make_file("in.bin", 4 << 20, 15));
   pl_result_t res = {0};
   sl_pipeline(on_pipeline, &res, sl_file_reader(sl_test_path("in.bin"), NULL),
               sl_file_writer("/dev/full", NULL));
@@ -219,7 +204,7 @@ TEST(zc_dev_full_pipeline) {
  * copy_file_range moves up to it, then says EFBIG) names the destination,
  * destroys both sides, and the bytes moved before it are counted. */
 TEST(zc_write_error_midway) {
-  free(make_file("in.bin", 4 << 20, 24));
+  free(sl_test_make_file("in.bin", 4 << 20, 24));
   signal(SIGXFSZ, SIG_IGN);
   struct rlimit lim = {.rlim_cur = 1 << 20, .rlim_max = RLIM_INFINITY};
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
@@ -244,7 +229,7 @@ TEST(zc_write_error_midway) {
 }
 
 TEST(zc_dev_full_chunk_path) {
-  free(make_file("in.bin", 1 << 20, 16));
+  free(sl_test_make_file("in.bin", 1 << 20, 16));
   sl_stream_t* r = sl_file_reader(sl_test_path("in.bin"), NULL);
   sl_stream_t* w = sl_file_writer("/dev/full", NULL);
   ev_log_t rl = {0}, wl = {0};
@@ -266,7 +251,7 @@ TEST(zc_dev_full_chunk_path) {
 /* O_APPEND makes copy_file_range (EBADF) and sendfile (EINVAL) refuse the
  * pair on their first call: the pipe falls back to chunks unnoticed. */
 TEST(zc_fallback_to_chunks_on_append) {
-  char* want = make_file("in.bin", 3 << 20, 17);
+  char* want = sl_test_make_file("in.bin", 3 << 20, 17);
   sl_test_write_file(sl_test_path("out.bin"), "head:", 5);
   sl_stream_t* r = sl_stream_ref(sl_file_reader(sl_test_path("in.bin"), NULL));
   sl_file_opts_t wo = {.flags = O_WRONLY | O_APPEND};
@@ -294,7 +279,7 @@ TEST(zc_fallback_to_chunks_on_append) {
 
 /* file -> pipe -> file: two splice jobs on the pool, meeting in a pipe. */
 TEST(zc_splice_through_pipe) {
-  char* want = make_file("in.bin", 16 << 20, 18);
+  char* want = sl_test_make_file("in.bin", 16 << 20, 18);
   int p[2];
   ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
   sl_file_opts_t to_pipe = {.use_fd = 1, .fd = p[1]};
@@ -322,7 +307,7 @@ TEST(zc_splice_through_pipe) {
 /* A non-blocking pipe end moves the job to the loop: splice until EAGAIN,
  * then a uv_poll_t on a dup of the descriptor. */
 TEST(zc_splice_nonblocking_pipe_on_loop) {
-  char* want = make_file("in.bin", 8 << 20, 19);
+  char* want = sl_test_make_file("in.bin", 8 << 20, 19);
   int p[2];
   ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
   ASSERT_EQ(fcntl(p[1], F_SETFL, O_NONBLOCK), 0);
@@ -377,7 +362,7 @@ static sl_stream_t* sock_sink(int fd) {
 }
 
 TEST(zc_sendfile_to_nonblocking_socket) {
-  char* want = make_file("in.bin", 12 << 20, 20);
+  char* want = sl_test_make_file("in.bin", 12 << 20, 20);
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   ASSERT_EQ(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
@@ -403,7 +388,7 @@ TEST(zc_sendfile_to_nonblocking_socket) {
 }
 
 TEST(zc_socket_peer_gone_is_epipe) {
-  free(make_file("in.bin", 8 << 20, 21));
+  free(sl_test_make_file("in.bin", 8 << 20, 21));
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   ASSERT_EQ(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
@@ -425,7 +410,7 @@ static void count_data(sl_stream_t* s, const sl_event_t* ev, void* arg) {
 }
 
 TEST(zc_not_used_with_another_consumer) {
-  char* want = make_file("in.bin", 1 << 20, 22);
+  char* want = sl_test_make_file("in.bin", 1 << 20, 22);
   sl_stream_t* r = sl_stream_ref(sl_file_reader(sl_test_path("in.bin"), NULL));
   sl_stream_t* w = sl_stream_ref(sl_file_writer(sl_test_path("out.bin"), NULL));
   sl_stream_on(r, SL_EV_DATA, count_data, NULL);
@@ -445,7 +430,7 @@ static void destroy_dst(sl_timer_t* t, void* arg) {
 }
 
 TEST(zc_destroy_during_copy) {
-  free(make_file("in.bin", BIG, 23));
+  free(sl_test_make_file("in.bin", BIG, 23));
   sl_stream_t* w = sl_file_writer(sl_test_path("out.bin"), NULL);
   ev_log_t rl = {0}, wl = {0};
   pl_result_t res = {0};
@@ -467,11 +452,11 @@ TEST(zc_destroy_during_copy) {
 /* no_end: the destination stays open after a zero-copy move, positioned
  * after the bytes moved, so later writes append to them. */
 static void write_tail(sl_stream_t* src, const sl_event_t* ev, void* arg) {
-  end_str(arg, "<tail>");
+  sl_stream_end_str(arg, "<tail>");
 }
 
 TEST(zc_no_end_then_write) {
-  char* want = make_file("in.bin", 5 << 20, 25);
+  char* want = sl_test_make_file("in.bin", 5 << 20, 25);
   sl_stream_t* r = sl_file_reader(sl_test_path("in.bin"), NULL);
   sl_stream_t* w = sl_stream_ref(sl_file_writer(sl_test_path("out.bin"), NULL));
   ev_log_t wl = {0};
@@ -502,7 +487,7 @@ static void count_pipe(sl_stream_t* s, const sl_event_t* ev, void* arg) {
 }
 
 TEST(zc_pipe_event_on_every_path) {
-  char* want = make_file("in.bin", 1 << 20, 21);
+  char* want = sl_test_make_file("in.bin", 1 << 20, 21);
   for (int way = 0; way < 3; way++) {
     sl_stream_t* r = sl_file_reader(sl_test_path("in.bin"), NULL);
     sl_file_opts_t wo = {.flags = way == 2 ? O_WRONLY | O_CREAT | O_APPEND
@@ -531,7 +516,7 @@ static void count_unpipe(sl_stream_t* s, const sl_event_t* ev, void* arg) {
 }
 
 TEST(zc_unpipe_stops_the_copy) {
-  char* want = make_file("in.bin", 4 << 20, 22);
+  char* want = sl_test_make_file("in.bin", 4 << 20, 22);
   sl_stream_t* r = sl_stream_ref(sl_file_reader(sl_test_path("in.bin"), NULL));
   sl_stream_t* w = sl_stream_ref(sl_file_writer(sl_test_path("o.bin"), NULL));
   int unpipes = 0;

@@ -149,17 +149,6 @@ static char* file_of(const char* name, const void* data, size_t len) {
   return strdup(path);
 }
 
-static int sh(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char* fmt, ...) {
-  char cmd[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int rc = system(cmd);
-  return rc == -1 ? -1 : WEXITSTATUS(rc);
-}
-
 /* --- gzip / gunzip -------------------------------------------------------- */
 
 TEST(zlib_gzip_gunzip_roundtrip_10mib) {
@@ -308,8 +297,8 @@ TEST(zlib_gzip_output_passes_gzip_tool) {
   ASSERT(out.len > 20 && out.len < len / 2);
   char* gz = file_of("out.gz", out.buf, out.len);
   const char* back = sl_test_path("back");
-  ASSERT_EQ(sh("gzip -t '%s'", gz), 0);
-  ASSERT_EQ(sh("gunzip -c '%s' > '%s'", gz, back), 0);
+  ASSERT_EQ(sl_test_sh("gzip -t '%s'", gz), 0);
+  ASSERT_EQ(sl_test_sh("gunzip -c '%s' > '%s'", gz, back), 0);
   size_t blen;
   char* b = sl_test_read_file(back, &blen);
   ASSERT_EQ(blen, len);
@@ -321,10 +310,7 @@ TEST(zlib_gzip_output_passes_gzip_tool) {
 }
 
 TEST(zlib_gzip_output_read_by_node) {
-  if (sh("node -e 0 2>/dev/null") != 0) {
-    fprintf(stderr, "node not found: skipping\n");
-    return;
-  }
+  if (!sl_test_have("node")) SKIP("node is not installed");
   size_t len = 3 * 1024 * 1024 + 7;
   char* data = make_data(len, 3);
   sl_zlib_opts_t zo = {.block_size = 256 * 1024, .level = 9};
@@ -333,7 +319,7 @@ TEST(zlib_gzip_output_read_by_node) {
   ASSERT_EQ(res.err, 0);
   char* gz = file_of("node.gz", out.buf, out.len);
   const char* back = sl_test_path("node.out");
-  ASSERT_EQ(sh("node -e \"process.stdout.write(require('zlib').gunzipSync("
+  ASSERT_EQ(sl_test_sh("node -e \"process.stdout.write(require('zlib').gunzipSync("
                "require('fs').readFileSync(process.argv[1])))\" '%s' > '%s'",
                gz, back),
             0);
@@ -354,7 +340,7 @@ TEST(zlib_gzip_empty_input_is_valid_gzip) {
   /* One empty member: header, an empty block, trailer. */
   ASSERT(out.len >= 20 && out.len <= 32);
   char* gz = file_of("empty.gz", out.buf, out.len);
-  ASSERT_EQ(sh("gzip -t '%s'", gz), 0);
+  ASSERT_EQ(sl_test_sh("gzip -t '%s'", gz), 0);
   sink_t back = run_through(out.buf, out.len, 7, sl_gunzip(NULL), NULL, &res);
   ASSERT_EQ(res.err, 0);
   ASSERT_EQ(back.len, 0);
@@ -390,7 +376,7 @@ TEST(zlib_gunzip_reads_gzip_tool_output) {
   size_t len = 2 * 1024 * 1024 + 3;
   char* data = make_data(len, 5);
   char* in = file_of("plain", data, len);
-  ASSERT_EQ(sh("gzip -6 -k -f '%s'", in), 0);
+  ASSERT_EQ(sl_test_sh("gzip -6 -k -f '%s'", in), 0);
   char gzpath[1024];
   snprintf(gzpath, sizeof gzpath, "%s.gz", in);
   size_t glen;
@@ -416,7 +402,7 @@ TEST(zlib_gunzip_two_members_from_cat) {
   char* a = file_of("a", "hello, ", 7);
   char* b = file_of("b", "world\n", 6);
   const char* ab = sl_test_path("ab.gz");
-  ASSERT_EQ(sh("gzip -f '%s' '%s' && cat '%s.gz' '%s.gz' > '%s'", a, b, a, b,
+  ASSERT_EQ(sl_test_sh("gzip -f '%s' '%s' && cat '%s.gz' '%s.gz' > '%s'", a, b, a, b,
                ab),
             0);
   size_t glen;
