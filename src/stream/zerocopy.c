@@ -26,7 +26,9 @@
  * When the first call of every method says EXDEV/EINVAL/ENOSYS/EOPNOTSUPP
  * (or EBADF/EPERM: O_APPEND), the job hands over to a pipe of chunks as if
  * zero-copy had never been tried. On success the source ends (SL_EV_END) and
- * the destination is ended there, as on the chunk path; on an error the side
+ * the destination is ended there, as on the chunk path. libuv reports
+ * POLLERR as UV_EBADF: that is the polled side's error (SO_ERROR, or what the
+ * next call says), never the other side's. On an error the side
  * that failed is destroyed with the code and a message naming it, and the
  * other side is destroyed too. Bytes moved count in bytes_read /
  * bytes_written and in zero_copy_bytes of both streams. */
@@ -68,6 +70,7 @@ typedef struct {
   uv_poll_t poll[2];   /* [0] source readable, [1] destination writable */
   int poll_init[2], nclosing;
   int polling;         /* the side being polled, -1 none */
+  int pollerr;         /* POLLERR seen; the next call is to say why */
   unsigned working : 1, done : 1, released : 1;
 } zc_job_t;
 
@@ -264,6 +267,7 @@ static void zc_on_close(sl_stream_t* s, const sl_event_t* ev, void* arg) {
 static void zc_account(zc_job_t* j, uint64_t n) {
   sl_stream_t *src = j->src, *dst = j->dst;
   j->total += n;
+  j->pollerr = 0;
   if (j->left != UINT64_MAX) j->left -= n;
   src->stats.bytes_read += n;
   src->stats.zero_copy_bytes += n;
@@ -306,16 +310,27 @@ static void zc_after_work(uv_work_t* w, int status) {
 
 static void zc_on_poll(uv_poll_t* h, int status, int events) {
   zc_job_t* j = h->data;
-  if (status < 0) {
-    /* libuv reports POLLERR as UV_EBADF: the error is the polled side's,
-     * and for a socket (a client that reset) SO_ERROR says which. */
+  if (status == UV_EBADF) {
+    /* libuv's name for POLLERR, and it stopped the watch. The error is the
+     * polled side's: SO_ERROR says which for a socket (a client that
+     * reset), unless the socket's own reader took it first; then the next
+     * call says it (EPIPE, ECONNRESET). A second POLLERR without progress
+     * is that side's EPIPE. */
     int side = h == &j->poll[1], soerr = 0;
     socklen_t len = sizeof soerr;
-    if (status == UV_EBADF &&
-        getsockopt(j->fd[side], SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
-        soerr != 0)
-      status = -soerr;
-    zc_fail_side(j, status, side);
+    j->polling = -1;
+    if (getsockopt(j->fd[side], SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
+        soerr != 0) {
+      zc_fail_side(j, -soerr, side);
+      return;
+    }
+    if (j->pollerr) {
+      zc_fail_side(j, SL_EPIPE, side);
+      return;
+    }
+    j->pollerr = 1;
+  } else if (status < 0) {
+    zc_fail(j, status);
     return;
   }
   zc_block(j);

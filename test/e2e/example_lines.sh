@@ -4,4 +4,4 @@
 # lines to JS code lines is at most 2.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
-python3 "$here/tools/exlines.py" --max-median 2
+python3 "$here/tools/exlines.py" --check --max-median 2

@@ -37,7 +37,7 @@ check "stream-video: a malformed range: the whole file, 200" \
 # "EBADF ... read 'FILE'", libuv's name for POLLERR), and it keeps serving.
 kill "$PID"
 head -c 64000000 /dev/zero > "$T/big.mp4"
-start big "$EX/stream-video" "$T/big.mp4" --port 0
+start_url big "$EX/stream-video" "$T/big.mp4" --port 0
 python3 - "$PORT" <<'PY'
 import socket, struct, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
@@ -52,6 +52,7 @@ check "stream-video: serves on after a viewer reset mid-file" [ "$(stat -c %s "$
 sleep 0.2
 check "stream-video: a viewer that left is not an error (stderr empty)" \
   bash -c "[ ! -s '$T/big.err' ]"
+[ ! -s "$T/big.err" ] || sed "s/^/  stderr: /" "$T/big.err"
 set +e; "$EX/stream-video" "$T/none.mp4" --port 0 >/dev/null 2>&1; rc=$?; set -e
 check "stream-video: missing file exits 1" [ "$rc" -eq 1 ]
 kill "$PID"

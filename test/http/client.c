@@ -53,6 +53,7 @@ typedef struct {
 /* Starts the Node server and reads the port it prints (blocking: the loop
  * is not running yet). */
 static void node_start(node_t* n) {
+  if (!sl_test_have("node")) SKIP("node is not installed");
   int fds[2];
   ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
   n->pid = fork();

@@ -646,7 +646,7 @@ TEST(spawn_own_group_and_detached_session) {
 }
 
 TEST(spawn_uid_gid_fallback) {
-  if (geteuid() != 0) return; /* needs root to switch users */
+  if (geteuid() != 0) SKIP("needs root to switch users");
   rec_t r = {0};
   sl_spawn_opts_t o = {.set_uid = 1, .uid = 65534, .set_gid = 1,
                        .gid = 65534};
