@@ -190,6 +190,20 @@ SL_EXTERN int sl_http_respond(sl_stream_t* res, int status,
 SL_EXTERN int sl_http_replyf(sl_stream_t* res, int status, const char* fmt,
                              ...) __attribute__((format(printf, 3, 4)));
 
+/* A request and its response held for a handler that answers later (a
+ * timer, a child's completion, a pipeline's callback): both references are
+ * taken (sl_stream_ref), so each stays allocated until sl_http_release(),
+ * even when a client that went away destroys it meanwhile (writes then fail
+ * with the stream's error). Either may be NULL. Returns the pair, owned by
+ * the caller, or NULL on ENOMEM (no reference taken). */
+typedef struct sl_http_exchange_s {
+  sl_stream_t* req;
+  sl_stream_t* res;
+} sl_http_exchange_t;
+SL_EXTERN sl_http_exchange_t* sl_http_hold(sl_stream_t* req, sl_stream_t* res);
+/* Drops both references and frees `x`; NULL is a no-op. */
+SL_EXTERN void sl_http_release(sl_http_exchange_t* x);
+
 /* Client. The request is a Writable (its body: end it, even when empty);
  * the response arrives as a Readable with status and headers
  * (sl_http_status, sl_http_header, sl_http_header_at). Bodies: fixed-length,
