@@ -228,7 +228,7 @@ SL_EXTERN int sl_cluster_notify_listening(int port);
  * such a server dies of SIGTERM. Worker listeners of sl_parent() also see
  * the internal message (a JSON object with a "sluice_cluster" key).
  * Returns 0, or SL_EINVAL in the primary or for a NULL cb. */
-SL_EXTERN int sl_cluster_on_shutdown(void (*cb)(void* arg), void* arg);
+SL_EXTERN int sl_cluster_on_shutdown(sl_close_cb cb, void* arg);
 
 /* Primary: sets the options (copied; `argv` and `entry` must stay valid).
  * Call before the first fork; returns 0, SL_EINVAL in a worker or for a
@@ -315,7 +315,7 @@ SL_EXTERN int sl_cluster_restart(void (*cb)(int err, void* arg), void* arg);
  * NULL) runs from the loop, so sl_run() returns when nothing else is
  * open.
  * Returns 0, or SL_EBUSY when a shutdown is under way (cb not kept). */
-SL_EXTERN int sl_cluster_shutdown(void (*cb)(void* arg), void* arg);
+SL_EXTERN int sl_cluster_shutdown(sl_close_cb cb, void* arg);
 
 #ifdef __cplusplus
 }

@@ -159,6 +159,10 @@ SL_EXTERN void sl_stop(void);
 SL_EXTERN int sl_loop_close(void);
 
 typedef void (*sl_defer_cb)(void* arg);
+/* The callback of every close and shutdown that takes one (TCP and HTTP
+ * servers, the worker pool, the cluster): cb(arg) from the loop once it
+ * is done. */
+typedef void (*sl_close_cb)(void* arg);
 /* Runs cb(arg) from the loop, after the current callback returns and before
  * the loop polls for I/O (Node's process.nextTick): in the order deferred;
  * calls deferred before sl_run() go before any timer, and one deferred in a

@@ -124,8 +124,8 @@ SL_EXTERN int sl_http_server_port(const sl_http_server_t* srv);
  * Connection: close, lets them finish, then calls cb (may be NULL) from the
  * loop and frees the server. In a cluster worker the primary stops sending
  * it connections first. */
-SL_EXTERN void sl_http_server_close(sl_http_server_t* srv,
-                                    void (*cb)(void* arg), void* arg);
+SL_EXTERN void sl_http_server_close(sl_http_server_t* srv, sl_close_cb cb,
+                                    void* arg);
 
 /* Request accessors (server side `req`). Strings live as long as `req`. */
 SL_EXTERN const char* sl_http_method(const sl_stream_t* req);

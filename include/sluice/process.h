@@ -372,7 +372,7 @@ SL_EXTERN void sl_pool_stats(const sl_pool_t* p, sl_pool_stats_t* out);
  * Then the workers are disconnected (SIGKILL to their groups after 2 s if
  * they linger), and once all are gone the pool is freed and cb (may be
  * NULL) runs. `p` is invalid from then on. */
-SL_EXTERN void sl_pool_close(sl_pool_t* p, int cancel, void (*cb)(void*),
+SL_EXTERN void sl_pool_close(sl_pool_t* p, int cancel, sl_close_cb cb,
                              void* arg);
 
 #ifdef __cplusplus

@@ -82,8 +82,6 @@ typedef struct sl_stream_hooks_s {
    * call sl_stream_destroy_done(s) now or later; close follows. `err` is the
    * destroy reason (0 for a normal end). */
   void (*destroy)(sl_stream_t* s, int err);
-  /* Internal: zero-copy capabilities (descriptors). Leave NULL. */
-  const struct sl__zc_ops_s* zc;
 } sl_stream_hooks_t;
 
 typedef struct sl_stream_opts_s {
@@ -454,8 +452,8 @@ SL_EXTERN int sl_tcp_server_port(const sl_tcp_server_t* srv);
  * Connections already waiting in the accept queue (accepted by the kernel)
  * are still given to on_conn, from the loop, rather than reset. `cb` (may
  * be NULL) runs from the loop once the listener is closed. */
-SL_EXTERN void sl_tcp_server_close(sl_tcp_server_t* srv,
-                                   void (*cb)(void* arg), void* arg);
+SL_EXTERN void sl_tcp_server_close(sl_tcp_server_t* srv, sl_close_cb cb,
+                                   void* arg);
 
 /* Compression Transforms (zlib formats). A zeroed struct means the
  * defaults; a value outside its range makes the constructor return a stream

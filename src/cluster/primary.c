@@ -740,7 +740,7 @@ static void shutdown_check(void) {
 
 static void restart_end(int err);
 
-int sl_cluster_shutdown(void (*cb)(void* arg), void* arg) {
+int sl_cluster_shutdown(sl_close_cb cb, void* arg) {
   if (!sl_cluster_is_primary()) return SL_EINVAL;
   cluster_init();
   if (primary.shutting) return SL_EBUSY;

@@ -164,7 +164,7 @@ int sl_cluster_notify_listening(int port) {
   return rc < 0 ? rc : 0;
 }
 
-int sl_cluster_on_shutdown(void (*cb)(void* arg), void* arg) {
+int sl_cluster_on_shutdown(sl_close_cb cb, void* arg) {
   worker_check();
   if (this_worker.id == 0 || cb == NULL) return SL_EINVAL;
   this_worker.shut_cb = cb;

@@ -270,9 +270,14 @@ int sl_report(int err, const char* message) {
 }
 
 void sl__ignore_sigpipe(void) {
+  static int done;
+  if (done) return;
+  done = 1;
   struct sigaction sa;
-  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
-    signal(SIGPIPE, SIG_IGN);
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
 }
 
 int sl_run(void) {

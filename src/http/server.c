@@ -1213,7 +1213,7 @@ static int conn_has_input(conn_t* c) {
   return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }
 
-void sl_http_server_close(sl_http_server_t* srv, void (*cb)(void* arg),
+void sl_http_server_close(sl_http_server_t* srv, sl_close_cb cb,
                           void* arg) {
   SL_ASSERT(!srv->closing);
   srv->closing = 1;

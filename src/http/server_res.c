@@ -404,7 +404,6 @@ static const sl_stream_hooks_t res_hooks = {
     .writev = res_writev,
     .final = res_final,
     .destroy = res_destroy,
-    .zc = &res_zc,
 };
 
 /* The exchange's response is over once its stream closed (so that its
@@ -429,6 +428,7 @@ res_t* sl__http_res_new(conn_t* c, txn_t* t) {
   if (r == NULL) return NULL;
   r->s.errors_owned = 1; /* a client that goes away is not the program's error */
   r->s.peer_quiet = 1;
+  r->s.zc = &res_zc;
   r->t = t;
   r->c = c;
   r->status = 200;

@@ -485,7 +485,7 @@ void sl_pool_stats(const sl_pool_t* p, sl_pool_stats_t* out) {
   out->queued = p->queued;
 }
 
-void sl_pool_close(sl_pool_t* p, int cancel, void (*cb)(void*), void* arg) {
+void sl_pool_close(sl_pool_t* p, int cancel, sl_close_cb cb, void* arg) {
   SL_ASSERT(!p->closing);
   p->closing = 1;
   p->close_cb = cb;

@@ -361,13 +361,12 @@ static const sl__zc_ops_t writer_zc = {.dst_fd = fs_dst_fd,
                                        .advance = fs_advance};
 
 static const sl_stream_hooks_t reader_hooks = {
-    .read = fs_read_hook, .destroy = fs_destroy_hook, .zc = &reader_zc};
+    .read = fs_read_hook, .destroy = fs_destroy_hook};
 static const sl_stream_hooks_t writer_hooks = {
     .write = fs_write_hook,
     .writev = fs_writev_hook,
     .final = fs_final_hook,
-    .destroy = fs_destroy_hook,
-    .zc = &writer_zc};
+    .destroy = fs_destroy_hook};
 
 /* --- constructors ------------------------------------------------------- */
 
@@ -384,6 +383,7 @@ static fs_t* fs_new(const char* path, const sl_file_opts_t* o, int writer) {
   fs_t* f = (fs_t*)sl__stream_new(
       writer ? SL__KIND_WRITABLE : SL__KIND_READABLE, &so, sizeof(fs_t));
   if (f == NULL) return NULL;
+  f->s.zc = writer ? &writer_zc : &reader_zc;
   f->writer = writer != 0;
   f->fd = -1;
   f->flags = o->flags ? o->flags

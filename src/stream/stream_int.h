@@ -78,6 +78,9 @@ struct sl_stream_s {
       peer_quiet : 1;
   int err;
   char* errmsg;
+  /* Zero-copy capabilities of a descriptor stream (file, socket, HTTP
+   * response), set by its constructor; NULL for every other stream. */
+  const sl__zc_ops_t* zc;
 
   struct {
     sl__ring_t buf;

@@ -339,7 +339,7 @@ static void server_closed(void* arg) {
   sl__free(srv);
 }
 
-void sl_tcp_server_close(sl_tcp_server_t* srv, void (*cb)(void* arg),
+void sl_tcp_server_close(sl_tcp_server_t* srv, sl_close_cb cb,
                          void* arg) {
   SL_ASSERT(!srv->closing);
   srv->closing = 1;

@@ -362,29 +362,17 @@ static const sl_stream_hooks_t uvs_hooks = {
     .writev = uvs_writev,
     .final = uvs_final,
     .destroy = uvs_destroy,
-    .zc = &uvs_zc,
 };
 
 /* --- construction ------------------------------------------------------- */
 
 static void free_on_close(uv_handle_t* h) { sl__free(h); }
 
-static void ignore_sigpipe(void) {
-  static int done;
-  if (done) return;
-  done = 1;
-  struct sigaction sa;
-  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-  }
-}
-
 sl_stream_t* sl__uv_stream_new(uv_stream_t* h, int flags,
                                const sl_stream_opts_t* o, size_t size) {
   SL_ASSERT(size >= sizeof(sl__uvs_t));
   SL_ASSERT(flags & (SL__UVS_READABLE | SL__UVS_WRITABLE));
-  ignore_sigpipe();
+  sl__ignore_sigpipe();
   sl_stream_opts_t so = o ? *o : (sl_stream_opts_t){0};
   so.hooks = &uvs_hooks;
   int kind = ((flags & SL__UVS_READABLE) ? SL__KIND_READABLE : 0) |
@@ -394,6 +382,7 @@ sl_stream_t* sl__uv_stream_new(uv_stream_t* h, int flags,
     uv_close((uv_handle_t*)h, free_on_close);
     return NULL;
   }
+  u->s.zc = &uvs_zc;
   u->h = h;
   h->data = u;
   u->close_fd = -1;

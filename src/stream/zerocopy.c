@@ -273,8 +273,8 @@ static void zc_account(zc_job_t* j, uint64_t n) {
   src->stats.zero_copy_bytes += n;
   dst->stats.bytes_written += n;
   dst->stats.zero_copy_bytes += n;
-  src->hooks->zc->advance(src, n);
-  dst->hooks->zc->advance(dst, n);
+  src->zc->advance(src, n);
+  dst->zc->advance(dst, n);
 }
 
 static void zc_wait_fd(zc_job_t* j);
@@ -291,8 +291,8 @@ static void zc_after_block(zc_job_t* j) {
     zc_wait_fd(j);
   } else if (j->err != 0) {
     zc_fail(j, j->err);
-  } else if (j->eof && j->left != 0 && j->src->hooks->zc->short_eof &&
-             j->src->hooks->zc->short_eof(j->src) < 0) {
+  } else if (j->eof && j->left != 0 && j->src->zc->short_eof &&
+             j->src->zc->short_eof(j->src) < 0) {
     zc_fail_recorded(j);
   } else if (j->eof || j->left == 0) {
     zc_succeed(j);
@@ -418,8 +418,8 @@ static int zc_choose(zc_job_t* j) {
  * anything else of unknown length is assumed to. */
 static int zc_over_budget(sl_stream_t* dst, int sfd, int64_t spos,
                           uint64_t left) {
-  if (dst->hooks->zc->dst_budget == NULL) return 0;
-  uint64_t budget = dst->hooks->zc->dst_budget(dst);
+  if (dst->zc->dst_budget == NULL) return 0;
+  uint64_t budget = dst->zc->dst_budget(dst);
   if (budget == UINT64_MAX) return 0;
   struct stat st;
   if (left == UINT64_MAX && spos >= 0 && fstat(sfd, &st) == 0 &&
@@ -435,8 +435,8 @@ static void zc_try_start(zc_job_t* j) {
   int64_t spos = -1, dpos = -1;
   uint64_t left = UINT64_MAX;
   int kind = 0;
-  int sfd = src->hooks->zc->src_fd(src, &spos, &left);
-  int dfd = sfd >= 0 ? dst->hooks->zc->dst_fd(dst, &dpos, &kind) : sfd;
+  int sfd = src->zc->src_fd(src, &spos, &left);
+  int dfd = sfd >= 0 ? dst->zc->dst_fd(dst, &dpos, &kind) : sfd;
   if (sfd == SL_EAGAIN || dfd == SL_EAGAIN || src->destroyed ||
       dst->destroyed) {
     /* Not open yet (sl__zc_ready() follows), or closing (the close
@@ -483,8 +483,8 @@ static int zc_has_consumer(const sl_stream_t* s) {
  * without anyone noticing: nothing buffered or being read on the source, no
  * other consumer, and nothing queued on the destination. */
 static int zc_eligible(const sl_stream_t* src, const sl_stream_t* dst) {
-  const sl__zc_ops_t* so = src->hooks->zc;
-  const sl__zc_ops_t* dops = dst->hooks->zc;
+  const sl__zc_ops_t* so = src->zc;
+  const sl__zc_ops_t* dops = dst->zc;
   if (so == NULL || so->src_fd == NULL || dops == NULL || dops->dst_fd == NULL)
     return 0;
   if (src->destroyed || dst->destroyed || src->r.ended || src->r.zc_active ||

@@ -281,7 +281,7 @@ TEST(uvs_destroy_with_write_in_flight) {
   /* Once the write is in flight (a loop turn), destroy. */
   uv_run(sl_loop(), UV_RUN_NOWAIT);
   ASSERT_EQ(cb_err, 1);
-  const sl__zc_ops_t* zc = w->hooks->zc;
+  const sl__zc_ops_t* zc = w->zc;
   int64_t pos;
   int kind = 0;
   ASSERT_EQ(zc->dst_fd(w, &pos, &kind), p[1]);

@@ -439,7 +439,7 @@ TEST(tcp_no_delay) {
 /* --- the wrapper's internal API ----------------------------------------- */
 
 static void zc_conn(sl_tcp_server_t* srv, sl_stream_t* conn, void* arg) {
-  const sl__zc_ops_t* zc = conn->hooks->zc;
+  const sl__zc_ops_t* zc = conn->zc;
   int64_t pos = 0;
   uint64_t rem = 0;
   int kind = 0;
@@ -460,7 +460,7 @@ TEST(uvs_tcp_handle_and_zc_caps) {
   ASSERT_EQ(h->type, UV_TCP);
   int64_t pos;
   int kind;
-  ASSERT_EQ(c->hooks->zc->dst_fd(c, &pos, &kind), SL_EAGAIN); /* connecting */
+  ASSERT_EQ(c->zc->dst_fd(c, &pos, &kind), SL_EAGAIN); /* connecting */
   sl_stream_t* plain = sl_duplex_new(NULL);
   ASSERT(sl__uv_stream_handle(plain) == NULL);
   sl_stream_destroy(plain, 0);

@@ -350,13 +350,13 @@ static void sink_destroy(sl_stream_t* s, int err) {
 }
 static const sl__zc_ops_t sink_zc = {.dst_fd = sink_dst_fd,
                                      .advance = sink_advance};
-static const sl_stream_hooks_t sink_hooks = {.destroy = sink_destroy,
-                                             .zc = &sink_zc};
+static const sl_stream_hooks_t sink_hooks = {.destroy = sink_destroy};
 
 static sl_stream_t* sock_sink(int fd) {
   sl_stream_opts_t o = {.hooks = &sink_hooks, .name = "127.0.0.1:9"};
   sock_sink_t* k = (sock_sink_t*)sl__stream_new(SL__KIND_WRITABLE, &o,
                                                 sizeof *k);
+  k->s.zc = &sink_zc;
   k->fd = fd;
   return &k->s;
 }
