@@ -34,9 +34,13 @@ typedef struct {
  * fills one 64 KiB chunk per call and pushes it. */
 static void gen_read(sl_stream_t* s, size_t hint) {
   gen_t* g = sl_stream_data(s);
-  static const char* paths[] = {"/", "/index.html", "/api/items",
-                                "/static/app.js", "/video/intro.mp4",
-                                "/api/login", "/favicon.ico"};
+  static const char* paths[] = {"/",
+                                "/index.html",
+                                "/api/items",
+                                "/static/app.js",
+                                "/video/intro.mp4",
+                                "/api/login",
+                                "/favicon.ico"};
   static const int codes[] = {200, 200, 200, 304, 404, 206, 500};
   size_t cap = 64 * 1024;
   sl_chunk_t* c = sl_chunk_new(cap);
@@ -91,10 +95,11 @@ static void on_compressed(int err, const sl_pipeline_result_t* pr, void* arg) {
     d->compressed = (uint64_t)ftell(f);
     fclose(f);
   }
-  printf("generated %.0f MiB of log -> gzip -> %s: %.1f MiB (%.1f%%) "
-         "in %.2f s, %.0f MB/s\n",
-         d->size / 1048576.0, d->out, d->compressed / 1048576.0,
-         100.0 * d->compressed / d->size, secs, d->size / secs / 1e6);
+  printf(
+      "generated %.0f MiB of log -> gzip -> %s: %.1f MiB (%.1f%%) "
+      "in %.2f s, %.0f MB/s\n",
+      d->size / 1048576.0, d->out, d->compressed / 1048576.0,
+      100.0 * d->compressed / d->size, secs, d->size / secs / 1e6);
   static const sl_stream_hooks_t counter = {.write = count_write};
   sl_stream_opts_t co = {.hooks = &counter, .data = &verified};
   d->start = sl_hrtime();
@@ -105,18 +110,21 @@ static void on_compressed(int err, const sl_pipeline_result_t* pr, void* arg) {
 static void on_verified(int err, const sl_pipeline_result_t* pr, void* arg) {
   demo_t* d = arg;
   if (err != 0) {
-    fprintf(stderr, "sluice demo: verify stage %d: %s\n", pr->stage, pr->message);
+    fprintf(stderr, "sluice demo: verify stage %d: %s\n", pr->stage,
+            pr->message);
     d->status = 1;
     return;
   }
   double secs = (sl_hrtime() - d->start) / 1e9;
-  printf("read back through gunzip: %" PRIu64 " bytes (%s) in %.2f s, "
+  printf("read back through gunzip: %" PRIu64
+         " bytes (%s) in %.2f s, "
          "%.0f MB/s\n",
          verified, verified == d->size ? "all of them" : "MISMATCH", secs,
          verified / secs / 1e6);
-  printf("peak RSS %.1f MiB for %.0f MiB of data: streams hold only their "
-         "high-water marks\n",
-         sl_peak_rss() / 1048576.0, d->size / 1048576.0);
+  printf(
+      "peak RSS %.1f MiB for %.0f MiB of data: streams hold only their "
+      "high-water marks\n",
+      sl_peak_rss() / 1048576.0, d->size / 1048576.0);
   if (verified != d->size) d->status = 1;
 }
 
@@ -130,8 +138,8 @@ static int demo(int argc, char** argv) {
   }
   gen_t g = {.total = d.size};
   static const sl_stream_hooks_t gen_hooks = {.read = gen_read};
-  sl_stream_opts_t go = {.hooks = &gen_hooks, .data = &g,
-                         .high_water_mark = 64 * 1024};
+  sl_stream_opts_t go = {
+      .hooks = &gen_hooks, .data = &g, .high_water_mark = 64 * 1024};
   d.start = sl_hrtime();
   sl_pipeline(on_compressed, &d, sl_readable_new(&go), sl_gzip(NULL),
               sl_file_writer(d.out, NULL));
@@ -178,11 +186,11 @@ static void notify_reloading(void) {
  * or Kubernetes stops sending before the drain; /healthz answers while
  * the process lives. */
 static struct {
-  const char* host;    /* --admin-host; NULL: 127.0.0.1 */
-  int port;            /* 0: no admin server */
+  const char* host; /* --admin-host; NULL: 127.0.0.1 */
+  int port;         /* 0: no admin server */
   sl_http_server_t* srv;
   int ready, stopping, single;
-  sl_timer_t* lag;     /* one process: its own event-loop lag probe */
+  sl_timer_t* lag; /* one process: its own event-loop lag probe */
   uint64_t lag_due_ns;
   double lag_max_ms;
 } admin;
@@ -208,76 +216,96 @@ typedef struct {
  * wants them contiguous), one label set per worker. */
 static void metrics_http(text_t* t, const source_t* s, size_t n) {
   static const char* cls[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-  text_add(t, "# HELP sluice_http_requests_total HTTP requests received.\n"
-              "# TYPE sluice_http_requests_total counter\n");
+  text_add(t,
+           "# HELP sluice_http_requests_total HTTP requests received.\n"
+           "# TYPE sluice_http_requests_total counter\n");
   for (size_t i = 0; i < n; i++)
-    text_add(t, "sluice_http_requests_total{worker=\"%d\",pid=\"%d\"} %"
-             PRIu64 "\n", s[i].id, s[i].pid, s[i].l.requests);
-  text_add(t, "# HELP sluice_http_responses_total HTTP exchanges ended, by "
-              "status class.\n# TYPE sluice_http_responses_total counter\n");
+    text_add(
+        t, "sluice_http_requests_total{worker=\"%d\",pid=\"%d\"} %" PRIu64 "\n",
+        s[i].id, s[i].pid, s[i].l.requests);
+  text_add(t,
+           "# HELP sluice_http_responses_total HTTP exchanges ended, by "
+           "status class.\n# TYPE sluice_http_responses_total counter\n");
   for (size_t i = 0; i < n; i++)
     for (int c = 0; c < 5; c++)
-      text_add(t, "sluice_http_responses_total{worker=\"%d\",pid=\"%d\","
-               "class=\"%s\"} %" PRIu64 "\n", s[i].id, s[i].pid, cls[c],
-               s[i].l.responses[c]);
-  text_add(t, "# HELP sluice_http_response_bytes_total Response body "
-              "bytes.\n# TYPE sluice_http_response_bytes_total counter\n");
+      text_add(t,
+               "sluice_http_responses_total{worker=\"%d\",pid=\"%d\","
+               "class=\"%s\"} %" PRIu64 "\n",
+               s[i].id, s[i].pid, cls[c], s[i].l.responses[c]);
+  text_add(t,
+           "# HELP sluice_http_response_bytes_total Response body "
+           "bytes.\n# TYPE sluice_http_response_bytes_total counter\n");
   for (size_t i = 0; i < n; i++)
-    text_add(t, "sluice_http_response_bytes_total{worker=\"%d\",pid=\"%d\"}"
-             " %" PRIu64 "\n", s[i].id, s[i].pid, s[i].l.bytes_sent);
-  text_add(t, "# HELP sluice_open_connections Connections open now.\n"
-              "# TYPE sluice_open_connections gauge\n");
+    text_add(t,
+             "sluice_http_response_bytes_total{worker=\"%d\",pid=\"%d\"}"
+             " %" PRIu64 "\n",
+             s[i].id, s[i].pid, s[i].l.bytes_sent);
+  text_add(t,
+           "# HELP sluice_open_connections Connections open now.\n"
+           "# TYPE sluice_open_connections gauge\n");
   for (size_t i = 0; i < n; i++)
-    text_add(t, "sluice_open_connections{worker=\"%d\",pid=\"%d\"} %" PRIu64
-             "\n", s[i].id, s[i].pid, s[i].l.connections);
+    text_add(t,
+             "sluice_open_connections{worker=\"%d\",pid=\"%d\"} %" PRIu64 "\n",
+             s[i].id, s[i].pid, s[i].l.connections);
 }
 
 static void metrics_process(text_t* t, const source_t* s, size_t n) {
-  text_add(t, "# HELP sluice_resident_memory_bytes Resident set size.\n"
-              "# TYPE sluice_resident_memory_bytes gauge\n");
+  text_add(t,
+           "# HELP sluice_resident_memory_bytes Resident set size.\n"
+           "# TYPE sluice_resident_memory_bytes gauge\n");
   for (size_t i = 0; i < n; i++)
-    text_add(t, "sluice_resident_memory_bytes{worker=\"%d\",pid=\"%d\"} %"
-             PRIu64 "\n", s[i].id, s[i].pid, s[i].l.rss_bytes);
-  text_add(t, "# HELP sluice_event_loop_lag_seconds The longest event-loop "
-              "delay in the last report interval.\n"
-              "# TYPE sluice_event_loop_lag_seconds gauge\n");
+    text_add(t,
+             "sluice_resident_memory_bytes{worker=\"%d\",pid=\"%d\"} %" PRIu64
+             "\n",
+             s[i].id, s[i].pid, s[i].l.rss_bytes);
+  text_add(t,
+           "# HELP sluice_event_loop_lag_seconds The longest event-loop "
+           "delay in the last report interval.\n"
+           "# TYPE sluice_event_loop_lag_seconds gauge\n");
   for (size_t i = 0; i < n; i++)
-    text_add(t, "sluice_event_loop_lag_seconds{worker=\"%d\",pid=\"%d\"} "
-             "%.6f\n", s[i].id, s[i].pid, s[i].l.loop_lag_ms / 1000);
+    text_add(t,
+             "sluice_event_loop_lag_seconds{worker=\"%d\",pid=\"%d\"} "
+             "%.6f\n",
+             s[i].id, s[i].pid, s[i].l.loop_lag_ms / 1000);
 }
 
 static void metrics_duration(text_t* t, const source_t* s, size_t n) {
   const char* m = "sluice_http_request_duration_seconds";
-  text_add(t, "# HELP %s From the request head to the end of the "
-              "response.\n# TYPE %s histogram\n", m, m);
+  text_add(t,
+           "# HELP %s From the request head to the end of the "
+           "response.\n# TYPE %s histogram\n",
+           m, m);
   for (size_t i = 0; i < n; i++) {
     uint64_t cum = 0;
     for (int b = 0; b < SL_DURATION_BUCKETS; b++) {
       cum += s[i].l.duration_buckets[b];
-      text_add(t, "%s_bucket{worker=\"%d\",pid=\"%d\",le=\"%g\"} %" PRIu64
-               "\n", m, s[i].id, s[i].pid, sl_load_bucket_le(b), cum);
+      text_add(t, "%s_bucket{worker=\"%d\",pid=\"%d\",le=\"%g\"} %" PRIu64 "\n",
+               m, s[i].id, s[i].pid, sl_load_bucket_le(b), cum);
     }
     cum += s[i].l.duration_over;
-    text_add(t, "%s_bucket{worker=\"%d\",pid=\"%d\",le=\"+Inf\"} %" PRIu64
+    text_add(t,
+             "%s_bucket{worker=\"%d\",pid=\"%d\",le=\"+Inf\"} %" PRIu64
              "\n%s_sum{worker=\"%d\",pid=\"%d\"} %.6f\n"
-             "%s_count{worker=\"%d\",pid=\"%d\"} %" PRIu64 "\n", m, s[i].id,
-             s[i].pid, cum, m, s[i].id, s[i].pid, s[i].l.duration_sum_s, m,
-             s[i].id, s[i].pid, cum);
+             "%s_count{worker=\"%d\",pid=\"%d\"} %" PRIu64 "\n",
+             m, s[i].id, s[i].pid, cum, m, s[i].id, s[i].pid,
+             s[i].l.duration_sum_s, m, s[i].id, s[i].pid, cum);
   }
 }
 
 static void metrics_cluster(text_t* t) {
   sl_cluster_stats_t st;
   sl_cluster_stats(&st);
-  text_add(t, "# HELP sluice_workers Worker processes alive.\n"
-              "# TYPE sluice_workers gauge\nsluice_workers %zu\n"
-              "# HELP sluice_worker_restarts_total Workers replaced after "
-              "they died.\n# TYPE sluice_worker_restarts_total counter\n"
-              "sluice_worker_restarts_total %" PRIu64 "\n"
-              "# HELP sluice_worker_crashes_total Workers that died on their "
-              "own.\n# TYPE sluice_worker_crashes_total counter\n"
-              "sluice_worker_crashes_total %" PRIu64 "\n", st.alive,
-              st.restarts, st.crashes);
+  text_add(t,
+           "# HELP sluice_workers Worker processes alive.\n"
+           "# TYPE sluice_workers gauge\nsluice_workers %zu\n"
+           "# HELP sluice_worker_restarts_total Workers replaced after "
+           "they died.\n# TYPE sluice_worker_restarts_total counter\n"
+           "sluice_worker_restarts_total %" PRIu64
+           "\n"
+           "# HELP sluice_worker_crashes_total Workers that died on their "
+           "own.\n# TYPE sluice_worker_crashes_total counter\n"
+           "sluice_worker_crashes_total %" PRIu64 "\n",
+           st.alive, st.restarts, st.crashes);
 }
 
 /* The page: the workers' latest load reports in a cluster (a worker
@@ -313,7 +341,8 @@ static void on_admin(sl_stream_t* req, sl_stream_t* res, void* arg) {
     sl_http_respond(res, 200, "text/plain", "ok\n", 3);
   } else if (strcmp(p, "/readyz") == 0) {
     const char* why = admin.stopping ? "stopping\n"
-                      : !admin.ready ? "starting\n" : "ready\n";
+                      : !admin.ready ? "starting\n"
+                                     : "ready\n";
     sl_http_respond(res, admin.ready && !admin.stopping ? 200 : 503,
                     "text/plain", why, strlen(why));
   } else if (strcmp(p, "/metrics") == 0) {
@@ -343,8 +372,7 @@ static void on_lag_probe(sl_timer_t* t, void* arg) {
 static int admin_start(const char* host, int single) {
   if (admin.port == 0) return 0;
   if (host == NULL) host = "127.0.0.1";
-  sl_http_server_opts_t o = {.host = host, .port = admin.port,
-                             .unmetered = 1};
+  sl_http_server_opts_t o = {.host = host, .port = admin.port, .unmetered = 1};
   int err = sl_http_listen(&o, on_admin, NULL, &admin.srv);
   if (err != 0) {
     fprintf(stderr, "sluice serve: --admin-port: %s: %s %s:%d\n",
@@ -461,8 +489,10 @@ static void on_deadline(sl_timer_t* t, void* arg) {
     conns += j == i;
   }
   if (conns == 0) return;
-  fprintf(stderr, "sluice serve: the %g s shutdown deadline cut %zu "
-          "connection%s\n", drain_seconds, conns, conns == 1 ? "" : "s");
+  fprintf(stderr,
+          "sluice serve: the %g s shutdown deadline cut %zu "
+          "connection%s\n",
+          drain_seconds, conns, conns == 1 ? "" : "s");
   shutdown_cut = 1;
   while (sv->nfl > 0) /* on_res_close removes each (it runs later) */
     sl_stream_destroy(sv->fl[--sv->nfl].res, SL_ECANCELED);
@@ -573,8 +603,10 @@ static int user_check(void) {
   run_as.uid = pw->pw_uid;
   run_as.gid = pw->pw_gid;
   if (geteuid() != 0 && geteuid() != run_as.uid) {
-    fprintf(stderr, "sluice serve: --user %s needs root (running as uid "
-            "%d)\n", run_as.name, (int)geteuid());
+    fprintf(stderr,
+            "sluice serve: --user %s needs root (running as uid "
+            "%d)\n",
+            run_as.name, (int)geteuid());
     return 2;
   }
   return 0;
@@ -584,13 +616,16 @@ static int user_check(void) {
  * leave root's groups), and a check that root cannot come back. Returns
  * 0, or 1 having said what failed. */
 static int user_drop(void) {
-  if (run_as.name == NULL || (geteuid() == run_as.uid && getegid() ==
-                              run_as.gid && geteuid() != 0))
+  if (run_as.name == NULL ||
+      (geteuid() == run_as.uid && getegid() == run_as.gid && geteuid() != 0))
     return 0;
   const char* step = NULL;
-  if (setgroups(1, &run_as.gid) != 0) step = "setgroups";
-  else if (setgid(run_as.gid) != 0) step = "setgid";
-  else if (setuid(run_as.uid) != 0) step = "setuid";
+  if (setgroups(1, &run_as.gid) != 0)
+    step = "setgroups";
+  else if (setgid(run_as.gid) != 0)
+    step = "setgid";
+  else if (setuid(run_as.uid) != 0)
+    step = "setuid";
   else if (run_as.uid != 0 && setuid(0) == 0) {
     step = "root is still reachable after setuid";
     errno = EPERM;
@@ -628,9 +663,8 @@ static int serve_worker(serve_t* sv, const char* dir,
                         sl_http_server_opts_t* so) {
   int err = sl_http_listen(so, on_request, sv, &sv->srv);
   if (err != 0) {
-    fprintf(stderr, "sluice serve: worker %d: %s: %s %s:%d\n",
-            (int)getpid(), sl_err_name(err), sl_strerror(err), so->host,
-            so->port);
+    fprintf(stderr, "sluice serve: worker %d: %s: %s %s:%d\n", (int)getpid(),
+            sl_err_name(err), sl_strerror(err), so->host, so->port);
     return 78; /* the fatal code: not replaced */
   }
   if (user_drop() != 0) exit(78); /* not as root: stop, not replaced */
@@ -676,8 +710,10 @@ static void on_worker_listening(const sl_cluster_event_t* ev, void* arg) {
 static void on_fatal_start(void) {
   if (banner.serving || banner.failed) return;
   banner.failed = 1;
-  fprintf(stderr, "sluice serve: not serving: no worker could listen on "
-          "%s:%d\n", banner.host, banner.port);
+  fprintf(stderr,
+          "sluice serve: not serving: no worker could listen on "
+          "%s:%d\n",
+          banner.host, banner.port);
   sl_cluster_shutdown(on_cluster_down, NULL);
 }
 
@@ -702,8 +738,10 @@ static void forward_reopen(int signum, void* arg) {
   for (size_t i = 0; i < n && i < 1024; i++)
     if (strcmp(sl_worker_state(ws[i]), "dead") != 0)
       kill(sl_worker_pid(ws[i]), signum);
-  fprintf(stderr, "sluice serve: SIGUSR1, %zu workers reopen their log "
-          "files\n", n);
+  fprintf(stderr,
+          "sluice serve: SIGUSR1, %zu workers reopen their log "
+          "files\n",
+          n);
 }
 
 /* SIGUSR2: one line per worker with its latest load report ("-" before
@@ -719,8 +757,7 @@ static void print_stats(int signum, void* arg) {
            (int)sl_worker_pid(ws[i]), sl_worker_state(ws[i]));
     if (sl_worker_load(ws[i], &l) == 0)
       printf("requests %" PRIu64 " conns %" PRIu64 " rss %.1f lag %.1f\n",
-             l.requests, l.connections, l.rss_bytes / 1048576.0,
-             l.loop_lag_ms);
+             l.requests, l.connections, l.rss_bytes / 1048576.0, l.loop_lag_ms);
     else
       printf("requests - conns - rss - lag -\n");
   }
@@ -747,10 +784,12 @@ static void on_restart_done(int err, void* arg) {
     printf("Rolling restart done (%" PRIu64 " workers)\n",
            st.retired - retired_before);
   else if (err == 0)
-    printf("Rolling restart finished with cuts (%" PRIu64 " workers "
-           "replaced; %" PRIu64 " killed at the %g s drain deadline, %"
-           PRIu64 " connection%s cut)\n", st.retired - retired_before, cut,
-           drain_seconds, conns, conns == 1 ? "" : "s");
+    printf("Rolling restart finished with cuts (%" PRIu64
+           " workers "
+           "replaced; %" PRIu64 " killed at the %g s drain deadline, %" PRIu64
+           " connection%s cut)\n",
+           st.retired - retired_before, cut, drain_seconds, conns,
+           conns == 1 ? "" : "s");
   else
     printf("Rolling restart failed: %s\n", sl_strerror(err));
   fflush(stdout);
@@ -769,8 +808,9 @@ static void on_sighup(int signum, void* arg) {
   int rc = sl_cluster_restart(on_restart_done, NULL);
   if (rc == 0) notify_reloading();
   if (rc == SL_EBUSY)
-    printf("Rolling restart not started: a restart or shutdown is under "
-           "way\n");
+    printf(
+        "Rolling restart not started: a restart or shutdown is under "
+        "way\n");
   else if (rc != 0)
     printf("Rolling restart failed: %s\n", sl_strerror(rc));
   fflush(stdout);
@@ -783,9 +823,10 @@ static void on_cluster_down(void* arg) {
   sl_cluster_stats_t st;
   sl_cluster_stats(&st);
   if (st.cut_connections > cut_conns_before || st.cut > cut_before) {
-    fprintf(stderr, "sluice serve: the %g s shutdown deadline cut %" PRIu64
-            " connection%s (%" PRIu64 " worker%s killed)\n", drain_seconds,
-            st.cut_connections - cut_conns_before,
+    fprintf(stderr,
+            "sluice serve: the %g s shutdown deadline cut %" PRIu64
+            " connection%s (%" PRIu64 " worker%s killed)\n",
+            drain_seconds, st.cut_connections - cut_conns_before,
             st.cut_connections - cut_conns_before == 1 ? "" : "s",
             st.cut - cut_before, st.cut - cut_before == 1 ? "" : "s");
     shutdown_cut = 1;
@@ -826,16 +867,16 @@ static void primary_signals(int on) {
  * the dead ones, restarts them on SIGHUP, prints their load on SIGUSR2
  * and on SIGINT or SIGTERM shuts them down gracefully; exits 0 once they
  * are gone. */
-static int serve_primary(int workers, sl_cluster_sched_t sched,
-                         const char* dir, const sl_http_server_opts_t* so) {
+static int serve_primary(int workers, sl_cluster_sched_t sched, const char* dir,
+                         const sl_http_server_opts_t* so) {
   /* 0 is "no deadline" here, where the library's 0 is its default. */
   uint64_t drain_ms = (uint64_t)(drain_seconds * 1000 + 0.5);
   sl_cluster_opts_t o = {.workers = workers < 0 ? 0 : workers,
                          .sched = sched,
-                         .shutdown_timeout_ms =
-                             drain_seconds == 0 ? SL_CLUSTER_NO_DEADLINE
-                             : drain_ms == 0    ? 1
-                                                : drain_ms};
+                         .shutdown_timeout_ms = drain_seconds == 0
+                                                    ? SL_CLUSTER_NO_DEADLINE
+                                                : drain_ms == 0 ? 1
+                                                                : drain_ms};
   sl_cluster_setup(&o);
   sl_cluster_on(SL_CLUSTER_EXIT, on_worker_exit, NULL);
   sl_cluster_on(SL_CLUSTER_LISTENING, on_worker_listening, NULL);
@@ -1043,8 +1084,9 @@ static int serve_log_option(const char* o, const char* v, serve_args_t* a,
       return bad_value(o, v, "combined, json or sluice");
   } else if (strcmp(o, "--trust-proxy") == 0) {
     if (!proxies_ok(v))
-      return bad_value(o, v, "comma-separated addresses or CIDRs, at most "
-                             "32");
+      return bad_value(o, v,
+                       "comma-separated addresses or CIDRs, at most "
+                       "32");
     so->trusted_proxies = v;
   } else if (strcmp(o, "--index") == 0) {
     if (v[0] == '\0' || strchr(v, '/') != NULL)
@@ -1113,10 +1155,10 @@ static int serve_option(int argc, char** argv, int* i, serve_args_t* a,
 static int serve_parse(int argc, char** argv, serve_args_t* a,
                        sl_http_server_opts_t* so) {
   static const char* const valued[] = {
-      "--port",       "-p",          "--workers",    "--sched",
-      "--host",       "--dotfiles",  "--shutdown-timeout",
-      "--index",      "--access-log", "--log-format", "--trust-proxy",
-      "--user",       "--admin-port", "--admin-host"};
+      "--port",       "-p",           "--workers",          "--sched",
+      "--host",       "--dotfiles",   "--shutdown-timeout", "--index",
+      "--access-log", "--log-format", "--trust-proxy",      "--user",
+      "--admin-port", "--admin-host"};
   for (int i = 0; i < argc; i++) {
     const char* o = argv[i];
     int rc = -1, known = 0;
@@ -1172,7 +1214,8 @@ static int serve_single(serve_t* sv, const char* dir,
 static int serve(int argc, char** argv) {
   serve_args_t a = {0};
   drain_seconds = 60;
-  sl_http_server_opts_t so = {.host = "127.0.0.1", .port = 8080,
+  sl_http_server_opts_t so = {.host = "127.0.0.1",
+                              .port = 8080,
                               .access_log = 1,
                               .access_log_format = SL_ACCESS_LOG_COMBINED};
   int rc = serve_parse(argc, argv, &a, &so);
@@ -1189,8 +1232,9 @@ static int serve(int argc, char** argv) {
     return 2;
   }
   if (a.dir == NULL && (a.dir = find_site()) == NULL) {
-    fprintf(stderr, "sluice serve: the demo site was not found (set "
-                    "SLUICE_SITE or give a DIR)\n");
+    fprintf(stderr,
+            "sluice serve: the demo site was not found (set "
+            "SLUICE_SITE or give a DIR)\n");
     return 1;
   }
   serve_t sv = {0};
@@ -1235,8 +1279,8 @@ static int version(void) {
 
 int main(int argc, char** argv) {
   sl_init(argc, argv);
-  if (argc >= 2 && (strcmp(argv[1], "--version") == 0 ||
-                    strcmp(argv[1], "-V") == 0))
+  if (argc >= 2 &&
+      (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0))
     return version();
   if (argc >= 2 && strcmp(argv[1], "serve") == 0)
     return serve(argc - 2, argv + 2);

@@ -24,9 +24,9 @@ static void crash(sl_stream_t* res, int err, void* arg) {
 static void handle(sl_stream_t* req, sl_stream_t* res, void* arg) {
   (void)arg;
   int die = strcmp(sl_http_url(req), "/crash") == 0;
-  sl_chunk_t* body = die ? sl_chunk_str("crashing\n")
-                         : sl_chunk_printf("Worker %d handled the request\n",
-                                           (int)getpid());
+  sl_chunk_t* body =
+      die ? sl_chunk_str("crashing\n")
+          : sl_chunk_printf("Worker %d handled the request\n", (int)getpid());
   if (die) sl_http_set_header(res, "Connection", "close");
   sl_stream_end(res, body, die ? crash : NULL, NULL);
   sl_chunk_unref(body);

@@ -29,8 +29,8 @@ static void handle(sl_stream_t* req, sl_stream_t* res, void* arg) {
   printf("worker %d pid %d %s %s\n", sl_cluster_worker_id(), (int)getpid(),
          sl_http_method(req), sl_http_url(req));
   fflush(stdout);
-  sl_chunk_t* body = sl_chunk_printf("Worker %d handled the request\n",
-                                     (int)getpid());
+  sl_chunk_t* body =
+      sl_chunk_printf("Worker %d handled the request\n", (int)getpid());
   sl_stream_end(res, body, NULL, NULL);
   sl_chunk_unref(body);
 }
@@ -79,8 +79,9 @@ int main(int argc, char** argv) {
                sl_cluster_sched_parse(argv[i + 1], &o.sched) == 0) {
       i++;
     } else {
-      fprintf(stderr, "usage: cluster-distribution [--port P] [--workers N] "
-                      "[--sched reuseport|rr|shared]\n");
+      fprintf(stderr,
+              "usage: cluster-distribution [--port P] [--workers N] "
+              "[--sched reuseport|rr|shared]\n");
       return 2;
     }
   }

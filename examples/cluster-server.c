@@ -15,7 +15,7 @@
  * "[<sl_now_ms()>] " under --timestamps. Workers print "Worker <pid>
  * started".
  *
- * Lines: 37 of C like for like (85 in all) against the manual's 21 of JS: 1.8x */
+ * Lines: 38 of C like for like (90 in all) against the manual's 21 of JS: 1.8x */
 #include <sluice.h>
 #include <unistd.h>
 /* extra: for the command line and the timestamps */
@@ -42,8 +42,10 @@ static void answer_later(sl_timer_t* t, void* held) {
 }
 
 static void restarted(int err, void* arg) {
-  if (err == 0) say("Rolling restart done");
-  else say("Rolling restart failed: %s", sl_strerror(err));
+  if (err == 0)
+    say("Rolling restart done");
+  else
+    say("Rolling restart failed: %s", sl_strerror(err));
 }
 
 static int parse_args(int argc, char** argv, int* port, sl_cluster_opts_t* o) {
@@ -58,8 +60,10 @@ static int parse_args(int argc, char** argv, int* port, sl_cluster_opts_t* o) {
     } else if (strcmp(argv[i], "--timestamps") == 0) {
       timestamps = 1;
     } else {
-      fputs("usage: cluster-server [--port P] [--workers N] "
-            "[--sched reuseport|rr|shared] [--timestamps]\n", stderr);
+      fputs(
+          "usage: cluster-server [--port P] [--workers N] "
+          "[--sched reuseport|rr|shared] [--timestamps]\n",
+          stderr);
       return 2;
     }
   }
@@ -91,7 +95,8 @@ static void on_event(const sl_cluster_event_t* ev, void* arg) {
 int main(int argc, char** argv) {
   sl_init(argc, argv); /* in a worker, sl_cluster_is_primary() is 0 */
   int port = 3000;
-  sl_cluster_opts_t o = {.handle_signals = 1, .shutdown_timeout_ms = 5000,
+  sl_cluster_opts_t o = {.handle_signals = 1,
+                         .shutdown_timeout_ms = 5000,
                          .on_restart = restarted};
   if (parse_args(argc, argv, &port, &o) != 0) return 2; /* extra */
   if (sl_cluster_is_primary()) {

@@ -25,8 +25,8 @@ static void handle(sl_stream_t* req, sl_stream_t* res, void* arg) {
   (void)req;
   (void)arg;
   requests++;
-  sl_chunk_t* body = sl_chunk_printf("Worker %d handled the request\n",
-                                     (int)getpid());
+  sl_chunk_t* body =
+      sl_chunk_printf("Worker %d handled the request\n", (int)getpid());
   sl_stream_end(res, body, NULL, NULL);
   sl_chunk_unref(body);
 }
@@ -37,8 +37,8 @@ static void report(sl_timer_t* t, void* arg) {
   char msg[160];
   int n = snprintf(msg, sizeof msg,
                    "{\"pid\":%d,\"requests\":%llu,\"rss\":%llu,"
-                   "\"uptime_ms\":%llu}", (int)getpid(),
-                   (unsigned long long)requests,
+                   "\"uptime_ms\":%llu}",
+                   (int)getpid(), (unsigned long long)requests,
                    (unsigned long long)sl_rss(),
                    (unsigned long long)(sl_now_ms() - started_ms));
   sl_channel_send(sl_parent(), msg, (size_t)n, -1);
@@ -104,8 +104,9 @@ int main(int argc, char** argv) {
                atoi(argv[i + 1]) > 0) {
       interval_ms = (uint64_t)atoi(argv[++i]);
     } else {
-      fprintf(stderr, "usage: cluster-stats [--port P] [--workers N] "
-                      "[--interval-ms MS]\n");
+      fprintf(stderr,
+              "usage: cluster-stats [--port P] [--workers N] "
+              "[--interval-ms MS]\n");
       return 2;
     }
   }

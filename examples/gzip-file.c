@@ -23,14 +23,14 @@ static void done(int err, const sl_pipeline_result_t* r, void* arg) {
 
 /* extra: the command line */
 static int usage(const char* why, const char* arg) {
-  if (why != NULL) fprintf(stderr, "gzip-file: %s%s%s\n", why, arg ? arg : "",
-                           arg ? "'" : "");
+  if (why != NULL)
+    fprintf(stderr, "gzip-file: %s%s%s\n", why, arg ? arg : "", arg ? "'" : "");
   fputs("usage: gzip-file SRC [DST] [--level 1-9]\n", stderr);
   return 2;
 }
 
-static int parse_args(int argc, char** argv, const char** src,
-                      const char** dst, sl_zlib_opts_t* zo) {
+static int parse_args(int argc, char** argv, const char** src, const char** dst,
+                      sl_zlib_opts_t* zo) {
   for (int i = 1; i < argc; i++) {
     char* end;
     if (strcmp(argv[i], "--level") == 0) {

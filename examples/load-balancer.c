@@ -21,8 +21,9 @@ static void task_on_message(sl_channel_t* ch, const sl_child_event_t* ev,
   volatile int64_t sum = 0;
   for (int64_t i = 0; i < n; i++) sum += i;
   char out[96];
-  int len = snprintf(out, sizeof out, "{\"id\":%lld,\"pid\":%d,\"result\":%lld}",
-                     (long long)id, (int)getpid(), (long long)sum);
+  int len =
+      snprintf(out, sizeof out, "{\"id\":%lld,\"pid\":%d,\"result\":%lld}",
+               (long long)id, (int)getpid(), (long long)sum);
   sl_channel_send(ch, out, (size_t)len, -1);
 }
 
@@ -70,8 +71,8 @@ int main(int argc, char** argv) {
     fprintf(stderr, "usage: load-balancer [--workers N] [--tasks M]\n");
     return 2;
   }
-  sl_pool_opts_t o = {.workers = workers, .queue_max = (size_t)tasks + 1,
-                      .entry = "lb_worker"};
+  sl_pool_opts_t o = {
+      .workers = workers, .queue_max = (size_t)tasks + 1, .entry = "lb_worker"};
   sl_pool_t* pool;
   int rc = sl_pool_new(&o, &pool);
   if (rc != 0) {

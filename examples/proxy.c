@@ -40,7 +40,7 @@ typedef struct {
   sl_stream_t* out;  /* to the target */
   sl_stream_t* tres; /* from the target (a reference), once it answers */
   int refs;
-  char line[256];    /* "GET /path", for the log */
+  char line[256]; /* "GET /path", for the log */
 } px_t;
 
 static void px_unref(px_t* p) {
@@ -54,10 +54,15 @@ static void px_unref(px_t* p) {
 /* Hop-by-hop headers (RFC 9110 7.6.1), and any the Connection header
  * names, belong to one connection and are not forwarded. */
 static int is_hop(const char* name, const char* connection) {
-  static const char* const hop[] = {
-      "connection", "keep-alive", "proxy-connection", "te", "trailer",
-      "transfer-encoding", "upgrade", "proxy-authenticate",
-      "proxy-authorization"};
+  static const char* const hop[] = {"connection",
+                                    "keep-alive",
+                                    "proxy-connection",
+                                    "te",
+                                    "trailer",
+                                    "transfer-encoding",
+                                    "upgrade",
+                                    "proxy-authenticate",
+                                    "proxy-authorization"};
   for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
     if (strcasecmp(name, hop[i]) == 0) return 1;
   size_t n = strlen(name);

@@ -20,7 +20,8 @@ static void on_match(sl_stream_t* s, const sl_event_t* ev, void* arg) {
 
 static void on_input(int err, const sl_pipeline_result_t* pr, void* arg) {
   if (err != 0 && err != SL_EPIPE) {
-    fprintf(stderr, "spawn-grep: %s\n", pr->message ? pr->message : sl_strerror(err));
+    fprintf(stderr, "spawn-grep: %s\n",
+            pr->message ? pr->message : sl_strerror(err));
     status = 2;
   }
 }
@@ -42,9 +43,8 @@ int main(int argc, char** argv) {
   }
   /* --line-buffered: each match leaves grep as soon as it is found. */
   const char* args[] = {"grep", "--line-buffered", "--", argv[1], NULL};
-  sl_spawn_opts_t o = {.stdio = {{SL_STDIO_PIPE, 0},
-                                 {SL_STDIO_PIPE, 0},
-                                 {SL_STDIO_INHERIT, 0}}};
+  sl_spawn_opts_t o = {
+      .stdio = {{SL_STDIO_PIPE, 0}, {SL_STDIO_PIPE, 0}, {SL_STDIO_INHERIT, 0}}};
   sl_child_t* grep;
   int rc = sl_spawn("grep", args, &o, &grep);
   if (rc != 0) {

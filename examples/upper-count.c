@@ -42,7 +42,8 @@ static void upper(sl_stream_t* s, sl_chunk_t* in) {
 
 static void on_done(int err, const sl_pipeline_result_t* pr, void* arg) {
   if (err != 0) {
-    fprintf(stderr, "upper-count: %s\n", pr->message ? pr->message : sl_strerror(err));
+    fprintf(stderr, "upper-count: %s\n",
+            pr->message ? pr->message : sl_strerror(err));
     status = 1;
     return;
   }

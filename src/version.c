@@ -10,7 +10,7 @@
 #include "sluice.h"
 
 #define SL__STR_(x) #x
-#define SL__STR(x) SL__STR_(x)
+#define SL__STR(x)  SL__STR_(x)
 
 unsigned sl_version(void) {
   return (SL_VERSION_MAJOR << 16) | (SL_VERSION_MINOR << 8) | SL_VERSION_PATCH;
@@ -24,10 +24,11 @@ const char* sl_version_string(void) {
 const char* sl_version_deps(void) {
   static char buf[128];
   if (buf[0] == '\0')
-    snprintf(buf, sizeof buf,
-             "libuv %s, zlib %s, libdeflate %s, isa-l %d.%d.%d, llhttp %d.%d.%d",
-             uv_version_string(), zlibVersion(), LIBDEFLATE_VERSION_STRING,
-             ISAL_MAJOR_VERSION, ISAL_MINOR_VERSION, ISAL_PATCH_VERSION,
-             LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH);
+    snprintf(
+        buf, sizeof buf,
+        "libuv %s, zlib %s, libdeflate %s, isa-l %d.%d.%d, llhttp %d.%d.%d",
+        uv_version_string(), zlibVersion(), LIBDEFLATE_VERSION_STRING,
+        ISAL_MAJOR_VERSION, ISAL_MINOR_VERSION, ISAL_PATCH_VERSION,
+        LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH);
   return buf;
 }

@@ -31,27 +31,28 @@ void sl_test_fail(const char* file, int line, const char* fmt, ...)
 void sl_test_skip(const char* fmt, ...)
     __attribute__((noreturn, format(printf, 1, 2)));
 
-#define SL_TEST_DEFINE_(name, helper)                                        \
-  static void test_##name(void);                                            \
-  __attribute__((constructor)) static void register_##name(void) {          \
-    sl_test_register(#name, test_##name, __FILE__, helper);                  \
-  }                                                                         \
+#define SL_TEST_DEFINE_(name, helper)                              \
+  static void test_##name(void);                                   \
+  __attribute__((constructor)) static void register_##name(void) { \
+    sl_test_register(#name, test_##name, __FILE__, helper);        \
+  }                                                                \
   static void test_##name(void)
-#define TEST(name) SL_TEST_DEFINE_(name, 0)
+#define TEST(name)   SL_TEST_DEFINE_(name, 0)
 #define HELPER(name) SL_TEST_DEFINE_(name, 1)
-#define SKIP(...) sl_test_skip(__VA_ARGS__)
+#define SKIP(...)    sl_test_skip(__VA_ARGS__)
 
-#define ASSERT(expr)                                                         \
-  do {                                                                      \
-    if (!(expr)) sl_test_fail(__FILE__, __LINE__, "assertion failed: %s", #expr); \
+#define ASSERT(expr)                                                   \
+  do {                                                                 \
+    if (!(expr))                                                       \
+      sl_test_fail(__FILE__, __LINE__, "assertion failed: %s", #expr); \
   } while (0)
 
-#define ASSERT_INT_(a, op, b)                                                \
-  do {                                                                      \
-    long long a_ = (long long)(a), b_ = (long long)(b);                     \
-    if (!(a_ op b_))                                                        \
-      sl_test_fail(__FILE__, __LINE__, "%s %s %s (%lld vs %lld)", #a, #op,    \
-                   #b, a_, b_);                                             \
+#define ASSERT_INT_(a, op, b)                                                  \
+  do {                                                                         \
+    long long a_ = (long long)(a), b_ = (long long)(b);                        \
+    if (!(a_ op b_))                                                           \
+      sl_test_fail(__FILE__, __LINE__, "%s %s %s (%lld vs %lld)", #a, #op, #b, \
+                   a_, b_);                                                    \
   } while (0)
 #define ASSERT_EQ(a, b) ASSERT_INT_(a, ==, b)
 #define ASSERT_NE(a, b) ASSERT_INT_(a, !=, b)
@@ -59,12 +60,12 @@ void sl_test_skip(const char* fmt, ...)
 #define ASSERT_LE(a, b) ASSERT_INT_(a, <=, b)
 #define ASSERT_GT(a, b) ASSERT_INT_(a, >, b)
 #define ASSERT_GE(a, b) ASSERT_INT_(a, >=, b)
-#define ASSERT_STR_EQ(a, b)                                                  \
-  do {                                                                      \
-    const char *a_ = (a), *b_ = (b);                                        \
-    if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0)                    \
+#define ASSERT_STR_EQ(a, b)                                                   \
+  do {                                                                        \
+    const char *a_ = (a), *b_ = (b);                                          \
+    if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0)                      \
       sl_test_fail(__FILE__, __LINE__, "%s == %s (\"%s\" vs \"%s\")", #a, #b, \
-                   a_ ? a_ : "(null)", b_ ? b_ : "(null)");                 \
+                   a_ ? a_ : "(null)", b_ ? b_ : "(null)");                   \
   } while (0)
 #define ASSERT_MEM_EQ(a, b, n) ASSERT(memcmp((a), (b), (n)) == 0)
 

@@ -34,27 +34,36 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEAD_MAX (64 * 1024)  /* a longer response head is a protocol error */
-#define FIRST_MAX 200         /* bytes of the body's first line kept */
-#define TALLY_MAX 1024        /* distinct bodies tallied; the rest lumped */
-#define FAIL_BACKOFF_MS 5     /* a slot waits this long after a failure */
+#define HEAD_MAX        (64 * 1024) /* a longer response head is a protocol error */
+#define FIRST_MAX       200         /* bytes of the body's first line kept */
+#define TALLY_MAX       1024 /* distinct bodies tallied; the rest lumped */
+#define FAIL_BACKOFF_MS 5    /* a slot waits this long after a failure */
 
 enum { O_OK, O_HTTP, O_REFUSED, O_RESET, O_EOF, O_TIMEOUT, O_OTHER, O_MAX_ };
 static const char* const outcome_names[O_MAX_] = {
     "ok", "http_error", "refused", "reset", "eof", "timeout", "other"};
 
 /* Where a response parse stands; zeroed at the start of each attempt. */
-enum { P_HEAD, P_BODY_LEN, P_BODY_EOF, P_CHUNK_SIZE, P_CHUNK_DATA,
-       P_CHUNK_CRLF, P_TRAILER, P_DONE, P_BAD };
+enum {
+  P_HEAD,
+  P_BODY_LEN,
+  P_BODY_EOF,
+  P_CHUNK_SIZE,
+  P_CHUNK_DATA,
+  P_CHUNK_CRLF,
+  P_TRAILER,
+  P_DONE,
+  P_BAD
+};
 
 typedef struct {
   int phase;
   int status;
-  int close;          /* the server will close: Connection: close, 1.0 */
-  uint64_t remain;    /* body or chunk bytes still expected */
+  int close;       /* the server will close: Connection: close, 1.0 */
+  uint64_t remain; /* body or chunk bytes still expected */
   char first[FIRST_MAX + 1];
   size_t first_len;
-  int first_done;     /* the first body line is complete (or truncated) */
+  int first_done; /* the first body line is complete (or truncated) */
 } resp_t;
 
 /* A connection slot. IDLE: no attempt (fd may be an open keep-alive
@@ -64,12 +73,12 @@ enum { S_IDLE, S_WAIT, S_CONNECTING, S_WRITING, S_READING };
 typedef struct {
   int fd;
   int state;
-  uint64_t start_us;  /* the current attempt began (timeout, latency) */
+  uint64_t start_us; /* the current attempt began (timeout, latency) */
   uint64_t wake_us;
   size_t sent;
-  size_t got;         /* response bytes received in this attempt */
-  int reused;         /* this attempt runs on a kept-alive connection */
-  char* buf;          /* received bytes not yet parsed */
+  size_t got; /* response bytes received in this attempt */
+  int reused; /* this attempt runs on a kept-alive connection */
+  char* buf;  /* received bytes not yet parsed */
   size_t len, cap;
   resp_t r;
 } conn_t;
@@ -243,25 +252,25 @@ static size_t take_line(const char* buf, size_t len, size_t* ll) {
 static size_t parse_chunked(resp_t* r, const char* buf, size_t len) {
   size_t ll, used;
   switch (r->phase) {
-  case P_CHUNK_SIZE:
-    if ((used = take_line(buf, len, &ll)) == 0) return 0;
-    r->remain = strtoull(buf, NULL, 16);
-    r->phase = r->remain == 0 ? P_TRAILER : P_CHUNK_DATA;
-    return used;
-  case P_CHUNK_DATA:
-    used = len < r->remain ? len : (size_t)r->remain;
-    body_bytes(r, buf, used);
-    r->remain -= used;
-    if (r->remain == 0) r->phase = P_CHUNK_CRLF;
-    return used;
-  case P_CHUNK_CRLF:
-    if ((used = take_line(buf, len, &ll)) == 0) return 0;
-    r->phase = ll == 0 ? P_CHUNK_SIZE : P_BAD;
-    return used;
-  default: /* P_TRAILER */
-    if ((used = take_line(buf, len, &ll)) == 0) return 0;
-    if (ll == 0) r->phase = P_DONE;
-    return used;
+    case P_CHUNK_SIZE:
+      if ((used = take_line(buf, len, &ll)) == 0) return 0;
+      r->remain = strtoull(buf, NULL, 16);
+      r->phase = r->remain == 0 ? P_TRAILER : P_CHUNK_DATA;
+      return used;
+    case P_CHUNK_DATA:
+      used = len < r->remain ? len : (size_t)r->remain;
+      body_bytes(r, buf, used);
+      r->remain -= used;
+      if (r->remain == 0) r->phase = P_CHUNK_CRLF;
+      return used;
+    case P_CHUNK_CRLF:
+      if ((used = take_line(buf, len, &ll)) == 0) return 0;
+      r->phase = ll == 0 ? P_CHUNK_SIZE : P_BAD;
+      return used;
+    default: /* P_TRAILER */
+      if ((used = take_line(buf, len, &ll)) == 0) return 0;
+      if (ll == 0) r->phase = P_DONE;
+      return used;
   }
 }
 
@@ -284,8 +293,7 @@ static void parse(conn_t* c) {
     } else if (r->phase == P_BODY_LEN || r->phase == P_BODY_EOF) {
       used = r->phase == P_BODY_EOF || n < r->remain ? n : (size_t)r->remain;
       body_bytes(r, p, used);
-      if (r->phase == P_BODY_LEN && (r->remain -= used) == 0)
-        r->phase = P_DONE;
+      if (r->phase == P_BODY_LEN && (r->remain -= used) == 0) r->phase = P_DONE;
     } else {
       used = parse_chunked(r, p, n);
     }
@@ -303,7 +311,7 @@ static int may_start(uint64_t now) {
 }
 
 static void conn_close(conn_t* c) {
-  if (c->fd >= 0) close(c->fd);  /* close() also leaves the epoll set */
+  if (c->fd >= 0) close(c->fd); /* close() also leaves the epoll set */
   c->fd = -1;
   c->len = 0;
 }
@@ -327,7 +335,8 @@ static void finish(conn_t* c, int outcome, uint64_t now) {
   else if (outcome == O_RESET && !c->reused && c->got == 0)
     H.reset_new++;
   if (H.verbose && outcome > O_HTTP && outcome != O_REFUSED)
-    fprintf(stderr, "hammer: %s at %.1f ms after %.1f ms: slot %d, %s "
+    fprintf(stderr,
+            "hammer: %s at %.1f ms after %.1f ms: slot %d, %s "
             "connection, request bytes sent %zu/%zu, response bytes %zu\n",
             outcome_names[outcome], (double)(now - H.t0_us) / 1000,
             (double)(now - c->start_us) / 1000, (int)(c - H.conns),
@@ -411,12 +420,10 @@ static void on_connect(conn_t* c, uint64_t now) {
 
 static void on_writable(conn_t* c, uint64_t now) {
   while (c->sent < H.req_len) {
-    ssize_t n = send(c->fd, H.req + c->sent, H.req_len - c->sent,
-                     MSG_NOSIGNAL);
+    ssize_t n = send(c->fd, H.req + c->sent, H.req_len - c->sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) return;
-      if (!restart_if_unsent(c, now))
-        finish(c, classify_errno(errno, 0), now);
+      if (!restart_if_unsent(c, now)) finish(c, classify_errno(errno, 0), now);
       return;
     }
     c->sent += (size_t)n;
@@ -456,8 +463,10 @@ static void on_readable(conn_t* c, uint64_t now) {
       int whole = c->r.phase == P_BODY_EOF;
       c->r.close = 1;
       if (whole) c->r.phase = P_DONE;
-      if (whole) on_parsed(c, now);
-      else finish(c, O_EOF, now);
+      if (whole)
+        on_parsed(c, now);
+      else
+        finish(c, O_EOF, now);
       return;
     }
     c->len += (size_t)n;
@@ -527,8 +536,7 @@ static void run(void) {
       exit(1);
     }
     uint64_t now = now_us();
-    for (int i = 0; i < n; i++)
-      on_event(evs[i].data.ptr, evs[i].events, now);
+    for (int i = 0; i < n; i++) on_event(evs[i].data.ptr, evs[i].events, now);
     if (now - H.t0_us >= next_report) {
       char pre[64];
       snprintf(pre, sizeof pre, "progress t=%llu ",
@@ -564,13 +572,13 @@ static void report(void) {
   }
   double secs = (double)(now_us() - H.t0_us) / 1e6;
   if (H.nlat > 0) qsort(H.lat_us, H.nlat, sizeof *H.lat_us, lat_cmp);
-  printf("stats attempts=%llu elapsed_ms=%.0f rps=%.0f p50_ms=%.2f "
-         "p99_ms=%.2f max_ms=%.2f stale_keepalive=%llu unsent=%llu "
-         "reset_new=%llu\n",
-         (unsigned long long)H.started, secs * 1000, H.nlat / secs,
-         pct_ms(0.5), pct_ms(0.99), pct_ms(1.0),
-         (unsigned long long)H.stale, (unsigned long long)H.unsent,
-         (unsigned long long)H.reset_new);
+  printf(
+      "stats attempts=%llu elapsed_ms=%.0f rps=%.0f p50_ms=%.2f "
+      "p99_ms=%.2f max_ms=%.2f stale_keepalive=%llu unsent=%llu "
+      "reset_new=%llu\n",
+      (unsigned long long)H.started, secs * 1000, H.nlat / secs, pct_ms(0.5),
+      pct_ms(0.99), pct_ms(1.0), (unsigned long long)H.stale,
+      (unsigned long long)H.unsent, (unsigned long long)H.reset_new);
   print_counts(NULL);
 }
 
@@ -600,9 +608,9 @@ static void parse_url(const char* url) {
   freeaddrinfo(ai);
   size_t cap = strlen(path) + hl + 128;
   H.req = xrealloc(NULL, cap);
-  H.req_len = (size_t)snprintf(H.req, cap,
-      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: hammer\r\n%s\r\n", path,
-      hostport, H.keepalive ? "" : "Connection: close\r\n");
+  H.req_len = (size_t)snprintf(
+      H.req, cap, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: hammer\r\n%s\r\n",
+      path, hostport, H.keepalive ? "" : "Connection: close\r\n");
 }
 
 static uint64_t num_arg(int argc, char** argv, int* i) {
@@ -644,8 +652,7 @@ static void parse_args(int argc, char** argv) {
       usage();
   }
   if (url == NULL || (H.duration_ms == 0) == (H.requests == 0)) usage();
-  if (H.concurrency < 1 || H.concurrency > 10000 || H.timeout_ms == 0)
-    usage();
+  if (H.concurrency < 1 || H.concurrency > 10000 || H.timeout_ms == 0) usage();
   parse_url(url);
 }
 

@@ -34,8 +34,8 @@ static int worker_main(int port) {
   sl_http_server_t* srv;
   int rc = sl_http_listen(&o, hello, NULL, &srv);
   if (rc != 0) {
-    fprintf(stderr, "hello: worker: %s, listen 127.0.0.1:%d\n",
-            sl_strerror(rc), port);
+    fprintf(stderr, "hello: worker: %s, listen 127.0.0.1:%d\n", sl_strerror(rc),
+            port);
     return 78; /* the fatal code: not respawned */
   }
   return sl_run();
@@ -51,8 +51,8 @@ static void on_event(const sl_cluster_event_t* ev, void* arg) {
 int main(int argc, char** argv) {
   sl_init(argc, argv);
   int port = 3000;
-  sl_cluster_opts_t o = {.workers = 2, .handle_signals = 1,
-                         .shutdown_timeout_ms = 3000};
+  sl_cluster_opts_t o = {
+      .workers = 2, .handle_signals = 1, .shutdown_timeout_ms = 3000};
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
       port = atoi(argv[++i]);
@@ -64,8 +64,9 @@ int main(int argc, char** argv) {
                sl_cluster_sched_parse(argv[i + 1], &o.sched) == 0) {
       i++;
     } else {
-      fprintf(stderr, "usage: hello [--port P] [--workers N] "
-                      "[--sched reuseport|rr|shared] [--healthy-ms MS]\n");
+      fprintf(stderr,
+              "usage: hello [--port P] [--workers N] "
+              "[--sched reuseport|rr|shared] [--healthy-ms MS]\n");
       return 2;
     }
   }

@@ -74,8 +74,8 @@ static void report(void) {
   for (long i = 0; i < done; i++) sum += ms[i];
   qsort(ms, (size_t)done, sizeof *ms, cmp_double);
   printf("n=%ld mean_ms=%.3f p50_ms=%.3f min_ms=%.3f max_ms=%.3f\n", done,
-         done ? sum / done : 0, done ? ms[(done - 1) / 2] : 0,
-         done ? ms[0] : 0, done ? ms[done - 1] : 0);
+         done ? sum / done : 0, done ? ms[(done - 1) / 2] : 0, done ? ms[0] : 0,
+         done ? ms[done - 1] : 0);
 }
 
 int main(int argc, char** argv) {

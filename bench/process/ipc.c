@@ -48,8 +48,12 @@ static int child_main(sl_channel_cb cb) {
   return 0;
 }
 
-SL_ENTRY(echo) { return child_main(on_echo); }
-SL_ENTRY(sink) { return child_main(on_sink); }
+SL_ENTRY(echo) {
+  return child_main(on_echo);
+}
+SL_ENTRY(sink) {
+  return child_main(on_sink);
+}
 
 /* Sends one message; a refused send stops the run (the child is killed). */
 static int send_msg(const char* data, size_t len) {
@@ -93,8 +97,8 @@ static void on_message(const sl_message_t* m) {
     }
   } else if (sl_json_get_int(m->data, m->len, "count", &count) != 0 ||
              count != sent) {
-    fprintf(stderr, "ipc: child counted %.*s, %ld sent\n", (int)m->len,
-            m->data, sent);
+    fprintf(stderr, "ipc: child counted %.*s, %ld sent\n", (int)m->len, m->data,
+            sent);
     failed = 1;
   } else {
     done = sent;
@@ -105,8 +109,12 @@ static void on_message(const sl_message_t* m) {
 
 static void on_child(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
   switch (ev->type) {
-    case SL_CHILD_MESSAGE: on_message(ev->msg); break;
-    case SL_CHILD_DRAIN: pump(); break;
+    case SL_CHILD_MESSAGE:
+      on_message(ev->msg);
+      break;
+    case SL_CHILD_DRAIN:
+      pump();
+      break;
     case SL_CHILD_ERROR:
       fprintf(stderr, "ipc: %s\n", ev->message);
       failed = 1;
@@ -142,11 +150,12 @@ int main(int argc, char** argv) {
   payload_len = (size_t)bench_arg(argc, argv, 4, 1024);
   limit = bench_arg(argc, argv, 5, 60);
   if (oneway && (payload = make_payload(payload_len)) == NULL) return 2;
-  sl_spawn_opts_t o = {
-      .stdio = {{SL_STDIO_INHERIT, 0}, {SL_STDIO_INHERIT, 0},
-                {SL_STDIO_INHERIT, 0}},
-      .serialization =
-          strcmp(argv[2], "binary") == 0 ? SL_IPC_BINARY : SL_IPC_JSON};
+  sl_spawn_opts_t o = {.stdio = {{SL_STDIO_INHERIT, 0},
+                                 {SL_STDIO_INHERIT, 0},
+                                 {SL_STDIO_INHERIT, 0}},
+                       .serialization = strcmp(argv[2], "binary") == 0
+                                            ? SL_IPC_BINARY
+                                            : SL_IPC_JSON};
   const char* args[] = {argv[0], NULL};
   int rc = sl_fork_entry(oneway ? "sink" : "echo", args, &o, &child);
   if (rc != 0) {

@@ -43,23 +43,22 @@ typedef enum {
 } sl_cluster_sched_t;
 
 /* "reuseport", "rr" or "shared" into *out: 0 or SL_EINVAL. */
-SL_EXTERN int sl_cluster_sched_parse(const char* name,
-                                     sl_cluster_sched_t* out);
+SL_EXTERN int sl_cluster_sched_parse(const char* name, sl_cluster_sched_t* out);
 /* The name of a scheduling ("reuseport" for SL_SCHED_DEFAULT). */
 SL_EXTERN const char* sl_cluster_sched_name(sl_cluster_sched_t s);
 
 typedef struct sl_worker_s sl_worker_t;
 
 typedef enum {
-  SL_CLUSTER_FORK = 0,     /* a worker was started */
-  SL_CLUSTER_ONLINE,       /* its channel is up (it called a cluster
+  SL_CLUSTER_FORK = 0,   /* a worker was started */
+  SL_CLUSTER_ONLINE,     /* its channel is up (it called a cluster
                               function) */
-  SL_CLUSTER_LISTENING,    /* a server in it listens (or it called
+  SL_CLUSTER_LISTENING,  /* a server in it listens (or it called
                               sl_cluster_notify_listening): ev->port */
-  SL_CLUSTER_DISCONNECT,   /* its channel closed */
-  SL_CLUSTER_EXIT,         /* it is gone: ev->exit_code / ev->term_signal;
+  SL_CLUSTER_DISCONNECT, /* its channel closed */
+  SL_CLUSTER_EXIT,       /* it is gone: ev->exit_code / ev->term_signal;
                               last event of the worker */
-  SL_CLUSTER_MESSAGE       /* ev->msg, a user message from the worker */
+  SL_CLUSTER_MESSAGE     /* ev->msg, a user message from the worker */
 } sl_cluster_event_type_t;
 
 typedef struct sl_cluster_event_s {
@@ -91,20 +90,20 @@ typedef void (*sl_cluster_cb)(const sl_cluster_event_t* ev, void* arg);
 #define SL_CLUSTER_NO_DEADLINE UINT64_MAX /* shutdown_timeout_ms: none */
 
 typedef struct sl_cluster_opts_s {
-  int workers;                 /* target count; 0: the number of CPUs */
-  int no_restart;              /* 1: a dead worker is not replaced */
-  uint64_t backoff_initial_ms; /* 0: 100. A worker that dies before
+  int workers;                    /* target count; 0: the number of CPUs */
+  int no_restart;                 /* 1: a dead worker is not replaced */
+  uint64_t backoff_initial_ms;    /* 0: 100. A worker that dies before
                                   healthy_uptime_ms is replaced after the
                                   current delay, which then grows; the first
                                   replacement of a healthy worker is
                                   immediate */
-  double backoff_multiplier;   /* 0: 1.5 */
-  uint64_t backoff_max_ms;     /* 0: 10000 */
-  uint64_t healthy_uptime_ms;  /* 0: 5000; a worker that lived this long
+  double backoff_multiplier;      /* 0: 1.5 */
+  uint64_t backoff_max_ms;        /* 0: 10000 */
+  uint64_t healthy_uptime_ms;     /* 0: 5000; a worker that lived this long
                                   resets the delay to 0 */
-  int fatal_exit_code;         /* 0: 78 (EX_CONFIG): a worker that exits
+  int fatal_exit_code;            /* 0: 78 (EX_CONFIG): a worker that exits
                                   with it is never replaced */
-  uint64_t shutdown_timeout_ms;/* 0: 60000; SL_CLUSTER_NO_DEADLINE: wait
+  uint64_t shutdown_timeout_ms;   /* 0: 60000; SL_CLUSTER_NO_DEADLINE: wait
                                   as long as it takes. How long a worker
                                   told to stop (shutdown, rolling restart)
                                   may drain its connections before SIGKILL
@@ -116,15 +115,15 @@ typedef struct sl_cluster_opts_s {
                                   A kill is reported on stderr with the
                                   TCP connections it cut, and counted in
                                   sl_cluster_stats (cut) */
-  int handle_signals;          /* 1: SIGINT and SIGTERM in the primary call
+  int handle_signals;             /* 1: SIGINT and SIGTERM in the primary call
                                   sl_cluster_shutdown(NULL, NULL), SIGHUP
                                   sl_cluster_restart(on_restart, ...) (the
                                   handler only records; the loop acts) */
-  const char* entry;           /* NULL: workers run main; else a SL_ENTRY
+  const char* entry;              /* NULL: workers run main; else a SL_ENTRY
                                   name, run instead of main */
-  const char* const* argv;     /* NULL: this process's argv
+  const char* const* argv;        /* NULL: this process's argv
                                   (/proc/self/cmdline) */
-  sl_cluster_sched_t sched;    /* how workers share a listening address */
+  sl_cluster_sched_t sched;       /* how workers share a listening address */
   uint64_t heartbeat_interval_ms; /* 0: 1000. The primary pings every
                                   online worker this often over the channel;
                                   the worker answers from its loop with its
@@ -136,9 +135,9 @@ typedef struct sl_cluster_opts_s {
                                   replaces it. Only workers that run the
                                   worker side (called a cluster function) are
                                   pinged, and not once their channel closed */
-  int no_heartbeat;            /* 1: no pings, no load reports, no hung
+  int no_heartbeat;               /* 1: no pings, no load reports, no hung
                                   detection */
-  uint64_t restart_timeout_ms; /* 0: 10000. Rolling restart: how long a
+  uint64_t restart_timeout_ms;    /* 0: 10000. Rolling restart: how long a
                                   replacement may take to listen */
   void (*on_restart)(int err, void* arg); /* with handle_signals: the end
                                   of a rolling restart SIGHUP started (as
@@ -147,48 +146,48 @@ typedef struct sl_cluster_opts_s {
 } sl_cluster_opts_t;
 
 typedef struct sl_cluster_fork_opts_s {
-  const char* const* env;      /* extra "NAME=value" strings for this worker,
+  const char* const* env; /* extra "NAME=value" strings for this worker,
                                   NULL-terminated; may be NULL */
 } sl_cluster_fork_opts_t;
 
 typedef struct sl_cluster_stats_s {
-  size_t target;               /* the resolved opts.workers */
-  size_t alive;                /* workers not yet exited */
-  uint64_t forked;             /* every worker ever started */
-  uint64_t exited;             /* EXIT events */
-  uint64_t restarts;           /* replacements forked by the policy */
-  uint64_t fatal;              /* exits with the fatal code */
-  uint64_t next_delay_ms;      /* the delay of the next quick replacement */
-  uint64_t crashes;            /* exits reason "crash" */
-  uint64_t hung;               /* workers killed for a missed heartbeat */
-  uint64_t retired;            /* workers replaced by rolling restarts */
-  uint64_t handoffs;           /* rr: connections handed to workers */
-  uint64_t handoff_skips;      /* rr: workers skipped (draining or full) */
-  uint64_t cut;                /* workers killed at the drain deadline */
-  uint64_t cut_connections;    /* TCP connections they still held */
+  size_t target;            /* the resolved opts.workers */
+  size_t alive;             /* workers not yet exited */
+  uint64_t forked;          /* every worker ever started */
+  uint64_t exited;          /* EXIT events */
+  uint64_t restarts;        /* replacements forked by the policy */
+  uint64_t fatal;           /* exits with the fatal code */
+  uint64_t next_delay_ms;   /* the delay of the next quick replacement */
+  uint64_t crashes;         /* exits reason "crash" */
+  uint64_t hung;            /* workers killed for a missed heartbeat */
+  uint64_t retired;         /* workers replaced by rolling restarts */
+  uint64_t handoffs;        /* rr: connections handed to workers */
+  uint64_t handoff_skips;   /* rr: workers skipped (draining or full) */
+  uint64_t cut;             /* workers killed at the drain deadline */
+  uint64_t cut_connections; /* TCP connections they still held */
 } sl_cluster_stats_t;
 
 /* A worker's latest load report (it answers each heartbeat with one). */
 #define SL_DURATION_BUCKETS 12
 typedef struct sl_worker_load_s {
-  uint64_t requests;           /* HTTP requests received since it started */
-  uint64_t connections;        /* connections open now (HTTP and TCP
+  uint64_t requests;     /* HTTP requests received since it started */
+  uint64_t connections;  /* connections open now (HTTP and TCP
                                   servers) */
-  uint64_t accepted;           /* connections accepted since it started */
-  uint64_t rss_bytes;          /* resident set size */
-  double loop_lag_ms;          /* the longest event-loop delay seen since the
+  uint64_t accepted;     /* connections accepted since it started */
+  uint64_t rss_bytes;    /* resident set size */
+  double loop_lag_ms;    /* the longest event-loop delay seen since the
                                   previous report */
-  uint64_t at_ms;              /* sl_now_ms() in the primary when it came */
-  uint64_t responses[5];       /* HTTP exchanges ended, by status class:
+  uint64_t at_ms;        /* sl_now_ms() in the primary when it came */
+  uint64_t responses[5]; /* HTTP exchanges ended, by status class:
                                   [0] 1xx ... [4] 5xx (refused requests and
                                   cut responses included) */
-  uint64_t bytes_sent;         /* response body bytes */
+  uint64_t bytes_sent;   /* response body bytes */
   uint64_t duration_buckets[SL_DURATION_BUCKETS]; /* exchanges whose time
                                   (head received to response done) was at
                                   most sl_load_bucket_le(i) s and more than
                                   the bound before (not cumulative) */
-  uint64_t duration_over;      /* longer than the last bound */
-  double duration_sum_s;       /* their total time */
+  uint64_t duration_over; /* longer than the last bound */
+  double duration_sum_s;  /* their total time */
 } sl_worker_load_t;
 /* The upper bound in seconds of histogram bucket i (0.001 ... 10, as
  * Prometheus's defaults), or -1 outside 0..SL_DURATION_BUCKETS-1. */

@@ -36,66 +36,65 @@ SL_EXTERN const char* sl_version_string(void);
  * at run time). A static string. */
 SL_EXTERN const char* sl_version_deps(void);
 
-
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                    */
 
 /* Codes shared with libuv: on Linux, UV_E* is -errno, and so is SL_E*. */
-#define SL_ERRNO_MAP(X)                                                      \
-  X(E2BIG, -E2BIG)                                                          \
-  X(EACCES, -EACCES)                                                        \
-  X(EADDRINUSE, -EADDRINUSE)                                                \
-  X(EADDRNOTAVAIL, -EADDRNOTAVAIL)                                          \
-  X(EAGAIN, -EAGAIN)                                                        \
-  X(EBADF, -EBADF)                                                          \
-  X(EBUSY, -EBUSY)                                                          \
-  X(ECANCELED, -ECANCELED)                                                  \
-  X(ECHILD, -ECHILD)                                                        \
-  X(ECONNABORTED, -ECONNABORTED)                                            \
-  X(ECONNREFUSED, -ECONNREFUSED)                                            \
-  X(ECONNRESET, -ECONNRESET)                                                \
-  X(EEXIST, -EEXIST)                                                        \
-  X(EFBIG, -EFBIG)                                                          \
-  X(EINVAL, -EINVAL)                                                        \
-  X(EIO, -EIO)                                                              \
-  X(EISDIR, -EISDIR)                                                        \
-  X(EMFILE, -EMFILE)                                                        \
-  X(EMSGSIZE, -EMSGSIZE)                                                    \
-  X(ENAMETOOLONG, -ENAMETOOLONG)                                            \
-  X(ENFILE, -ENFILE)                                                        \
-  X(ENOBUFS, -ENOBUFS)                                                      \
-  X(ENOENT, -ENOENT)                                                        \
-  X(ENOMEM, -ENOMEM)                                                        \
-  X(ENOSPC, -ENOSPC)                                                        \
-  X(ENOSYS, -ENOSYS)                                                        \
-  X(ENOTCONN, -ENOTCONN)                                                    \
-  X(ENOTDIR, -ENOTDIR)                                                      \
-  X(ENOTSOCK, -ENOTSOCK)                                                    \
-  X(ENOTSUP, -ENOTSUP)                                                      \
-  X(EPERM, -EPERM)                                                          \
-  X(EPIPE, -EPIPE)                                                          \
-  X(EPROTO, -EPROTO)                                                        \
-  X(ERANGE, -ERANGE)                                                        \
-  X(ESPIPE, -ESPIPE)                                                        \
-  X(ESRCH, -ESRCH)                                                          \
-  X(ETIMEDOUT, -ETIMEDOUT)                                                  \
-  X(EXDEV, -EXDEV)                                                          \
+#define SL_ERRNO_MAP(X)            \
+  X(E2BIG, -E2BIG)                 \
+  X(EACCES, -EACCES)               \
+  X(EADDRINUSE, -EADDRINUSE)       \
+  X(EADDRNOTAVAIL, -EADDRNOTAVAIL) \
+  X(EAGAIN, -EAGAIN)               \
+  X(EBADF, -EBADF)                 \
+  X(EBUSY, -EBUSY)                 \
+  X(ECANCELED, -ECANCELED)         \
+  X(ECHILD, -ECHILD)               \
+  X(ECONNABORTED, -ECONNABORTED)   \
+  X(ECONNREFUSED, -ECONNREFUSED)   \
+  X(ECONNRESET, -ECONNRESET)       \
+  X(EEXIST, -EEXIST)               \
+  X(EFBIG, -EFBIG)                 \
+  X(EINVAL, -EINVAL)               \
+  X(EIO, -EIO)                     \
+  X(EISDIR, -EISDIR)               \
+  X(EMFILE, -EMFILE)               \
+  X(EMSGSIZE, -EMSGSIZE)           \
+  X(ENAMETOOLONG, -ENAMETOOLONG)   \
+  X(ENFILE, -ENFILE)               \
+  X(ENOBUFS, -ENOBUFS)             \
+  X(ENOENT, -ENOENT)               \
+  X(ENOMEM, -ENOMEM)               \
+  X(ENOSPC, -ENOSPC)               \
+  X(ENOSYS, -ENOSYS)               \
+  X(ENOTCONN, -ENOTCONN)           \
+  X(ENOTDIR, -ENOTDIR)             \
+  X(ENOTSOCK, -ENOTSOCK)           \
+  X(ENOTSUP, -ENOTSUP)             \
+  X(EPERM, -EPERM)                 \
+  X(EPIPE, -EPIPE)                 \
+  X(EPROTO, -EPROTO)               \
+  X(ERANGE, -ERANGE)               \
+  X(ESPIPE, -ESPIPE)               \
+  X(ESRCH, -ESRCH)                 \
+  X(ETIMEDOUT, -ETIMEDOUT)         \
+  X(EXDEV, -EXDEV)                 \
   X(EOF, -4095)
 
 /* sluice's own codes: a range libuv does not use. */
-#define SL_OWN_ERRORS(X)                                                     \
-  X(EWRITEAFTEREND, -6001, "write after end")                               \
-  X(EDESTROYED, -6002, "stream destroyed")                                  \
-  X(EPREMATURECLOSE, -6003, "premature close")                              \
-  X(EMAXBUFFER, -6004, "max buffer exceeded")                               \
-  X(EIPCCLOSED, -6005, "IPC channel closed")                                \
-  X(EZDATA, -6006, "invalid compressed data")                               \
-  X(EPUSHAFTEREOF, -6007, "push after end of stream")                      \
-  X(EMULTIPLECB, -6008, "callback called more than once")                  \
-  X(ENOTWRITABLE, -6009, "stream is not writable")                          \
-  X(ENOTREADABLE, -6010, "stream is not readable")                          \
-  X(EUNEXPECTEDEOF, -6011, "unexpected end of input")                       \
-  X(EFULL, -6012, "queue full")                                            \
+#define SL_OWN_ERRORS(X)                                  \
+  X(EWRITEAFTEREND, -6001, "write after end")             \
+  X(EDESTROYED, -6002, "stream destroyed")                \
+  X(EPREMATURECLOSE, -6003, "premature close")            \
+  X(EMAXBUFFER, -6004, "max buffer exceeded")             \
+  X(EIPCCLOSED, -6005, "IPC channel closed")              \
+  X(EZDATA, -6006, "invalid compressed data")             \
+  X(EPUSHAFTEREOF, -6007, "push after end of stream")     \
+  X(EMULTIPLECB, -6008, "callback called more than once") \
+  X(ENOTWRITABLE, -6009, "stream is not writable")        \
+  X(ENOTREADABLE, -6010, "stream is not readable")        \
+  X(EUNEXPECTEDEOF, -6011, "unexpected end of input")     \
+  X(EFULL, -6012, "queue full")                           \
   X(ECMDFAILED, -6013, "command failed")
 
 typedef enum {
@@ -103,7 +102,7 @@ typedef enum {
   SL_ERRNO_MAP(SL__ERR_)
 #undef SL__ERR_
 #define SL__OWN_(name, val, msg) SL_##name = (val),
-  SL_OWN_ERRORS(SL__OWN_)
+      SL_OWN_ERRORS(SL__OWN_)
 #undef SL__OWN_
 } sl_errno_t;
 
@@ -324,15 +323,14 @@ SL_EXTERN sl_chunk_t* sl_buf_chunk(sl_buf_t* b);
 /* Small JSON readers (IPC messages, request bodies): find the value of `key` at the top
  * level of the object in json[0..len). Return 0, SL_ENOENT when absent, or
  * SL_EINVAL when the text is not an object or the value has another type. */
-SL_EXTERN int sl_json_get_number(const char* json, size_t len,
-                                 const char* key, double* out);
+SL_EXTERN int sl_json_get_number(const char* json, size_t len, const char* key,
+                                 double* out);
 SL_EXTERN int sl_json_get_int(const char* json, size_t len, const char* key,
                               int64_t* out);
 /* Copies the unescaped string value into out[0..cap) (NUL-terminated);
  * SL_ENOBUFS when it does not fit. */
-SL_EXTERN int sl_json_get_string(const char* json, size_t len,
-                                 const char* key, char* out, size_t cap);
-
+SL_EXTERN int sl_json_get_string(const char* json, size_t len, const char* key,
+                                 char* out, size_t cap);
 
 /* Appends s[0..len) as one JSON string, quotes included, or `null` when s
  * is NULL. Escapes '"', '\\' and control characters as JSON.stringify and

@@ -27,42 +27,41 @@ typedef struct sl_http_server_s sl_http_server_t;
  * first read of `req` sends "100 Continue" to a client that asked for it. A
  * body nobody reads is discarded once the response has finished (Node's
  * dump). Destroying `res` before it finished closes the connection. */
-typedef void (*sl_http_handler)(sl_stream_t* req, sl_stream_t* res,
-                                void* arg);
+typedef void (*sl_http_handler)(sl_stream_t* req, sl_stream_t* res, void* arg);
 
 typedef struct sl_http_server_opts_s {
-  const char* host;              /* NULL: "127.0.0.1" */
-  int port;                      /* 0: any free port (sl_http_server_port) */
-  int backlog;                   /* 0: 511 */
-  int reuseport;                 /* SO_REUSEPORT before bind */
-  int exclusive;                 /* in a cluster worker: a listener of this
+  const char* host;               /* NULL: "127.0.0.1" */
+  int port;                       /* 0: any free port (sl_http_server_port) */
+  int backlog;                    /* 0: 511 */
+  int reuseport;                  /* SO_REUSEPORT before bind */
+  int exclusive;                  /* in a cluster worker: a listener of this
                                     worker alone, not the cluster's */
-  size_t max_header_size;        /* request line + headers; 0: 16 KiB -> 431 */
-  uint64_t max_body_size;        /* 0: no limit; past it 413 */
-  uint64_t headers_timeout_ms;   /* to receive the headers; 0: 10000 -> 408 */
-  uint64_t keep_alive_timeout_ms;/* idle keep-alive; 0: 5000 */
-  uint64_t body_timeout_ms;      /* no request body byte for this long while
+  size_t max_header_size;         /* request line + headers; 0: 16 KiB -> 431 */
+  uint64_t max_body_size;         /* 0: no limit; past it 413 */
+  uint64_t headers_timeout_ms;    /* to receive the headers; 0: 10000 -> 408 */
+  uint64_t keep_alive_timeout_ms; /* idle keep-alive; 0: 5000 */
+  uint64_t body_timeout_ms;       /* no request body byte for this long while
                                     one is due (and the handler reads): 408
                                     and close; 0: 60000 (nginx's
                                     client_body_timeout); UINT64_MAX: none */
-  uint64_t send_timeout_ms;      /* a response the client does not read:
+  uint64_t send_timeout_ms;       /* a response the client does not read:
                                     no byte taken for this long while some
                                     wait: close; 0: 60000 (nginx's
                                     send_timeout); UINT64_MAX: none */
-  size_t max_connections;        /* 0: 10000; at the limit the server stops
+  size_t max_connections;         /* 0: 10000; at the limit the server stops
                                     accepting (more wait in the backlog)
                                     until one closes */
-  size_t max_pipelined;          /* requests in flight per connection (parsed
+  size_t max_pipelined;           /* requests in flight per connection (parsed
                                     and not yet answered); past it the socket
                                     is not read; 0: 16 */
-  size_t high_water_mark;        /* body streams; 0: 64 KiB. The parser and
+  size_t high_water_mark;         /* body streams; 0: 64 KiB. The parser and
                                     the socket pause while a request body is
                                     above it */
-  int access_log;                /* 1: one line per request, written
+  int access_log;                 /* 1: one line per request, written
                                     without blocking the loop (a reader that
                                     falls 256 KiB behind loses lines, which
                                     are counted and the count logged) */
-  int access_log_format;         /* SL_ACCESS_LOG_SLUICE (0): 127.0.0.1:5000
+  int access_log_format;          /* SL_ACCESS_LOG_SLUICE (0): 127.0.0.1:5000
                                     "GET /p HTTP/1.1" 200 12 0.153ms (status,
                                     body bytes, time), "aborted: why" after
                                     a response the connection cut short;
@@ -72,7 +71,7 @@ typedef struct sl_http_server_opts_s {
                                     object per line (time, remote, method,
                                     url, version, status, bytes, ms, referer,
                                     user_agent, aborted) */
-  const char* trusted_proxies;   /* NULL: none. Comma-separated addresses
+  const char* trusted_proxies;    /* NULL: none. Comma-separated addresses
                                     and CIDRs ("10.0.0.0/8, ::1", at most
                                     32) of proxies whose X-Forwarded-For
                                     names the client: the log shows the
@@ -80,10 +79,10 @@ typedef struct sl_http_server_opts_s {
                                     vouches past (nginx's real_ip with
                                     real_ip_recursive). A bad list makes
                                     sl_http_listen() return SL_EINVAL */
-  const char* access_log_path;   /* NULL: stderr; else a file, opened
+  const char* access_log_path;    /* NULL: stderr; else a file, opened
                                     O_APPEND|O_CREAT (0644) and opened afresh
                                     by sl_http_access_log_reopen() */
-  int unmetered;                 /* 1: its requests and connections are
+  int unmetered;                  /* 1: its requests and connections are
                                     left out of the load figures
                                     (sl_load_self, load reports): an admin
                                     or metrics server's own traffic */
@@ -187,8 +186,8 @@ SL_EXTERN int sl_http_respond(sl_stream_t* res, int status,
 /* sl_http_respond() with printf-formatted text as the body, sent as
  * "text/plain; charset=utf-8" (res.end(`Worker ${pid}...`)). Returns as
  * sl_http_respond(), or SL_ENOMEM. */
-SL_EXTERN int sl_http_replyf(sl_stream_t* res, int status, const char* fmt,
-                             ...) __attribute__((format(printf, 3, 4)));
+SL_EXTERN int sl_http_replyf(sl_stream_t* res, int status, const char* fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* A request and its response held for a handler that answers later (a
  * timer, a child's completion, a pipeline's callback): both references are
@@ -212,8 +211,8 @@ SL_EXTERN void sl_http_release(sl_http_exchange_t* x);
  * parser pauses and the socket stops reading (backpressure to the server). */
 typedef struct sl_http_agent_s sl_http_agent_t;
 typedef struct sl_http_request_opts_s {
-  const char* method;          /* NULL: "GET" */
-  const char* url;             /* "http://host[:port]/path?query" (http only) */
+  const char* method; /* NULL: "GET" */
+  const char* url;    /* "http://host[:port]/path?query" (http only) */
   /* "Name: value" strings, NULL-terminated, sent as given (copied). Host is
    * added unless given, and Connection: keep-alive unless a Connection
    * header is given ("close" keeps the socket out of the pool). The body
@@ -221,12 +220,12 @@ typedef struct sl_http_request_opts_s {
    * a request ended with no body sends no framing for GET, HEAD, DELETE,
    * OPTIONS, TRACE and CONNECT, and Content-Length: 0 for others. */
   const char* const* headers;
-  sl_http_agent_t* agent;      /* keep-alive pool; NULL: the default agent */
+  sl_http_agent_t* agent; /* keep-alive pool; NULL: the default agent */
   /* 0: none. Otherwise no byte from the server for this long while the
    * request waits for it is SL_ETIMEDOUT (a body paused by its reader
    * does not count). */
   uint64_t timeout_ms;
-  size_t high_water_mark;      /* request and response bodies; 0: 64 KiB */
+  size_t high_water_mark; /* request and response bodies; 0: 64 KiB */
 } sl_http_request_opts_t;
 /* Runs once, from the loop: err 0 and the response (owned by the library
  * like any stream: listen, pipe or resume it), or an error and NULL. A
@@ -272,11 +271,11 @@ SL_EXTERN void sl_http_agent_close(sl_http_agent_t* a);
 /* Static files. */
 typedef struct sl_static_s sl_static_t;
 typedef struct sl_static_opts_s {
-  const char* root;          /* directory served */
-  const char* index;         /* NULL: "index.html" */
-  int no_gzip;               /* 1: never compress on the fly */
-  int no_listing;            /* 1: 404 instead of a directory listing */
-  int dotfiles;              /* a path segment starting with '.' (.git,
+  const char* root;  /* directory served */
+  const char* index; /* NULL: "index.html" */
+  int no_gzip;       /* 1: never compress on the fly */
+  int no_listing;    /* 1: 404 instead of a directory listing */
+  int dotfiles;      /* a path segment starting with '.' (.git,
                                 .env; ".well-known" excepted):
                                 SL_DOTFILES_IGNORE (0): 404, not listed;
                                 SL_DOTFILES_DENY: 403, not listed;

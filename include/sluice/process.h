@@ -36,8 +36,12 @@ typedef struct sl_stdio_s {
 
 /* Node's `stdio: 'inherit'`, for sl_spawn_opts_t.stdio: `.stdio =
  * SL_STDIO_INHERIT_ALL`. */
-#define SL_STDIO_INHERIT_ALL \
-  { {SL_STDIO_INHERIT, 0}, {SL_STDIO_INHERIT, 0}, {SL_STDIO_INHERIT, 0} }
+#define SL_STDIO_INHERIT_ALL                        \
+  {                                                 \
+    {SL_STDIO_INHERIT, 0}, {SL_STDIO_INHERIT, 0}, { \
+      SL_STDIO_INHERIT, 0                           \
+    }                                               \
+  }
 
 typedef enum {
   SL_ENV_INHERIT = 0, /* the parent's environment (env ignored) ... */
@@ -48,40 +52,40 @@ typedef enum {
 typedef enum { SL_IPC_JSON = 0, SL_IPC_BINARY = 1 } sl_ipc_mode_t;
 
 typedef struct sl_spawn_opts_s {
-  const char* const* env;   /* "NAME=value" strings, NULL-terminated */
+  const char* const* env; /* "NAME=value" strings, NULL-terminated */
   sl_env_mode_t env_mode;
-  const char* cwd;          /* NULL: the parent's */
-  sl_stdio_t stdio[3];      /* zeroed: three pipes, as in Node */
-  int detached;             /* a new session (setsid) */
-  int set_uid, set_gid;     /* with uid / gid */
+  const char* cwd;      /* NULL: the parent's */
+  sl_stdio_t stdio[3];  /* zeroed: three pipes, as in Node */
+  int detached;         /* a new session (setsid) */
+  int set_uid, set_gid; /* with uid / gid */
   uid_t uid;
   gid_t gid;
-  uint64_t timeout_ms;      /* 0: none. At the deadline kill_signal goes to
+  uint64_t timeout_ms;     /* 0: none. At the deadline kill_signal goes to
                                the child's whole process group */
-  int kill_signal;          /* 0: SIGTERM */
-  uint64_t kill_grace_ms;   /* then SIGKILL to the group; 0: 2000 */
-  uint64_t close_drain_ms;  /* after exit, close waits at most this long for
+  int kill_signal;         /* 0: SIGTERM */
+  uint64_t kill_grace_ms;  /* then SIGKILL to the group; 0: 2000 */
+  uint64_t close_drain_ms; /* after exit, close waits at most this long for
                                stdio EOF (a grandchild may hold the pipes);
                                0: 1000 */
-  int ipc;                  /* add an IPC channel (sl_fork does) */
+  int ipc;                 /* add an IPC channel (sl_fork does) */
   sl_ipc_mode_t serialization;
-  size_t max_message;       /* IPC: largest message; 0: 16 MiB */
+  size_t max_message;          /* IPC: largest message; 0: 16 MiB */
   size_t send_high_water_mark; /* IPC send queue mark, bytes; 0: 1 MiB */
-  size_t high_water_mark;   /* stdio pipe streams; 0: 64 KiB */
+  size_t high_water_mark;      /* stdio pipe streams; 0: 64 KiB */
 } sl_spawn_opts_t;
 
 typedef enum {
-  SL_CHILD_SPAWN = 0, /* the process started */
-  SL_CHILD_ERROR,     /* ev->err, ev->message: could not spawn; at most
+  SL_CHILD_SPAWN = 0,  /* the process started */
+  SL_CHILD_ERROR,      /* ev->err, ev->message: could not spawn; at most
                          once. With no listener and no sl_child_wait it
                          is reported (sl_report), as Node's unhandled
                          'error' */
-  SL_CHILD_EXIT,      /* ev->exit_code or ev->term_signal */
-  SL_CHILD_CLOSE,     /* after exit and stdio EOF (or the drain deadline:
+  SL_CHILD_EXIT,       /* ev->exit_code or ev->term_signal */
+  SL_CHILD_CLOSE,      /* after exit and stdio EOF (or the drain deadline:
                          ev->drain_timeout), and after disconnect; last */
-  SL_CHILD_DISCONNECT,/* the IPC channel closed */
-  SL_CHILD_MESSAGE,   /* ev->msg, from the child's IPC channel */
-  SL_CHILD_DRAIN      /* the IPC send queue emptied after a send that
+  SL_CHILD_DISCONNECT, /* the IPC channel closed */
+  SL_CHILD_MESSAGE,    /* ev->msg, from the child's IPC channel */
+  SL_CHILD_DRAIN       /* the IPC send queue emptied after a send that
                          returned 0 */
 } sl_child_event_type_t;
 
@@ -97,12 +101,12 @@ typedef struct sl_message_s {
 
 typedef struct sl_child_event_s {
   sl_child_event_type_t type;
-  int err;              /* SL_CHILD_ERROR */
-  const char* message;  /* SL_CHILD_ERROR: "spawn nosuch ENOENT" */
-  int exit_code;        /* SL_CHILD_EXIT / CLOSE: -1 when signalled */
-  int term_signal;      /* SL_CHILD_EXIT / CLOSE: 0 when exited */
-  int timed_out;        /* SL_CHILD_EXIT / CLOSE: killed by timeout_ms */
-  int drain_timeout;    /* SL_CHILD_CLOSE: stdio still open at the deadline */
+  int err;             /* SL_CHILD_ERROR */
+  const char* message; /* SL_CHILD_ERROR: "spawn nosuch ENOENT" */
+  int exit_code;       /* SL_CHILD_EXIT / CLOSE: -1 when signalled */
+  int term_signal;     /* SL_CHILD_EXIT / CLOSE: 0 when exited */
+  int timed_out;       /* SL_CHILD_EXIT / CLOSE: killed by timeout_ms */
+  int drain_timeout;   /* SL_CHILD_CLOSE: stdio still open at the deadline */
   const sl_message_t* msg; /* SL_CHILD_MESSAGE */
 } sl_child_event_t;
 
@@ -171,21 +175,21 @@ SL_EXTERN void sl_child_unref(sl_child_t* c);
  * max_buffer bytes each (0: 1 MiB, as in Node); past it the child is killed
  * and err is SL_EMAXBUFFER with what was collected so far. */
 typedef struct sl_exec_opts_s {
-  sl_spawn_opts_t spawn;  /* stdio is forced: stdin reads /dev/null,
+  sl_spawn_opts_t spawn; /* stdio is forced: stdin reads /dev/null,
                              stdout and stderr are pipes */
   size_t max_buffer;
-  const char* shell;      /* sl_exec: 0 = "/bin/sh" */
+  const char* shell; /* sl_exec: 0 = "/bin/sh" */
 } sl_exec_opts_t;
 
 typedef struct sl_exec_result_s {
-  int exit_code;          /* -1 when signalled or not started */
+  int exit_code; /* -1 when signalled or not started */
   int term_signal;
   int timed_out;
-  char* out;              /* NUL-terminated; owned by the result */
+  char* out; /* NUL-terminated; owned by the result */
   size_t out_len;
   char* err;
   size_t err_len;
-  char* message;          /* when err != 0: "Command failed: ls x\n..." */
+  char* message; /* when err != 0: "Command failed: ls x\n..." */
 } sl_exec_result_t;
 
 /* err: 0 when the child exited with code 0; SL_ECMDFAILED for a non-zero
@@ -244,11 +248,11 @@ typedef int (*sl_entry_fn)(int argc, char** argv);
 SL_EXTERN int sl_entry_register(const char* name, sl_entry_fn fn);
 SL_EXTERN int sl_fork_entry(const char* name, const char* const* argv,
                             const sl_spawn_opts_t* o, sl_child_t** out);
-#define SL_ENTRY(name)                                                       \
-  static int sl_entry_##name(int argc, char** argv);                        \
-  __attribute__((constructor)) static void sl_entry_reg_##name(void) {      \
-    sl_entry_register(#name, sl_entry_##name);                              \
-  }                                                                         \
+#define SL_ENTRY(name)                                                 \
+  static int sl_entry_##name(int argc, char** argv);                   \
+  __attribute__((constructor)) static void sl_entry_reg_##name(void) { \
+    sl_entry_register(#name, sl_entry_##name);                         \
+  }                                                                    \
   static int sl_entry_##name(int argc, char** argv)
 
 /* IPC channels (both ends). Events are SL_CHANNEL_MESSAGE, SL_CHANNEL_DRAIN,
@@ -292,8 +296,8 @@ SL_EXTERN int sl_channel_send(sl_channel_t* ch, const char* data, size_t len,
  * formatting (nothing is sent then). */
 SL_EXTERN int sl_channel_sendf(sl_channel_t* ch, const char* fmt, ...)
     __attribute__((format(printf, 2, 3)));
-SL_EXTERN int sl_channel_vsendf(sl_channel_t* ch, const char* fmt,
-                                va_list ap) __attribute__((format(printf, 2, 0)));
+SL_EXTERN int sl_channel_vsendf(sl_channel_t* ch, const char* fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Reading a received message, an object, by key (sl_json_get_int and
  * friends on msg->data): `if (sl_message_int(ev->msg, "n", &n)) return;`
  * is Node's `({ n }) =>`. Return 0, SL_ENOENT when the key is absent,

@@ -24,18 +24,18 @@ extern "C" {
 typedef struct sl_stream_s sl_stream_t;
 
 typedef enum {
-  SL_EV_DATA = 0,  /* a chunk, in flowing mode (ev->chunk, borrowed) */
-  SL_EV_END,       /* the readable side has delivered all its data */
-  SL_EV_ERROR,     /* ev->err, ev->message; at most once */
-  SL_EV_CLOSE,     /* exactly once, last */
-  SL_EV_READABLE,  /* paused mode: data (or end) can be read with read() */
+  SL_EV_DATA = 0, /* a chunk, in flowing mode (ev->chunk, borrowed) */
+  SL_EV_END,      /* the readable side has delivered all its data */
+  SL_EV_ERROR,    /* ev->err, ev->message; at most once */
+  SL_EV_CLOSE,    /* exactly once, last */
+  SL_EV_READABLE, /* paused mode: data (or end) can be read with read() */
   SL_EV_PAUSE,
   SL_EV_RESUME,
-  SL_EV_DRAIN,     /* the writable buffer emptied after write() returned 0 */
-  SL_EV_FINISH,    /* every write completed after end() */
-  SL_EV_PIPE,      /* ev->peer started piping into this stream */
-  SL_EV_UNPIPE,    /* ev->peer stopped piping into this stream */
-  SL_EV_CONNECT    /* a socket connected */
+  SL_EV_DRAIN,  /* the writable buffer emptied after write() returned 0 */
+  SL_EV_FINISH, /* every write completed after end() */
+  SL_EV_PIPE,   /* ev->peer started piping into this stream */
+  SL_EV_UNPIPE, /* ev->peer stopped piping into this stream */
+  SL_EV_CONNECT /* a socket connected */
 } sl_event_type_t;
 
 typedef struct sl_event_s {
@@ -187,8 +187,8 @@ SL_EXTERN int sl_stream_closed(const sl_stream_t* s);
  * run, and for write-after-end an SL_EV_ERROR follows as in Node. `cb` (may
  * be NULL) runs from the loop once the chunk is written or failed, in write
  * order, before the SL_EV_DRAIN or SL_EV_FINISH that follows it. */
-SL_EXTERN int sl_stream_write(sl_stream_t* s, sl_chunk_t* chunk,
-                              sl_done_cb cb, void* arg);
+SL_EXTERN int sl_stream_write(sl_stream_t* s, sl_chunk_t* chunk, sl_done_cb cb,
+                              void* arg);
 /* sl_stream_write() of a copy of data[0..len). */
 SL_EXTERN int sl_stream_write_bytes(sl_stream_t* s, const void* data,
                                     size_t len, sl_done_cb cb, void* arg);
@@ -247,8 +247,8 @@ SL_EXTERN void sl_stream_stats(const sl_stream_t* s, sl_stream_stats_t* out);
 /* --- pipe, pipeline, finished ------------------------------------------ */
 
 typedef struct sl_pipe_opts_s {
-  int no_end;        /* 1: do not end `dst` when `src` ends */
-  int no_zero_copy;  /* 1: always move chunks, never descriptors */
+  int no_end;       /* 1: do not end `dst` when `src` ends */
+  int no_zero_copy; /* 1: always move chunks, never descriptors */
 } sl_pipe_opts_t;
 
 /* Pipes `src` into `dst` with backpressure: `src` pauses while `dst`'s
@@ -308,8 +308,7 @@ SL_EXTERN int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
  * struct of your own. SL_ENOMEM when the copy cannot be made (the stages
  * are destroyed, `cb` does not run). */
 SL_EXTERN int sl_pipelinev_ctx(sl_stream_t** stages, size_t n,
-                               sl_pipeline_cb cb, const void* ctx,
-                               size_t size);
+                               sl_pipeline_cb cb, const void* ctx, size_t size);
 /* sl_pipelinev() over the stages listed, any number of them:
  * `sl_pipeline(cb, arg, sl_file_reader(a, NULL), sl_gzip(NULL),
  * sl_file_writer(b, NULL))`. A macro that counts its arguments, so a
@@ -319,26 +318,26 @@ SL_EXTERN int sl_pipelinev_ctx(sl_stream_t** stages, size_t n,
  * which sizeof *ctx bytes are copied: `sl_pipeline_ctx(done, &job, in,
  * out)`. */
 #ifndef __cplusplus
-#define sl_pipeline(cb, arg, ...)                                        \
-  sl_pipelinev((sl_stream_t*[]){__VA_ARGS__},                           \
+#define sl_pipeline(cb, arg, ...)                                            \
+  sl_pipelinev((sl_stream_t*[]){__VA_ARGS__},                                \
                sizeof((sl_stream_t*[]){__VA_ARGS__}) / sizeof(sl_stream_t*), \
                (cb), (arg))
-#define sl_pipeline_ctx(cb, ctx, ...)                                    \
-  sl_pipelinev_ctx((sl_stream_t*[]){__VA_ARGS__},                       \
-                   sizeof((sl_stream_t*[]){__VA_ARGS__}) /               \
-                       sizeof(sl_stream_t*),                              \
-                   (cb), (ctx), sizeof *(ctx))
+#define sl_pipeline_ctx(cb, ctx, ...)                                     \
+  sl_pipelinev_ctx(                                                       \
+      (sl_stream_t*[]){__VA_ARGS__},                                      \
+      sizeof((sl_stream_t*[]){__VA_ARGS__}) / sizeof(sl_stream_t*), (cb), \
+      (ctx), sizeof *(ctx))
 #else /* C++ has no compound literals: a lambda holds the array */
-#define sl_pipeline(cb, arg, ...)                                        \
-  ([&]() {                                                               \
-    sl_stream_t* sl_v_[] = {__VA_ARGS__};                                \
+#define sl_pipeline(cb, arg, ...)                                          \
+  ([&]() {                                                                 \
+    sl_stream_t* sl_v_[] = {__VA_ARGS__};                                  \
     return sl_pipelinev(sl_v_, sizeof sl_v_ / sizeof *sl_v_, (cb), (arg)); \
   }())
-#define sl_pipeline_ctx(cb, ctx, ...)                                    \
-  ([&]() {                                                               \
-    sl_stream_t* sl_v_[] = {__VA_ARGS__};                                \
-    return sl_pipelinev_ctx(sl_v_, sizeof sl_v_ / sizeof *sl_v_, (cb),   \
-                            (ctx), sizeof *(ctx));                       \
+#define sl_pipeline_ctx(cb, ctx, ...)                                         \
+  ([&]() {                                                                    \
+    sl_stream_t* sl_v_[] = {__VA_ARGS__};                                     \
+    return sl_pipelinev_ctx(sl_v_, sizeof sl_v_ / sizeof *sl_v_, (cb), (ctx), \
+                            sizeof *(ctx));                                   \
   }())
 #endif
 /* Calls cb(s, err) once when `s` is done: err 0 when the readable side ended
@@ -351,16 +350,16 @@ SL_EXTERN int sl_stream_finished(sl_stream_t* s, sl_done_cb cb, void* arg);
 /* Concrete streams                                                          */
 
 typedef struct sl_file_opts_s {
-  uint64_t start;   /* first byte */
-  uint64_t end;     /* one past the last byte to read; 0 = end of file */
-  int flags;        /* open(2) flags; 0 = O_RDONLY (reader) or
+  uint64_t start;         /* first byte */
+  uint64_t end;           /* one past the last byte to read; 0 = end of file */
+  int flags;              /* open(2) flags; 0 = O_RDONLY (reader) or
                        O_WRONLY|O_CREAT|O_TRUNC (writer) */
-  int mode;         /* 0 = 0666 */
+  int mode;               /* 0 = 0666 */
   size_t high_water_mark; /* 0 = 64 KiB (reader), 16 KiB (writer) */
-  int fd;           /* with use_fd: read/write this descriptor, not a path */
+  int fd; /* with use_fd: read/write this descriptor, not a path */
   int use_fd;
-  int keep_fd;      /* with use_fd: do not close fd at the end */
-  int strict_end;   /* reader with `end`: a file that ends before `end` (it
+  int keep_fd;    /* with use_fd: do not close fd at the end */
+  int strict_end; /* reader with `end`: a file that ends before `end` (it
                        shrank meanwhile) is an error, SL_EUNEXPECTEDEOF,
                        not a short clean end */
 } sl_file_opts_t;
@@ -432,11 +431,11 @@ typedef struct sl_tcp_server_s sl_tcp_server_t;
 typedef void (*sl_connection_cb)(sl_tcp_server_t* srv, sl_stream_t* conn,
                                  void* arg);
 typedef struct sl_tcp_server_opts_s {
-  int backlog;          /* 0 = 511 */
-  int reuseport;        /* SO_REUSEPORT before bind */
-  int exclusive;        /* in a cluster worker: a listener of this worker
+  int backlog;        /* 0 = 511 */
+  int reuseport;      /* SO_REUSEPORT before bind */
+  int exclusive;      /* in a cluster worker: a listener of this worker
                            alone, not the cluster's (Node's exclusive) */
-  sl_tcp_opts_t conn;   /* options for accepted sockets */
+  sl_tcp_opts_t conn; /* options for accepted sockets */
 } sl_tcp_server_opts_t;
 /* Listens on host:port (numeric IPv4/IPv6 or "localhost" = 127.0.0.1; port
  * 0: any free port). SO_REUSEADDR always, SO_REUSEPORT when asked. Returns 0
@@ -461,12 +460,12 @@ SL_EXTERN void sl_tcp_server_close(sl_tcp_server_t* srv, sl_close_cb cb,
  * and its range ("EINVAL: invalid argument, gzip: level 12 is out of range
  * (1-9, 0 = default 6)"), never an assertion. */
 typedef struct sl_zlib_opts_s {
-  int level;        /* 1..9; 0 = 6 (the default) */
-  size_t chunk_size;/* output chunk size, 1..UINT32_MAX; 0 = 64 KiB */
-  size_t high_water_mark;   /* 0 = 64 KiB on both sides */
-  int threads;      /* gzip: blocks in flight for this stream, 1..64; 0 =
+  int level;              /* 1..9; 0 = 6 (the default) */
+  size_t chunk_size;      /* output chunk size, 1..UINT32_MAX; 0 = 64 KiB */
+  size_t high_water_mark; /* 0 = 64 KiB on both sides */
+  int threads;            /* gzip: blocks in flight for this stream, 1..64; 0 =
                        auto: min(max(CPUs, 2), libuv's pool threads, 4) */
-  size_t block_size;/* gzip: input bytes per parallel block, 1 KiB..64 MiB;
+  size_t block_size; /* gzip: input bytes per parallel block, 1 KiB..64 MiB;
                        0 = 128 KiB */
 } sl_zlib_opts_t;
 /* Each returns a new Transform (owned by the library), or NULL on ENOMEM.

@@ -49,7 +49,7 @@ typedef struct sl__ctl_msg_s {
   int32_t key;
   int32_t backlog;
   int32_t sched;
-  int32_t index;  /* LISTEN: the worker's n-th open server on the address
+  int32_t index; /* LISTEN: the worker's n-th open server on the address
                      (Node's listen index): two servers on port 0 in one
                      worker get two ports */
   char host[64];
@@ -81,18 +81,18 @@ typedef enum {
 struct sl_worker_s {
   sl__queue_t node;
   sl_child_t* child;
-  void* data;         /* sl_worker_set_data: the program's */
+  void* data; /* sl_worker_set_data: the program's */
   int id;
-  int slot;           /* reuseport: which per-slot socket it uses */
+  int slot; /* reuseport: which per-slot socket it uses */
   pid_t pid;
   sl__wstate_t state;
   int ever_listened;
   uint64_t started_ms;
-  int no_respawn;     /* disconnected on purpose or retired */
-  int retired;        /* stopped by a rolling restart */
-  int pinged;         /* sent "online": answers the heartbeat */
-  int disconnected;   /* its channel closed: no heartbeat */
-  int warned;         /* a malformed packet was reported */
+  int no_respawn;          /* disconnected on purpose or retired */
+  int retired;             /* stopped by a rolling restart */
+  int pinged;              /* sent "online": answers the heartbeat */
+  int disconnected;        /* its channel closed: no heartbeat */
+  int warned;              /* a malformed packet was reported */
   const char* stop_reason; /* "shutdown", "restart", "hung", "disconnect" */
   sl__tick_t fork_tick;
   int forked_emitted, online_emitted;

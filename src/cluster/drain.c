@@ -73,8 +73,7 @@ static int count_established(pid_t pid, const char* file,
     unsigned st;
     unsigned long ino;
     /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
-    if (sscanf(line, "%*s %*s %*s %x %*s %*s %*s %*s %*s %lu", &st,
-               &ino) != 2)
+    if (sscanf(line, "%*s %*s %*s %x %*s %*s %*s %*s %*s %lu", &st, &ino) != 2)
       continue; /* the header */
     if (st == 1 /* TCP_ESTABLISHED */ &&
         bsearch(&ino, v, n, sizeof *v, cmp_ul) != NULL)

@@ -12,23 +12,23 @@
 
 #include "cluster/cluster_int.h"
 
-#define DEF_BACKOFF_MS 100
-#define DEF_MULTIPLIER 1.5
+#define DEF_BACKOFF_MS     100
+#define DEF_MULTIPLIER     1.5
 #define DEF_BACKOFF_MAX_MS 10000
-#define DEF_HEALTHY_MS 5000
-#define DEF_FATAL_CODE 78
+#define DEF_HEALTHY_MS     5000
+#define DEF_FATAL_CODE     78
 /* 60 s: a 1 GiB download at 20 MB/s finishes; below systemd's 90 s stop
  * timeout, so that a cut is reported by us rather than a SIGKILL from
  * outside. */
 #define DEF_SHUTDOWN_MS 60000
 /* Past the deadline of a rolling restart, how often a worker that is still
  * sending is looked at again. */
-#define DRAIN_PROGRESS_MS 1000
-#define DEF_HEARTBEAT_MS 1000
+#define DRAIN_PROGRESS_MS        1000
+#define DEF_HEARTBEAT_MS         1000
 #define DEF_HEARTBEAT_TIMEOUT_MS 5000
-#define DEF_RESTART_TIMEOUT_MS 10000
-#define TERM_FALLBACK_MS 1000 /* SIGTERM after the "shutdown" message */
-#define MAX_ENV 64
+#define DEF_RESTART_TIMEOUT_MS   10000
+#define TERM_FALLBACK_MS         1000 /* SIGTERM after the "shutdown" message */
+#define MAX_ENV                  64
 
 typedef struct respawn_s {
   sl__queue_t node;
@@ -64,17 +64,16 @@ static struct {
   size_t n, next;
   sl_worker_t* old;
   sl_worker_t* repl;
-  int old_listened;  /* the old worker was listening: wait for the same */
+  int old_listened; /* the old worker was listening: wait for the same */
   sl_timer_t* timer;
-  int err;           /* the restart stops with it */
-  int ending;        /* the callback is due from the tick */
+  int err;    /* the restart stops with it */
+  int ending; /* the callback is due from the tick */
   sl__tick_t tick;
 } restart;
 
 sl_cluster_stats_t* sl__cluster_st = &primary.st;
 
-static int cluster_fork(const char* const* extra, int slot,
-                        sl_worker_t** out);
+static int cluster_fork(const char* const* extra, int slot, sl_worker_t** out);
 static void restart_step(void);
 
 /* --- primary: setup, events ----------------------------------------------- */
@@ -97,8 +96,10 @@ int sl_cluster_setup(const sl_cluster_opts_t* o) {
   cluster_init();
   if (primary.st.forked != 0 && !sl__queue_empty(&primary.workers))
     return SL_EBUSY;
-  if (o != NULL) primary.o = *o;
-  else memset(&primary.o, 0, sizeof primary.o);
+  if (o != NULL)
+    primary.o = *o;
+  else
+    memset(&primary.o, 0, sizeof primary.o);
   if (primary.o.backoff_initial_ms == 0)
     primary.o.backoff_initial_ms = DEF_BACKOFF_MS;
   if (primary.o.backoff_multiplier < 1.0)
@@ -118,7 +119,8 @@ int sl_cluster_setup(const sl_cluster_opts_t* o) {
   if (primary.o.restart_timeout_ms == 0)
     primary.o.restart_timeout_ms = DEF_RESTART_TIMEOUT_MS;
   if (primary.o.heartbeat_timeout_ms <= primary.o.heartbeat_interval_ms) {
-    fprintf(stderr, "sluice: cluster: heartbeat_timeout_ms (%llu) must be "
+    fprintf(stderr,
+            "sluice: cluster: heartbeat_timeout_ms (%llu) must be "
             "longer than heartbeat_interval_ms (%llu)\n",
             (unsigned long long)primary.o.heartbeat_timeout_ms,
             (unsigned long long)primary.o.heartbeat_interval_ms);
@@ -153,9 +155,12 @@ int sl_cluster_sched_parse(const char* name, sl_cluster_sched_t* out) {
 
 const char* sl_cluster_sched_name(sl_cluster_sched_t s) {
   switch (s) {
-    case SL_SCHED_RR: return "rr";
-    case SL_SCHED_SHARED: return "shared";
-    default: return "reuseport";
+    case SL_SCHED_RR:
+      return "rr";
+    case SL_SCHED_SHARED:
+      return "shared";
+    default:
+      return "reuseport";
   }
 }
 
@@ -174,8 +179,7 @@ int sl_cluster_on(sl_cluster_event_type_t type, sl_cluster_cb cb, void* arg) {
   return sl__emitter_add(&primary.em, type, (sl__fn)cb, arg, 0);
 }
 
-int sl_cluster_off(sl_cluster_event_type_t type, sl_cluster_cb cb,
-                   void* arg) {
+int sl_cluster_off(sl_cluster_event_type_t type, sl_cluster_cb cb, void* arg) {
   return sl__emitter_off(&primary.em, type, (sl__fn)cb, arg);
 }
 
@@ -229,9 +233,10 @@ static void respawn_fire(sl_timer_t* t, void* arg) {
   int rc = cluster_fork(NULL, -1, NULL);
   if (rc == 0) return;
   primary.st.restarts--;
-  fprintf(stderr, "sluice: cluster: fork of a replacement failed: %s; "
-          "trying again in %llu ms\n", sl_strerror(rc),
-          (unsigned long long)primary.o.backoff_max_ms);
+  fprintf(stderr,
+          "sluice: cluster: fork of a replacement failed: %s; "
+          "trying again in %llu ms\n",
+          sl_strerror(rc), (unsigned long long)primary.o.backoff_max_ms);
   respawn_after(primary.o.backoff_max_ms);
 }
 
@@ -333,8 +338,8 @@ static void on_worker_message(sl_worker_t* w, const sl_message_t* m) {
     return;
   }
   char cmd[32];
-  if (sl_json_get_string(m->data, m->len, "sluice_cluster", cmd,
-                         sizeof cmd) != 0)
+  if (sl_json_get_string(m->data, m->len, "sluice_cluster", cmd, sizeof cmd) !=
+      0)
     return;
   int64_t port = 0;
   if (strcmp(cmd, "online") == 0) {
@@ -390,7 +395,8 @@ static void on_worker_close(sl_worker_t* w, const sl_child_event_t* ce) {
   emit(w, &ev);
   restart_worker_gone(w);
   sl__free(w);
-  if (respawn && !primary.shutting) respawn_after(delay); /* unless the listener
+  if (respawn && !primary.shutting)
+    respawn_after(delay); /* unless the listener
                                                      shut down */
   idle_check();
   shutdown_check();
@@ -406,20 +412,26 @@ static void on_worker_disconnect(sl_worker_t* w, sl_cluster_event_t* ev) {
   emit(w, ev);
 }
 
-static void worker_event(sl_child_t* c, const sl_child_event_t* ce,
-                         void* arg) {
+static void worker_event(sl_child_t* c, const sl_child_event_t* ce, void* arg) {
   (void)c;
   sl_worker_t* w = arg;
   sl_cluster_event_t ev = {.type = SL_CLUSTER_DISCONNECT};
   switch (ce->type) {
-    case SL_CHILD_MESSAGE: on_worker_message(w, ce->msg); break;
-    case SL_CHILD_DISCONNECT: on_worker_disconnect(w, &ev); break;
+    case SL_CHILD_MESSAGE:
+      on_worker_message(w, ce->msg);
+      break;
+    case SL_CHILD_DISCONNECT:
+      on_worker_disconnect(w, &ev);
+      break;
     case SL_CHILD_ERROR:
       fprintf(stderr, "sluice: worker %d: %s\n", w->id,
               ce->message ? ce->message : sl_strerror(ce->err));
       break;
-    case SL_CHILD_CLOSE: on_worker_close(w, ce); break;
-    default: break;
+    case SL_CHILD_CLOSE:
+      on_worker_close(w, ce);
+      break;
+    default:
+      break;
   }
 }
 
@@ -450,8 +462,7 @@ static int spawn_worker(sl_worker_t* w, const char* const* extra) {
   const char* env[MAX_ENV + 3];
   int n = 0;
   snprintf(idenv, sizeof idenv, "SLUICE_WORKER_ID=%d", w->id);
-  snprintf(ctlenv, sizeof ctlenv, "SLUICE_CLUSTER_FD=%d",
-           SL__CONTROL_CHILD_FD);
+  snprintf(ctlenv, sizeof ctlenv, "SLUICE_CLUSTER_FD=%d", SL__CONTROL_CHILD_FD);
   env[n++] = idenv;
   env[n++] = ctlenv;
   for (int i = 0; extra != NULL && extra[i] != NULL && n < MAX_ENV; i++)
@@ -486,8 +497,7 @@ static int free_slot(void) {
   }
 }
 
-static int cluster_fork(const char* const* extra, int slot,
-                        sl_worker_t** out) {
+static int cluster_fork(const char* const* extra, int slot, sl_worker_t** out) {
   sl_worker_t* w = sl__calloc(1, sizeof *w);
   if (w == NULL) return SL_ENOMEM;
   w->id = ++primary.next_id;
@@ -522,9 +532,10 @@ static void on_heartbeat(sl_timer_t* t, void* arg) {
     sl_worker_t* w = sl__container_of(q, sl_worker_t, node);
     if (!w->pinged || w->disconnected || w->stop_reason != NULL) continue;
     if (now - w->last_pong_ms > primary.o.heartbeat_timeout_ms) {
-      fprintf(stderr, "sluice: worker %d (pid %d) did not answer for %llu "
-              "ms: killed\n", w->id, (int)w->pid,
-              (unsigned long long)(now - w->last_pong_ms));
+      fprintf(stderr,
+              "sluice: worker %d (pid %d) did not answer for %llu "
+              "ms: killed\n",
+              w->id, (int)w->pid, (unsigned long long)(now - w->last_pong_ms));
       w->stop_reason = "hung";
       primary.st.hung++;
       sl_child_kill_tree(w->child, SIGKILL);
@@ -554,7 +565,8 @@ static void on_signal(uv_signal_t* h, int signum) {
   (void)h;
   if (signum == SIGHUP)
     sl_cluster_restart(primary.o.on_restart, primary.o.on_restart_arg);
-  else sl_cluster_shutdown(NULL, NULL);
+  else
+    sl_cluster_shutdown(NULL, NULL);
 }
 
 static void signals_start(void) {
@@ -577,10 +589,18 @@ int sl_cluster_start(const sl_cluster_opts_t* o) {
   return 0;
 }
 
-int sl_worker_id(const sl_worker_t* w) { return w->id; }
-pid_t sl_worker_pid(const sl_worker_t* w) { return w->pid; }
-void sl_worker_set_data(sl_worker_t* w, void* data) { w->data = data; }
-void* sl_worker_data(const sl_worker_t* w) { return w->data; }
+int sl_worker_id(const sl_worker_t* w) {
+  return w->id;
+}
+pid_t sl_worker_pid(const sl_worker_t* w) {
+  return w->pid;
+}
+void sl_worker_set_data(sl_worker_t* w, void* data) {
+  w->data = data;
+}
+void* sl_worker_data(const sl_worker_t* w) {
+  return w->data;
+}
 
 int sl_worker_send(sl_worker_t* w, const char* data, size_t len) {
   return sl_child_send(w->child, data, len, -1);
@@ -661,9 +681,10 @@ static void on_kill_deadline(sl_timer_t* t, void* arg) {
   if (conns < 0) conns = 0;
   primary.st.cut++;
   primary.st.cut_connections += (uint64_t)conns;
-  fprintf(stderr, "sluice: worker %d (pid %d) still busy %.1f s after it "
-          "was told to stop (%s): killed, %d connection%s cut\n", w->id,
-          (int)w->pid,
+  fprintf(stderr,
+          "sluice: worker %d (pid %d) still busy %.1f s after it "
+          "was told to stop (%s): killed, %d connection%s cut\n",
+          w->id, (int)w->pid,
           (double)(primary.o.shutdown_timeout_ms + w->extended_ms) / 1000.0,
           w->stop_reason ? w->stop_reason : "stop", conns,
           conns == 1 ? "" : "s");
@@ -696,13 +717,14 @@ static void stop_worker(sl_worker_t* w, const char* reason) {
   w->extended_ms = 0;
   if (deadline != SL_CLUSTER_NO_DEADLINE)
     w->kill_timer = sl_timer_start(deadline, 0, on_kill_deadline, w);
-  w->term_timer = sl_timer_start(deadline < TERM_FALLBACK_MS
-                                     ? deadline / 2
-                                     : TERM_FALLBACK_MS,
-                                 0, on_term_fallback, w);
+  w->term_timer = sl_timer_start(
+      deadline < TERM_FALLBACK_MS ? deadline / 2 : TERM_FALLBACK_MS, 0,
+      on_term_fallback, w);
 }
 
-static void signal_closed(uv_handle_t* h) { sl__free(h); }
+static void signal_closed(uv_handle_t* h) {
+  sl__free(h);
+}
 
 static void shutdown_done(sl__tick_t* t) {
   (void)t;
@@ -822,9 +844,10 @@ static void on_restart_timeout(sl_timer_t* t, void* arg) {
   (void)arg;
   restart.timer = NULL;
   if (restart.repl == NULL) return;
-  fprintf(stderr, "sluice: rolling restart: worker %d did not listen "
-          "within %llu ms; stopped there\n", restart.repl->id,
-          (unsigned long long)primary.o.restart_timeout_ms);
+  fprintf(stderr,
+          "sluice: rolling restart: worker %d did not listen "
+          "within %llu ms; stopped there\n",
+          restart.repl->id, (unsigned long long)primary.o.restart_timeout_ms);
   restart.repl->no_respawn = 1;
   restart.repl->stop_reason = "timeout";
   sl_child_kill_tree(restart.repl->child, SIGKILL);

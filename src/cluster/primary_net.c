@@ -34,17 +34,19 @@ struct lkey_s {
   char host[64];
   int req_port, port, backlog, index;
   sl_cluster_sched_t sched;
-  lsock_t main;         /* shared, rr */
-  lsock_t** slots;      /* reuseport, by slot (each allocated on its own:
+  lsock_t main;    /* shared, rr */
+  lsock_t** slots; /* reuseport, by slot (each allocated on its own:
                            a poll's data points at it) */
   int nslots;
-  int last_id;          /* rr: the worker served last */
-  int held;             /* a connection no worker could take yet, -1 */
+  int last_id; /* rr: the worker served last */
+  int held;    /* a connection no worker could take yet, -1 */
 };
 
 static lkey_t keys[SL__MAX_KEYS];
 
-static void poll_free_cb(uv_handle_t* h) { sl__free(h); }
+static void poll_free_cb(uv_handle_t* h) {
+  sl__free(h);
+}
 
 static void poll_close(uv_poll_t** p) {
   if (*p == NULL) return;
@@ -95,7 +97,9 @@ static int dispatch(lkey_t* key, int fd, const sl_worker_t* skip) {
   return 0;
 }
 
-static void accept_stop(lsock_t* s) { poll_close(&s->poll); }
+static void accept_stop(lsock_t* s) {
+  poll_close(&s->poll);
+}
 static void accept_start(lsock_t* s);
 
 static void on_accept(uv_poll_t* p, int status, int events) {
@@ -154,14 +158,18 @@ static void key_update(int k) {
   if (key->held >= 0 && dispatch(key, key->held, NULL)) key->held = -1;
   int takers = has_taker(k, NULL) && key->held < 0;
   if (key->sched == SL_SCHED_RR) {
-    if (takers) accept_start(&key->main);
-    else accept_stop(&key->main);
+    if (takers)
+      accept_start(&key->main);
+    else
+      accept_stop(&key->main);
     return;
   }
   for (int i = 0; i < key->nslots; i++) {
     lsock_t* s = key->slots[i];
-    if (s->fd >= 0 && takers && !slot_held(k, i)) accept_start(s);
-    else accept_stop(s);
+    if (s->fd >= 0 && takers && !slot_held(k, i))
+      accept_start(s);
+    else
+      accept_stop(s);
   }
 }
 
@@ -231,8 +239,8 @@ static int key_new(const sl__ctl_msg_t* m, lkey_t** out) {
 /* reuseport: the socket of `slot`, made on first use. */
 static int slot_fd(lkey_t* key, int slot) {
   while (slot >= key->nslots) {
-    lsock_t** v = sl__realloc(key->slots,
-                              (size_t)(key->nslots + 1) * sizeof *v);
+    lsock_t** v =
+        sl__realloc(key->slots, (size_t)(key->nslots + 1) * sizeof *v);
     if (v == NULL) return SL_ENOMEM;
     key->slots = v;
     if ((v[key->nslots] = sl__malloc(sizeof **v)) == NULL) return SL_ENOMEM;
@@ -266,8 +274,8 @@ static void key_close(lkey_t* key) {
  * by the kernel: hand it over before the socket closes. */
 static void drain_to_workers(lsock_t* s) {
   if (s->poll == NULL) return;
-  for (int fd; (fd = accept4(s->fd, NULL, NULL,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;)
+  for (int fd;
+       (fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;)
     if (!dispatch(s->key, fd, NULL)) close(fd);
 }
 
@@ -287,13 +295,16 @@ static void on_listen(sl_worker_t* w, sl__ctl_msg_t* m) {
   lkey_t* key = key_find(m);
   int fd = -1;
   int rc = 0;
-  if (m->port < 0 || m->port > 65535) rc = SL_EINVAL;
-  else if (key == NULL) rc = key_new(m, &key);
+  if (m->port < 0 || m->port > 65535)
+    rc = SL_EINVAL;
+  else if (key == NULL)
+    rc = key_new(m, &key);
   if (rc == 0 && key->sched == SL_SCHED_REUSEPORT)
     rc = fd = slot_fd(key, w->slot);
-  else if (rc == 0 && key->sched == SL_SCHED_SHARED) fd = key->main.fd;
-  sl__ctl_msg_t r = {.type = SL__CTL_LISTEN_OK, .seq = m->seq,
-                     .err = rc < 0 ? rc : 0};
+  else if (rc == 0 && key->sched == SL_SCHED_SHARED)
+    fd = key->main.fd;
+  sl__ctl_msg_t r = {
+      .type = SL__CTL_LISTEN_OK, .seq = m->seq, .err = rc < 0 ? rc : 0};
   if (rc >= 0) {
     r.port = key->port;
     r.key = (int)(key - keys);
@@ -309,8 +320,10 @@ static void on_listen(sl_worker_t* w, sl__ctl_msg_t* m) {
 static void warn_malformed(sl_worker_t* w, int type) {
   if (w->warned) return;
   w->warned = 1;
-  fprintf(stderr, "sluice: worker %d: malformed control packet (type %d), "
-          "ignored (and any more from it)\n", w->id, type);
+  fprintf(stderr,
+          "sluice: worker %d: malformed control packet (type %d), "
+          "ignored (and any more from it)\n",
+          w->id, type);
 }
 
 static int has_member(int k) {
@@ -331,13 +344,17 @@ static void on_packet(sl_worker_t* w, sl__ctl_msg_t* m, int fd) {
     sl__ctl_send(w->ctl, &r, -1);
     /* The last server on the address closed on purpose: the address is
      * free again (a worker's death keeps it, for the replacement). */
-    if (!has_member(k)) key_close(&keys[k]);
-    else key_update(k);
+    if (!has_member(k))
+      key_close(&keys[k]);
+    else
+      key_update(k);
   } else if (m->type == SL__CTL_BOUNCE && valid_key && fd >= 0 &&
              keys[k].used) {
     if (dispatch(&keys[k], fd, w)) return;
-    if (keys[k].held < 0) keys[k].held = fd; /* until a worker can */
-    else close(fd);
+    if (keys[k].held < 0)
+      keys[k].held = fd; /* until a worker can */
+    else
+      close(fd);
   } else {
     if (fd >= 0) close(fd);
     warn_malformed(w, (int)m->type);

@@ -108,11 +108,13 @@ static void on_primary_msg(sl_channel_t* ch, const sl_child_event_t* ev,
   (void)arg;
   char cmd[32];
   const sl_message_t* m = ev->msg;
-  if (sl_json_get_string(m->data, m->len, "sluice_cluster", cmd,
-                         sizeof cmd) != 0)
+  if (sl_json_get_string(m->data, m->len, "sluice_cluster", cmd, sizeof cmd) !=
+      0)
     return;
-  if (strcmp(cmd, "shutdown") == 0) worker_shutdown();
-  else if (strcmp(cmd, "ping") == 0) send_pong();
+  if (strcmp(cmd, "shutdown") == 0)
+    worker_shutdown();
+  else if (strcmp(cmd, "ping") == 0)
+    send_pong();
 }
 
 static void worker_check(void) {

@@ -15,7 +15,7 @@
 #include "stream/listen_int.h"
 
 #define LISTEN_TIMEOUT_MS 10000
-#define MAX_EARLY 1024 /* handoffs read while waiting for a listen answer */
+#define MAX_EARLY         1024 /* handoffs read while waiting for a listen answer */
 
 double sl_load_bucket_le(int i) {
   return i >= 0 && i < SL_DURATION_BUCKETS ? sl__load_bucket_le[i] : -1;
@@ -102,7 +102,8 @@ static void ctl_check(void) {
   control.checked = 1;
   sl__queue_init(&control.members);
   const char* e = getenv("SLUICE_CLUSTER_FD");
-  if (e == NULL || sl_cluster_is_primary()) return; /* the id is unset
+  if (e == NULL || sl_cluster_is_primary())
+    return; /* the id is unset
                                                        once it was read */
   int fd = atoi(e);
   int type;
@@ -135,7 +136,8 @@ static void deliver(int key, int fd) {
   member_t* mb = member_find(key);
   if (mb != NULL && !(mb->closing && mb->bounce_late))
     sl__listen_adopt_fd(mb->l, fd);
-  else bounce(key, fd);
+  else
+    bounce(key, fd);
 }
 
 static void member_release(member_t* mb) {
@@ -259,8 +261,10 @@ static int listen_via_primary(sl__listen_t* l, const char* host, int port,
                               int backlog, void** member, int* port_out) {
   member_t* mb = sl__calloc(1, sizeof *mb);
   int rc = mb == NULL ? SL_ENOMEM : ctl_poll_start();
-  sl__ctl_msg_t m = {.type = SL__CTL_LISTEN, .port = port,
-                     .backlog = backlog, .index = listen_index(host, port)};
+  sl__ctl_msg_t m = {.type = SL__CTL_LISTEN,
+                     .port = port,
+                     .backlog = backlog,
+                     .index = listen_index(host, port)};
   snprintf(m.host, sizeof m.host, "%s", host);
   int fd = -1;
   if (rc == 0) rc = ask_primary(&m, &fd);

@@ -11,11 +11,11 @@ struct sl_chunk_s {
   unsigned refs;
   char* base;
   size_t len;
-  sl_chunk_t* parent;          /* slices: the chunk owning the storage */
-  sl_chunk_free_cb free_cb;    /* wrapped memory or object destructor */
+  sl_chunk_t* parent;       /* slices: the chunk owning the storage */
+  sl_chunk_free_cb free_cb; /* wrapped memory or object destructor */
   void* free_arg;
-  void* obj;                   /* object mode */
-  char inline_data[];          /* sl_chunk_new storage */
+  void* obj;          /* object mode */
+  char inline_data[]; /* sl_chunk_new storage */
 };
 
 static sl_chunk_t* chunk_alloc(size_t extra) {
@@ -41,7 +41,9 @@ sl_chunk_t* sl_chunk_copy(const void* data, size_t len) {
   return c;
 }
 
-sl_chunk_t* sl_chunk_str(const char* s) { return sl_chunk_copy(s, strlen(s)); }
+sl_chunk_t* sl_chunk_str(const char* s) {
+  return sl_chunk_copy(s, strlen(s));
+}
 
 sl_chunk_t* sl_chunk_printf(const char* fmt, ...) {
   va_list ap;
@@ -110,9 +112,15 @@ int sl_chunk_exclusive(const sl_chunk_t* c) {
   return c->base == c->inline_data || c->free_cb != NULL;
 }
 
-char* sl_chunk_data(const sl_chunk_t* c) { return c->base; }
-size_t sl_chunk_len(const sl_chunk_t* c) { return c->len; }
-void* sl_chunk_obj(const sl_chunk_t* c) { return c->obj; }
+char* sl_chunk_data(const sl_chunk_t* c) {
+  return c->base;
+}
+size_t sl_chunk_len(const sl_chunk_t* c) {
+  return c->len;
+}
+void* sl_chunk_obj(const sl_chunk_t* c) {
+  return c->obj;
+}
 
 void sl_chunk_set_len(sl_chunk_t* c, size_t len) {
   SL_ASSERT(len <= c->len);

@@ -19,18 +19,18 @@
  * place; anything the environment or a peer can cause returns a code. */
 /* The number of each public event type (the public enums have no
  * sentinel): for listener tables and range checks. */
-#define SL__EV_COUNT (SL_EV_CONNECT + 1)
-#define SL__CHILD_EV_COUNT (SL_CHILD_DRAIN + 1)
+#define SL__EV_COUNT         (SL_EV_CONNECT + 1)
+#define SL__CHILD_EV_COUNT   (SL_CHILD_DRAIN + 1)
 #define SL__CLUSTER_EV_COUNT (SL_CLUSTER_MESSAGE + 1)
 
-#define SL_ASSERT(expr)                                                      \
-  do {                                                                      \
-    if (!(expr)) sl__assert_fail(#expr, __FILE__, __LINE__);                \
+#define SL_ASSERT(expr)                                      \
+  do {                                                       \
+    if (!(expr)) sl__assert_fail(#expr, __FILE__, __LINE__); \
   } while (0)
 void sl__assert_fail(const char* expr, const char* file, int line)
     __attribute__((noreturn));
 
-#define sl__container_of(ptr, type, member)                                  \
+#define sl__container_of(ptr, type, member) \
   ((type*)((char*)(ptr)-offsetof(type, member)))
 
 void* sl__malloc(size_t n);
@@ -48,8 +48,12 @@ typedef struct sl__queue_s {
   struct sl__queue_s* prev;
 } sl__queue_t;
 
-static inline void sl__queue_init(sl__queue_t* q) { q->next = q->prev = q; }
-static inline int sl__queue_empty(const sl__queue_t* q) { return q->next == q; }
+static inline void sl__queue_init(sl__queue_t* q) {
+  q->next = q->prev = q;
+}
+static inline int sl__queue_empty(const sl__queue_t* q) {
+  return q->next == q;
+}
 static inline void sl__queue_insert_tail(sl__queue_t* h, sl__queue_t* q) {
   q->next = h;
   q->prev = h->prev;
@@ -107,12 +111,11 @@ typedef struct sl__emitter_s {
   int emitting; /* depth of emit(); freeing removed listeners waits for 0 */
   unsigned inl_used : 1, /* `inl` is in the list */
       dirty : 1;         /* some listener is marked removed */
-  sl__listener_t inl; /* the first listener needs no allocation */
+  sl__listener_t inl;    /* the first listener needs no allocation */
 } sl__emitter_t;
 
 /* Returns 0 or SL_ENOMEM. */
-int sl__emitter_add(sl__emitter_t* e, int type, sl__fn cb, void* arg,
-                    int once);
+int sl__emitter_add(sl__emitter_t* e, int type, sl__fn cb, void* arg, int once);
 /* Removes the first listener equal to (type, cb, arg): 0 or SL_ENOENT. */
 int sl__emitter_off(sl__emitter_t* e, int type, sl__fn cb, void* arg);
 int sl__emitter_has(const sl__emitter_t* e, int type);
@@ -143,7 +146,9 @@ void sl__ignore_sigpipe(void);
 
 /* Converts a libuv/zlib/errno-style negative code to ours (identity for
  * libuv codes on Linux). */
-static inline int sl__uv_err(int uv_status) { return uv_status; }
+static inline int sl__uv_err(int uv_status) {
+  return uv_status;
+}
 
 /* json.c, for IPC and every JSON reader. sl__json_validate: 0 when json[0..len) is exactly one JSON value
  * (RFC 8259, no raw newline anywhere), else SL_EINVAL. sl__json_find: the

@@ -21,8 +21,7 @@ typedef struct {
 static int scan_value(json_scan_t* s, int depth);
 
 static void skip_ws(json_scan_t* s) {
-  while (s->p < s->end &&
-         (*s->p == ' ' || *s->p == '\t' || *s->p == '\r'))
+  while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r'))
     s->p++;
 }
 
@@ -132,15 +131,20 @@ static int scan_value(json_scan_t* s, int depth) {
   skip_ws(s);
   if (s->p >= s->end) return SL_EINVAL;
   switch (*s->p) {
-    case '{': return scan_container(s, depth, '}');
-    case '[': return scan_container(s, depth, ']');
-    case '"': return scan_string(s);
-    case 't': return scan_literal(s, "true", 4);
-    case 'f': return scan_literal(s, "false", 5);
-    case 'n': return scan_literal(s, "null", 4);
+    case '{':
+      return scan_container(s, depth, '}');
+    case '[':
+      return scan_container(s, depth, ']');
+    case '"':
+      return scan_string(s);
+    case 't':
+      return scan_literal(s, "true", 4);
+    case 'f':
+      return scan_literal(s, "false", 5);
+    case 'n':
+      return scan_literal(s, "null", 4);
     default:
-      if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
-        return scan_number(s);
+      if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9')) return scan_number(s);
       return SL_EINVAL;
   }
 }
@@ -194,11 +198,21 @@ static unsigned decode_escape(const char** pp, const char* end) {
   char c = *p++;
   unsigned cp;
   switch (c) {
-    case 'b': cp = '\b'; break;
-    case 'f': cp = '\f'; break;
-    case 'n': cp = '\n'; break;
-    case 'r': cp = '\r'; break;
-    case 't': cp = '\t'; break;
+    case 'b':
+      cp = '\b';
+      break;
+    case 'f':
+      cp = '\f';
+      break;
+    case 'n':
+      cp = '\n';
+      break;
+    case 'r':
+      cp = '\r';
+      break;
+    case 't':
+      cp = '\t';
+      break;
     case 'u':
       cp = hex4(p);
       p += 4;
@@ -210,7 +224,9 @@ static unsigned decode_escape(const char** pp, const char* end) {
         cp = 0xFFFD;
       }
       break;
-    default: cp = (unsigned char)c; break;
+    default:
+      cp = (unsigned char)c;
+      break;
   }
   *pp = p;
   return cp;
@@ -272,8 +288,7 @@ int sl__json_find(const char* json, size_t len, const char* key,
     for (;;) {
       skip_ws(&s);
       const char* k = s.p;
-      if (s.p >= s.end || *s.p != '"' || scan_string(&s) != 0)
-        return SL_EINVAL;
+      if (s.p >= s.end || *s.p != '"' || scan_string(&s) != 0) return SL_EINVAL;
       const char* k_end = s.p;
       skip_ws(&s);
       if (s.p >= s.end || *s.p++ != ':') return SL_EINVAL;
@@ -300,8 +315,8 @@ int sl__json_find(const char* json, size_t len, const char* key,
 
 /* --- public helpers ------------------------------------------------------ */
 
-static int find_number(const char* json, size_t len, const char* key,
-                       char* buf, size_t cap) {
+static int find_number(const char* json, size_t len, const char* key, char* buf,
+                       size_t cap) {
   const char* v;
   size_t n;
   int rc = sl__json_find(json, len, key, &v, &n);
@@ -343,8 +358,8 @@ int sl_json_get_int(const char* json, size_t len, const char* key,
   return 0;
 }
 
-int sl_json_get_string(const char* json, size_t len, const char* key,
-                       char* out, size_t cap) {
+int sl_json_get_string(const char* json, size_t len, const char* key, char* out,
+                       size_t cap) {
   const char* v;
   size_t n;
   int rc = sl__json_find(json, len, key, &v, &n);
@@ -421,13 +436,27 @@ static int escape_into(sl_buf_t* b, const unsigned char* s, size_t len) {
       continue;
     }
     switch (c) {
-      case '"': esc[1] = '"'; break;
-      case '\\': esc[1] = '\\'; break;
-      case '\b': esc[1] = 'b'; break;
-      case '\f': esc[1] = 'f'; break;
-      case '\n': esc[1] = 'n'; break;
-      case '\r': esc[1] = 'r'; break;
-      case '\t': esc[1] = 't'; break;
+      case '"':
+        esc[1] = '"';
+        break;
+      case '\\':
+        esc[1] = '\\';
+        break;
+      case '\b':
+        esc[1] = 'b';
+        break;
+      case '\f':
+        esc[1] = 'f';
+        break;
+      case '\n':
+        esc[1] = 'n';
+        break;
+      case '\r':
+        esc[1] = 'r';
+        break;
+      case '\t':
+        esc[1] = 't';
+        break;
       default:
         memcpy(esc + 1, "u00", 3);
         esc[4] = hex[c >> 4];
@@ -476,12 +505,15 @@ static int json_directive(sl_buf_t* b, const char** pp, va_list* ap) {
       p++;
     } else {
       prec = 0;
-      while (*p >= '0' && *p <= '9' && prec < 100) prec = prec * 10 + *p++ - '0';
+      while (*p >= '0' && *p <= '9' && prec < 100)
+        prec = prec * 10 + *p++ - '0';
     }
   }
   int lng = 0; /* 1 l, 2 ll, 3 z */
-  if (*p == 'l') lng = *++p == 'l' ? (p++, 2) : 1;
-  else if (*p == 'z') lng = (p++, 3);
+  if (*p == 'l')
+    lng = *++p == 'l' ? (p++, 2) : 1;
+  else if (*p == 'z')
+    lng = (p++, 3);
   char c = *p;
   if (c != '\0') p++; /* a '%' at the end of fmt is refused below */
   *pp = p;
@@ -489,7 +521,9 @@ static int json_directive(sl_buf_t* b, const char** pp, va_list* ap) {
     case 's': {
       if (lng != 0) return SL_EINVAL;
       const char* s = va_arg(*ap, const char*);
-      size_t n = s == NULL ? 0 : prec < 0 ? strlen(s) : strnlen(s, (size_t)prec);
+      size_t n = s == NULL  ? 0
+                 : prec < 0 ? strlen(s)
+                            : strnlen(s, (size_t)prec);
       return json_str(b, s, n);
     }
     case 'd':

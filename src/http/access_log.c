@@ -16,9 +16,9 @@
 #include <inttypes.h>
 #include <stdarg.h>
 
-#define LOG_BUF_SIZE (16 * 1024)
+#define LOG_BUF_SIZE  (16 * 1024)
 #define LOG_QUEUE_MAX (256 * 1024)
-#define LOG_LINE_MAX 2048
+#define LOG_LINE_MAX  2048
 
 struct sl__alog_s {
   struct sl__alog_s* next; /* logs, all destinations */
@@ -28,7 +28,7 @@ struct sl__alog_s {
   size_t used;
   sl__tick_t tick;
   int users;
-  uint64_t unreported;     /* dropped since the last notice */
+  uint64_t unreported; /* dropped since the last notice */
 };
 
 static sl__alog_t* logs;
@@ -67,7 +67,8 @@ static sl_stream_t* log_open_stderr(void) {
   int fd = -1;
   if (fstat(2, &st) == 0 && S_ISFIFO(st.st_mode))
     fd = open("/proc/self/fd/2", O_WRONLY | O_CLOEXEC);
-  sl_stream_t* s = fd >= 0 ? sl_fd_stream(fd, 0, 1, 0) : sl_fd_stream(2, 0, 1, 1);
+  sl_stream_t* s =
+      fd >= 0 ? sl_fd_stream(fd, 0, 1, 0) : sl_fd_stream(2, 0, 1, 1);
   return s != NULL ? sl_stream_ref(s) : NULL;
 }
 
@@ -177,8 +178,11 @@ static void log_add(sl__alog_t* l, const char* fmt, ...) {
 }
 
 static void log_notice(sl__alog_t* l) {
-  log_add(l, "sluice: %" PRIu64 " access log lines dropped: the log was "
-          "not written fast enough\n", l->unreported);
+  log_add(l,
+          "sluice: %" PRIu64
+          " access log lines dropped: the log was "
+          "not written fast enough\n",
+          l->unreported);
   l->unreported = 0;
 }
 

@@ -13,11 +13,11 @@
 #include <llhttp.h>
 #include <strings.h>
 
-#define IDLE_MS 4000               /* an idle socket older than this closes */
-#define SWEEP_MS 1000              /* how often idle sockets are checked */
-#define DEFAULT_HWM (64 * 1024)
-#define DEFAULT_AGENT_SOCKETS 256  /* the default agent, per host:port */
-#define AGENT_SOCKETS 8            /* sl_http_agent_new(0) */
+#define IDLE_MS               4000 /* an idle socket older than this closes */
+#define SWEEP_MS              1000 /* how often idle sockets are checked */
+#define DEFAULT_HWM           (64 * 1024)
+#define DEFAULT_AGENT_SOCKETS 256 /* the default agent, per host:port */
+#define AGENT_SOCKETS         8   /* sl_http_agent_new(0) */
 
 enum { FRAME_NONE = 0, FRAME_LENGTH, FRAME_CHUNKED };
 
@@ -52,13 +52,13 @@ struct conn_s {
   sl__http_hdrs_t hdrs;
   sl__http_lines_t lines; /* the server's rules: no empty name, no fold */
   sl__http_ext_t ext;     /* several chunk extensions */
-  xchg_t* x;         /* the exchange it carries, NULL while idle */
-  sl_chunk_t* in;    /* input not yet parsed (the parser paused) */
+  xchg_t* x;              /* the exchange it carries, NULL while idle */
+  sl_chunk_t* in;         /* input not yet parsed (the parser paused) */
   size_t in_off;
-  sl__tick_t tick;   /* feeds the parser again after a pause */
+  sl__tick_t tick; /* feeds the parser again after a pause */
   uint64_t idle_since;
-  int busy;          /* inside conn_feed(): free later */
-  int err;           /* the socket's error and its context */
+  int busy; /* inside conn_feed(): free later */
+  int err;  /* the socket's error and its context */
   char* errctx;
   unsigned idle : 1, destroyed : 1, paused : 1, body_wait : 1, msg_done : 1,
       keep : 1, peer_ended : 1, sock_paused : 1, reused : 1, got_bytes : 1,
@@ -79,28 +79,27 @@ struct xchg_s {
   sl__queue_t node; /* pool->waiting while waiting */
   pool_t* pool;
   conn_t* c;
-  creq_t* req;      /* NULL once its stream is destroyed */
-  cres_t* res;      /* NULL until the head arrives, and once destroyed */
+  creq_t* req; /* NULL once its stream is destroyed */
+  cres_t* res; /* NULL until the head arrives, and once destroyed */
   sl_http_response_cb cb;
   void* arg;
-  char* head;       /* request line and headers, without the blank line */
-  char* peer;       /* "host:port" for messages */
+  char* head;          /* request line and headers, without the blank line */
+  char* peer;          /* "host:port" for messages */
   sl_chunk_t** parked; /* a body write waiting for a socket */
   size_t nparked;
   sl__tick_t tick;
   uv_timer_t* timer;
   uint64_t timeout_ms, last_active;
   size_t hwm;
-  int refs;         /* active + req + res + timer */
+  int refs; /* active + req + res + timer */
   int framing;
   int err;
   char* errctx;
-  int inflight;     /* socket writes not yet completed */
+  int inflight; /* socket writes not yet completed */
   unsigned waiting : 1, head_sent : 1, want_final : 1, write_wait : 1,
-      final_sent : 1, req_done : 1, res_done : 1, cb_called : 1,
-      failed : 1, delivered : 1, done : 1, user_len : 1, user_chunked : 1,
-      is_head : 1, bodyless : 1, close : 1, body_sent : 1, retried : 1,
-      drained : 1;
+      final_sent : 1, req_done : 1, res_done : 1, cb_called : 1, failed : 1,
+      delivered : 1, done : 1, user_len : 1, user_chunked : 1, is_head : 1,
+      bodyless : 1, close : 1, body_sent : 1, retried : 1, drained : 1;
 };
 
 /* Idle sockets of every agent, and the two handles that watch them while
@@ -276,9 +275,8 @@ static void cres_on_read(sl__http_msg_t* m) {
 
 static cres_t* cres_new(conn_t* c) {
   xchg_t* x = c->x;
-  sl_stream_opts_t o = {.hooks = &cres_hooks,
-                        .high_water_mark = x->hwm,
-                        .name = conn_peer(c)};
+  sl_stream_opts_t o = {
+      .hooks = &cres_hooks, .high_water_mark = x->hwm, .name = conn_peer(c)};
   cres_t* r = (cres_t*)sl__stream_new(SL__KIND_READABLE, &o, sizeof *r);
   if (r == NULL) return NULL;
   r->m.s.errors_owned = 1; /* reported through the request */
@@ -295,7 +293,9 @@ static cres_t* cres_new(conn_t* c) {
 
 /* --- parser callbacks --------------------------------------------------- */
 
-static conn_t* conn_of(llhttp_t* p) { return p->data; }
+static conn_t* conn_of(llhttp_t* p) {
+  return p->data;
+}
 
 static int on_message_begin(llhttp_t* p) {
   sl__http_hdrs_free(&conn_of(p)->hdrs);
@@ -532,8 +532,8 @@ static void on_sock_data(sl_stream_t* s, const sl_event_t* ev, void* arg) {
  * request is still in hand (no body went out). */
 static int conn_retry(conn_t* c) {
   xchg_t* x = c->x;
-  if (x == NULL || !c->reused || c->got_bytes || x->body_sent ||
-      x->retried || x->res != NULL)
+  if (x == NULL || !c->reused || c->got_bytes || x->body_sent || x->retried ||
+      x->res != NULL)
     return 0;
   pool_t* p = c->pool;
   x->retried = 1;
@@ -756,8 +756,8 @@ static void pool_next(pool_t* p) {
 /* --- the request: head and body ----------------------------------------- */
 
 static int method_bodyless(const char* m) {
-  static const char* const v[] = {"GET", "HEAD", "DELETE", "OPTIONS",
-                                  "TRACE", "CONNECT"};
+  static const char* const v[] = {"GET",     "HEAD",  "DELETE",
+                                  "OPTIONS", "TRACE", "CONNECT"};
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
     if (strcmp(m, v[i]) == 0) return 1;
   return 0;
@@ -1032,11 +1032,9 @@ static void xchg_tick(sl__tick_t* t) {
       x->cb(0, &x->res->m.s, x->arg);
     }
     /* The request stream stays open (for errors) until answered. */
-    if (x->req != NULL && x->req_done && x->cb_called &&
-        !x->req->s.destroyed)
+    if (x->req != NULL && x->req_done && x->cb_called && !x->req->s.destroyed)
       sl_stream_destroy(&x->req->s, 0);
-    if (!x->failed && !x->done && x->req_done && x->res_done &&
-        x->cb_called) {
+    if (!x->failed && !x->done && x->req_done && x->res_done && x->cb_called) {
       x->done = 1;
       if (x->c != NULL) conn_release(x->c);
       xchg_finish(x);
@@ -1050,8 +1048,7 @@ static void xchg_tick(sl__tick_t* t) {
 static int valid_token(const char* s) {
   if (*s == '\0') return 0;
   for (; *s; s++)
-    if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s))
-      return 0;
+    if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s)) return 0;
   return 1;
 }
 
@@ -1079,8 +1076,7 @@ static int head_headers(xchg_t* x, const char* const* h, sl_buf_t* out,
     if (line_is(l, "Content-Length")) x->user_len = 1;
     if (line_is(l, "Transfer-Encoding"))
       x->user_chunked = strcasestr(line_value(l), "chunked") != NULL;
-    if (line_is(l, "Connection") &&
-        strcasestr(line_value(l), "close") != NULL)
+    if (line_is(l, "Connection") && strcasestr(line_value(l), "close") != NULL)
       x->close = 1;
     if (sl_buf_printf(out, "%s\r\n", l) != 0) return SL_ENOMEM;
   }
@@ -1112,8 +1108,9 @@ static sl_http_agent_t* default_agent(void) {
   return idles.default_agent;
 }
 
-static xchg_t* xchg_new(const sl_http_request_opts_t* o, const sl__http_url_t* u,
-                        sl_http_response_cb cb, void* arg) {
+static xchg_t* xchg_new(const sl_http_request_opts_t* o,
+                        const sl__http_url_t* u, sl_http_response_cb cb,
+                        void* arg) {
   const char* method = o->method ? o->method : "GET";
   if (!valid_token(method)) return NULL;
   xchg_t* x = sl__calloc(1, sizeof *x);

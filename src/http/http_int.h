@@ -112,13 +112,13 @@ int sl__static_not_modified(const char* if_none_match,
 /* Header fields of one message in one arena: "name\0value\0" pairs. Built
  * piece by piece from a parser's spans; lookups valid after _end(). */
 typedef struct sl__http_hdrs_s {
-  sl_buf_t b;          /* the arena (NULs inside count in b.len) */
-  uint32_t* off;       /* 2 per field: name offset, value offset */
+  sl_buf_t b;    /* the arena (NULs inside count in b.len) */
+  uint32_t* off; /* 2 per field: name offset, value offset */
   size_t n, cap_off;
-  int state;           /* 0 none yet, 1 in a name, 2 in a value */
-  char** joined;       /* strings made by sl__http_hdrs_get for repeats */
+  int state;     /* 0 none yet, 1 in a name, 2 in a value */
+  char** joined; /* strings made by sl__http_hdrs_get for repeats */
   size_t njoined;
-  int packed;          /* a packed copy: off and b.data in the owner's memory */
+  int packed; /* a packed copy: off and b.data in the owner's memory */
 } sl__http_hdrs_t;
 
 /* Append a span of the current name / value (a new field starts when a
@@ -158,12 +158,12 @@ int sl__http_hdrs_set(sl__http_hdrs_t* h, size_t i, const char* value,
  * starts their section, and end() at message complete closes it. Zeroed is
  * ready. */
 typedef struct {
-  const char* gap;   /* first byte after the last span, in this buffer */
-  const char* end;   /* end of the buffer being parsed */
-  size_t name_len;   /* of the field being parsed */
-  unsigned lf : 1,   /* the last gap byte seen (maybe a read ago) was LF */
-      started : 1,   /* a span of this head was seen: gap is meaningful */
-      active : 1;    /* in the head, or in the trailers */
+  const char* gap; /* first byte after the last span, in this buffer */
+  const char* end; /* end of the buffer being parsed */
+  size_t name_len; /* of the field being parsed */
+  unsigned lf : 1, /* the last gap byte seen (maybe a read ago) was LF */
+      started : 1, /* a span of this head was seen: gap is meaningful */
+      active : 1;  /* in the head, or in the trailers */
 } sl__http_lines_t;
 
 /* on_message_begin. */
@@ -209,10 +209,10 @@ typedef struct sl__http_msg_s {
   sl_stream_t s;
   void (*on_read)(struct sl__http_msg_s* m); /* from the read hook */
   sl__http_hdrs_t hdrs;
-  char* method;        /* requests */
-  char* url;           /* requests: raw target */
-  char* path;          /* requests: decoded path without the query */
-  int status;          /* client responses */
+  char* method; /* requests */
+  char* url;    /* requests: raw target */
+  char* path;   /* requests: decoded path without the query */
+  int status;   /* client responses */
   int version_minor;
   char remote[64];
 } sl__http_msg_t;

@@ -147,8 +147,8 @@ static char* hdrs_keep(sl__http_hdrs_t* h, size_t len) {
 
 /* Joins every value of `name` with ", " (Node's rule for repeats) and
  * keeps the string with the headers. */
-static const char* hdrs_join(sl__http_hdrs_t* h, const char* name,
-                             size_t count, size_t total) {
+static const char* hdrs_join(sl__http_hdrs_t* h, const char* name, size_t count,
+                             size_t total) {
   char* out = hdrs_keep(h, total + 2 * count);
   if (out == NULL) return NULL;
   size_t len = 0;
@@ -247,8 +247,7 @@ int sl__http_lines_value_done(sl__http_lines_t* l) {
 
 int sl__http_lines_end(sl__http_lines_t* l) {
   int rc = 0;
-  if (l->active && l->started && l->gap != NULL)
-    rc = lines_scan(l, l->end, 1);
+  if (l->active && l->started && l->gap != NULL) rc = lines_scan(l, l->end, 1);
   l->active = 0;
   return rc;
 }

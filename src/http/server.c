@@ -90,8 +90,7 @@ static void log_escape(char* out, size_t cap, const char* s, int json) {
     if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
       out[o++] = (char)ch;
     else
-      o += (size_t)snprintf(out + o, cap - o, json ? "\\u%04x" : "\\x%02X",
-                            ch);
+      o += (size_t)snprintf(out + o, cap - o, json ? "\\u%04x" : "\\x%02X", ch);
   }
   out[o] = '\0';
 }
@@ -132,10 +131,9 @@ static void access_log(sl_http_server_t* srv, const txn_t* t, int status,
     snprintf(line, sizeof line, "-");
   if (why != NULL) log_escape(reason, sizeof reason, why, json);
   if (fmt == SL_ACCESS_LOG_SLUICE) {
-    sl__access_log_printf(srv->alog,
-                          "%s \"%s\" %d %" PRIu64 " %.3fms%s%s\n", t->remote,
-                          line, status, bytes, ms, why ? " aborted: " : "",
-                          reason);
+    sl__access_log_printf(srv->alog, "%s \"%s\" %d %" PRIu64 " %.3fms%s%s\n",
+                          t->remote, line, status, bytes, ms,
+                          why ? " aborted: " : "", reason);
     return;
   }
   struct tm tm;
@@ -145,10 +143,9 @@ static void access_log(sl_http_server_t* srv, const txn_t* t, int status,
   gmtime_r(&t->wall.tv_sec, &tm);
   if (!json) {
     strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
-    sl__access_log_printf(srv->alog,
-                          "%s - - [%s] \"%s\" %d %" PRIu64 " \"%s\" \"%s\"\n",
-                          host, when, line, status, bytes, ref[0] ? ref : "-",
-                          ua[0] ? ua : "-");
+    sl__access_log_printf(
+        srv->alog, "%s - - [%s] \"%s\" %d %" PRIu64 " \"%s\" \"%s\"\n", host,
+        when, line, status, bytes, ref[0] ? ref : "-", ua[0] ? ua : "-");
     return;
   }
   strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
@@ -193,7 +190,9 @@ static void access_log_reject(conn_t* c, int status) {
 
 /* --- parsing: llhttp callbacks ------------------------------------------- */
 
-static conn_t* conn_of(llhttp_t* p) { return p->data; }
+static conn_t* conn_of(llhttp_t* p) {
+  return p->data;
+}
 
 static int user_error(conn_t* c, int status) {
   c->user_status = status;
@@ -288,8 +287,9 @@ static int check_framing(conn_t* c) {
  * IP-literal ("[" IPv6 or IPvFuture "]"), IPv4 or reg-name (unreserved,
  * pct-encoded, sub-delims; may be empty), then digits after a colon. */
 static int host_valid(const char* h, size_t n) {
-  static const char reg[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
-                            "VWXYZ0123456789-._~!$&'()*+,;=";
+  static const char reg[] =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+      "VWXYZ0123456789-._~!$&'()*+,;=";
   size_t i = 0;
   if (n > 0 && h[0] == '[') {
     const char* close = memchr(h, ']', n);
@@ -331,8 +331,9 @@ static int host_valid(const char* h, size_t n) {
  * or NULL for the other forms. */
 static const char* target_authority(const char* url, size_t* len) {
   if (url[0] == '/' || url[0] == '*') return NULL;
-  size_t s = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
-                         "YZ0123456789+-.");
+  size_t s = strspn(url,
+                    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
+                    "YZ0123456789+-.");
   if (s == 0 || strncmp(url + s, "://", 3) != 0) return NULL;
   const char* a = url + s + 3;
   *len = strcspn(a, "/?#");
@@ -363,8 +364,7 @@ static int check_host(conn_t* c) {
     }
   if (count > 1 || (count == 0 && c->p.http_minor >= 1)) return 400;
   size_t alen = 0;
-  const char* auth =
-      c->url.data ? target_authority(c->url.data, &alen) : NULL;
+  const char* auth = c->url.data ? target_authority(c->url.data, &alen) : NULL;
   if (auth == NULL || c->p.method == HTTP_CONNECT) return 0;
   /* An empty host or userinfo (RFC 9110 4.2.1, 4.2.4): rejected. */
   if (alen == 0 || auth[0] == ':' || memchr(auth, '@', alen) != NULL ||
@@ -467,8 +467,8 @@ static req_t* req_new(conn_t* c) {
                         .high_water_mark = c->srv->o.high_water_mark};
   size_t ulen = c->url.len;
   size_t extra = sl__http_hdrs_packed_size(&c->hdrs) + 2 * ulen + 3;
-  req_t* r = (req_t*)sl__stream_new(SL__KIND_READABLE, &o,
-                                    sizeof(req_t) + extra);
+  req_t* r =
+      (req_t*)sl__stream_new(SL__KIND_READABLE, &o, sizeof(req_t) + extra);
   if (r == NULL) return NULL;
   r->m.s.errors_owned = 1; /* the exchange reports them */
   r->m.s.peer_quiet = 1;
@@ -533,9 +533,9 @@ txn_t* sl__http_txn_new(conn_t* c) {
   t->minor = c->p.http_minor;
   /* After an Upgrade or CONNECT request the bytes are another protocol's
    * (llhttp stops there): the answer closes the connection, and says so. */
-  int upgrade = c->p.method == HTTP_CONNECT ||
-                ((c->p.flags & F_UPGRADE) &&
-                 (c->p.flags & F_CONNECTION_UPGRADE));
+  int upgrade =
+      c->p.method == HTTP_CONNECT ||
+      ((c->p.flags & F_UPGRADE) && (c->p.flags & F_CONNECTION_UPGRADE));
   t->keep_alive = llhttp_should_keep_alive(&c->p) && !c->closing && !upgrade;
   t->is_head = c->p.method == HTTP_HEAD;
   const char* expect = sl__http_hdrs_get(&t->req->m.hdrs, "expect");
@@ -589,7 +589,6 @@ static int parse_status(conn_t* c, llhttp_errno_t e) {
     return 505;
   return 400;
 }
-
 
 /* One llhttp_execute over what is left of the input chunk. Returns 1 to go
  * on, 0 to stop. */
@@ -752,8 +751,7 @@ static int retire_done(conn_t* c) {
     c->ntxns--;
     /* A body nobody ever read is dropped (Node's dump), which also lets
      * the request close. */
-    if (t->req != NULL && t->req->m.s.r.flowing == -1 &&
-        !t->req->m.s.destroyed)
+    if (t->req != NULL && t->req->m.s.r.flowing == -1 && !t->req->m.s.destroyed)
       sl_stream_destroy(&t->req->m.s, 0);
     if (c->srv->o.access_log && !t->dropped) access_log_txn(c->srv, t, NULL);
     txn_observe(t);
@@ -830,8 +828,7 @@ static void on_timer(uv_timer_t* h) {
     return;
   }
   c->timer_mode = SL__TIMER_NONE;
-  if (mode == SL__TIMER_IDLE && sl__queue_empty(&c->txns) &&
-      !c->mid_message) {
+  if (mode == SL__TIMER_IDLE && sl__queue_empty(&c->txns) && !c->mid_message) {
     conn_destroy(c);
   } else if (mode == SL__TIMER_HEADERS && !c->mid_message &&
              sl__queue_empty(&c->txns) && c->in == NULL) {
@@ -876,9 +873,8 @@ static uint64_t sweep_period(const sl_http_server_t* srv) {
 
 /* The socket's descriptor, or -1 (not TCP, or its handle is closing). */
 static int conn_fd(conn_t* c) {
-  uv_stream_t* h = c->tcp && !c->sock->destroyed
-                       ? sl__uv_stream_handle(c->sock)
-                       : NULL;
+  uv_stream_t* h =
+      c->tcp && !c->sock->destroyed ? sl__uv_stream_handle(c->sock) : NULL;
   uv_os_fd_t fd;
   if (h == NULL || uv_is_closing((uv_handle_t*)h) ||
       uv_fileno((uv_handle_t*)h, &fd) != 0)
@@ -1091,8 +1087,8 @@ static void conn_adopt(void* arg, uv_tcp_t* h) {
   uv_tcp_nodelay(h, 1);
   sl_stream_opts_t so = {.high_water_mark = srv->o.high_water_mark};
   int flags = SL__UVS_READABLE | SL__UVS_WRITABLE | SL__UVS_SHUTDOWN;
-  sl_stream_t* sock = sl__uv_stream_new((uv_stream_t*)h, flags, &so,
-                                        sizeof(sl__uvs_t));
+  sl_stream_t* sock =
+      sl__uv_stream_new((uv_stream_t*)h, flags, &so, sizeof(sl__uvs_t));
   if (sock == NULL) return;
   sock->errors_owned = 1;
   conn_t* c = conn_new(srv, sock);
@@ -1139,7 +1135,9 @@ static void on_listener_closed(void* arg) {
   server_maybe_done(srv);
 }
 
-static void on_sweep_closed(uv_handle_t* h) { server_free(h->data); }
+static void on_sweep_closed(uv_handle_t* h) {
+  server_free(h->data);
+}
 
 static void server_maybe_done(sl_http_server_t* srv) {
   if (srv->closing && srv->listener_closed && srv->nconns == 0 &&
@@ -1161,9 +1159,9 @@ int sl_http_listen(const sl_http_server_opts_t* o, sl_http_handler handler,
   if (srv == NULL) return SL_ENOMEM;
   if (o != NULL) srv->o = *o;
   apply_defaults(&srv->o);
-  int bad = sl__trust_parse(srv->o.trusted_proxies, srv->trust,
-                            sizeof srv->trust / sizeof srv->trust[0],
-                            &srv->ntrust);
+  int bad =
+      sl__trust_parse(srv->o.trusted_proxies, srv->trust,
+                      sizeof srv->trust / sizeof srv->trust[0], &srv->ntrust);
   if (bad != 0) {
     sl__free(srv);
     return bad;
@@ -1200,7 +1198,9 @@ int sl_http_listen(const sl_http_server_opts_t* o, sl_http_handler handler,
   return 0;
 }
 
-int sl_http_server_port(const sl_http_server_t* srv) { return srv->port; }
+int sl_http_server_port(const sl_http_server_t* srv) {
+  return srv->port;
+}
 
 /* Bytes the peer sent that the loop has not read yet (a request that
  * crossed the close). */
@@ -1213,8 +1213,7 @@ static int conn_has_input(conn_t* c) {
   return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }
 
-void sl_http_server_close(sl_http_server_t* srv, sl_close_cb cb,
-                          void* arg) {
+void sl_http_server_close(sl_http_server_t* srv, sl_close_cb cb, void* arg) {
   SL_ASSERT(!srv->closing);
   srv->closing = 1;
   srv->close_cb = cb;

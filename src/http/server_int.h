@@ -21,12 +21,12 @@ typedef struct res_s res_t;
 typedef struct {
   sl__http_msg_t m;
   txn_t* t;
-  uint64_t strs[];          /* header fields, url, path (req_new) */
+  uint64_t strs[]; /* header fields, url, path (req_new) */
 } req_t;
 
 struct sl_http_server_s {
-  sl__listen_t* l;          /* NULL once it closed */
-  uv_timer_t sweep;         /* body and send timeouts (conn_sweep) */
+  sl__listen_t* l;         /* NULL once it closed */
+  uv_timer_t sweep;        /* body and send timeouts (conn_sweep) */
   sl_http_server_opts_t o; /* defaults applied */
   sl_http_handler handler;
   void* arg;
@@ -35,8 +35,8 @@ struct sl_http_server_s {
   size_t nconns;
   void (*close_cb)(void* arg);
   void* close_arg;
-  sl__alog_t* alog;         /* with o.access_log */
-  sl__cidr_t trust[32];     /* o.trusted_proxies, parsed */
+  sl__alog_t* alog;     /* with o.access_log */
+  sl__cidr_t trust[32]; /* o.trusted_proxies, parsed */
   size_t ntrust;
   unsigned closing : 1, listener_closed : 1, freeing : 1;
 };
@@ -44,7 +44,7 @@ struct sl_http_server_s {
 enum { SL__TIMER_NONE = 0, SL__TIMER_HEADERS, SL__TIMER_IDLE };
 
 struct txn_s {
-  sl__queue_t node;         /* conn_t.txns */
+  sl__queue_t node; /* conn_t.txns */
   conn_t* c;
   req_t* req;
   res_t* res;
@@ -55,75 +55,74 @@ struct txn_s {
   char url_log[256];
   char remote[64];
   char referer[256], ua[256]; /* combined and JSON logs only */
-  struct timespec wall;     /* when the request came (same) */
-  unsigned req_done : 1,    /* the request's last byte was parsed */
-      res_done : 1,         /* the response's last byte went to the socket */
+  struct timespec wall;       /* when the request came (same) */
+  unsigned req_done : 1,      /* the request's last byte was parsed */
+      res_done : 1,           /* the response's last byte went to the socket */
       keep_alive : 1, is_head : 1, expect_continue : 1, want_continue : 1,
-      continue_sent : 1,
-      dropped : 1,          /* replaced by an error answer */
-      dispatched : 1;       /* its handler ran */
+      continue_sent : 1, dropped : 1, /* replaced by an error answer */
+      dispatched : 1;                 /* its handler ran */
 };
 
 struct conn_s {
-  sl__queue_t node;         /* sl_http_server_t.conns */
+  sl__queue_t node; /* sl_http_server_t.conns */
   sl_http_server_t* srv;
-  sl_stream_t* sock;        /* a reference */
+  sl_stream_t* sock; /* a reference */
   llhttp_t p;
-  sl__tick_t tick;          /* conn_process() */
+  sl__tick_t tick; /* conn_process() */
   uv_timer_t timer;
   int timer_mode;
-  uint64_t deadline;        /* loop time (ms) when timer_mode expires */
-  sl__queue_t txns;         /* oldest first; the head one is answering */
+  uint64_t deadline; /* loop time (ms) when timer_mode expires */
+  sl__queue_t txns;  /* oldest first; the head one is answering */
   size_t ntxns;
-  txn_t* parsing;           /* whose body is being parsed */
-  txn_t* dispatch;          /* head complete, handler not called yet */
-  txn_t* spare;             /* a freed exchange kept for the next one */
-  sl_chunk_t* in;           /* input not parsed yet (while paused) */
+  txn_t* parsing;  /* whose body is being parsed */
+  txn_t* dispatch; /* head complete, handler not called yet */
+  txn_t* spare;    /* a freed exchange kept for the next one */
+  sl_chunk_t* in;  /* input not parsed yet (while paused) */
   size_t in_off;
-  sl__http_lines_t lines;   /* empty names, obs-fold */
-  sl__http_hdrs_t hdrs;     /* of the request being parsed */
-  sl_buf_t url;             /* the request target as it arrives */
+  sl__http_lines_t lines; /* empty names, obs-fold */
+  sl__http_hdrs_t hdrs;   /* of the request being parsed */
+  sl_buf_t url;           /* the request target as it arrives */
   size_t hdr_bytes;
   uint64_t body_bytes;
-  int user_status;          /* the status an HPE_USER error stands for */
-  sl__http_ext_t ext;       /* several chunk extensions */
-  int err_status;           /* an error answer waiting for its turn */
-  int refs;                 /* calls on the stack that use the conn */
-  const char* abort_why;    /* a static reason for cutting it short */
-  uint64_t head_ns;         /* when the request being parsed began (logs) */
+  int user_status;       /* the status an HPE_USER error stands for */
+  sl__http_ext_t ext;    /* several chunk extensions */
+  int err_status;        /* an error answer waiting for its turn */
+  int refs;              /* calls on the stack that use the conn */
+  const char* abort_why; /* a static reason for cutting it short */
+  uint64_t head_ns;      /* when the request being parsed began (logs) */
   /* Progress seen by the last sweeps: body bytes received, bytes sent
    * and the socket's unacknowledged bytes, and since when each stood. */
   uint64_t sw_body, sw_sent, body_since, send_since;
   int sw_outq;
   char remote[64];
-  unsigned paused : 1,      /* llhttp returned HPE_PAUSED */
-      body_wait : 1,        /* ... because the body buffer is full */
-      pipe_wait : 1,        /* ... because max_pipelined are in flight */
-      stop : 1,             /* parse nothing more */
+  unsigned paused : 1, /* llhttp returned HPE_PAUSED */
+      body_wait : 1,   /* ... because the body buffer is full */
+      pipe_wait : 1,   /* ... because max_pipelined are in flight */
+      stop : 1,        /* parse nothing more */
       mid_message : 1, sock_paused : 1, peer_ended : 1,
-      closing : 1,          /* the server is closing gracefully */
-      late : 1,             /* came after close began: gets one answer */
-      tcp : 1,              /* sock is a libuv TCP stream (sl__uvs_t) */
+      closing : 1, /* the server is closing gracefully */
+      late : 1,    /* came after close began: gets one answer */
+      tcp : 1,     /* sock is a libuv TCP stream (sl__uvs_t) */
       ending : 1, destroyed : 1, timer_closed : 1, abort : 1,
-      line_done : 1;        /* the request line parsed (for the log) */
+      line_done : 1; /* the request line parsed (for the log) */
 };
 
 struct res_s {
   sl_stream_t s;
   txn_t* t;
-  conn_t* c;                /* valid while t != NULL */
+  conn_t* c; /* valid while t != NULL */
   int status;
-  char** hdrs;              /* "Name: value" lines, in order */
+  char** hdrs; /* "Name: value" lines, in order */
   size_t nhdrs;
   char** trailers;
   size_t ntrailers;
-  int64_t content_length;   /* -1: not set */
+  int64_t content_length; /* -1: not set */
   uint64_t body_bytes;
-  sl_chunk_t** parked;      /* a write waiting for its turn */
+  sl_chunk_t** parked; /* a write waiting for its turn */
   size_t nparked;
-  unsigned head_sent : 1, chunked : 1, no_body : 1, active : 1,
-      wait_drain : 1, parked_final : 1, zc_wait : 1, user_close : 1,
-      user_chunked : 1, crlf_due : 1, has_date : 1, has_conn : 1;
+  unsigned head_sent : 1, chunked : 1, no_body : 1, active : 1, wait_drain : 1,
+      parked_final : 1, zc_wait : 1, user_close : 1, user_chunked : 1,
+      crlf_due : 1, has_date : 1, has_conn : 1;
 };
 
 txn_t* sl__http_txn_new(conn_t* c);

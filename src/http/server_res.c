@@ -160,13 +160,11 @@ static size_t head_bound(const res_t* r) {
 
 /* Sends the head. `body` (or NULL), the first body chunk, is copied into
  * it when small and the framing lets it; *merged (if not NULL) says so. */
-static int send_head(res_t* r, int64_t total, sl_chunk_t* body,
-                     int* merged) {
+static int send_head(res_t* r, int64_t total, sl_chunk_t* body, int* merged) {
   decide_framing(r, total);
   r->head_sent = 1;
   size_t blen = body != NULL ? sl_chunk_len(body) : 0;
-  int inl = blen != 0 && blen <= HEAD_INLINE_MAX && !r->no_body &&
-            !r->chunked;
+  int inl = blen != 0 && blen <= HEAD_INLINE_MAX && !r->no_body && !r->chunked;
   if (merged != NULL) *merged = inl;
   sl_chunk_t* head = sl_chunk_new(head_bound(r) + (inl ? blen : 0));
   if (head == NULL) return SL_ENOMEM;
@@ -210,8 +208,8 @@ static int write_chunked(res_t* r, sl_chunk_t* ch) {
  * (res_on_close). Node only checks with strictContentLength. */
 static int res_overruns(res_t* r, sl_chunk_t** chunks, size_t n) {
   int st = r->status; /* before the head too: framing may not be decided */
-  if (r->content_length < 0 || r->chunked || r->user_chunked ||
-      r->t->is_head || st < 200 || st == 204 || st == 304)
+  if (r->content_length < 0 || r->chunked || r->user_chunked || r->t->is_head ||
+      st < 200 || st == 204 || st == 304)
     return 0;
   uint64_t more = 0;
   for (size_t i = 0; i < n; i++) more += sl_chunk_len(chunks[i]);
@@ -226,8 +224,9 @@ static int res_falls_short(res_t* r) {
   if (r->content_length < 0 || r->chunked || r->no_body) return 0;
   if (r->body_bytes >= (uint64_t)r->content_length) return 0;
   sl_stream_fail(&r->s, SL_EUNEXPECTEDEOF,
-                 "response ended after %" PRIu64 " of its Content-Length %"
-                 PRId64 " bytes", r->body_bytes, r->content_length);
+                 "response ended after %" PRIu64
+                 " of its Content-Length %" PRId64 " bytes",
+                 r->body_bytes, r->content_length);
   return 1;
 }
 
@@ -426,7 +425,8 @@ res_t* sl__http_res_new(conn_t* c, txn_t* t) {
                         .high_water_mark = c->srv->o.high_water_mark};
   res_t* r = (res_t*)sl__stream_new(SL__KIND_WRITABLE, &o, sizeof(res_t));
   if (r == NULL) return NULL;
-  r->s.errors_owned = 1; /* a client that goes away is not the program's error */
+  r->s.errors_owned =
+      1; /* a client that goes away is not the program's error */
   r->s.peer_quiet = 1;
   r->s.zc = &res_zc;
   r->t = t;
@@ -517,8 +517,7 @@ static void note_special(res_t* r, const char* name, const char* value) {
   }
 }
 
-static int add_line(char*** v, size_t* n, const char* name,
-                    const char* value) {
+static int add_line(char*** v, size_t* n, const char* name, const char* value) {
   char* line = sl__asprintf("%s: %s", name, value);
   char** nv = line ? sl__realloc(*v, (*n + 1) * sizeof *nv) : NULL;
   if (nv == NULL) {
@@ -549,8 +548,7 @@ int sl_http_set_status(sl_stream_t* res, int status) {
   return 0;
 }
 
-int sl_http_add_header(sl_stream_t* res, const char* name,
-                       const char* value) {
+int sl_http_add_header(sl_stream_t* res, const char* name, const char* value) {
   res_t* r = res_of(res);
   if (!valid_field(name, value)) return SL_EINVAL;
   if (r->head_sent) return SL_EBUSY;
@@ -559,8 +557,7 @@ int sl_http_add_header(sl_stream_t* res, const char* name,
   return rc;
 }
 
-int sl_http_set_header(sl_stream_t* res, const char* name,
-                       const char* value) {
+int sl_http_set_header(sl_stream_t* res, const char* name, const char* value) {
   res_t* r = res_of(res);
   if (!valid_field(name, value)) return SL_EINVAL;
   if (r->head_sent) return SL_EBUSY;
@@ -569,8 +566,7 @@ int sl_http_set_header(sl_stream_t* res, const char* name,
   return sl_http_add_header(res, name, value);
 }
 
-int sl_http_add_trailer(sl_stream_t* res, const char* name,
-                        const char* value) {
+int sl_http_add_trailer(sl_stream_t* res, const char* name, const char* value) {
   res_t* r = res_of(res);
   if (!valid_field(name, value)) return SL_EINVAL;
   if (r->s.w.final_called) return SL_EBUSY;

@@ -38,25 +38,25 @@
 #define STATIC_INLINE_MAX (32 * 1024)
 /* The open-file cache: direct-mapped slots keyed by the resolved path;
  * an entry is trusted for this long after it was opened. */
-#define STATIC_CACHE_SLOTS 64
+#define STATIC_CACHE_SLOTS    64
 #define STATIC_CACHE_VALID_MS 1000
 
 typedef struct {
-  char* path;      /* the resolved path; NULL: an empty slot */
-  int fd;          /* never handed out: pread only, or dup()ed */
+  char* path; /* the resolved path; NULL: an empty slot */
+  int fd;     /* never handed out: pread only, or dup()ed */
   struct stat sb;
   uint64_t opened; /* uv_now() when opened */
 } cache_entry_t;
 
 struct sl_static_s {
-  char* root;      /* realpath of the root */
+  char* root; /* realpath of the root */
   size_t root_len;
   int root_fd;     /* the root, for openat() */
   int64_t lm_time; /* Last-Modified of the last file answered ... */
   char lm[32];     /* ... formatted */
   char* index;
   unsigned no_gzip : 1, no_listing : 1;
-  int dotfiles;    /* SL_DOTFILES_* */
+  int dotfiles; /* SL_DOTFILES_* */
   cache_entry_t cache[STATIC_CACHE_SLOTS];
 };
 
@@ -145,8 +145,8 @@ int sl__static_precondition_failed(const char* im, const char* ius,
   return 0;
 }
 
-int sl__static_not_modified(const char* inm, const char* ims,
-                            const char* etag, int64_t mtime) {
+int sl__static_not_modified(const char* inm, const char* ims, const char* etag,
+                            int64_t mtime) {
   int64_t since;
   if (inm != NULL) return sl__http_etag_match(inm, etag);
   if (ims != NULL && sl__http_parse_date(ims, &since) == 0)
@@ -175,7 +175,9 @@ static void sb_add(sb_t* b, const char* s, size_t n) {
   if (b->err == 0) b->err = sl_buf_append(&b->b, s, n);
 }
 
-static void sb_str(sb_t* b, const char* s) { sb_add(b, s, strlen(s)); }
+static void sb_str(sb_t* b, const char* s) {
+  sb_add(b, s, strlen(s));
+}
 
 /* Percent-encodes everything but unreserved characters (and '/' when
  * keep_slash), so the result is safe in a Location or an href. */
@@ -197,12 +199,23 @@ static void sb_url(sb_t* b, const char* s, int keep_slash) {
 static void sb_html(sb_t* b, const char* s) {
   for (; *s != '\0'; s++) {
     switch (*s) {
-      case '&': sb_str(b, "&amp;"); break;
-      case '<': sb_str(b, "&lt;"); break;
-      case '>': sb_str(b, "&gt;"); break;
-      case '"': sb_str(b, "&quot;"); break;
-      case '\'': sb_str(b, "&#39;"); break;
-      default: sb_add(b, s, 1);
+      case '&':
+        sb_str(b, "&amp;");
+        break;
+      case '<':
+        sb_str(b, "&lt;");
+        break;
+      case '>':
+        sb_str(b, "&gt;");
+        break;
+      case '"':
+        sb_str(b, "&quot;");
+        break;
+      case '\'':
+        sb_str(b, "&#39;");
+        break;
+      default:
+        sb_add(b, s, 1);
     }
   }
 }
@@ -243,8 +256,8 @@ static int fd_inside(const sl_static_t* st, int fd, const char* rel) {
     return inside_root(st, real);
   }
   char* path = sl__asprintf("%s/%s", st->root, rel);
-  int ok = path != NULL && realpath(path, real) != NULL &&
-           inside_root(st, real);
+  int ok =
+      path != NULL && realpath(path, real) != NULL && inside_root(st, real);
   sl__free(path);
   return ok;
 }
@@ -253,11 +266,15 @@ static int errno_status(int e) {
   switch (e) {
     case ENOENT:
     case ENOTDIR:
-    case ELOOP: return 404;
+    case ELOOP:
+      return 404;
     case EACCES:
-    case EPERM: return 403;
-    case ENAMETOOLONG: return 414;
-    default: return 500;
+    case EPERM:
+      return 403;
+    case ENAMETOOLONG:
+      return 414;
+    default:
+      return 500;
   }
 }
 
@@ -307,8 +324,8 @@ static int open_checked(const sl_static_t* st, const char* path) {
 /* Opens rel (or rel/name) under the root's descriptor; returns 0 with the
  * descriptor and its stat, or the HTTP status. Never blocks on a FIFO
  * (O_NONBLOCK). */
-static int open_inside(const sl_static_t* st, const char* rel,
-                       const char* name, int* fd, struct stat* sb) {
+static int open_inside(const sl_static_t* st, const char* rel, const char* name,
+                       int* fd, struct stat* sb) {
   char path[PATH_MAX];
   size_t rl = strlen(rel), nl = name ? strlen(name) : 0;
   if (rl + nl + 3 > sizeof path) return 414;
@@ -419,10 +436,10 @@ static int read_entries(int dfd, int dots, entry_t** out, size_t* n) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
     if (!dots && has_dot_segment(e->d_name)) continue;
     struct stat sb;
-    int dir = e->d_type == DT_DIR ||
-              ((e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) &&
-               fstatat(dirfd(d), e->d_name, &sb, 0) == 0 &&
-               S_ISDIR(sb.st_mode));
+    int dir =
+        e->d_type == DT_DIR ||
+        ((e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) &&
+         fstatat(dirfd(d), e->d_name, &sb, 0) == 0 && S_ISDIR(sb.st_mode));
     if (k == cap) {
       cap = cap ? cap * 2 : 32;
       entry_t* nv = sl__realloc(v, cap * sizeof *v);
@@ -449,8 +466,9 @@ static int serve_listing(const sl_static_t* st, sl_stream_t* res, int dfd,
   size_t n;
   int rc = read_entries(dfd, st->dotfiles == SL_DOTFILES_ALLOW, &v, &n);
   sb_t b = {0};
-  sb_str(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-             "<title>Index of /");
+  sb_str(&b,
+         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+         "<title>Index of /");
   sb_html(&b, rel);
   sb_str(&b, "</title></head>\n<body><h1>Index of /");
   sb_html(&b, rel);
@@ -484,8 +502,8 @@ static void on_body_done(int err, const sl_pipeline_result_t* pr, void* arg) {
 
 /* Status, Content-Range and the byte range to send; 0 or 416. */
 static int choose_range(sl_stream_t* req, sl_stream_t* res,
-                        const struct stat* sb, const char* lm,
-                        uint64_t* start, uint64_t* end) {
+                        const struct stat* sb, const char* lm, uint64_t* start,
+                        uint64_t* end) {
   uint64_t size = (uint64_t)sb->st_size;
   const char* ir = sl_http_header(req, "If-Range");
   /* A weak ETag never satisfies If-Range; a date must be ours exactly. */
@@ -520,8 +538,8 @@ static int send_small(sl_stream_t* res, int fd, int own, uint64_t start,
   sl_chunk_t* c = sl_chunk_new(len);
   size_t got = 0;
   while (c != NULL && got < len) {
-    ssize_t n = pread(fd, sl_chunk_data(c) + got, len - got,
-                      (off_t)(start + got));
+    ssize_t n =
+        pread(fd, sl_chunk_data(c) + got, len - got, (off_t)(start + got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += (size_t)n;
@@ -538,8 +556,7 @@ static int send_small(sl_stream_t* res, int fd, int own, uint64_t start,
  * descriptor (always our own by then) piped into `res` (sendfile), through
  * gzip when asked. Takes `fd` when `own`. */
 static int send_body(sl_stream_t* req, sl_stream_t* res, int fd, int own,
-                     const char* path, uint64_t start, uint64_t end,
-                     int gzip) {
+                     const char* path, uint64_t start, uint64_t end, int gzip) {
   if (strcmp(sl_http_method(req), "HEAD") == 0 || end == start) {
     put_fd(fd, own);
     return sl_stream_end(res, NULL, NULL, NULL);
@@ -554,8 +571,10 @@ static int send_body(sl_stream_t* req, sl_stream_t* res, int fd, int own,
    * for 24% of the input instead of 20% on text (ISA-L, design.md). */
   sl_stream_t* z = gzip ? sl_gzip(&(sl_zlib_opts_t){.level = 1}) : NULL;
   if (file == NULL || (gzip && z == NULL)) {
-    if (file != NULL) sl_stream_destroy(file, 0); /* closes fd */
-    else close(fd);
+    if (file != NULL)
+      sl_stream_destroy(file, 0); /* closes fd */
+    else
+      close(fd);
     if (z != NULL) sl_stream_destroy(z, 0);
     return SL_ENOMEM;
   }
@@ -568,8 +587,8 @@ static int send_body(sl_stream_t* req, sl_stream_t* res, int fd, int own,
 static int set_validators(sl_static_t* st, sl_stream_t* res,
                           const struct stat* sb, int vary, char* etag,
                           char* lm) {
-  int64_t mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 +
-                     sb->st_mtim.tv_nsec;
+  int64_t mtime_ns =
+      (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
   sl__http_etag((uint64_t)sb->st_size, mtime_ns, etag, 64);
   if (st->lm_time != sb->st_mtim.tv_sec || st->lm[0] == '\0') {
     sl__http_date(sb->st_mtim.tv_sec, st->lm); /* one-entry cache */
@@ -596,8 +615,7 @@ static int serve_file(sl_static_t* st, sl_stream_t* req, sl_stream_t* res,
   /* RFC 9110 13.2.2: If-Match, else If-Unmodified-Since, before the
    * cache validators. */
   if (sl__static_precondition_failed(sl_http_header(req, "If-Match"),
-                                     sl_http_header(req,
-                                                    "If-Unmodified-Since"),
+                                     sl_http_header(req, "If-Unmodified-Since"),
                                      etag, sb->st_mtim.tv_sec)) {
     put_fd(fd, own);
     return answer(res, 412);

@@ -72,8 +72,7 @@ static int trusted(const sl__cidr_t* v, size_t n, const char* s, size_t len) {
 void sl__trust_client(const sl__cidr_t* v, size_t n, const char* peer,
                       const char* xff, char* out, size_t cap) {
   snprintf(out, cap, "%s", peer);
-  if (n == 0 || xff == NULL || trusted(v, n, peer, strlen(peer)) != 1)
-    return;
+  if (n == 0 || xff == NULL || trusted(v, n, peer, strlen(peer)) != 1) return;
   const char* end = xff + strlen(xff);
   while (end > xff) {
     const char* start = end;

@@ -48,4 +48,3 @@ int sl__http_parse_url(const char* url, sl__http_url_t* u) {
   u->path_len = strcspn(u->path, "#");
   return 0;
 }
-

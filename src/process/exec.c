@@ -16,9 +16,9 @@
 #include <unistd.h>
 
 #define EXEC_MAX_BUFFER (1024 * 1024)
-#define EXEC_GRACE_MS 2000
-#define EXEC_DRAIN_MS 1000
-#define EXEC_READ_SIZE (64 * 1024)
+#define EXEC_GRACE_MS   2000
+#define EXEC_DRAIN_MS   1000
+#define EXEC_READ_SIZE  (64 * 1024)
 
 /* Appends what fits under `max`; returns 1 once something did not fit.
  * An allocation failure counts as not fitting. */
@@ -72,8 +72,8 @@ static int outcome_result(outcome_t* oc, sl_exec_result_t* r) {
   else if (oc->nonzero_is_error && (oc->exit_code != 0 || oc->term_signal))
     err = SL_ECMDFAILED;
   if (err != 0)
-    r->message = sl__asprintf("Command failed: %s\n%s", oc->cmd,
-                              r->err ? r->err : "");
+    r->message =
+        sl__asprintf("Command failed: %s\n%s", oc->cmd, r->err ? r->err : "");
   return err;
 }
 
@@ -120,17 +120,15 @@ static void exec_overflow(exec_t* e, const char* which) {
 
 static void on_out(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   exec_t* e = arg;
-  if (e->oc.overflow == NULL &&
-      buf_append(&e->oc.out, sl_chunk_data(ev->chunk),
-                 sl_chunk_len(ev->chunk), e->max))
+  if (e->oc.overflow == NULL && buf_append(&e->oc.out, sl_chunk_data(ev->chunk),
+                                           sl_chunk_len(ev->chunk), e->max))
     exec_overflow(e, "stdout");
 }
 
 static void on_err(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   exec_t* e = arg;
-  if (e->oc.overflow == NULL &&
-      buf_append(&e->oc.err, sl_chunk_data(ev->chunk),
-                 sl_chunk_len(ev->chunk), e->max))
+  if (e->oc.overflow == NULL && buf_append(&e->oc.err, sl_chunk_data(ev->chunk),
+                                           sl_chunk_len(ev->chunk), e->max))
     exec_overflow(e, "stderr");
 }
 
@@ -236,7 +234,9 @@ typedef struct {
   uint64_t drain_deadline; /* after the exit */
 } sync_run_t;
 
-static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
+static uint64_t now_ms(void) {
+  return uv_hrtime() / 1000000u;
+}
 
 static void sync_kill(sync_run_t* s, int sig) {
   if (s->kill_deadline != 0) return;
@@ -306,7 +306,8 @@ static void sync_loop(sync_run_t* s, outcome_t* oc) {
     struct pollfd p[3];
     int n = 0;
     for (int i = 1; i < 3; i++)
-      if (s->fds[i] >= 0) p[n++] = (struct pollfd){.fd = s->fds[i], .events = POLLIN};
+      if (s->fds[i] >= 0)
+        p[n++] = (struct pollfd){.fd = s->fds[i], .events = POLLIN};
     if (!s->exited && s->pidfd >= 0)
       p[n++] = (struct pollfd){.fd = s->pidfd, .events = POLLIN};
     int rc = poll(p, (nfds_t)n, sync_wait_ms(s));
@@ -326,12 +327,11 @@ static void sync_finish_kill(sync_run_t* s) {
   if (kill(-s->pid, 0) == 0) kill(-s->pid, SIGKILL);
 }
 
-static int run_sync(const char* file, const char* const* argv,
-                    const char* cmd, const sl_exec_opts_t* o,
-                    const sl_spawn_opts_t* so, int nonzero_is_error,
-                    sl_exec_result_t* r) {
-  outcome_t oc = {.cmd = cmd, .nonzero_is_error = nonzero_is_error,
-                  .exit_code = -1};
+static int run_sync(const char* file, const char* const* argv, const char* cmd,
+                    const sl_exec_opts_t* o, const sl_spawn_opts_t* so,
+                    int nonzero_is_error, sl_exec_result_t* r) {
+  outcome_t oc = {
+      .cmd = cmd, .nonzero_is_error = nonzero_is_error, .exit_code = -1};
   sync_run_t s = {.pidfd = -1};
   s.max = o && o->max_buffer ? o->max_buffer : EXEC_MAX_BUFFER;
   s.kill_signal = so->kill_signal ? so->kill_signal : SIGTERM;
@@ -364,8 +364,10 @@ static int exec_sync_common(const char* file, const char* const* argv,
                             sl_exec_result_t* r) {
   sl_spawn_opts_t so = exec_spawn_opts(o);
   int rc = cmd ? sl__spawn_check_opts(file, &so) : SL_ENOMEM;
-  if (rc == 0) rc = run_sync(file, argv, cmd, o, &so, 1, r);
-  else memset(r, 0, sizeof *r), r->exit_code = -1;
+  if (rc == 0)
+    rc = run_sync(file, argv, cmd, o, &so, 1, r);
+  else
+    memset(r, 0, sizeof *r), r->exit_code = -1;
   sl__free(cmd);
   return rc;
 }
@@ -396,8 +398,10 @@ int sl_spawn_sync(const char* file, const char* const* argv,
   int rc = sl__spawn_check_opts(file, &so);
   char* cmd = rc == 0 ? join_command(file, argv) : NULL;
   if (rc == 0 && cmd == NULL) rc = SL_ENOMEM;
-  if (rc == 0) rc = run_sync(file, argv, cmd, o, &so, 0, r);
-  else memset(r, 0, sizeof *r), r->exit_code = -1;
+  if (rc == 0)
+    rc = run_sync(file, argv, cmd, o, &so, 0, r);
+  else
+    memset(r, 0, sizeof *r), r->exit_code = -1;
   sl__free(cmd);
   return rc;
 }

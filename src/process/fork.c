@@ -82,9 +82,8 @@ static int fork_common(const char* file, const char* const* argv,
     if (control_fd >= 0) close(control_fd);
     return err;
   }
-  sl_channel_t* ch = sl__channel_new(sv[0], opts.serialization,
-                                     opts.max_message,
-                                     opts.send_high_water_mark);
+  sl_channel_t* ch = sl__channel_new(
+      sv[0], opts.serialization, opts.max_message, opts.send_high_water_mark);
   if (ch == NULL) {
     close(sv[0]);
     close(sv[1]);
@@ -122,8 +121,8 @@ static int fork_common(const char* file, const char* const* argv,
   return 0;
 }
 
-int sl_fork(const char* file, const char* const* argv,
-            const sl_spawn_opts_t* o, sl_child_t** out) {
+int sl_fork(const char* file, const char* const* argv, const sl_spawn_opts_t* o,
+            sl_child_t** out) {
   return fork_common(file, argv, o, NULL, -1, out);
 }
 
@@ -135,13 +134,14 @@ int sl__fork_ex(const char* file, const char* const* argv,
                 const sl_spawn_opts_t* o, const char* entry, int control_fd,
                 sl_child_t** out) {
   int rc = 0;
-  if (entry != NULL &&
-      (strlen(entry) > 200 || entry_find(entry) == NULL)) {
+  if (entry != NULL && (strlen(entry) > 200 || entry_find(entry) == NULL)) {
     rc = SL_ENOENT;
   } else if (entry != NULL &&
              (saved_argv == NULL || getenv("SLUICE_FORK_ENTRY") != NULL)) {
-    fprintf(stderr, "sluice: sl_fork_entry(\"%s\") needs sl_init(argc, "
-            "argv) at the top of main\n", entry);
+    fprintf(stderr,
+            "sluice: sl_fork_entry(\"%s\") needs sl_init(argc, "
+            "argv) at the top of main\n",
+            entry);
     rc = SL_EINVAL;
   }
   if (rc != 0) {

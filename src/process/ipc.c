@@ -21,11 +21,11 @@
 
 #include "process/process_int.h"
 
-#define RBUF_MIN (128 * 1024)
-#define SEND_IOV_MAX 256
-#define MAX_PENDING_FDS 64
+#define RBUF_MIN           (128 * 1024)
+#define SEND_IOV_MAX       256
+#define MAX_PENDING_FDS    64
 #define MAX_HANDLE_RETRIES 3
-#define FRAME_FD_FLAG 0x80000000u
+#define FRAME_FD_FLAG      0x80000000u
 /* json: a NODE_HANDLE line wraps a message of up to max_message bytes in
  * {"cmd":"NODE_HANDLE","type":...,"msg":...} (and Node may add a key or
  * two): lines may be this much longer; the message itself is checked. */
@@ -35,10 +35,10 @@ enum { CH_OPEN = 0, CH_CLOSING, CH_CLOSED };
 
 typedef struct send_item_s {
   sl__queue_t node;
-  size_t len;   /* wire bytes */
-  size_t off;   /* bytes already written */
-  int fd;       /* our duplicate, sent with the first byte; -1: none */
-  int control;  /* json: ACK/NACK, which may pass a held queue */
+  size_t len;  /* wire bytes */
+  size_t off;  /* bytes already written */
+  int fd;      /* our duplicate, sent with the first byte; -1: none */
+  int control; /* json: ACK/NACK, which may pass a held queue */
   int retries;
   char data[];
 } send_item_t;
@@ -49,18 +49,18 @@ struct sl_channel_s {
   sl_ipc_mode_t mode;
   int state;
   int poll_events;
-  int write_blocked;    /* the last sendmsg hit EAGAIN */
+  int write_blocked; /* the last sendmsg hit EAGAIN */
   size_t max_message;
   size_t send_hwm;
   /* Send side. */
   sl__queue_t sendq;
-  size_t queued;        /* wire bytes not yet written */
+  size_t queued; /* wire bytes not yet written */
   int need_drain;
   send_item_t* unacked; /* json: the NODE_HANDLE message awaiting its ACK */
   /* Receive side. */
   char* rbuf;
   size_t rcap, rlen, rscan;
-  char* big;            /* binary: a frame too large for rbuf */
+  char* big; /* binary: a frame too large for rbuf */
   size_t big_len, big_have;
   int big_fd;
   int fds[MAX_PENDING_FDS];
@@ -71,7 +71,7 @@ struct sl_channel_s {
   int err;
   char* errmsg;
   sl__emitter_t events;
-  int busy;             /* inside one of our loop callbacks */
+  int busy; /* inside one of our loop callbacks */
   sl__channel_owner_cb owner_cb;
   void* owner;
   int released, handle_closed;
@@ -132,7 +132,9 @@ static void close_channel(sl_channel_t* ch, int err, const char* ctx) {
   sl__tick_schedule(&ch->tick);
 }
 
-void sl__channel_close(sl_channel_t* ch) { close_channel(ch, 0, NULL); }
+void sl__channel_close(sl_channel_t* ch) {
+  close_channel(ch, 0, NULL);
+}
 
 /* --- events -------------------------------------------------------------- */
 
@@ -167,8 +169,8 @@ static void ch_tick(sl__tick_t* t) {
   }
   if (ch->ev_error == 1) {
     ch->ev_error = 2;
-    sl_child_event_t ev = {.type = SL_CHILD_ERROR, .err = ch->err,
-                           .message = ch->errmsg};
+    sl_child_event_t ev = {
+        .type = SL_CHILD_ERROR, .err = ch->err, .message = ch->errmsg};
     emit(ch, &ev);
   }
   if (ch->ev_drain && ch->state == CH_OPEN) {
@@ -313,8 +315,7 @@ static send_item_t* item_new(size_t len) {
 static void send_control(sl_channel_t* ch, const char* cmd) {
   sl_buf_t line = {0};
   send_item_t* it = NULL;
-  if (sl_buf_json(&line, "{\"cmd\":%s}\n", cmd) == 0)
-    it = item_new(line.len);
+  if (sl_buf_json(&line, "{\"cmd\":%s}\n", cmd) == 0) it = item_new(line.len);
   if (it != NULL) {
     memcpy(it->data, line.data, line.len);
     it->control = 1;
@@ -337,8 +338,8 @@ static const char* handle_type(int fd) {
   return "net.Socket";
 }
 
-static send_item_t* build_item(sl_channel_t* ch, const char* data,
-                               size_t len, int fd) {
+static send_item_t* build_item(sl_channel_t* ch, const char* data, size_t len,
+                               int fd) {
   send_item_t* it;
   if (ch->mode == SL_IPC_BINARY) {
     if ((it = item_new(len + 4)) == NULL) return NULL;
@@ -457,8 +458,7 @@ static void on_line(sl_channel_t* ch, char* line, size_t len) {
   const char* cmd;
   size_t cn;
   int internal = internal_cmd(line, len, &cmd, &cn);
-  int handle = internal && cn == 13 &&
-               memcmp(cmd, "\"NODE_HANDLE\"", 13) == 0;
+  int handle = internal && cn == 13 && memcmp(cmd, "\"NODE_HANDLE\"", 13) == 0;
   char null_msg[] = "null"; /* written below, as the line is */
   const char* msg = line;
   size_t mn = len;
@@ -495,8 +495,8 @@ static void on_line(sl_channel_t* ch, char* line, size_t len) {
 
 /* Grows the read buffer for a line longer than it; 0 or an error code. */
 static int grow_rbuf(sl_channel_t* ch) {
-  size_t limit = ch->max_message + 1 +
-                 (ch->mode == SL_IPC_JSON ? HANDLE_SLACK : 0);
+  size_t limit =
+      ch->max_message + 1 + (ch->mode == SL_IPC_JSON ? HANDLE_SLACK : 0);
   if (ch->rcap >= limit) return SL_EMSGSIZE;
   size_t cap = ch->rcap * 2 < limit ? ch->rcap * 2 : limit;
   char* b = sl__realloc(ch->rbuf, cap + 1);
@@ -513,8 +513,7 @@ static void parse_json(sl_channel_t* ch) {
          (nl = memchr(ch->rbuf + ch->rscan, '\n', ch->rlen - ch->rscan))) {
     size_t len = (size_t)(nl - ch->rbuf) - start;
     *nl = '\0';
-    if (len > ch->max_message + HANDLE_SLACK)
-      {
+    if (len > ch->max_message + HANDLE_SLACK) {
       close_channel(ch, SL_EMSGSIZE, "IPC message over max_message");
       return;
     }
@@ -523,11 +522,10 @@ static void parse_json(sl_channel_t* ch) {
     ch->rscan = start;
   }
   if (ch->state == CH_CLOSED) return;
-  if (ch->rlen - start > ch->max_message + HANDLE_SLACK)
-    {
-      close_channel(ch, SL_EMSGSIZE, "IPC message over max_message");
-      return;
-    }
+  if (ch->rlen - start > ch->max_message + HANDLE_SLACK) {
+    close_channel(ch, SL_EMSGSIZE, "IPC message over max_message");
+    return;
+  }
   memmove(ch->rbuf, ch->rbuf + start, ch->rlen - start);
   ch->rlen -= start;
   ch->rscan = ch->rlen;
@@ -547,8 +545,7 @@ static void parse_binary(sl_channel_t* ch) {
   while (ch->state != CH_CLOSED && ch->rlen - pos >= 4) {
     uint32_t h = be32(ch->rbuf + pos);
     size_t len = h & ~FRAME_FD_FLAG;
-    if (len > ch->max_message)
-      {
+    if (len > ch->max_message) {
       close_channel(ch, SL_EMSGSIZE, "IPC message over max_message");
       return;
     }
@@ -563,8 +560,7 @@ static void parse_binary(sl_channel_t* ch) {
       continue;
     }
     if (len + 4 <= ch->rcap) break;
-    if ((ch->big = sl__malloc(len + 1)) == NULL)
-      {
+    if ((ch->big = sl__malloc(len + 1)) == NULL) {
       close_channel(ch, SL_ENOMEM, "IPC receive");
       return;
     }
@@ -621,14 +617,12 @@ static ssize_t read_once(sl_channel_t* ch) {
 }
 
 static void on_eof(sl_channel_t* ch) {
-  int partial = ch->big != NULL ||
-                (ch->mode == SL_IPC_BINARY && ch->rlen > 0);
+  int partial = ch->big != NULL || (ch->mode == SL_IPC_BINARY && ch->rlen > 0);
   for (size_t i = 0; i < ch->rlen && !partial; i++)
-    partial = !(ch->rbuf[i] == ' ' || ch->rbuf[i] == '\r' ||
-                ch->rbuf[i] == '\t');
+    partial =
+        !(ch->rbuf[i] == ' ' || ch->rbuf[i] == '\r' || ch->rbuf[i] == '\t');
   if (partial)
-    close_channel(ch, SL_EUNEXPECTEDEOF,
-                  "IPC channel closed inside a message");
+    close_channel(ch, SL_EUNEXPECTEDEOF, "IPC channel closed inside a message");
   else
     close_channel(ch, 0, NULL);
 }
@@ -637,8 +631,7 @@ static void read_some(sl_channel_t* ch) {
   for (int i = 0; i < 64 && ch->state != CH_CLOSED; i++) {
     ssize_t r = read_once(ch);
     if (r == SL_EAGAIN) return;
-    if (r == SL_EMSGSIZE || r == SL_ENOMEM)
-      {
+    if (r == SL_EMSGSIZE || r == SL_ENOMEM) {
       close_channel(ch, (int)r, "IPC message over max_message");
       return;
     }

@@ -15,14 +15,14 @@
 
 #define POOL_QUEUE_DEFAULT 1024
 #define POOL_EXIT_GRACE_MS 2000
-#define POOL_MAX_WORKERS 1024
+#define POOL_MAX_WORKERS   1024
 /* A worker that dies within this long of its start, before finishing a
  * task, failed to start: its slot is refilled after a doubling delay, and
  * after POOL_START_TRIES such deaths per slot in a row the pool gives up. */
-#define POOL_START_MS 1000
-#define POOL_BACKOFF_MS 100
+#define POOL_START_MS       1000
+#define POOL_BACKOFF_MS     100
 #define POOL_BACKOFF_MAX_MS 5000
-#define POOL_START_TRIES 4
+#define POOL_START_TRIES    4
 
 typedef struct pool_task_s {
   sl__queue_t node;
@@ -41,10 +41,10 @@ typedef struct pool_worker_s {
   sl_timer_t* timer;
   int slot;
   int retired;
-  int completed;    /* tasks this process finished */
-  int had_task;     /* it was given one: it started */
-  int report;       /* the pool gave up at this one: say why at its CLOSE */
-  int spawn_err;    /* SL_CHILD_ERROR: it never started */
+  int completed; /* tasks this process finished */
+  int had_task;  /* it was given one: it started */
+  int report;    /* the pool gave up at this one: say why at its CLOSE */
+  int spawn_err; /* SL_CHILD_ERROR: it never started */
   uint64_t started_ms;
 } pool_worker_t;
 
@@ -75,8 +75,7 @@ struct sl_pool_s {
   sl_pool_stats_t st;
 };
 
-static void worker_event(sl_child_t* c, const sl_child_event_t* ev,
-                         void* arg);
+static void worker_event(sl_child_t* c, const sl_child_event_t* ev, void* arg);
 static void pool_dispatch(sl_pool_t* p);
 
 /* --- workers ------------------------------------------------------------- */
@@ -185,9 +184,10 @@ static void report_give_up(pool_worker_t* w, const sl_child_event_t* ev) {
   } else {
     snprintf(why, sizeof why, "exit code %d", ev->exit_code);
   }
-  char* msg = sl__asprintf("pool: worker '%s' died at its start %d times in "
-                           "a row (last: %s): giving up", what,
-                           p->crash_streak, why);
+  char* msg = sl__asprintf(
+      "pool: worker '%s' died at its start %d times in "
+      "a row (last: %s): giving up",
+      what, p->crash_streak, why);
   if (p->o.on_error != NULL)
     p->o.on_error(err, msg ? msg : "pool: giving up", p->o.on_error_arg);
   else
@@ -239,17 +239,20 @@ static void on_worker_gone(pool_worker_t* w) {
   sl__tick_schedule(&p->tick);
 }
 
-static void worker_event(sl_child_t* c, const sl_child_event_t* ev,
-                         void* arg) {
+static void worker_event(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
   pool_worker_t* w = arg;
   switch (ev->type) {
-    case SL_CHILD_MESSAGE: on_worker_message(w, ev->msg); break;
+    case SL_CHILD_MESSAGE:
+      on_worker_message(w, ev->msg);
+      break;
     case SL_CHILD_ERROR:
       if (sl_child_pid(c) == 0) w->spawn_err = ev->err;
       on_worker_gone(w);
       break;
     case SL_CHILD_EXIT:
-    case SL_CHILD_DISCONNECT: on_worker_gone(w); break;
+    case SL_CHILD_DISCONNECT:
+      on_worker_gone(w);
+      break;
     case SL_CHILD_CLOSE: {
       sl_pool_t* p = w->pool;
       if (w->report) report_give_up(w, ev);
@@ -258,7 +261,8 @@ static void worker_event(sl_child_t* c, const sl_child_event_t* ev,
       sl__tick_schedule(&p->tick);
       break;
     }
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -369,8 +373,9 @@ static char** copy_argv(const char* const* argv) {
  * return a pool whose every worker dies at its start. */
 static int exec_check(const char* file) {
   if (strchr(file, '/') != NULL)
-    return access(file, X_OK) == 0 ? 0 : errno == EACCES ? SL_EACCES
-                                                        : SL_ENOENT;
+    return access(file, X_OK) == 0 ? 0
+           : errno == EACCES       ? SL_EACCES
+                                   : SL_ENOENT;
   const char* path = getenv("PATH");
   int err = SL_ENOENT;
   for (const char* d = path ? path : "/bin:/usr/bin"; *d != '\0';) {
@@ -390,7 +395,8 @@ static int exec_check(const char* file) {
 static int pool_check_opts(const sl_pool_opts_t* o) {
   const char* bad = NULL;
   int rc = SL_EINVAL;
-  if (o == NULL) bad = "no options";
+  if (o == NULL)
+    bad = "no options";
   else if ((o->entry == NULL) == (o->file == NULL))
     bad = "exactly one of entry and file";
   else if (o->workers < 0 || o->workers > POOL_MAX_WORKERS)
@@ -430,13 +436,13 @@ int sl_pool_new(const sl_pool_opts_t* o, sl_pool_t** out) {
   p->argv = o->argv ? copy_argv(o->argv) : NULL;
   rc = p->slots == NULL || p->respawn == NULL ||
                (p->entry == NULL && p->file == NULL)
-           ? SL_ENOMEM : 0;
+           ? SL_ENOMEM
+           : 0;
   for (int i = 0; rc == 0 && i < p->nslots; i++) rc = worker_start(p, i);
   if (rc != 0) {
     if (rc != SL_ENOMEM)
       fprintf(stderr, "sluice: pool: cannot start worker '%s': %s: %s\n",
-              p->entry ? p->entry : p->file, sl_err_name(rc),
-              sl_strerror(rc));
+              p->entry ? p->entry : p->file, sl_err_name(rc), sl_strerror(rc));
     /* Workers already started are told to go; they are freed at CLOSE. */
     p->closing = 1;
     pool_stop_workers(p);
@@ -448,8 +454,8 @@ int sl_pool_new(const sl_pool_opts_t* o, sl_pool_t** out) {
   return 0;
 }
 
-int sl_pool_submit(sl_pool_t* p, const char* data, size_t len,
-                   sl_task_cb cb, void* arg) {
+int sl_pool_submit(sl_pool_t* p, const char* data, size_t len, sl_task_cb cb,
+                   void* arg) {
   if (p == NULL || cb == NULL || (data == NULL && len != 0) || p->closing)
     return SL_EINVAL;
   if (p->gave_up) return SL_ECHILD;

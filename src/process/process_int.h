@@ -14,7 +14,7 @@
 /* The descriptors a child may get past its stdio: extra[0] appears in the
  * child as SL__CHANNEL_CHILD_FD (fork's channel), extra[1] as
  * SL__CONTROL_CHILD_FD (a cluster worker's control socket). */
-#define SL__CHILD_EXTRA_FDS 2
+#define SL__CHILD_EXTRA_FDS  2
 #define SL__CONTROL_CHILD_FD 4
 
 /* spawn.c. Starts a child as sl_spawn() does, with two additions for fork:

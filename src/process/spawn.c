@@ -22,19 +22,19 @@
 extern char** environ;
 
 #define CHILD_KILL_GRACE_MS 2000
-#define CHILD_DRAIN_MS 1000
-#define CHILD_STDIO_HWM (64 * 1024)
-#define GROUP_POLL_MS 10
+#define CHILD_DRAIN_MS      1000
+#define CHILD_STDIO_HWM     (64 * 1024)
+#define GROUP_POLL_MS       10
 
 /* Set by tests to exercise the SIGCHLD path on kernels that have pidfds. */
 int sl__spawn_no_pidfd;
 
 struct sl_child_s {
-  pid_t pid;        /* 0 when the spawn failed */
-  pid_t pgid;       /* the child's own group (or session) */
-  int pidfd;        /* -1 on the SIGCHLD path */
-  unsigned refs;    /* the library's own until close, plus sl_child_ref() */
-  int handles;      /* libuv handles still to close before the free */
+  pid_t pid;     /* 0 when the spawn failed */
+  pid_t pgid;    /* the child's own group (or session) */
+  int pidfd;     /* -1 on the SIGCHLD path */
+  unsigned refs; /* the library's own until close, plus sl_child_ref() */
+  int handles;   /* libuv handles still to close before the free */
   sl__tick_t tick;
   sl__emitter_t events;
   uv_poll_t poll;   /* on pidfd, until the child is reaped */
@@ -42,7 +42,7 @@ struct sl_child_s {
   sl__queue_t live; /* SIGCHLD path: the children still to reap */
   sl_stream_t* stdio[3];
   sl_channel_t* channel;
-  char* file;       /* for the error message */
+  char* file; /* for the error message */
   int spawn_err;
   char* errmsg;
   int exit_code, term_signal;
@@ -140,8 +140,8 @@ static void close_fd(int* fd) {
 /* Creates the pipes (close-on-exec at both ends: the child gets its end
  * through dup2, which clears the flag) and fills the plan. fds[i] receives
  * our end of a piped slot, -1 for the others. */
-static int plan_stdio(fdplan_t* p, const sl_spawn_opts_t* o,
-                      const int* extra, int fds[3]) {
+static int plan_stdio(fdplan_t* p, const sl_spawn_opts_t* o, const int* extra,
+                      int fds[3]) {
   /* All of it set first: plan_release() runs after an early return. */
   for (int t = 0; t < NSLOTS; t++)
     p->src[t] = p->lifted[t] = -1, p->devnull[t] = 0;
@@ -184,8 +184,8 @@ static const sigset_t* all_signals(void) {
 }
 
 static int spawn_posix(const char* file, const char* const* argv,
-                       const sl_spawn_opts_t* o, const fdplan_t* p,
-                       char** envp, pid_t* pid) {
+                       const sl_spawn_opts_t* o, const fdplan_t* p, char** envp,
+                       pid_t* pid) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
   sigset_t empty;
@@ -207,8 +207,7 @@ static int spawn_posix(const char* file, const char* const* argv,
   if (rc == 0) rc = posix_spawnattr_setsigmask(&at, &empty);
   if (rc == 0) rc = posix_spawnattr_setsigdefault(&at, all_signals());
   if (rc == 0) rc = posix_spawnattr_setpgroup(&at, 0);
-  if (rc == 0)
-    rc = posix_spawnp(pid, file, &fa, &at, (char* const*)argv, envp);
+  if (rc == 0) rc = posix_spawnp(pid, file, &fa, &at, (char* const*)argv, envp);
   posix_spawnattr_destroy(&at);
   posix_spawn_file_actions_destroy(&fa);
   return -rc;
@@ -249,8 +248,8 @@ fail:;
  * fork (its cost grows with the parent's memory; rare enough not to
  * matter). */
 static int spawn_fork(const char* file, const char* const* argv,
-                      const sl_spawn_opts_t* o, const fdplan_t* p,
-                      char** envp, pid_t* pid) {
+                      const sl_spawn_opts_t* o, const fdplan_t* p, char** envp,
+                      pid_t* pid) {
   int ep[2];
   if (pipe2(ep, O_CLOEXEC) != 0) return -errno;
   pid_t child = fork();
@@ -300,8 +299,7 @@ int sl__spawn_check_opts(const char* file, const sl_spawn_opts_t* o) {
   if (file == NULL || file[0] == '\0') return SL_EINVAL;
   for (int i = 0; i < 3; i++) {
     if ((unsigned)o->stdio[i].kind > SL_STDIO_FD) return SL_EINVAL;
-    if (o->stdio[i].kind == SL_STDIO_FD && o->stdio[i].fd < 0)
-      return SL_EINVAL;
+    if (o->stdio[i].kind == SL_STDIO_FD && o->stdio[i].fd < 0) return SL_EINVAL;
   }
   if ((unsigned)o->env_mode > SL_ENV_REPLACE) return SL_EINVAL;
   if (o->kill_signal < 0 || o->kill_signal >= NSIG) return SL_EINVAL;
@@ -320,7 +318,9 @@ typedef struct {
   uint64_t deadline;
 } group_kill_t;
 
-static void group_kill_free(uv_handle_t* h) { sl__free(h->data); }
+static void group_kill_free(uv_handle_t* h) {
+  sl__free(h->data);
+}
 
 static void group_kill_poll(uv_timer_t* t) {
   group_kill_t* g = t->data;
@@ -340,7 +340,8 @@ int sl__group_kill(pid_t pgid, int sig, uint64_t grace_ms) {
     return 0;
   }
   g->pgid = pgid;
-  g->deadline = uv_now(sl__loop()) + (grace_ms ? grace_ms : CHILD_KILL_GRACE_MS);
+  g->deadline =
+      uv_now(sl__loop()) + (grace_ms ? grace_ms : CHILD_KILL_GRACE_MS);
   uv_timer_init(sl__loop(), &g->timer);
   g->timer.data = g;
   uv_timer_start(&g->timer, group_kill_poll, GROUP_POLL_MS, GROUP_POLL_MS);
@@ -427,7 +428,9 @@ static struct {
 } sigchld;
 
 static void handle_closed(uv_handle_t* h);
-static void free_handle(uv_handle_t* h) { sl__free(h); }
+static void free_handle(uv_handle_t* h) {
+  sl__free(h);
+}
 
 static void sigchld_unwatch(sl_child_t* c) {
   if (!c->on_sigchld) return;
@@ -560,8 +563,8 @@ static sl_stream_t* wrap_pipe(int fd, int slot, size_t hwm) {
   sl_stream_opts_t so = {.high_water_mark = hwm ? hwm : CHILD_STDIO_HWM,
                          .name = names[slot]};
   int flags = slot == 0 ? SL__UVS_WRITABLE : SL__UVS_READABLE;
-  sl_stream_t* s = sl__uv_stream_new((uv_stream_t*)p, flags, &so,
-                                     sizeof(sl__uvs_t));
+  sl_stream_t* s =
+      sl__uv_stream_new((uv_stream_t*)p, flags, &so, sizeof(sl__uvs_t));
   if (s != NULL) s->errors_owned = 1; /* the child's events report them */
   return s;
 }
@@ -571,7 +574,7 @@ static sl_stream_t* wrap_pipe(int fd, int slot, size_t hwm) {
  * so that a pipe or a pipeline into it reports that error instead of meeting
  * NULL. Close waits for them. */
 static void child_failed_stdio(sl_child_t* c, const sl_spawn_opts_t* o,
-                             int err) {
+                               int err) {
   static const char* names[3] = {"stdin", "stdout", "stderr"};
   for (int i = 0; i < 3; i++) {
     if (o->stdio[i].kind != SL_STDIO_PIPE) continue;
@@ -651,8 +654,7 @@ static void on_timer(uv_timer_t* t) {
   /* Closed, not disconnected: a disconnect waits for the queued messages,
    * which a grandchild that holds the channel and never reads would keep
    * back for as long as it lives. */
-  if (c->channel != NULL && !c->channel_done)
-    sl__channel_close(c->channel);
+  if (c->channel != NULL && !c->channel_done) sl__channel_close(c->channel);
 }
 
 static int child_all_closed(const sl_child_t* c) {
@@ -674,8 +676,10 @@ static void child_process(sl__tick_t* t) {
   if (!c->spawn_emitted) {
     c->spawn_emitted = 1;
     if (c->spawn_err != 0) {
-      sl_child_event_t ev = {.type = SL_CHILD_ERROR, .err = c->spawn_err,
-                             .message = c->errmsg, .exit_code = -1};
+      sl_child_event_t ev = {.type = SL_CHILD_ERROR,
+                             .err = c->spawn_err,
+                             .message = c->errmsg,
+                             .exit_code = -1};
       /* As Node's unhandled 'error': nobody listens, so it is reported. */
       if (sl__emitter_has(&c->events, SL_CHILD_ERROR))
         sl__child_emit(c, &ev);
@@ -735,7 +739,9 @@ void sl_child_ref(sl_child_t* c) {
   c->refs++;
 }
 
-void sl_child_unref(sl_child_t* c) { child_unref_internal(c); }
+void sl_child_unref(sl_child_t* c) {
+  child_unref_internal(c);
+}
 
 /* --- spawning ------------------------------------------------------------------- */
 
@@ -798,11 +804,21 @@ int sl_spawn(const char* file, const char* const* argv,
 
 /* --- accessors, kill, channel ------------------------------------------------- */
 
-pid_t sl_child_pid(const sl_child_t* c) { return c->pid; }
-sl_stream_t* sl_child_stdin(const sl_child_t* c) { return c->stdio[0]; }
-sl_stream_t* sl_child_stdout(const sl_child_t* c) { return c->stdio[1]; }
-sl_stream_t* sl_child_stderr(const sl_child_t* c) { return c->stdio[2]; }
-sl_channel_t* sl_child_channel(const sl_child_t* c) { return c->channel; }
+pid_t sl_child_pid(const sl_child_t* c) {
+  return c->pid;
+}
+sl_stream_t* sl_child_stdin(const sl_child_t* c) {
+  return c->stdio[0];
+}
+sl_stream_t* sl_child_stdout(const sl_child_t* c) {
+  return c->stdio[1];
+}
+sl_stream_t* sl_child_stderr(const sl_child_t* c) {
+  return c->stdio[2];
+}
+sl_channel_t* sl_child_channel(const sl_child_t* c) {
+  return c->channel;
+}
 
 int sl_child_kill(sl_child_t* c, int sig) {
   if (sig < 0 || sig >= NSIG) return SL_EINVAL;

@@ -32,8 +32,7 @@ ssize_t sl__fdmsg_send(int sock, const struct iovec* iov, size_t n, int fd) {
     memcpy(CMSG_DATA(c), &fd, sizeof fd);
   }
   ssize_t r;
-  do
-    r = sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+  do r = sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (r < 0 && errno == EINTR);
   return r < 0 ? -errno : r;
 }
@@ -48,8 +47,10 @@ static size_t take_fds(struct msghdr* m, int* fds, size_t max) {
     for (size_t i = 0; i < k; i++) {
       int fd;
       memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (kept < max) fds[kept++] = fd;
-      else close(fd);
+      if (kept < max)
+        fds[kept++] = fd;
+      else
+        close(fd);
     }
   }
   return kept;
@@ -58,12 +59,13 @@ static size_t take_fds(struct msghdr* m, int* fds, size_t max) {
 ssize_t sl__fdmsg_recv(int sock, struct iovec* iov, size_t n, int* fds,
                        size_t max_fds, size_t* nfds) {
   cbuf_t u;
-  struct msghdr m = {.msg_iov = iov, .msg_iovlen = n, .msg_control = u.buf,
+  struct msghdr m = {.msg_iov = iov,
+                     .msg_iovlen = n,
+                     .msg_control = u.buf,
                      .msg_controllen = sizeof u.buf};
   *nfds = 0;
   ssize_t r;
-  do
-    r = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  do r = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   while (r < 0 && errno == EINTR);
   if (r < 0) return -errno;
   size_t kept = m.msg_controllen > 0 ? take_fds(&m, fds, max_fds) : 0;

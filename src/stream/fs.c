@@ -14,26 +14,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FS_READ_HWM (64 * 1024)
-#define FS_MAX_READ (1 << 30)
+#define FS_READ_HWM  (64 * 1024)
+#define FS_MAX_READ  (1 << 30)
 #define FS_MAX_BATCH 64
 
 typedef struct {
   sl_stream_t s; /* first: the stream is this object */
   uv_fs_t req;
-  int fd;              /* -1 until open succeeded (or use_fd) */
-  int64_t pos;         /* next offset; -1: the descriptor's own position */
-  uint64_t left;       /* reader: bytes left before `end`; UINT64_MAX: EOF */
+  int fd;        /* -1 until open succeeded (or use_fd) */
+  int64_t pos;   /* next offset; -1: the descriptor's own position */
+  uint64_t left; /* reader: bytes left before `end`; UINT64_MAX: EOF */
   int flags, mode, kind;
   unsigned writer : 1, keep_fd : 1, ready : 1, busy : 1, destroying : 1,
       want_final : 1, want_write : 1, closing : 1, own_offset : 1,
       strict_end : 1;
-  size_t want_read;    /* a read hint that arrived before the open */
-  sl_chunk_t* rchunk;  /* the chunk a read fills */
+  size_t want_read;   /* a read hint that arrived before the open */
+  sl_chunk_t* rchunk; /* the chunk a read fills */
   sl_chunk_t* wchunks[FS_MAX_BATCH]; /* the batch in flight, referenced */
   size_t nw;
-  uv_buf_t bufs[FS_MAX_BATCH];       /* what is left of it to write */
-  size_t bi;                         /* first buffer not fully written */
+  uv_buf_t bufs[FS_MAX_BATCH]; /* what is left of it to write */
+  size_t bi;                   /* first buffer not fully written */
 } fs_t;
 
 /* Write requests issued by file writers; the tests read it to check that
@@ -93,8 +93,9 @@ static void fs_read_hook(sl_stream_t* s, size_t n) {
 static int fs_short_eof(sl_stream_t* s) {
   fs_t* f = (fs_t*)s;
   if (!f->strict_end || f->left == UINT64_MAX || f->left == 0) return 0;
-  sl_stream_fail(s, SL_EUNEXPECTEDEOF, "read '%s': the file ended %" PRIu64
-                 " bytes early", s->name ? s->name : "", f->left);
+  sl_stream_fail(s, SL_EUNEXPECTEDEOF,
+                 "read '%s': the file ended %" PRIu64 " bytes early",
+                 s->name ? s->name : "", f->left);
   return SL_EUNEXPECTEDEOF;
 }
 
@@ -290,11 +291,20 @@ static void on_fs(uv_fs_t* req) {
     return;
   }
   switch (type) {
-    case UV_FS_OPEN: fs_open_done(f, result); break;
-    case UV_FS_FSTAT: fs_fstat_done(f, result, &st); break;
-    case UV_FS_READ: fs_read_done(f, result); break;
-    case UV_FS_WRITE: fs_write_done(f, result); break;
-    default: SL_ASSERT(0 && "unexpected fs request");
+    case UV_FS_OPEN:
+      fs_open_done(f, result);
+      break;
+    case UV_FS_FSTAT:
+      fs_fstat_done(f, result, &st);
+      break;
+    case UV_FS_READ:
+      fs_read_done(f, result);
+      break;
+    case UV_FS_WRITE:
+      fs_write_done(f, result);
+      break;
+    default:
+      SL_ASSERT(0 && "unexpected fs request");
   }
 }
 
@@ -354,19 +364,17 @@ static void fs_advance(sl_stream_t* s, uint64_t n) {
   if (!f->writer && f->left != UINT64_MAX) f->left -= n;
 }
 
-static const sl__zc_ops_t reader_zc = {.src_fd = fs_src_fd,
-                                       .advance = fs_advance,
-                                       .short_eof = fs_short_eof};
+static const sl__zc_ops_t reader_zc = {
+    .src_fd = fs_src_fd, .advance = fs_advance, .short_eof = fs_short_eof};
 static const sl__zc_ops_t writer_zc = {.dst_fd = fs_dst_fd,
                                        .advance = fs_advance};
 
-static const sl_stream_hooks_t reader_hooks = {
-    .read = fs_read_hook, .destroy = fs_destroy_hook};
-static const sl_stream_hooks_t writer_hooks = {
-    .write = fs_write_hook,
-    .writev = fs_writev_hook,
-    .final = fs_final_hook,
-    .destroy = fs_destroy_hook};
+static const sl_stream_hooks_t reader_hooks = {.read = fs_read_hook,
+                                               .destroy = fs_destroy_hook};
+static const sl_stream_hooks_t writer_hooks = {.write = fs_write_hook,
+                                               .writev = fs_writev_hook,
+                                               .final = fs_final_hook,
+                                               .destroy = fs_destroy_hook};
 
 /* --- constructors ------------------------------------------------------- */
 
@@ -374,12 +382,12 @@ static fs_t* fs_new(const char* path, const sl_file_opts_t* o, int writer) {
   static const sl_file_opts_t defaults;
   if (o == NULL) o = &defaults;
   SL_ASSERT(o->use_fd ? o->fd >= 0 : path != NULL);
-  sl_stream_opts_t so = {
-      .hooks = writer ? &writer_hooks : &reader_hooks,
-      .high_water_mark = o->high_water_mark ? o->high_water_mark
-                         : writer           ? 0
-                                            : FS_READ_HWM,
-      .name = path};
+  sl_stream_opts_t so = {.hooks = writer ? &writer_hooks : &reader_hooks,
+                         .high_water_mark = o->high_water_mark
+                                                ? o->high_water_mark
+                                            : writer ? 0
+                                                     : FS_READ_HWM,
+                         .name = path};
   fs_t* f = (fs_t*)sl__stream_new(
       writer ? SL__KIND_WRITABLE : SL__KIND_READABLE, &so, sizeof(fs_t));
   if (f == NULL) return NULL;
@@ -393,9 +401,9 @@ static fs_t* fs_new(const char* path, const sl_file_opts_t* o, int writer) {
   /* With a given descriptor and no start, use its own position (a pipe,
    * stdin, a file the caller positioned). */
   f->pos = o->use_fd && o->start == 0 ? -1 : (int64_t)o->start;
-  f->left = o->end == 0            ? UINT64_MAX
-            : o->end > o->start    ? o->end - o->start
-                                   : 0;
+  f->left = o->end == 0         ? UINT64_MAX
+            : o->end > o->start ? o->end - o->start
+                                : 0;
   f->keep_fd = o->use_fd && o->keep_fd;
   f->strict_end = o->strict_end != 0;
   return f;

@@ -6,8 +6,8 @@
  * known to be too long, so a stream without newlines cannot grow memory. */
 #include "stream/stream_int.h"
 
-#define SL__LINES_MAX (1024 * 1024)
-#define SL__LINES_HWM 16
+#define SL__LINES_MAX       (1024 * 1024)
+#define SL__LINES_HWM       16
 #define SL__LINES_WRITE_HWM (16 * 1024)
 
 typedef struct {
@@ -17,8 +17,7 @@ typedef struct {
 } lines_t;
 
 static void lines_too_long(lines_t* ls) {
-  sl_stream_fail(&ls->s, SL_E2BIG, "line longer than %zu bytes",
-                 ls->max_line);
+  sl_stream_fail(&ls->s, SL_E2BIG, "line longer than %zu bytes", ls->max_line);
 }
 
 /* Pushes one line (a chunk the caller owns), without a trailing "\r". */
@@ -118,8 +117,8 @@ sl_stream_t* sl_line_splitter(const sl_lines_opts_t* o) {
       .write_high_water_mark = SL__LINES_WRITE_HWM,
       .name = "lines",
   };
-  lines_t* ls = (lines_t*)sl__stream_new(SL__KIND_TRANSFORM, &so,
-                                         sizeof(lines_t));
+  lines_t* ls =
+      (lines_t*)sl__stream_new(SL__KIND_TRANSFORM, &so, sizeof(lines_t));
   if (ls == NULL) return NULL;
   ls->max_line = o && o->max_line ? o->max_line : SL__LINES_MAX;
   return &ls->s;

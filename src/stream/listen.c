@@ -13,18 +13,18 @@
 #include "stream/listen_int.h"
 
 struct sl__listen_s {
-  uv_tcp_t h;         /* never opened when `handoff` */
+  uv_tcp_t h; /* never opened when `handoff` */
   sl__listen_opts_t o;
   int port;
   const sl__listen_hooks_t* hooks; /* those it was opened with */
-  void* member;       /* the hooks' state, NULL without */
-  int handoff;        /* no socket of its own: handoffs only */
-  int held;           /* `full` left a connection in libuv's hands */
+  void* member;                    /* the hooks' state, NULL without */
+  int handoff;                     /* no socket of its own: handoffs only */
+  int held; /* `full` left a connection in libuv's hands */
   int closing;
-  int pending;        /* parts of the close still due */
+  int pending; /* parts of the close still due */
   void (*close_cb)(void* arg);
   void* close_arg;
-  int* drained;       /* taken from the queue at close, for the tick */
+  int* drained; /* taken from the queue at close, for the tick */
   size_t ndrained, cap;
   sl__tick_t drain_tick;
 };
@@ -45,13 +45,19 @@ void sl__load_observe(int status, uint64_t bytes, uint64_t ns) {
   double s = (double)ns / 1e9;
   int i = 0;
   while (i < SL_DURATION_BUCKETS && s > sl__load_bucket_le[i]) i++;
-  if (i < SL_DURATION_BUCKETS) sl__load.duration_buckets[i]++;
-  else sl__load.duration_over++;
+  if (i < SL_DURATION_BUCKETS)
+    sl__load.duration_buckets[i]++;
+  else
+    sl__load.duration_over++;
 }
 
-void sl__listen_set_hooks(const sl__listen_hooks_t* h) { hooks = h; }
+void sl__listen_set_hooks(const sl__listen_hooks_t* h) {
+  hooks = h;
+}
 
-static void handle_free_cb(uv_handle_t* h) { sl__free(h); }
+static void handle_free_cb(uv_handle_t* h) {
+  sl__free(h);
+}
 
 static uv_tcp_t* handle_from_fd(int fd) {
   uv_tcp_t* h = sl__malloc(sizeof *h);
@@ -154,7 +160,9 @@ int sl__listen_open(const sl__listen_opts_t* o, sl__listen_t** out) {
   return 0;
 }
 
-int sl__listen_port(const sl__listen_t* l) { return l->port; }
+int sl__listen_port(const sl__listen_t* l) {
+  return l->port;
+}
 
 void sl__listen_shutdown(sl__listen_t* l) {
   if (!l->closing && l->o.close_server != NULL) l->o.close_server(l->o.arg);
@@ -169,7 +177,9 @@ static void part_closed(void* arg) {
   if (cb != NULL) cb(cb_arg);
 }
 
-static void on_handle_closed(uv_handle_t* h) { part_closed(h->data); }
+static void on_handle_closed(uv_handle_t* h) {
+  part_closed(h->data);
+}
 
 static void keep_drained(sl__listen_t* l, int fd) {
   if (l->ndrained == l->cap) {

@@ -19,12 +19,12 @@ typedef struct sl__listen_s sl__listen_t;
 typedef void (*sl__accept_cb)(void* arg, uv_tcp_t* h);
 
 typedef struct {
-  const char* host;  /* numeric, "localhost" or NULL (127.0.0.1) */
+  const char* host; /* numeric, "localhost" or NULL (127.0.0.1) */
   int port;
-  int backlog;       /* 0: 511 */
-  int reuseport;     /* SO_REUSEPORT on a socket of our own */
-  int exclusive;     /* never through the hooks: a socket of our own */
-  int bounce_late;   /* handoffs that come after close began are given
+  int backlog;     /* 0: 511 */
+  int reuseport;   /* SO_REUSEPORT on a socket of our own */
+  int exclusive;   /* never through the hooks: a socket of our own */
+  int bounce_late; /* handoffs that come after close began are given
                         back to whoever handed them (another worker takes
                         them) rather than to on_conn */
   sl__accept_cb on_conn;
@@ -84,10 +84,10 @@ typedef struct sl__load_s {
   uint64_t requests;
   uint64_t connections;
   uint64_t accepted;
-  uint64_t responses[5];   /* by status class, 1xx to 5xx */
+  uint64_t responses[5]; /* by status class, 1xx to 5xx */
   uint64_t bytes_sent;
   uint64_t duration_buckets[SL_DURATION_BUCKETS]; /* not cumulative */
-  uint64_t duration_over;  /* past the last bound */
+  uint64_t duration_over;                         /* past the last bound */
   uint64_t duration_sum_ns;
 } sl__load_t;
 extern sl__load_t sl__load;

@@ -208,10 +208,11 @@ static void fin_on_event(sl_stream_t* s, const sl_event_t* ev, void* arg) {
       if (f->err == 0) f->err = ev->err;
       break;
     case SL_EV_CLOSE:
-      fin_done(s, f, f->err ? f->err
-                     : s->err ? s->err
-                     : sides_done(s) ? 0
-                                     : SL_EPREMATURECLOSE);
+      fin_done(s, f,
+               f->err          ? f->err
+               : s->err        ? s->err
+               : sides_done(s) ? 0
+                               : SL_EPREMATURECLOSE);
       break;
     default: /* end or finish: done now only if no close will come */
       if (!s->auto_destroy && sides_done(s)) fin_done(s, f, 0);
@@ -294,8 +295,7 @@ static void pl_record(pipeline_t* pl, size_t idx, int err, const char* msg) {
   pl->stage = (int)idx;
   pl->err_is_premature = premature;
   sl__free(pl->msg);
-  pl->msg = msg ? sl__strdup(msg)
-                : sl__errmsg(err, NULL);
+  pl->msg = msg ? sl__strdup(msg) : sl__errmsg(err, NULL);
 }
 
 /* The root cause is a peer that left where Node sees no error (an HTTP
@@ -333,7 +333,8 @@ static void pl_finished(sl_stream_t* s, int err, void* arg) {
    * promises; our references keep them alive until it returns. */
   sl_pipeline_result_t r = {.stage = pl->err ? pl->stage : -1,
                             .message = pl->err ? pl->msg : NULL,
-                            .stages = pl->s, .nstages = pl->n};
+                            .stages = pl->s,
+                            .nstages = pl->n};
   if (pl->cb != NULL)
     pl->cb(pl->err, &r, pl->arg);
   else if (!pl_peer_left(pl))
@@ -404,12 +405,12 @@ static int pipeline_start(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
     sl_stream_on(stages[i], SL_EV_ERROR, pl_on_error, &pl->stages[i]);
     sl_stream_finished(stages[i], pl_finished, &pl->stages[i]);
   }
-  for (size_t i = 0; i + 1 < n; i++) sl_stream_pipe(stages[i], stages[i + 1], NULL);
+  for (size_t i = 0; i + 1 < n; i++)
+    sl_stream_pipe(stages[i], stages[i + 1], NULL);
   return 0;
 }
 
-int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb,
-                 void* arg) {
+int sl_pipelinev(sl_stream_t** stages, size_t n, sl_pipeline_cb cb, void* arg) {
   return pipeline_start(stages, n, cb, arg, 0);
 }
 

@@ -18,7 +18,9 @@
  * memory per stream. */
 #define SL__STDIO_FILE_HWM (256 * 1024)
 
-static void handle_free_cb(uv_handle_t* h) { sl__free(h); }
+static void handle_free_cb(uv_handle_t* h) {
+  sl__free(h);
+}
 
 /* A stream that fails with `err` from the loop ("EBADF: bad file
  * descriptor, fd 9"). */
@@ -32,7 +34,9 @@ static sl_stream_t* failed_stream(int kind, int err, int fd) {
  * own offset, so the stream starts where the descriptor stands and moves
  * it, as a shell redirection expects (`(prog; cat) < file`). */
 static sl_stream_t* file_stream(int fd, int readable, int keep_fd) {
-  sl_file_opts_t fo = {.fd = fd, .use_fd = 1, .keep_fd = keep_fd,
+  sl_file_opts_t fo = {.fd = fd,
+                       .use_fd = 1,
+                       .keep_fd = keep_fd,
                        .high_water_mark = SL__STDIO_FILE_HWM};
   return readable ? sl__fd_file_reader(&fo) : sl_file_writer(NULL, &fo);
 }
@@ -89,8 +93,8 @@ static sl_stream_t* pipe_stream(int fd, int kind, int keep_fd, int tcp,
   }
   /* Only a socket can half-close; a pipe's reader sees EOF when the
    * handle closes after finish. */
-  int flags = fstat(hfd, &st) == 0 && S_ISSOCK(st.st_mode) ? SL__UVS_SHUTDOWN
-                                                           : 0;
+  int flags =
+      fstat(hfd, &st) == 0 && S_ISSOCK(st.st_mode) ? SL__UVS_SHUTDOWN : 0;
   return wrap(h, kind, flags, name);
 }
 
@@ -119,11 +123,11 @@ static sl_stream_t* tty_stream(int fd, int kind, int keep_fd,
   return s;
 }
 
-static sl_stream_t* fd_stream(int fd, int readable, int writable,
-                              int keep_fd, const char* name) {
+static sl_stream_t* fd_stream(int fd, int readable, int writable, int keep_fd,
+                              const char* name) {
   SL_ASSERT(readable || writable);
-  int kind = (readable ? SL__KIND_READABLE : 0) |
-             (writable ? SL__KIND_WRITABLE : 0);
+  int kind =
+      (readable ? SL__KIND_READABLE : 0) | (writable ? SL__KIND_WRITABLE : 0);
   if (fcntl(fd, F_GETFD) < 0) return failed_stream(kind, -errno, fd);
   switch (uv_guess_handle(fd)) {
     case UV_FILE:
@@ -169,6 +173,12 @@ static sl_stream_t* std_stream(int fd) {
   return s;
 }
 
-sl_stream_t* sl_stdin(void) { return std_stream(STDIN_FILENO); }
-sl_stream_t* sl_stdout(void) { return std_stream(STDOUT_FILENO); }
-sl_stream_t* sl_stderr(void) { return std_stream(STDERR_FILENO); }
+sl_stream_t* sl_stdin(void) {
+  return std_stream(STDIN_FILENO);
+}
+sl_stream_t* sl_stdout(void) {
+  return std_stream(STDOUT_FILENO);
+}
+sl_stream_t* sl_stderr(void) {
+  return std_stream(STDERR_FILENO);
+}

@@ -12,7 +12,7 @@
 #include <limits.h>
 #include <sys/uio.h>
 
-#define SL__DEFAULT_HWM (16 * 1024)
+#define SL__DEFAULT_HWM     (16 * 1024)
 #define SL__DEFAULT_OBJECTS 16
 
 /* --- ring ---------------------------------------------------------------- */
@@ -164,8 +164,12 @@ void sl__stream_schedule(sl_stream_t* s) {
   if (!s->close_emitted) sl__tick_schedule(&s->tick);
 }
 
-void* sl_stream_data(const sl_stream_t* s) { return s->data; }
-void sl_stream_set_data(sl_stream_t* s, void* data) { s->data = data; }
+void* sl_stream_data(const sl_stream_t* s) {
+  return s->data;
+}
+void sl_stream_set_data(sl_stream_t* s, void* data) {
+  s->data = data;
+}
 const char* sl_stream_name(const sl_stream_t* s) {
   return s->name ? s->name : "";
 }
@@ -238,8 +242,7 @@ static void destroy_with(sl_stream_t* s, int err, char* msg) {
     return;
   }
   if (err != 0) {
-    if (msg == NULL)
-      msg = sl__errmsg(err, "%s", s->name ? s->name : "");
+    if (msg == NULL) msg = sl__errmsg(err, "%s", s->name ? s->name : "");
     set_error(s, err, msg);
   } else {
     sl__free(msg);
@@ -260,7 +263,9 @@ static void destroy_with(sl_stream_t* s, int err, char* msg) {
   sl__stream_schedule(s);
 }
 
-void sl_stream_destroy(sl_stream_t* s, int err) { destroy_with(s, err, NULL); }
+void sl_stream_destroy(sl_stream_t* s, int err) {
+  destroy_with(s, err, NULL);
+}
 
 void sl__stream_fail_msg(sl_stream_t* s, int err, char* msg) {
   destroy_with(s, err, msg);
@@ -274,8 +279,12 @@ void sl_stream_fail(sl_stream_t* s, int err, const char* fmt, ...) {
   destroy_with(s, err, msg);
 }
 
-int sl_stream_error(const sl_stream_t* s) { return s->err; }
-const char* sl_stream_error_message(const sl_stream_t* s) { return s->errmsg; }
+int sl_stream_error(const sl_stream_t* s) {
+  return s->err;
+}
+const char* sl_stream_error_message(const sl_stream_t* s) {
+  return s->errmsg;
+}
 
 void sl_stream_destroy_done(sl_stream_t* s) {
   SL_ASSERT(s->destroy_called);
@@ -348,7 +357,8 @@ static int push_item(sl_stream_t* s, sl_chunk_t* c, int front) {
   size_t n = chunk_size(s->r.object_mode, c);
   if (n == 0) return 0;
   sl__item_t it = {.chunk = sl_chunk_ref(c)};
-  int rc = front ? sl__ring_unshift(&s->r.buf, it) : sl__ring_push(&s->r.buf, it);
+  int rc =
+      front ? sl__ring_unshift(&s->r.buf, it) : sl__ring_push(&s->r.buf, it);
   if (rc != 0) {
     sl_chunk_unref(c);
     return rc;
@@ -553,7 +563,9 @@ void sl_stream_resume(sl_stream_t* s) {
   }
 }
 
-int sl_stream_is_paused(const sl_stream_t* s) { return s->r.flowing == 0; }
+int sl_stream_is_paused(const sl_stream_t* s) {
+  return s->r.flowing == 0;
+}
 
 int sl_stream_set_encoding(sl_stream_t* s, sl_encoding_t enc) {
   if (s->r.object_mode || (enc != SL_ENC_NONE && enc != SL_ENC_UTF8))
@@ -562,20 +574,36 @@ int sl_stream_set_encoding(sl_stream_t* s, sl_encoding_t enc) {
   return 0;
 }
 
-size_t sl_stream_readable_length(const sl_stream_t* s) { return s->r.length; }
-size_t sl_stream_writable_length(const sl_stream_t* s) { return s->w.length; }
-size_t sl_stream_readable_hwm(const sl_stream_t* s) { return s->r.hwm; }
-size_t sl_stream_writable_hwm(const sl_stream_t* s) { return s->w.hwm; }
+size_t sl_stream_readable_length(const sl_stream_t* s) {
+  return s->r.length;
+}
+size_t sl_stream_writable_length(const sl_stream_t* s) {
+  return s->w.length;
+}
+size_t sl_stream_readable_hwm(const sl_stream_t* s) {
+  return s->r.hwm;
+}
+size_t sl_stream_writable_hwm(const sl_stream_t* s) {
+  return s->w.hwm;
+}
 int sl_stream_is_readable(const sl_stream_t* s) {
   return s->readable && !s->destroyed && !s->r.end_emitted;
 }
 int sl_stream_is_writable(const sl_stream_t* s) {
   return s->writable && !s->destroyed && !s->w.ending;
 }
-int sl_stream_ended(const sl_stream_t* s) { return s->r.end_emitted; }
-int sl_stream_writable_finished(const sl_stream_t* s) { return s->w.finished; }
-int sl_stream_destroyed(const sl_stream_t* s) { return s->destroyed; }
-int sl_stream_closed(const sl_stream_t* s) { return s->close_emitted; }
+int sl_stream_ended(const sl_stream_t* s) {
+  return s->r.end_emitted;
+}
+int sl_stream_writable_finished(const sl_stream_t* s) {
+  return s->w.finished;
+}
+int sl_stream_destroyed(const sl_stream_t* s) {
+  return s->destroyed;
+}
+int sl_stream_closed(const sl_stream_t* s) {
+  return s->close_emitted;
+}
 
 void sl_stream_stats(const sl_stream_t* s, sl_stream_stats_t* out) {
   *out = s->stats;
@@ -600,8 +628,8 @@ static int process_readable_event(sl_stream_t* s) {
   emit_simple(s, SL_EV_READABLE);
   if (s->destroyed) return 1;
   /* As Node: a reader that left data behind hears about the next push. */
-  s->r.need_readable = !s->r.ended && s->r.length <= s->r.hwm &&
-                       s->r.flowing != 1;
+  s->r.need_readable =
+      !s->r.ended && s->r.length <= s->r.hwm && s->r.flowing != 1;
   return 0;
 }
 
@@ -725,7 +753,9 @@ int sl_stream_end(sl_stream_t* s, sl_chunk_t* last, sl_done_cb cb, void* arg) {
   return 0;
 }
 
-void sl_stream_cork(sl_stream_t* s) { s->w.corked++; }
+void sl_stream_cork(sl_stream_t* s) {
+  s->w.corked++;
+}
 
 void sl_stream_uncork(sl_stream_t* s) {
   if (s->w.corked > 0 && --s->w.corked == 0) sl__stream_schedule(s);
@@ -773,7 +803,8 @@ static void start_write(sl_stream_t* s) {
   if (n > 1 && h->writev != NULL && !s->is_transform) {
     sl_chunk_t* batch[64];
     size_t k = n < 64 ? n : 64;
-    for (size_t i = 0; i < k; i++) batch[i] = sl__ring_at(&s->w.queue, i)->chunk;
+    for (size_t i = 0; i < k; i++)
+      batch[i] = sl__ring_at(&s->w.queue, i)->chunk;
     s->w.inflight = k;
     h->writev(s, batch, k);
     return;
@@ -824,8 +855,7 @@ static void process_writable(sl_stream_t* s) {
   for (int round = 0;; round++) {
     report_completed(s);
     if (s->destroyed) return;
-    if (s->w.writing || s->w.queue.count == 0 ||
-        (s->w.corked && !s->w.ending))
+    if (s->w.writing || s->w.queue.count == 0 || (s->w.corked && !s->w.ending))
       break;
     if (round == 64) {
       sl__stream_schedule(s);
@@ -841,8 +871,7 @@ static void process_writable(sl_stream_t* s) {
     emit_simple(s, SL_EV_DRAIN);
     if (s->destroyed) return;
   }
-  if (!s->w.ending || s->w.queue.count || s->w.writing || s->w.finished)
-    return;
+  if (!s->w.ending || s->w.queue.count || s->w.writing || s->w.finished) return;
   if (!s->w.final_called) {
     s->w.final_called = 1;
     void (*hook)(sl_stream_t*) =

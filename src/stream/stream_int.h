@@ -31,7 +31,6 @@ sl__item_t* sl__ring_at(sl__ring_t* r, size_t i);
 sl__item_t sl__ring_shift(sl__ring_t* r);
 void sl__ring_free(sl__ring_t* r);
 
-
 /* Zero-copy capabilities of a descriptor-backed stream (see zerocopy.c). */
 typedef struct sl__zc_ops_s {
   /* Source: the descriptor to copy from, once it is open; returns the fd or
@@ -85,23 +84,23 @@ struct sl_stream_s {
   struct {
     sl__ring_t buf;
     size_t length, hwm;
-    int8_t flowing;      /* -1: never chosen, 0: paused, 1: flowing */
-    unsigned object_mode : 1, ended : 1, end_emitted : 1, reading : 1,
-        want : 1, need_readable : 1, drained_by_read : 1, emit_pause : 1,
-        emit_resume : 1, utf8 : 1, zc_active : 1,
+    int8_t flowing; /* -1: never chosen, 0: paused, 1: flowing */
+    unsigned object_mode : 1, ended : 1, end_emitted : 1, reading : 1, want : 1,
+        need_readable : 1, drained_by_read : 1, emit_pause : 1, emit_resume : 1,
+        utf8 : 1, zc_active : 1,
         emit_readable : 1; /* a readable event is due (data or EOF came
                               while need_readable was set) */
     unsigned char carry[4];
     unsigned ncarry;
-    int await_drain;     /* pipes waiting for their destination's drain */
-    sl__queue_t pipes;   /* pipe_t.src_node */
+    int await_drain;   /* pipes waiting for their destination's drain */
+    sl__queue_t pipes; /* pipe_t.src_node */
   } r;
 
   struct {
-    sl__ring_t queue;    /* queued and in-flight writes, oldest first */
+    sl__ring_t queue; /* queued and in-flight writes, oldest first */
     sl__ring_t completed;
     size_t length, hwm;
-    size_t inflight;     /* items at the head of `queue` being written */
+    size_t inflight; /* items at the head of `queue` being written */
     unsigned object_mode : 1, writing : 1, ending : 1, final_called : 1,
         final_done : 1, finished : 1, need_drain : 1, held : 1,
         starting : 1; /* in start_write(): process() sees a completion
@@ -125,8 +124,12 @@ void sl__stream_fail_msg(sl_stream_t* s, int err, char* msg);
 void sl__stream_emit(sl_stream_t* s, const sl_event_t* ev);
 /* Initializes a stream embedded in a larger object (concrete streams that
  * want one allocation); `kind` is one of the SL__KIND_* values. */
-enum { SL__KIND_READABLE = 1, SL__KIND_WRITABLE = 2, SL__KIND_DUPLEX = 3,
-       SL__KIND_TRANSFORM = 7 };
+enum {
+  SL__KIND_READABLE = 1,
+  SL__KIND_WRITABLE = 2,
+  SL__KIND_DUPLEX = 3,
+  SL__KIND_TRANSFORM = 7
+};
 sl_stream_t* sl__stream_new(int kind, const sl_stream_opts_t* o, size_t size);
 
 /* Zero-copy: called by pipe(); returns 1 if it took over moving the data
@@ -167,10 +170,10 @@ enum {
  * uvstream.c. */
 typedef struct sl__uvs_s {
   sl_stream_t s;
-  uv_stream_t* h;          /* owned; h->data belongs to the wrapper */
-  int close_fd;            /* closed after the handle (-1: none) */
-  char peer[64];           /* "127.0.0.1:5000" for sockets, set by tcp.c */
-  sl_chunk_t* rbuf;        /* read buffer handed to libuv, not yet filled */
+  uv_stream_t* h;   /* owned; h->data belongs to the wrapper */
+  int close_fd;     /* closed after the handle (-1: none) */
+  char peer[64];    /* "127.0.0.1:5000" for sockets, set by tcp.c */
+  sl_chunk_t* rbuf; /* read buffer handed to libuv, not yet filled */
   size_t rsize;
   struct sl__uvs_write_s* parked; /* a write waiting for the connection */
   uv_shutdown_t shutdown_req;

@@ -113,8 +113,8 @@ static void on_resolved(uv_getaddrinfo_t* req, int status,
   if (!s->destroyed) {
     const struct addrinfo* pick = NULL;
     for (const struct addrinfo* a = res; a != NULL; a = a->ai_next)
-      if (pick == NULL || (a->ai_family == AF_INET &&
-                           pick->ai_family != AF_INET))
+      if (pick == NULL ||
+          (a->ai_family == AF_INET && pick->ai_family != AF_INET))
         pick = a;
     if (status != 0 || pick == NULL) {
       sl_stream_fail(s, SL_EADDRNOTAVAIL, "getaddrinfo %s", sl_stream_name(s));
@@ -136,10 +136,8 @@ static int start_resolve(tcp_t* t, const char* host, int port) {
   r->req.data = r;
   r->s = sl_stream_ref(&t->u.s);
   r->port = port;
-  struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                           .ai_socktype = SOCK_STREAM};
-  int rc = uv_getaddrinfo(sl__loop(), &r->req, on_resolved, host, NULL,
-                          &hints);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  int rc = uv_getaddrinfo(sl__loop(), &r->req, on_resolved, host, NULL, &hints);
   if (rc != 0) {
     sl_stream_unref(r->s);
     sl__free(r);
@@ -167,8 +165,8 @@ sl_stream_t* sl_tcp_connect(const char* host, int port,
                             const sl_tcp_opts_t* o) {
   struct sockaddr_storage ss;
   int numeric = parse_addr(host, port, &ss) == 0;
-  if (!numeric && (host == NULL || strcmp(host, "localhost") != 0 ||
-                   port < 0 || port > 65535))
+  if (!numeric && (host == NULL || strcmp(host, "localhost") != 0 || port < 0 ||
+                   port > 65535))
     return NULL;
   uv_tcp_t* h = sl__malloc(sizeof *h);
   if (h == NULL) return NULL;
@@ -215,7 +213,7 @@ static void conn_adopt(void* arg, uv_tcp_t* h) {
  * (other pids) still ask their primary, which adopts once per slot (every
  * slot then shares the one socket, whatever the scheduling). */
 #define SL__LISTEN_FDS_START 3
-#define SL__LISTEN_FDS_MAX 64
+#define SL__LISTEN_FDS_MAX   64
 
 static int same_addr(const struct sockaddr* want,
                      const struct sockaddr_storage* got) {
@@ -269,8 +267,7 @@ int sl__tcp_bind(const char* host, int port, int reuseport) {
   if (rc != 0) return rc;
   const struct sockaddr* sa = (const struct sockaddr*)&ss;
   if (port != 0 && (rc = activated_fd(sa)) != -1) return rc;
-  int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                  0);
+  int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -errno;
   int on = 1;
   socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
@@ -331,7 +328,9 @@ int sl_tcp_listen(const char* host, int port, const sl_tcp_server_opts_t* o,
   return 0;
 }
 
-int sl_tcp_server_port(const sl_tcp_server_t* srv) { return srv->port; }
+int sl_tcp_server_port(const sl_tcp_server_t* srv) {
+  return srv->port;
+}
 
 static void server_closed(void* arg) {
   sl_tcp_server_t* srv = arg;
@@ -339,8 +338,7 @@ static void server_closed(void* arg) {
   sl__free(srv);
 }
 
-void sl_tcp_server_close(sl_tcp_server_t* srv, sl_close_cb cb,
-                         void* arg) {
+void sl_tcp_server_close(sl_tcp_server_t* srv, sl_close_cb cb, void* arg) {
   SL_ASSERT(!srv->closing);
   srv->closing = 1;
   srv->close_cb = cb;

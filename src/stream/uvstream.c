@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #define SL__UVS_READ_SIZE (64 * 1024)
-#define SL__UVS_READ_MAX (1024 * 1024)
+#define SL__UVS_READ_MAX  (1024 * 1024)
 
 /* One uv_write in flight (or parked until connect): the chunks it holds. */
 typedef struct sl__uvs_write_s {
@@ -56,8 +56,7 @@ static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
  * that a chatty peer does not pin a whole buffer per few bytes; rbuf is then
  * kept for the next read. */
 static sl_chunk_t* take_read(sl__uvs_t* u, size_t n) {
-  if (n < u->rsize / 4)
-    return sl_chunk_copy(sl_chunk_data(u->rbuf), n);
+  if (n < u->rsize / 4) return sl_chunk_copy(sl_chunk_data(u->rbuf), n);
   sl_chunk_t* c = u->rbuf;
   u->rbuf = NULL;
   sl_chunk_set_len(c, n);
@@ -136,8 +135,7 @@ static void fill_bufs(uv_buf_t* bufs, sl_chunk_t** chunks, size_t n) {
 
 /* Drops the first `done` bytes from bufs[*first..n): returns 1 when
  * nothing is left. */
-static int skip_written(uv_buf_t* bufs, size_t n, size_t* first,
-                        size_t done) {
+static int skip_written(uv_buf_t* bufs, size_t n, size_t* first, size_t done) {
   while (*first < n && done >= bufs[*first].len) done -= bufs[(*first)++].len;
   if (*first == n) return 1;
   bufs[*first].base += done;
@@ -168,8 +166,8 @@ static void issue_write(sl__uvs_t* u, uvs_write_t* w, int tried) {
   /* libuv copies the buf array; the bytes stay referenced through w. */
   int rc = n < 0 && n != UV_EAGAIN && n != UV_ENOSYS
                ? n
-               : uv_write(&w->req, u->h, bufs + first,
-                          (unsigned)(w->n - first), on_write);
+               : uv_write(&w->req, u->h, bufs + first, (unsigned)(w->n - first),
+                          on_write);
   if (bufs != small) sl__free(bufs);
   if (rc != 0) {
     write_free(w);
@@ -366,7 +364,9 @@ static const sl_stream_hooks_t uvs_hooks = {
 
 /* --- construction ------------------------------------------------------- */
 
-static void free_on_close(uv_handle_t* h) { sl__free(h); }
+static void free_on_close(uv_handle_t* h) {
+  sl__free(h);
+}
 
 sl_stream_t* sl__uv_stream_new(uv_stream_t* h, int flags,
                                const sl_stream_opts_t* o, size_t size) {
@@ -387,7 +387,7 @@ sl_stream_t* sl__uv_stream_new(uv_stream_t* h, int flags,
   h->data = u;
   u->close_fd = -1;
   size_t hwm = so.high_water_mark;
-  u->rsize = hwm < SL__UVS_READ_SIZE   ? SL__UVS_READ_SIZE
+  u->rsize = hwm < SL__UVS_READ_SIZE  ? SL__UVS_READ_SIZE
              : hwm > SL__UVS_READ_MAX ? SL__UVS_READ_MAX
                                       : hwm;
   u->connecting = (flags & SL__UVS_CONNECTING) != 0;

@@ -43,34 +43,34 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ZC_BLOCK ((size_t)8 << 20)
-#define ZC_TURN ((size_t)1 << 20)
+#define ZC_BLOCK       ((size_t)8 << 20)
+#define ZC_TURN        ((size_t)1 << 20)
 #define ZC_TURN_SOCKET ((size_t)4 << 20)
 
 enum { ZC_CFR = 1, ZC_SENDFILE, ZC_SPLICE };
 
 typedef struct {
-  sl__queue_t node;    /* in `waiting` while a descriptor is not ready */
-  sl__queue_t all;     /* in `jobs` until released */
+  sl__queue_t node; /* in `waiting` while a descriptor is not ready */
+  sl__queue_t all;  /* in `jobs` until released */
   sl_stream_t* src;
   sl_stream_t* dst;
   int no_end;
-  int fd[2];           /* our duplicates: [0] source, [1] destination */
+  int fd[2]; /* our duplicates: [0] source, [1] destination */
   int nonblock[2];
-  int pollable[2];     /* a pipe, socket or device: uv_poll can watch it */
-  int64_t spos, dpos;  /* -1: the descriptor's own position */
-  uint64_t left;       /* the source's budget; UINT64_MAX: to EOF */
-  uint64_t total;      /* bytes moved so far */
+  int pollable[2];    /* a pipe, socket or device: uv_poll can watch it */
+  int64_t spos, dpos; /* -1: the descriptor's own position */
+  uint64_t left;      /* the source's budget; UINT64_MAX: to EOF */
+  uint64_t total;     /* bytes moved so far */
   int method, on_loop;
   /* The last block's result, written by whoever ran it (a pool thread or
    * the loop), read on the loop after it. */
   uint64_t moved;
   int err, eof, unsupported;
   uv_work_t work;
-  uv_poll_t poll[2];   /* [0] source readable, [1] destination writable */
+  uv_poll_t poll[2]; /* [0] source readable, [1] destination writable */
   int poll_init[2], nclosing;
-  int polling;         /* the side being polled, -1 none */
-  int pollerr;         /* POLLERR seen; the next call is to say why */
+  int polling; /* the side being polled, -1 none */
+  int pollerr; /* POLLERR seen; the next call is to say why */
   unsigned working : 1, done : 1, released : 1;
 } zc_job_t;
 

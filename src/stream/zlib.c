@@ -50,20 +50,22 @@
 #include <stdlib.h>
 #include <zlib.h>
 
-#define SL__Z_SMALL (64 * 1024)  /* below this, work on the loop thread */
-#define SL__Z_CHUNK (64 * 1024)
-#define SL__Z_HWM (64 * 1024)
-#define SL__Z_STEP_CHUNKS 16     /* output chunks per pool job, at most */
-#define SL__GZ_BLOCK (128 * 1024)
-#define SL__GZ_BLOCK_MIN 1024
-#define SL__GZ_BLOCK_MAX (64 * 1024 * 1024)
-#define SL__GZ_DICT (32 * 1024)  /* deflate's window */
+#define SL__Z_SMALL        (64 * 1024) /* below this, work on the loop thread */
+#define SL__Z_CHUNK        (64 * 1024)
+#define SL__Z_HWM          (64 * 1024)
+#define SL__Z_STEP_CHUNKS  16 /* output chunks per pool job, at most */
+#define SL__GZ_BLOCK       (128 * 1024)
+#define SL__GZ_BLOCK_MIN   1024
+#define SL__GZ_BLOCK_MAX   (64 * 1024 * 1024)
+#define SL__GZ_DICT        (32 * 1024) /* deflate's window */
 #define SL__GZ_THREADS_MAX 64
 
 static voidpf zs_alloc(voidpf opaque, uInt items, uInt size) {
   return sl__calloc(items, size);
 }
-static void zs_free(voidpf opaque, voidpf p) { sl__free(p); }
+static void zs_free(voidpf opaque, voidpf p) {
+  sl__free(p);
+}
 
 /* Checks the options every constructor shares. Returns 0, or SL_EINVAL
  * with the reason (naming the option and its range) in msg. */
@@ -71,8 +73,8 @@ static int z_check(const sl_zlib_opts_t* o, const char* name, char* msg,
                    size_t n) {
   if (o == NULL) return 0;
   if (o->level < 0 || o->level > 9)
-    snprintf(msg, n, "%s: level %d is out of range (1-9, 0 = default 6)",
-             name, o->level);
+    snprintf(msg, n, "%s: level %d is out of range (1-9, 0 = default 6)", name,
+             o->level);
   else if (o->threads < 0 || o->threads > SL__GZ_THREADS_MAX)
     snprintf(msg, n, "%s: threads %d is out of range (1-%d, 0 = auto)", name,
              o->threads, SL__GZ_THREADS_MAX);
@@ -81,9 +83,8 @@ static int z_check(const sl_zlib_opts_t* o, const char* name, char* msg,
              name, o->chunk_size, UINT32_MAX);
   else if (o->block_size != 0 && (o->block_size < SL__GZ_BLOCK_MIN ||
                                   o->block_size > SL__GZ_BLOCK_MAX))
-    snprintf(msg, n,
-             "%s: block_size %zu is out of range (%d-%d, 0 = 128 KiB)", name,
-             o->block_size, SL__GZ_BLOCK_MIN, SL__GZ_BLOCK_MAX);
+    snprintf(msg, n, "%s: block_size %zu is out of range (%d-%d, 0 = 128 KiB)",
+             name, o->block_size, SL__GZ_BLOCK_MIN, SL__GZ_BLOCK_MAX);
   else
     return 0;
   return SL_EINVAL;
@@ -98,8 +99,8 @@ static sl_stream_t* z_stream_new(const sl_zlib_opts_t* o,
   int rc = z_check(o, name, msg, sizeof msg);
   sl_stream_opts_t so = {
       .hooks = hooks,
-      .high_water_mark = o && o->high_water_mark ? o->high_water_mark
-                                                 : SL__Z_HWM,
+      .high_water_mark =
+          o && o->high_water_mark ? o->high_water_mark : SL__Z_HWM,
       .name = name,
   };
   sl_stream_t* s = sl__stream_new(SL__KIND_TRANSFORM, &so, size);
@@ -114,8 +115,8 @@ static int z_level(const sl_zlib_opts_t* o) {
 
 /* Pushes c[0..len) as slices of at most `step` bytes: downstream sees
  * chunk-sized pieces without a copy. */
-static void push_sliced(sl_stream_t* s, sl_chunk_t* c, size_t off,
-                        size_t len, size_t step) {
+static void push_sliced(sl_stream_t* s, sl_chunk_t* c, size_t off, size_t len,
+                        size_t step) {
   while (len > 0) {
     size_t n = len < step ? len : step;
     sl_chunk_t* part = off == 0 && n == sl_chunk_len(c)
@@ -140,20 +141,20 @@ typedef struct gz_s gz_t;
 /* A z_stream with its buffers, lent to one stream for one block. */
 typedef struct {
   uv_work_t req;
-  sl__queue_t node;   /* in gz_pool.idle while idle */
+  sl__queue_t node; /* in gz_pool.idle while idle */
   gz_t* gz;
   struct libdeflate_compressor* ld; /* levels 4-9 */
-  z_stream z;         /* raw inflate, to find libdeflate's final block */
+  z_stream z; /* raw inflate, to find libdeflate's final block */
   unsigned char* scratch;
   struct isal_zstream* iz; /* levels 1-3, with its level buffer */
   uint8_t* lbuf;
   size_t lbuf_size;
-  int zlevel;         /* the level it is set up for; 0: not set up */
-  char* in;           /* dictionary, then the block (swapped with fill) */
+  int zlevel; /* the level it is set up for; 0: not set up */
+  char* in;   /* dictionary, then the block (swapped with fill) */
   size_t in_cap, dict_len, in_len;
   char* out;
   size_t out_cap, out_len;
-  uint32_t crc;       /* of the block */
+  uint32_t crc; /* of the block */
   int last, err;
   unsigned queued : 1, done : 1;
 } gz_job_t;
@@ -170,13 +171,13 @@ struct gz_s {
   sl_stream_t s;
   int level;
   size_t block, chunk_size;
-  gz_job_t** ring;    /* ring[head..head+inflight): blocks in input order */
+  gz_job_t** ring; /* ring[head..head+inflight): blocks in input order */
   unsigned maxjobs, head, inflight;
-  unsigned running;   /* pool jobs whose after-work has not run */
-  char* fill;         /* fill_dict bytes of dictionary, then the block */
+  unsigned running; /* pool jobs whose after-work has not run */
+  char* fill;       /* fill_dict bytes of dictionary, then the block */
   size_t fill_cap, fill_dict, fill_len;
-  uint32_t crc;       /* of the input so far (emitted blocks) */
-  uint64_t total;     /* input bytes emitted */
+  uint32_t crc;        /* of the input so far (emitted blocks) */
+  uint64_t total;      /* input bytes emitted */
   sl_chunk_t* pending; /* the input chunk being consumed */
   size_t pending_off;
   sl__queue_t wait_node;
@@ -421,9 +422,9 @@ static void gz_emit(gz_t* gz) {
     int rc = j->err != 0 ? j->err : gz_push_block(gz, j);
     gz_job_put(j);
     if (rc != 0) {
-      sl_stream_fail(&gz->s, rc, "gzip: %s", rc == SL_EIO
-                                                 ? "block compression failed"
-                                                 : "out of memory");
+      sl_stream_fail(
+          &gz->s, rc, "gzip: %s",
+          rc == SL_EIO ? "block compression failed" : "out of memory");
       return;
     }
     if (gz->s.destroyed) return;
@@ -497,8 +498,7 @@ static int gz_try_submit(gz_t* gz, int last) {
   }
   int rc = gz_job_prepare(j, gz->level, gz->block);
   if (rc == 0) rc = gz_hand_over(gz, j, last);
-  if (rc == 0)
-    rc = uv_queue_work(sl__loop(), &j->req, gz_work, gz_after_work);
+  if (rc == 0) rc = uv_queue_work(sl__loop(), &j->req, gz_work, gz_after_work);
   if (rc != 0) {
     gz_job_put(j);
     return rc;
@@ -700,17 +700,17 @@ typedef struct {
   int mode;
   size_t chunk_size;
   uv_work_t req;
-  sl_chunk_t* in;             /* the input chunk being processed */
-  size_t in_rest;             /* bytes of it past z.avail_in (32 bits) */
-  int flush;                  /* Z_NO_FLUSH or Z_FINISH */
-  sl_chunk_t* cur;            /* output chunk being filled */
-  size_t cur_off;             /* bytes of cur already pushed */
+  sl_chunk_t* in;  /* the input chunk being processed */
+  size_t in_rest;  /* bytes of it past z.avail_in (32 bits) */
+  int flush;       /* Z_NO_FLUSH or Z_FINISH */
+  sl_chunk_t* cur; /* output chunk being filled */
+  size_t cur_off;  /* bytes of cur already pushed */
   zs_out_t full[SL__Z_STEP_CHUNKS];
   size_t nfull;
-  int err;                    /* result of the last run */
+  int err; /* result of the last run */
   char msg[96];
-  unsigned z_init : 1, member_end : 1, more : 1, finishing : 1,
-      running : 1, destroying : 1;
+  unsigned z_init : 1, member_end : 1, more : 1, finishing : 1, running : 1,
+      destroying : 1;
 } zs_t;
 
 /* zlib counts input in 32 bits: hands it the next piece of a larger chunk
@@ -776,8 +776,7 @@ static void zs_run(zs_t* zs) {
   zs->more = 0;
   for (;;) {
     zs_refill(zs);
-    if (zs->mode != ZS_DEFLATE && zs->member_end && !zs_next_member(zs))
-      break;
+    if (zs->mode != ZS_DEFLATE && zs->member_end && !zs_next_member(zs)) break;
     if (z->avail_out == 0 && zs->nfull == SL__Z_STEP_CHUNKS - 1) {
       zs->more = 1;
       break;
@@ -786,16 +785,16 @@ static void zs_run(zs_t* zs) {
       zs_set_error(zs, SL_ENOMEM, NULL);
       break;
     }
-    int rc = zs->mode == ZS_DEFLATE ? deflate(z, zs->flush)
-                                    : inflate(z, Z_NO_FLUSH);
+    int rc =
+        zs->mode == ZS_DEFLATE ? deflate(z, zs->flush) : inflate(z, Z_NO_FLUSH);
     if (rc == Z_STREAM_END) {
       if (zs->mode == ZS_DEFLATE) break;
       zs->member_end = 1;
       continue;
     }
     if (rc == Z_NEED_DICT || rc == Z_DATA_ERROR || rc == Z_STREAM_ERROR) {
-      zs_set_error(zs, SL_EZDATA, rc == Z_NEED_DICT ? "missing dictionary"
-                                                     : z->msg);
+      zs_set_error(zs, SL_EZDATA,
+                   rc == Z_NEED_DICT ? "missing dictionary" : z->msg);
       break;
     }
     if (rc == Z_MEM_ERROR) {
@@ -846,8 +845,9 @@ static void zs_start(zs_t* zs, int on_pool) {
 }
 
 static const char* zs_name(const zs_t* zs) {
-  return zs->mode == ZS_DEFLATE ? "deflate"
-         : zs->mode == ZS_INFLATE ? "inflate" : "gunzip";
+  return zs->mode == ZS_DEFLATE   ? "deflate"
+         : zs->mode == ZS_INFLATE ? "inflate"
+                                  : "gunzip";
 }
 
 /* After a run: pushes the output, then continues, reports the error, or
@@ -950,8 +950,7 @@ static const sl_stream_hooks_t zs_hooks = {
 static sl_stream_t* zs_new(const sl_zlib_opts_t* o, int mode) {
   const char* names[] = {"deflate", "inflate", "gunzip"};
   int bad;
-  zs_t* zs = (zs_t*)z_stream_new(o, &zs_hooks, names[mode], sizeof(zs_t),
-                                 &bad);
+  zs_t* zs = (zs_t*)z_stream_new(o, &zs_hooks, names[mode], sizeof(zs_t), &bad);
   if (zs == NULL || bad) return zs ? &zs->s : NULL;
   zs->mode = mode;
   zs->chunk_size = o && o->chunk_size ? o->chunk_size : SL__Z_CHUNK;

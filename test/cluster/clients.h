@@ -77,9 +77,12 @@ static inline void clients_poll(sl_timer_t* t, void* arg) {
     while (!c->eof[i]) {
       ssize_t r = recv(c->fd[i], c->buf[i] + c->len[i],
                        sizeof c->buf[i] - 1 - c->len[i], MSG_DONTWAIT);
-      if (r > 0) c->len[i] += (size_t)r;
-      else if (r == 0 || (errno != EAGAIN && errno != EINTR)) c->eof[i] = 1;
-      else break;
+      if (r > 0)
+        c->len[i] += (size_t)r;
+      else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+        c->eof[i] = 1;
+      else
+        break;
     }
     open += !c->eof[i];
   }
@@ -89,8 +92,7 @@ static inline void clients_poll(sl_timer_t* t, void* arg) {
   c->done(c->arg);
 }
 
-static inline void clients_wait(clients_t* c, void (*done)(void*),
-                                void* arg) {
+static inline void clients_wait(clients_t* c, void (*done)(void*), void* arg) {
   c->done = done;
   c->arg = arg;
   sl_timer_start(10, 10, clients_poll, c);

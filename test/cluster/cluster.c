@@ -20,8 +20,8 @@ static void worker_on_msg(sl_channel_t* ch, const sl_child_event_t* ev,
   int64_t n;
   if (sl_json_get_int(m->data, m->len, "exit", &n) == 0) exit((int)n);
   if (sl_json_get_string(m->data, m->len, "echo", s, sizeof s) == 0) {
-    snprintf(out, sizeof out, "{\"echoed\":\"%s\",\"id\":%d,\"primary\":%d}",
-             s, sl_cluster_worker_id(), sl_cluster_is_primary());
+    snprintf(out, sizeof out, "{\"echoed\":\"%s\",\"id\":%d,\"primary\":%d}", s,
+             sl_cluster_worker_id(), sl_cluster_is_primary());
     sl_channel_send(ch, out, strlen(out), -1);
   }
 }
@@ -66,7 +66,9 @@ static void slow(sl_stream_t* req, sl_stream_t* res, void* arg) {
   sl_timer_start(300, 0, slow_answer, res);
 }
 
-static void graceful_close(void* arg) { sl_http_server_close(arg, NULL, NULL); }
+static void graceful_close(void* arg) {
+  sl_http_server_close(arg, NULL, NULL);
+}
 
 /* A worker that shuts down gracefully: closes its server on shutdown and
  * returns 0 once the in-flight request has been answered. */
@@ -89,8 +91,8 @@ static void mid_die(sl_timer_t* t, void* arg) {
 static void mid_on_event(const sl_cluster_event_t* ev, void* arg) {
   (void)arg;
   char buf[64];
-  int n = snprintf(buf, sizeof buf, "{\"pid\":%d}",
-                   (int)sl_worker_pid(ev->worker));
+  int n =
+      snprintf(buf, sizeof buf, "{\"pid\":%d}", (int)sl_worker_pid(ev->worker));
   sl_channel_send(sl_parent(), buf, (size_t)n, -1);
   sl_timer_start(50, 0, mid_die, NULL); /* once the message is out */
 }
@@ -107,8 +109,8 @@ static void mid_on_drain(sl_channel_t* ch, const sl_child_event_t* ev,
 SL_ENTRY(cluster_mid_primary) {
   (void)argc;
   (void)argv;
-  sl_cluster_opts_t o = {.workers = 1, .entry = "cluster_worker",
-                         .no_restart = 1};
+  sl_cluster_opts_t o = {
+      .workers = 1, .entry = "cluster_worker", .no_restart = 1};
   sl_channel_on(sl_parent(), SL_CHANNEL_DRAIN, mid_on_drain, NULL);
   sl_cluster_on(SL_CLUSTER_LISTENING, mid_on_event, NULL);
   if (sl_cluster_start(&o) != 0) return 98;
@@ -125,9 +127,9 @@ typedef struct {
   uint64_t restarts[8];
   pid_t pids[8];
   char last[256];
-  int kill_first;     /* SIGKILL worker 1 once it listens */
+  int kill_first;            /* SIGKILL worker 1 once it listens */
   int shutdown_at_listening; /* shut down when this worker id listens */
-  int exit_on_listen; /* send {"exit":0} at LISTENING */
+  int exit_on_listen;        /* send {"exit":0} at LISTENING */
   int shutdown_after_exits;
   int disconnect_on_message;
   int no_echo;
@@ -135,12 +137,14 @@ typedef struct {
 } rec_t;
 
 static const char* ev_name(sl_cluster_event_type_t t) {
-  static const char* names[] = {"fork", "online", "listening", "disconnect",
-                                "exit", "message"};
+  static const char* names[] = {"fork",       "online", "listening",
+                                "disconnect", "exit",   "message"};
   return names[t];
 }
 
-static void on_done(void* arg) { ((rec_t*)arg)->done++; }
+static void on_done(void* arg) {
+  ((rec_t*)arg)->done++;
+}
 
 static void on_ev(const sl_cluster_event_t* ev, void* arg) {
   rec_t* r = arg;
@@ -177,7 +181,8 @@ static void on_ev(const sl_cluster_event_t* ev, void* arg) {
       r->exits++;
       if (r->exits == r->shutdown_after_exits) sl_cluster_shutdown(on_done, r);
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -200,8 +205,8 @@ TEST(cluster_role_in_primary) {
 TEST(cluster_events_in_order) {
   rec_t r = {.exit_on_listen = 1, .no_echo = 1};
   watch(&r);
-  sl_cluster_opts_t o = {.workers = 1, .entry = "cluster_worker",
-                         .no_restart = 1};
+  sl_cluster_opts_t o = {
+      .workers = 1, .entry = "cluster_worker", .no_restart = 1};
   ASSERT_EQ(sl_cluster_start(&o), 0);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(r.messages, 0); /* the internal ones are not delivered */
@@ -266,7 +271,8 @@ static void on_wdata(const sl_cluster_event_t* ev, void* arg) {
       if (sl_worker_data(ev->worker) != mine) d->bad++;
       d->exits++;
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -275,8 +281,8 @@ TEST(cluster_worker_data_kept_from_fork_to_exit) {
   ASSERT_EQ(sl_cluster_on(SL_CLUSTER_FORK, on_wdata, &d), 0);
   ASSERT_EQ(sl_cluster_on(SL_CLUSTER_LISTENING, on_wdata, &d), 0);
   ASSERT_EQ(sl_cluster_on(SL_CLUSTER_EXIT, on_wdata, &d), 0);
-  sl_cluster_opts_t o = {.workers = 2, .entry = "cluster_worker",
-                         .no_restart = 1};
+  sl_cluster_opts_t o = {
+      .workers = 2, .entry = "cluster_worker", .no_restart = 1};
   ASSERT_EQ(sl_cluster_start(&o), 0);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(d.forks, 2);
@@ -290,8 +296,8 @@ TEST(cluster_worker_data_kept_from_fork_to_exit) {
 TEST(cluster_killed_worker_replaced) {
   rec_t r = {.kill_first = 1, .shutdown_at_listening = 2};
   watch(&r);
-  sl_cluster_opts_t o = {.workers = 1, .entry = "cluster_worker",
-                         .shutdown_timeout_ms = 2000};
+  sl_cluster_opts_t o = {
+      .workers = 1, .entry = "cluster_worker", .shutdown_timeout_ms = 2000};
   ASSERT_EQ(sl_cluster_start(&o), 0);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(r.done, 1);
@@ -316,8 +322,10 @@ TEST(cluster_killed_worker_replaced) {
 TEST(cluster_crash_loop_backs_off) {
   rec_t r = {.shutdown_after_exits = 5};
   watch(&r);
-  sl_cluster_opts_t o = {.workers = 1, .entry = "cluster_worker",
-                         .backoff_initial_ms = 20, .backoff_max_ms = 50,
+  sl_cluster_opts_t o = {.workers = 1,
+                         .entry = "cluster_worker",
+                         .backoff_initial_ms = 20,
+                         .backoff_max_ms = 50,
                          .healthy_uptime_ms = 60000};
   const char* env[] = {"CLUSTER_TEST_EXIT=3", NULL};
   sl_cluster_fork_opts_t fo = {.env = env};
@@ -363,8 +371,8 @@ TEST(cluster_fatal_exit_not_respawned) {
 TEST(cluster_shutdown_leaves_nothing) {
   rec_t r = {.shutdown_at_listening = 3};
   watch(&r);
-  sl_cluster_opts_t o = {.workers = 3, .entry = "cluster_worker",
-                         .handle_signals = 1};
+  sl_cluster_opts_t o = {
+      .workers = 3, .entry = "cluster_worker", .handle_signals = 1};
   ASSERT_EQ(sl_cluster_start(&o), 0);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(r.done, 1);
@@ -390,8 +398,8 @@ TEST(cluster_sigterm_shuts_down) {
   int listening = 0;
   watch(&r);
   sl_cluster_on(SL_CLUSTER_LISTENING, term_self, &listening);
-  sl_cluster_opts_t o = {.workers = 2, .entry = "cluster_worker",
-                         .handle_signals = 1};
+  sl_cluster_opts_t o = {
+      .workers = 2, .entry = "cluster_worker", .handle_signals = 1};
   ASSERT_EQ(sl_cluster_start(&o), 0);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(r.exits, 2);
@@ -474,8 +482,8 @@ TEST(cluster_graceful_shutdown_finishes_requests) {
   watch(&g.r);
   sl_cluster_on(SL_CLUSTER_LISTENING, g_on_ev, &g);
   sl_cluster_on(SL_CLUSTER_MESSAGE, g_on_ev, &g);
-  sl_cluster_opts_t o = {.workers = 1, .entry = "cluster_graceful_worker",
-                         .no_restart = 1};
+  sl_cluster_opts_t o = {
+      .workers = 1, .entry = "cluster_graceful_worker", .no_restart = 1};
   ASSERT_EQ(sl_cluster_start(&o), 0);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(g.r.done, 1);
@@ -558,8 +566,10 @@ static void drain_on_ev(const sl_cluster_event_t* ev, void* arg) {
 TEST(cluster_drain_deadline_restart_waits_shutdown_holds) {
   sl_cluster_on(SL_CLUSTER_LISTENING, drain_on_ev, NULL);
   sl_cluster_on(SL_CLUSTER_EXIT, drain_on_ev, NULL);
-  sl_cluster_opts_t o = {.workers = 1, .entry = "cluster_busy_worker",
-                         .shutdown_timeout_ms = 300, .no_heartbeat = 1};
+  sl_cluster_opts_t o = {.workers = 1,
+                         .entry = "cluster_busy_worker",
+                         .shutdown_timeout_ms = 300,
+                         .no_heartbeat = 1};
   ASSERT_EQ(sl_cluster_start(&o), 0);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(D.restarted, 1);

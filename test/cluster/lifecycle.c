@@ -247,8 +247,7 @@ static void w_on_primary(sl_channel_t* ch, const sl_child_event_t* ev,
   /* Straight to the channel's descriptor: sl_channel_send() would only
    * write once the loop runs again, after the sleep. */
   static const char sleeping[] = "{\"sleeping\":1}\n";
-  if (write(3, sleeping, sizeof sleeping - 1) != sizeof sleeping - 1)
-    exit(95);
+  if (write(3, sleeping, sizeof sleeping - 1) != sizeof sleeping - 1) exit(95);
   usleep(600 * 1000); /* the primary hands connections over meanwhile */
   w_tcp_closed = 1;
   sl_tcp_server_close(w_tcp, NULL, NULL);
@@ -320,8 +319,8 @@ static void watchdog(uint64_t ms) {
 
 static void log_ev(const sl_cluster_event_t* ev, void* arg) {
   (void)arg;
-  static const char* const names[] = {"fork", "online", "listening",
-                                      "disconnect", "exit", "message"};
+  static const char* const names[] = {"fork",       "online", "listening",
+                                      "disconnect", "exit",   "message"};
   int id = sl_worker_id(ev->worker);
   char fmt[32];
   snprintf(fmt, sizeof fmt, "%%d:%s ", names[ev->type]);
@@ -350,8 +349,7 @@ static void start(const char* entry, int workers) {
 
 /* --- rolling restart ---------------------------------------------------------- */
 
-static void restart_on_first_listen(const sl_cluster_event_t* ev,
-                                    void* arg) {
+static void restart_on_first_listen(const sl_cluster_event_t* ev, void* arg) {
   (void)arg;
   if (sl_worker_id(ev->worker) == 1)
     ASSERT_EQ(sl_cluster_restart(on_restarted, NULL), 0);

@@ -30,7 +30,8 @@ TEST(load_self_counts_exchanges) {
   raw_t r = {.parts = {"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
                        "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n"
                        "GET /b HTTP/1.1\r\nHost: x\r\n\r\n"},
-             .nparts = 1, .want = 3};
+             .nparts = 1,
+             .want = 3};
   serve_raw(NULL, &r);
   raw_free(&r);
   sl_load_self(&after);
@@ -59,8 +60,8 @@ TEST(load_self_leaves_out_unmetered_servers) {
   sl_worker_load_t before, after;
   sl_load_self(&before);
   sl_http_server_opts_t o = {.unmetered = 1};
-  raw_t r = {.parts = {"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1,
-             .want = 1};
+  raw_t r = {
+      .parts = {"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1, .want = 1};
   serve_raw(&o, &r);
   raw_free(&r);
   sl_load_self(&after);

@@ -25,7 +25,9 @@ static void answer_id(sl_stream_t* req, sl_stream_t* res, void* arg) {
   sl_http_respond(res, 200, "text/plain", body, strlen(body));
 }
 
-static void close_srv(void* arg) { sl_http_server_close(arg, NULL, NULL); }
+static void close_srv(void* arg) {
+  sl_http_server_close(arg, NULL, NULL);
+}
 
 static void send_garbage(void) {
   int fd = SL__CONTROL_CHILD_FD;
@@ -42,8 +44,7 @@ static void send_garbage(void) {
   static const char* const bad[] = {
       "{\"sluice_cluster\":\"listening\",\"port\":99999}",
       "{\"sluice_cluster\":\"pong\",\"requests\":\"x\",\"rss\":-1}",
-      "{\"sluice_cluster\":[1,2]}",
-      "{\"sluice_cluster\":\"nonsense\"}",
+      "{\"sluice_cluster\":[1,2]}", "{\"sluice_cluster\":\"nonsense\"}",
       "{\"done\":1}"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     sl_channel_send(sl_parent(), bad[i], strlen(bad[i]), -1);
@@ -163,8 +164,8 @@ static void run_kill_queued(int workers, int no_restart, net_t* n) {
   sl_cluster_on(SL_CLUSTER_LISTENING, net_ev, n);
   sl_cluster_on(SL_CLUSTER_EXIT, net_ev, n);
   sl_cluster_on(SL_CLUSTER_LISTENING, kill_queued_on_listen, n);
-  sl_cluster_opts_t o = {.workers = workers, .entry = "cnet_worker",
-                         .no_restart = no_restart};
+  sl_cluster_opts_t o = {
+      .workers = workers, .entry = "cnet_worker", .no_restart = no_restart};
   ASSERT_EQ(sl_cluster_start(&o), 0);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(n->cl.failed, 0);
@@ -195,7 +196,9 @@ TEST(cluster_orphaned_slot_handed_to_other_worker) {
 
 /* --- a closing server drains its accept queue -------------------------------- */
 
-static void drain_done(void* arg) { (void)arg; }
+static void drain_done(void* arg) {
+  (void)arg;
+}
 
 TEST(cluster_server_close_drains_accept_queue) {
   sl_http_server_t* srv;
@@ -228,8 +231,8 @@ static void run_sched(sl_cluster_sched_t sched, int workers, int nclients,
   n->nclients = nclients;
   sl_cluster_on(SL_CLUSTER_LISTENING, net_ev, n);
   sl_cluster_on(SL_CLUSTER_LISTENING, serve_on_all_listening, n);
-  sl_cluster_opts_t o = {.workers = workers, .entry = "cnet_worker",
-                         .sched = sched};
+  sl_cluster_opts_t o = {
+      .workers = workers, .entry = "cnet_worker", .sched = sched};
   ASSERT_EQ(sl_cluster_start(&o), 0);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(n->cl.failed, 0);
@@ -289,8 +292,10 @@ TEST(cluster_reuseport_refuses_port_served_already) {
   setenv("CNET_PORT", port, 1);
   net_t n = {0};
   sl_cluster_on(SL_CLUSTER_EXIT, net_ev, &n);
-  sl_cluster_opts_t o = {.workers = 1, .entry = "cnet_busy_worker",
-                         .no_restart = 1, .sched = SL_SCHED_REUSEPORT};
+  sl_cluster_opts_t o = {.workers = 1,
+                         .entry = "cnet_busy_worker",
+                         .no_restart = 1,
+                         .sched = SL_SCHED_REUSEPORT};
   ASSERT_EQ(sl_cluster_start(&o), 0);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(n.exits, 1);
@@ -303,8 +308,10 @@ TEST(cluster_reuseport_refuses_port_served_already) {
 static void hung_on_listen(const sl_cluster_event_t* ev, void* arg) {
   net_t* n = arg;
   int id = sl_worker_id(ev->worker);
-  if (id == 1) ASSERT_EQ(kill(sl_worker_pid(ev->worker), SIGSTOP), 0);
-  else sl_cluster_shutdown(NULL, NULL); /* the replacement listens */
+  if (id == 1)
+    ASSERT_EQ(kill(sl_worker_pid(ev->worker), SIGSTOP), 0);
+  else
+    sl_cluster_shutdown(NULL, NULL); /* the replacement listens */
   (void)n;
 }
 
@@ -314,7 +321,8 @@ TEST(cluster_hung_worker_killed_and_replaced) {
   sl_cluster_on(SL_CLUSTER_LISTENING, net_ev, &n);
   sl_cluster_on(SL_CLUSTER_EXIT, net_ev, &n);
   sl_cluster_on(SL_CLUSTER_LISTENING, hung_on_listen, &n);
-  sl_cluster_opts_t o = {.workers = 1, .entry = "cnet_worker",
+  sl_cluster_opts_t o = {.workers = 1,
+                         .entry = "cnet_worker",
                          .heartbeat_interval_ms = 50,
                          .heartbeat_timeout_ms = 300};
   ASSERT_EQ(sl_cluster_start(&o), 0);
@@ -361,8 +369,8 @@ TEST(cluster_load_reports) {
   net_t n;
   memset(&n, 0, sizeof n);
   sl_cluster_on(SL_CLUSTER_LISTENING, load_on_listen, &n);
-  sl_cluster_opts_t o = {.workers = 1, .entry = "cnet_worker",
-                         .heartbeat_interval_ms = 30};
+  sl_cluster_opts_t o = {
+      .workers = 1, .entry = "cnet_worker", .heartbeat_interval_ms = 30};
   ASSERT_EQ(sl_cluster_start(&o), 0);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(n.cl.answered, 5);
@@ -428,8 +436,8 @@ TEST(cluster_primary_survives_garbage_from_worker) {
   sl_cluster_on(SL_CLUSTER_MESSAGE, garbage_msg, &n);
   const char* env[] = {"CNET_GARBAGE=1", NULL};
   sl_cluster_fork_opts_t fo = {.env = env};
-  sl_cluster_opts_t o = {.workers = 1, .entry = "cnet_worker",
-                         .sched = SL_SCHED_RR};
+  sl_cluster_opts_t o = {
+      .workers = 1, .entry = "cnet_worker", .sched = SL_SCHED_RR};
   ASSERT_EQ(sl_cluster_setup(&o), 0);
   ASSERT_EQ(sl_cluster_fork(&fo, NULL), 0);
   ASSERT_EQ(sl_run(), 0);

@@ -40,7 +40,8 @@ TEST(buf_grows_from_zero) {
     ASSERT_GE(b.cap, b.len);
     ASSERT_EQ(b.data[b.len], '\0');
   }
-  for (size_t i = 0; i < total; i++) ASSERT_EQ(b.data[i], 'a' + (int)(i / 1000) % 26);
+  for (size_t i = 0; i < total; i++)
+    ASSERT_EQ(b.data[i], 'a' + (int)(i / 1000) % 26);
   ASSERT_EQ(sl_buf_append_str(&b, "end"), 0);
   ASSERT_STR_EQ(b.data + total, "end");
   sl_buf_free(&b);

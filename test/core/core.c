@@ -6,7 +6,9 @@
 #include "test.h"
 
 static char order[64];
-static void note(void* arg) { strncat(order, arg, sizeof order - 1); }
+static void note(void* arg) {
+  strncat(order, arg, sizeof order - 1);
+}
 static void note_and_defer(void* arg) {
   note(arg);
   sl_defer(note, "d");
@@ -42,7 +44,6 @@ TEST(core_defer_before_timers) {
   sl_run();
   ASSERT_STR_EQ(order, "xAdB");
 }
-
 
 static int fired;
 static void count_fire(sl_timer_t* t, void* arg) {
@@ -101,8 +102,8 @@ TEST(core_strerror_own_codes) {
   ASSERT_STR_EQ(sl_strerror(SL_EPREMATURECLOSE), "premature close");
   ASSERT_STR_EQ(sl_err_name(SL_EMULTIPLECB), "EMULTIPLECB");
   ASSERT_STR_EQ(sl_err_name(SL_EFULL), "EFULL");
-#define CHECK_OWN(name, val, msg)                                             \
-  ASSERT_STR_EQ(sl_err_name(val), #name);                                   \
+#define CHECK_OWN(name, val, msg)         \
+  ASSERT_STR_EQ(sl_err_name(val), #name); \
   ASSERT_STR_EQ(sl_strerror(val), msg);
   SL_OWN_ERRORS(CHECK_OWN)
 #undef CHECK_OWN
@@ -119,16 +120,16 @@ TEST(core_strerror_libuv_codes) {
   /* A libuv code sluice does not name itself passes straight through. */
   ASSERT_STR_EQ(sl_err_name(UV_EAI_NONAME), "EAI_NONAME");
   ASSERT_STR_EQ(sl_strerror(UV_EAI_NONAME), uv_strerror(UV_EAI_NONAME));
-#define CHECK_UV(name, val)                                                   \
-  ASSERT_STR_EQ(sl_err_name(val), #name);                                   \
+#define CHECK_UV(name, val)               \
+  ASSERT_STR_EQ(sl_err_name(val), #name); \
   ASSERT(strcmp(sl_strerror(val), "unknown error") != 0);
   SL_ERRNO_MAP(CHECK_UV)
 #undef CHECK_UV
 }
 
 TEST(core_strerror_unknown_codes) {
-  static const int codes[] = {0, 1, 12345, -4000, -4094, -5000, -6000, -6099,
-                              -7000, -100000};
+  static const int codes[] = {0,     1,     12345, -4000, -4094,
+                              -5000, -6000, -6099, -7000, -100000};
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
     ASSERT_STR_EQ(sl_strerror(codes[i]), "unknown error");
     ASSERT_STR_EQ(sl_err_name(codes[i]), "UNKNOWN");
@@ -209,7 +210,9 @@ TEST(core_timer_unref_does_not_hold_loop) {
   ASSERT_EQ(fired, 1);
 }
 
-static void set_code(void* arg) { sl_set_exit_code((int)(intptr_t)arg); }
+static void set_code(void* arg) {
+  sl_set_exit_code((int)(intptr_t)arg);
+}
 
 /* sl_run() returns the status a program returns from main. */
 TEST(core_run_returns_exit_code) {

@@ -31,7 +31,7 @@ TEST(json_write_escapes) {
   /* Ill-formed UTF-8: one U+FFFD per maximal ill-formed subsequence. */
   EXPECT("\xff", "\"\xef\xbf\xbd\"");
   EXPECT("a\x80z", "\"a\xef\xbf\xbdz\"");
-  EXPECT("\xe2\x82", "\"\xef\xbf\xbd\"");          /* cut short */
+  EXPECT("\xe2\x82", "\"\xef\xbf\xbd\""); /* cut short */
   EXPECT("\xe2\x82z", "\"\xef\xbf\xbdz\"");
   EXPECT("\xc0\xaf", "\"\xef\xbf\xbd\xef\xbf\xbd\""); /* overlong */
   EXPECT("\xe0\x80\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
@@ -49,10 +49,21 @@ TEST(json_write_escapes) {
 /* Random strings, weighted towards the cases that matter: controls,
  * quotes, multi-byte sequences whole and cut, and random high bytes. */
 static size_t random_string(unsigned char* s, size_t cap, uint64_t* st) {
-  static const char* pieces[] = {"\"", "\\", "\n", "\x01", "\x1f", "\x7f",
-                                 "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
-                                 "\xe2\x82", "\xed\xa0\x80", "\xf4\x90\x80",
-                                 "\xc0\x80", "/", "a"};
+  static const char* pieces[] = {"\"",
+                                 "\\",
+                                 "\n",
+                                 "\x01",
+                                 "\x1f",
+                                 "\x7f",
+                                 "\xc3\xa9",
+                                 "\xe2\x82\xac",
+                                 "\xf0\x9f\x98\x80",
+                                 "\xe2\x82",
+                                 "\xed\xa0\x80",
+                                 "\xf4\x90\x80",
+                                 "\xc0\x80",
+                                 "/",
+                                 "a"};
   size_t n = 0, want;
   *st = *st * 6364136223846793005ull + 1442695040888963407ull;
   want = (size_t)(*st >> 33) % 40;
@@ -127,15 +138,15 @@ TEST(json_write_matches_python) {
 TEST(json_write_directives) {
   sl_buf_t b = {0};
   const char* volatile none = NULL; /* hidden from the format check */
-  ASSERT_EQ(sl_buf_json(&b, "{\"s\":%s,\"n\":%s,\"p\":%.*s}", "a\"b",
-                        none, 3, "xyzzy"),
+  ASSERT_EQ(sl_buf_json(&b, "{\"s\":%s,\"n\":%s,\"p\":%.*s}", "a\"b", none, 3,
+                        "xyzzy"),
             0);
   ASSERT_STR_EQ(b.data, "{\"s\":\"a\\\"b\",\"n\":null,\"p\":\"xyz\"}");
   sl_buf_reset(&b);
-  ASSERT_EQ(sl_buf_json(&b, "[%d,%i,%ld,%lld,%u,%lu,%llu,%zu,%zd]", -1, 2,
-                        -3L, -4LL, 5u, 6ul, 18446744073709551615ull,
-                        (size_t)8, (ssize_t)-9),
-            0);
+  ASSERT_EQ(
+      sl_buf_json(&b, "[%d,%i,%ld,%lld,%u,%lu,%llu,%zu,%zd]", -1, 2, -3L, -4LL,
+                  5u, 6ul, 18446744073709551615ull, (size_t)8, (ssize_t)-9),
+      0);
   ASSERT_STR_EQ(b.data, "[-1,2,-3,-4,5,6,18446744073709551615,8,-9]");
   sl_buf_reset(&b);
   ASSERT_EQ(sl_buf_json(&b, "[%.3f,%g,%f,%g,%e,%.2e] 100%%", 1.5, 0.25, NAN,
@@ -153,8 +164,8 @@ TEST(json_write_directives) {
 TEST(json_write_refuses_unknown) {
   sl_buf_t b = {0};
   ASSERT_EQ(sl_buf_append_str(&b, "keep"), 0);
-  const char* bad[] = {"[%s,%x]", "%5d", "%-d", "%p", "%.3d", "%ls", "%",
-                       "%l", "%lz"};
+  const char* bad[] = {"[%s,%x]", "%5d", "%-d", "%p", "%.3d",
+                       "%ls",     "%",   "%l",  "%lz"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     const char* volatile fmt = bad[i];
     ASSERT_EQ(sl_buf_json(&b, fmt, "a", 1), SL_EINVAL);

@@ -120,7 +120,7 @@ TEST(http_server_access_log_full_pipe_never_blocks) {
 
 typedef struct {
   sl_http_server_t* srv;
-  const char* path;    /* the log, renamed between the two requests */
+  const char* path; /* the log, renamed between the two requests */
   const char* rotated;
   int step, port;
   raw_t r[2];
@@ -160,8 +160,8 @@ static void run_rotation(int format, char** first, char** second) {
   snprintf(path, sizeof path, "%s", x.path);
   snprintf(rotated, sizeof rotated, "%s", x.rotated);
   x.path = path, x.rotated = rotated;
-  sl_http_server_opts_t o = {.access_log = 1, .access_log_format = format,
-                             .access_log_path = path};
+  sl_http_server_opts_t o = {
+      .access_log = 1, .access_log_format = format, .access_log_path = path};
   ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &x.srv), 0);
   x.port = sl_http_server_port(x.srv);
   sl_timer_start(20, 20, rot_tick, &x);
@@ -194,9 +194,10 @@ TEST(http_access_log_json_lines) {
   char *a, *b;
   run_rotation(SL_ACCESS_LOG_JSON, &a, &b);
   ASSERT(strncmp(a, "{\"time\":\"", 9) == 0);
-  ASSERT(strstr(a, "\"remote\":\"127.0.0.1\",\"method\":\"GET\","
-                   "\"url\":\"/p?q=\\u0022x\\u0022\",\"version\":\"1.1\","
-                   "\"status\":200,\"bytes\":3,") != NULL);
+  ASSERT(strstr(a,
+                "\"remote\":\"127.0.0.1\",\"method\":\"GET\","
+                "\"url\":\"/p?q=\\u0022x\\u0022\",\"version\":\"1.1\","
+                "\"status\":200,\"bytes\":3,") != NULL);
   ASSERT(strstr(a, "\"user_agent\":\"test \\u0022agent\\u0022\"}\n") != NULL);
   ASSERT(strstr(b, "\"status\":200") != NULL);
   free(a), free(b);
@@ -211,14 +212,16 @@ TEST(http_access_log_unopenable_file_serves) {
                              .access_log_path = "/nonexistent/dir/a.log"};
   sl_http_server_t* srv = NULL;
   ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), 0);
-  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
-             .nparts = 1};
+  raw_t r = {
+      .parts = {"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+      .nparts = 1};
   raw_start(&r, sl_http_server_port(srv));
   raw_t* v[] = {&r};
   drive(srv, v, 1);
   char* err = log_restore(lp);
   ASSERT(r.out != NULL && strncmp(r.out, "HTTP/1.1 200 ", 13) == 0);
-  if (strstr(err, "ENOENT") == NULL || strstr(err, "/nonexistent/dir/a.log") == NULL)
+  if (strstr(err, "ENOENT") == NULL ||
+      strstr(err, "/nonexistent/dir/a.log") == NULL)
     sl_test_fail(__FILE__, __LINE__, "stderr: %s", err);
   free(err);
   raw_free(&r);
@@ -230,7 +233,8 @@ TEST(http_access_log_unopenable_file_serves) {
 TEST(http_access_log_rejected_requests) {
   const char* lp = sl_test_path("access.log");
   log_capture(lp);
-  sl_http_server_opts_t o = {.access_log = 1, .headers_timeout_ms = 200,
+  sl_http_server_opts_t o = {.access_log = 1,
+                             .headers_timeout_ms = 200,
                              .max_body_size = 100,
                              .access_log_format = SL_ACCESS_LOG_COMBINED};
   sl_http_server_t* srv = NULL;
@@ -281,8 +285,7 @@ TEST(http_trust_proxy_rules) {
   ASSERT_STR_EQ(client_of(lan, "198.51.100.1", "1.2.3.4"), "198.51.100.1");
   ASSERT_STR_EQ(client_of(NULL, "127.0.0.1", "1.2.3.4"), "127.0.0.1");
   /* Every hop trusted: the left-most. Garbage ends the walk. */
-  ASSERT_STR_EQ(client_of(lan, "127.0.0.1", "10.0.0.9, 10.0.0.8"),
-                "10.0.0.9");
+  ASSERT_STR_EQ(client_of(lan, "127.0.0.1", "10.0.0.9, 10.0.0.8"), "10.0.0.9");
   ASSERT_STR_EQ(client_of(lan, "127.0.0.1", "junk, 10.0.0.8"), "10.0.0.8");
   ASSERT_STR_EQ(client_of(lan, "fd00::1", "2001:db8::5"), "2001:db8::5");
   ASSERT_STR_EQ(client_of("10.1.0.0/16", "10.2.0.1", "1.1.1.1"), "10.2.0.1");
@@ -332,8 +335,9 @@ TEST(http_access_log_leaves_stderr_alone) {
   sl_http_server_t* srv = NULL;
   ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), 0);
   int fl = fcntl(2, F_GETFL);
-  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
-             .nparts = 1};
+  raw_t r = {
+      .parts = {"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+      .nparts = 1};
   raw_start(&r, sl_http_server_port(srv));
   raw_t* v[] = {&r};
   drive(srv, v, 1);
@@ -369,7 +373,12 @@ TEST(http_access_log_json_line_never_cut) {
   hi[250] = '\0';
   snprintf(req, sizeof req,
            "GET /%s HTTP/1.1\r\nHost: x\r\nUser-Agent: %s\r\nReferer: %s\r\n"
-           "Connection: close\r\n\r\n", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", hi, hi);
+           "Connection: close\r\n\r\n",
+           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+           "aaaaaaaaaaaaaaaaaaaaaaaaaa",
+           hi, hi);
   raw_t r = {.parts = {req}, .nparts = 1};
   raw_start(&r, sl_http_server_port(srv));
   raw_t* v[] = {&r};

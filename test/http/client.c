@@ -231,8 +231,7 @@ TEST(client_post_streamed_body_node) {
   char* data = malloc(len);
   sl_test_fill_random(data, len, 11);
   resp_t r = {0};
-  sl_http_request_opts_t o = {.method = "POST",
-                              .url = url_of(n.port, "/echo")};
+  sl_http_request_opts_t o = {.method = "POST", .url = url_of(n.port, "/echo")};
   sl_stream_t* req = sl_http_request(&o, on_response, &r);
   ASSERT(req != NULL);
   sl_test_feeder_t f = {.s = req, .data = data, .len = len};
@@ -255,9 +254,8 @@ TEST(client_post_content_length_node) {
   node_start(&n);
   resp_t r = {0};
   const char* hdrs[] = {"Content-Length: 11", NULL};
-  sl_http_request_opts_t o = {.method = "PUT",
-                              .url = url_of(n.port, "/echo"),
-                              .headers = hdrs};
+  sl_http_request_opts_t o = {
+      .method = "PUT", .url = url_of(n.port, "/echo"), .headers = hdrs};
   sl_stream_t* req = sl_http_request(&o, on_response, &r);
   sl_stream_write_str(req, "hello ");
   sl_chunk_t* last = sl_chunk_str("world");
@@ -421,8 +419,7 @@ static void on_slow_data(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   const unsigned char* d = (const unsigned char*)sl_chunk_data(ev->chunk);
   size_t n = sl_chunk_len(ev->chunk);
   for (size_t i = 0; i < n; i++)
-    if (d[i] != (unsigned char)(((sl->r.len + i) % 65536) * 7))
-      sl->bad = 1;
+    if (d[i] != (unsigned char)(((sl->r.len + i) % 65536) * 7)) sl->bad = 1;
   sl->r.len += n;
   if (sl->r.len >= sl->next_pause) {
     sl->next_pause += 4u << 20;
@@ -535,8 +532,8 @@ static void raw_conn(sl_tcp_server_t* srv, sl_stream_t* conn, void* arg) {
 
 static int raw_server(const char* reply) {
   sl_tcp_server_t* srv;
-  ASSERT_EQ(sl_tcp_listen("127.0.0.1", 0, NULL, raw_conn, (void*)reply,
-                          &srv), 0);
+  ASSERT_EQ(sl_tcp_listen("127.0.0.1", 0, NULL, raw_conn, (void*)reply, &srv),
+            0);
   return sl_tcp_server_port(srv);
 }
 
@@ -571,8 +568,9 @@ TEST(client_malformed_chunk) {
 
 /* No Content-Length, no chunking: the body runs to the server's close. */
 TEST(client_close_delimited_response) {
-  int port = raw_server("HTTP/1.1 200 OK\r\nX-A: 1\r\nX-A: 2\r\n\r\n"
-                        "until the end");
+  int port = raw_server(
+      "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-A: 2\r\n\r\n"
+      "until the end");
   resp_t r = {0};
   sl_http_request_opts_t o = {.url = url_of(port, "/")};
   sl_stream_t* req = sl_http_request(&o, on_response, &r);
@@ -586,8 +584,9 @@ TEST(client_close_delimited_response) {
 
 /* The server closes after the head, inside a fixed-length body. */
 TEST(client_truncated_body) {
-  int port = raw_server("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
-                        "only this");
+  int port = raw_server(
+      "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+      "only this");
   resp_t r = {0};
   request("GET", url_of(port, "/"), NULL, &r);
   ASSERT_EQ(sl_run(), 0);
@@ -623,8 +622,9 @@ static void on_repeat(int err, sl_stream_t* res, void* arg) {
 }
 
 TEST(client_repeated_headers) {
-  int port = raw_server("HTTP/1.1 200 OK\r\nX-A: 1\r\nX-A: 2\r\n"
-                        "Content-Length: 0\r\n\r\n");
+  int port = raw_server(
+      "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-A: 2\r\n"
+      "Content-Length: 0\r\n\r\n");
   resp_t r = {0};
   sl_http_request_opts_t o = {.url = url_of(port, "/")};
   sl_stream_t* req = sl_http_request(&o, on_repeat, &r);
@@ -637,8 +637,9 @@ TEST(client_repeated_headers) {
 
 /* 100 Continue before the final answer is skipped. */
 TEST(client_interim_response) {
-  int port = raw_server("HTTP/1.1 100 Continue\r\n\r\n"
-                        "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok");
+  int port = raw_server(
+      "HTTP/1.1 100 Continue\r\n\r\n"
+      "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok");
   resp_t r = {0};
   request("POST", url_of(port, "/"), NULL, &r);
   ASSERT_EQ(sl_run(), 0);
@@ -734,8 +735,7 @@ TEST(client_abort_request_node) {
 
 /* Destroying a response in the middle of its body closes its socket (the
  * rest cannot be skipped); the next request gets a fresh one. */
-static void on_big_first_data(sl_stream_t* s, const sl_event_t* ev,
-                              void* arg) {
+static void on_big_first_data(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   (void)ev;
   chain_t* c = arg;
   sl_stream_off(s, SL_EV_DATA, on_big_first_data, arg);
@@ -803,8 +803,7 @@ static void stale_conn(sl_tcp_server_t* srv, sl_stream_t* conn, void* arg) {
 
 TEST(client_retry_on_stale_socket) {
   stale_t st = {0};
-  ASSERT_EQ(sl_tcp_listen("127.0.0.1", 0, NULL, stale_conn, &st, &st.srv),
-            0);
+  ASSERT_EQ(sl_tcp_listen("127.0.0.1", 0, NULL, stale_conn, &st, &st.srv), 0);
   int port = sl_tcp_server_port(st.srv);
   resp_t r1 = {0}, r2 = {0};
   chain_t ch = {.port = port, .next = &r2, .path = "/second"};

@@ -49,9 +49,9 @@ static void echo_event(sl_stream_t* s, const sl_event_t* ev, void* arg) {
     }
     e->total += len;
   } else if (ev->type == SL_EV_END) {
-    sl_chunk_t* c = sl_chunk_printf("%s %s %zu:%.*s", sl_http_method(s),
-                                    sl_http_path(s), e->total, (int)e->n,
-                                    e->buf);
+    sl_chunk_t* c =
+        sl_chunk_printf("%s %s %zu:%.*s", sl_http_method(s), sl_http_path(s),
+                        e->total, (int)e->n, e->buf);
     sl_stream_end(e->res, c, NULL, NULL);
     sl_chunk_unref(c);
   } else if (ev->type == SL_EV_CLOSE) {
@@ -70,8 +70,8 @@ static void echo(sl_stream_t* req, sl_stream_t* res, void* arg) {
 }
 
 TEST(http_server_hello_get) {
-  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1,
-             .want = 1};
+  raw_t r = {
+      .parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1, .want = 1};
   one_client(NULL, hello, NULL, &r);
   ASSERT(strncmp(r.out, "HTTP/1.1 200 OK\r\n", 17) == 0);
   ASSERT(strstr(r.out, "Content-Length: 12\r\n") != NULL);
@@ -85,7 +85,9 @@ TEST(http_server_keep_alive_sequential) {
   /* Two requests with a pause between them: one connection, two answers. */
   raw_t r = {.parts = {"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
                        "GET /b HTTP/1.1\r\nHost: x\r\n\r\n"},
-             .nparts = 2, .gap_ms = 100, .want = 2};
+             .nparts = 2,
+             .gap_ms = 100,
+             .want = 2};
   one_client(NULL, echo, NULL, &r);
   ASSERT_EQ(count_responses(r.out, r.n, 0, 0), 2);
   ASSERT(strstr(r.out, "GET /a 0:") != NULL);
@@ -130,7 +132,8 @@ TEST(http_server_pipelined_in_order) {
   raw_t r = {.parts = {"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
                        "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
                        "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n"},
-             .nparts = 1, .want = 3};
+             .nparts = 1,
+             .want = 3};
   one_client(NULL, delayed, NULL, &r);
   ASSERT_EQ(count_responses(r.out, r.n, 0, 0), 3);
   char* a = strstr(r.out, "/1\n");
@@ -148,7 +151,8 @@ TEST(http_server_max_pipelined) {
                        "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n"
                        "GET /4 HTTP/1.1\r\nHost: x\r\n\r\n"
                        "GET /5 HTTP/1.1\r\nHost: x\r\n\r\n"},
-             .nparts = 1, .want = 5};
+             .nparts = 1,
+             .want = 5};
   one_client(&o, delayed, NULL, &r);
   ASSERT_EQ(count_responses(r.out, r.n, 0, 0), 5);
   ASSERT_LE(max_in_flight, 2);
@@ -159,7 +163,8 @@ TEST(http_server_max_pipelined) {
 TEST(http_server_post_content_length) {
   raw_t r = {.parts = {"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 11"
                        "\r\n\r\nhello world"},
-             .nparts = 1, .want = 1};
+             .nparts = 1,
+             .want = 1};
   one_client(NULL, echo, NULL, &r);
   ASSERT_STR_EQ(body_of(r.out), "POST /up 11:hello world");
   raw_free(&r);
@@ -169,7 +174,9 @@ TEST(http_server_post_chunked) {
   raw_t r = {.parts = {"POST /c HTTP/1.1\r\nHost: x\r\n"
                        "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
                        "6\r\n world\r\n0\r\n\r\n"},
-             .nparts = 2, .gap_ms = 30, .want = 1};
+             .nparts = 2,
+             .gap_ms = 30,
+             .want = 1};
   one_client(NULL, echo, NULL, &r);
   ASSERT_STR_EQ(body_of(r.out), "POST /c 11:hello world");
   raw_free(&r);
@@ -178,7 +185,8 @@ TEST(http_server_post_chunked) {
 TEST(http_server_head_no_body) {
   raw_t r = {.parts = {"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"
                        "GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
-             .nparts = 1, .timeout_ms = 500};
+             .nparts = 1,
+             .timeout_ms = 500};
   one_client(NULL, hello, NULL, &r);
   /* HEAD: the same head as GET (Content-Length 12) and no body; then the
    * GET's answer follows directly. */
@@ -193,7 +201,9 @@ TEST(http_server_expect_continue) {
   raw_t r = {.parts = {"PUT /e HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
                        "Expect: 100-continue\r\n\r\n",
                        "data"},
-             .nparts = 2, .continue_before = 1, .want = 1};
+             .nparts = 2,
+             .continue_before = 1,
+             .want = 1};
   one_client(NULL, echo, NULL, &r);
   ASSERT(strncmp(r.out, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK", 40) ==
          0);
@@ -234,7 +244,8 @@ TEST(http_server_http10_close_delimited) {
 
 TEST(http_server_http10_keep_alive) {
   raw_t r = {.parts = {"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"},
-             .nparts = 1, .want = 1};
+             .nparts = 1,
+             .want = 1};
   one_client(NULL, hello, NULL, &r);
   ASSERT(!r.eof);
   ASSERT(strstr(r.out, "Connection: keep-alive\r\n") != NULL);
@@ -243,8 +254,8 @@ TEST(http_server_http10_keep_alive) {
 }
 
 TEST(http_server_chunked_response_trailers) {
-  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1,
-             .want = 1};
+  raw_t r = {
+      .parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1, .want = 1};
   one_client(NULL, stream_two, NULL, &r);
   ASSERT(strstr(r.out, "Transfer-Encoding: chunked\r\n") != NULL);
   ASSERT_STR_EQ(body_of(r.out),
@@ -270,8 +281,8 @@ static void custom(sl_stream_t* req, sl_stream_t* res, void* arg) {
 }
 
 TEST(http_server_headers_and_status) {
-  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1,
-             .want = 1};
+  raw_t r = {
+      .parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1, .want = 1};
   one_client(NULL, custom, NULL, &r);
   ASSERT(strncmp(r.out, "HTTP/1.1 201 Created\r\n", 22) == 0);
   ASSERT(strstr(r.out, "X-A") == NULL);
@@ -293,8 +304,8 @@ static void accessors(sl_stream_t* req, sl_stream_t* res, void* arg) {
   ASSERT_EQ(sl_http_header_at(req, 99, NULL, NULL), SL_ENOENT);
   snprintf(seen, sizeof seen, "%s|%s|%s|%d|%s|%s|%s|%s|%d", sl_http_method(req),
            sl_http_url(req), sl_http_path(req), sl_http_version_minor(req),
-           sl_http_header(req, "ACCEPT"), sl_http_header(req, "x-trim"), n0,
-           v0, sl_http_header(req, "missing") == NULL);
+           sl_http_header(req, "ACCEPT"), sl_http_header(req, "x-trim"), n0, v0,
+           sl_http_header(req, "missing") == NULL);
   ASSERT(strncmp(sl_http_remote(req), "127.0.0.1:", 10) == 0);
   sl_http_respond(res, 204, NULL, NULL, 0);
 }
@@ -302,7 +313,8 @@ static void accessors(sl_stream_t* req, sl_stream_t* res, void* arg) {
 TEST(http_server_request_accessors) {
   raw_t r = {.parts = {"DELETE /a%20b/c%2Fd?q=1%20 HTTP/1.1\r\nHost: h\r\n"
                        "Accept: a\r\nX-Trim: v  \r\naccept: b\r\n\r\n"},
-             .nparts = 1, .want = 1};
+             .nparts = 1,
+             .want = 1};
   one_client(NULL, accessors, NULL, &r);
   ASSERT_STR_EQ(seen, "DELETE|/a%20b/c%2Fd?q=1%20|/a b/c/d|1|a, b|v|Host|h|1");
   ASSERT(strncmp(r.out, "HTTP/1.1 204 No Content\r\n", 25) == 0);
@@ -330,8 +342,8 @@ TEST(http_server_sendfile_zero_copy) {
   sl_test_fill_random(data, size, 7);
   const char* path = sl_test_path("big.bin");
   sl_test_write_file(path, data, size);
-  raw_t r = {.parts = {"GET /f HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1,
-             .want = 1};
+  raw_t r = {
+      .parts = {"GET /f HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1, .want = 1};
   one_client(NULL, send_file, (void*)path, &r);
   ASSERT(strstr(r.out, "Content-Length: 1048576\r\n") != NULL);
   ASSERT(strstr(r.out, "Content-Type: application/x-test\r\n") != NULL);
@@ -361,8 +373,8 @@ static void send_file_pt(sl_stream_t* req, sl_stream_t* res, void* arg) {
 TEST(http_server_piped_chunked) {
   const char* path = sl_test_path("small.txt");
   sl_test_write_file(path, "0123456789", 10);
-  raw_t r = {.parts = {"GET /f HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1,
-             .want = 1};
+  raw_t r = {
+      .parts = {"GET /f HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1, .want = 1};
   one_client(NULL, send_file_pt, (void*)path, &r);
   ASSERT(strstr(r.out, "Transfer-Encoding: chunked\r\n") != NULL);
   ASSERT_STR_EQ(body_of(r.out), "a\r\n0123456789\r\n0\r\n\r\n");
@@ -394,15 +406,18 @@ static void never(sl_stream_t* req, sl_stream_t* res, void* arg) {
 }
 
 TEST(http_server_handler_never_answers_reset) {
-  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1,
-             .timeout_ms = 200, .rst = 1};
+  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
+             .nparts = 1,
+             .timeout_ms = 200,
+             .rst = 1};
   one_client(NULL, never, NULL, &r);
   ASSERT_EQ(r.n, 0);
   ASSERT_EQ(closes, 2);
 }
 
 TEST(http_server_handler_destroys_response) {
-  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1,
+  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
+             .nparts = 1,
              .timeout_ms = 2000};
   one_client(NULL, never, "destroy", &r);
   ASSERT_EQ(r.n, 0);
@@ -415,7 +430,8 @@ static int late_rc = 1;
 
 static void hold_fire(sl_timer_t* t, void* arg) {
   sl_http_exchange_t* x = arg;
-  sl_http_set_headerf(x->res, "X-Path-Len", "%zu", strlen(sl_http_path(x->req)));
+  sl_http_set_headerf(x->res, "X-Path-Len", "%zu",
+                      strlen(sl_http_path(x->req)));
   late_rc = sl_http_replyf(x->res, 200, "late %s\n", sl_http_path(x->req));
   sl_http_release(x);
 }
@@ -427,7 +443,8 @@ static void hold_later(sl_stream_t* req, sl_stream_t* res, void* arg) {
 }
 
 TEST(http_server_hold_answers_later) {
-  raw_t r = {.parts = {"GET /abc HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1,
+  raw_t r = {.parts = {"GET /abc HTTP/1.1\r\nHost: x\r\n\r\n"},
+             .nparts = 1,
              .want = 1};
   one_client(NULL, hold_later, NULL, &r);
   ASSERT_EQ(late_rc, 0);
@@ -440,8 +457,10 @@ TEST(http_server_hold_answers_later) {
  * destroyed but stay allocated (ASan checks), and the late reply fails
  * with an error instead of touching freed memory. */
 TEST(http_server_hold_client_gone) {
-  raw_t r = {.parts = {"GET /abc HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1,
-             .timeout_ms = 50, .rst = 1};
+  raw_t r = {.parts = {"GET /abc HTTP/1.1\r\nHost: x\r\n\r\n"},
+             .nparts = 1,
+             .timeout_ms = 50,
+             .rst = 1};
   one_client(NULL, hold_later, "slow", &r);
   ASSERT_EQ(r.n, 0);
   ASSERT(late_rc < 0);
@@ -525,12 +544,17 @@ static void slow_handler(sl_stream_t* req, sl_stream_t* res, void* arg) {
 TEST(http_server_body_backpressure) {
   size_t size = 8 << 20;
   char* up = malloc(size + 200);
-  int h = snprintf(up, 200, "POST /u HTTP/1.1\r\nHost: x\r\n"
-                            "Content-Length: %zu\r\n\r\n", size);
+  int h = snprintf(up, 200,
+                   "POST /u HTTP/1.1\r\nHost: x\r\n"
+                   "Content-Length: %zu\r\n\r\n",
+                   size);
   memset(up + h, 'x', size);
   sl_http_server_opts_t o = {.high_water_mark = 16 * 1024};
-  raw_t r = {.parts = {up}, .lens = {(size_t)h + size}, .nparts = 1,
-             .want = 1, .timeout_ms = 10000};
+  raw_t r = {.parts = {up},
+             .lens = {(size_t)h + size},
+             .nparts = 1,
+             .want = 1,
+             .timeout_ms = 10000};
   one_client(&o, slow_handler, NULL, &r);
   ASSERT_STR_EQ(body_of(r.out), "8388608");
   /* Before reading: at most the mark plus one socket read was buffered. */
@@ -596,7 +620,8 @@ TEST(http_server_sendfile_pipelined) {
   sl_test_write_file(path, data, size);
   raw_t r = {.parts = {"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
                        "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n"},
-             .nparts = 1, .want = 2};
+             .nparts = 1,
+             .want = 2};
   one_client(NULL, send_small_file, (void*)path, &r);
   ASSERT_EQ(count_responses(r.out, r.n, 0, 0), 2);
   const char* b1 = strstr(r.out, "\r\n\r\n") + 4;
@@ -625,8 +650,10 @@ static void head_empty(sl_stream_t* req, sl_stream_t* res, void* arg) {
 /* A HEAD answered with an empty end() must not claim Content-Length: 0 (a
  * proxy would tell its client the GET body is empty). */
 TEST(http_server_head_empty_end_no_length) {
-  raw_t r = {.parts = {"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
-             .nparts = 1, .timeout_ms = 500};
+  raw_t r = {
+      .parts = {"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+      .nparts = 1,
+      .timeout_ms = 500};
   one_client(NULL, head_empty, NULL, &r);
   ASSERT(strncmp(r.out, "HTTP/1.1 200 OK\r\n", 17) == 0);
   ASSERT(strstr(r.out, "Content-Length") == NULL);
@@ -642,8 +669,8 @@ static void query_reply(sl_stream_t* req, sl_stream_t* res, void* arg) {
   const char* sp = sl_http_query(req, "a b");
   const char* empty = sl_http_query(req, "e");
   sl_http_replyf(res, sl_http_is(req, "GET", "/sum/*") ? 200 : 404,
-                 "n=%s sp=%s e=[%s] none=%s is=%d%d%d%d",
-                 n ? n : "-", sp ? sp : "-", empty ? empty : "-",
+                 "n=%s sp=%s e=[%s] none=%s is=%d%d%d%d", n ? n : "-",
+                 sp ? sp : "-", empty ? empty : "-",
                  sl_http_query(req, "zz") ? "yes" : "no",
                  sl_http_is(req, "GET", "/sum/x"), sl_http_is(req, NULL, NULL),
                  sl_http_is(req, "POST", NULL), sl_http_is(req, NULL, "/sum"));
@@ -652,7 +679,8 @@ static void query_reply(sl_stream_t* req, sl_stream_t* res, void* arg) {
 TEST(http_server_query_is_replyf) {
   raw_t r = {.parts = {"GET /sum/x?n=4%2B2&a+b=c+d%21&e&x=1 HTTP/1.1\r\n"
                        "Host: x\r\n\r\n"},
-             .nparts = 1, .want = 1};
+             .nparts = 1,
+             .want = 1};
   one_client(NULL, query_reply, NULL, &r);
   ASSERT(strncmp(r.out, "HTTP/1.1 200 OK\r\n", 17) == 0);
   ASSERT(strstr(r.out, "Content-Type: text/plain; charset=utf-8\r\n") != NULL);

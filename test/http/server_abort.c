@@ -36,7 +36,8 @@ static void expect_cut(const char* path, const char* why) {
   char req[256];
   snprintf(req, sizeof req,
            "GET %s HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x"
-           "\r\n\r\n", path);
+           "\r\n\r\n",
+           path);
   raw_t r = {.parts = {req}, .nparts = 1};
   raw_start(&r, sl_http_server_port(srv));
   raw_t* v[] = {&r};
@@ -71,7 +72,7 @@ TEST(http_server_body_longer_than_content_length_closes) {
 
 typedef struct {
   int port;
-  const char* path;    /* the file, truncated mid-response */
+  const char* path; /* the file, truncated mid-response */
   int gzip;
   char* out;
   size_t n;
@@ -93,7 +94,8 @@ static void* shrink_main(void* arg) {
   const char* ae = s->gzip ? "Accept-Encoding: gzip\r\n" : "";
   int len = snprintf(req, sizeof req,
                      "GET /big.txt HTTP/1.1\r\nHost: x\r\n%s\r\n"
-                     "GET /next.txt HTTP/1.1\r\nHost: x\r\n\r\n", ae);
+                     "GET /next.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+                     ae);
   ASSERT_EQ(send(fd, req, (size_t)len, MSG_NOSIGNAL), len);
   size_t cap = 1 << 20;
   s->out = malloc(cap);
@@ -167,8 +169,7 @@ static void run_shrink(int gzip) {
   ASSERT(f.st != NULL);
   sl_http_server_opts_t o = {.access_log = 1};
   ASSERT_EQ(sl_http_listen(&o, static_handler, &f, &f.srv), 0);
-  shrink_t c = {.port = sl_http_server_port(f.srv), .path = big,
-                .gzip = gzip};
+  shrink_t c = {.port = sl_http_server_port(f.srv), .path = big, .gzip = gzip};
   f.client = &c;
   ASSERT_EQ(pthread_create(&c.th, NULL, shrink_main, &c), 0);
   f.t = sl_timer_start(5, 5, shrink_poll, &f);
@@ -202,9 +203,13 @@ static void run_shrink(int gzip) {
   free(c.out);
 }
 
-TEST(http_static_file_shrinks_while_sent_closes) { run_shrink(0); }
+TEST(http_static_file_shrinks_while_sent_closes) {
+  run_shrink(0);
+}
 
-TEST(http_static_file_shrinks_while_gzipped_closes) { run_shrink(1); }
+TEST(http_static_file_shrinks_while_gzipped_closes) {
+  run_shrink(1);
+}
 
 /* --- timeouts ----------------------------------------------------------- */
 
@@ -230,7 +235,8 @@ TEST(http_server_body_timeout_408) {
   ASSERT_EQ(sl_http_listen(&o, reads_body, NULL, &srv), 0);
   raw_t r = {.parts = {"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100"
                        "\r\n\r\n0123456789"},
-             .nparts = 1, .timeout_ms = 5000};
+             .nparts = 1,
+             .timeout_ms = 5000};
   raw_start(&r, sl_http_server_port(srv));
   raw_t* v[] = {&r};
   drive(srv, v, 1);
@@ -249,7 +255,9 @@ TEST(http_server_body_timeout_spares_slow_sender) {
   raw_t r = {.parts = {"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4"
                        "\r\nConnection: close\r\n\r\n",
                        "a", "b", "c", "d"},
-             .nparts = 5, .gap_ms = 200, .timeout_ms = 5000};
+             .nparts = 5,
+             .gap_ms = 200,
+             .timeout_ms = 5000};
   raw_start(&r, sl_http_server_port(srv));
   raw_t* v[] = {&r};
   drive(srv, v, 1);
@@ -277,8 +285,11 @@ TEST(http_server_send_timeout_closes) {
   ASSERT_EQ(sl_http_listen(&o, big_answer, NULL, &srv), 0);
   /* It reads one buffer after 1.5 s (well past the timeout): by then the
    * server has hung up, so what follows is the end of the stream. */
-  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1,
-             .rcvbuf = 4096, .read_delay_ms = 1500, .timeout_ms = 20000};
+  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
+             .nparts = 1,
+             .rcvbuf = 4096,
+             .read_delay_ms = 1500,
+             .timeout_ms = 20000};
   raw_start(&r, sl_http_server_port(srv));
   raw_t* v[] = {&r};
   drive(srv, v, 1);
@@ -352,7 +363,8 @@ TEST(http_server_timeout_sweep_survives_churn) {
 
 /* --- what a review found ------------------------------------------------- */
 
-static void on_pipeline_ignore(int err, const sl_pipeline_result_t* pr, void* arg) {
+static void on_pipeline_ignore(int err, const sl_pipeline_result_t* pr,
+                               void* arg) {
   (void)err, (void)pr, (void)arg;
 }
 
@@ -376,8 +388,9 @@ static void pipe_file_cl10(sl_stream_t* req, sl_stream_t* res, void* arg) {
  * (whose budget was the file's), not through a first chunk that rides in
  * the head's write. */
 static void expect_no_smuggle(const char* path) {
-  static const char body[] = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n"
-                             "SMUGGLE";
+  static const char body[] =
+      "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n"
+      "SMUGGLE";
   const char* f = sl_test_path("smuggle.txt");
   sl_test_write_file(f, body, sizeof body - 1);
   char file[512];
@@ -387,7 +400,8 @@ static void expect_no_smuggle(const char* path) {
   char req[256];
   snprintf(req, sizeof req,
            "GET %s HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\n"
-           "Host: a\r\n\r\n", path);
+           "Host: a\r\n\r\n",
+           path);
   raw_t r = {.parts = {req}, .nparts = 1};
   raw_start(&r, sl_http_server_port(srv));
   raw_t* v[] = {&r};
@@ -413,8 +427,7 @@ static void answers_later(sl_timer_t* t, void* arg) {
   sl_stream_unref(arg);
 }
 
-static void waits_then_answers(sl_stream_t* req, sl_stream_t* res,
-                               void* arg) {
+static void waits_then_answers(sl_stream_t* req, sl_stream_t* res, void* arg) {
   (void)req, (void)arg;
   sl_timer_start(700, 0, answers_later, sl_stream_ref(res));
 }
@@ -427,7 +440,9 @@ TEST(http_server_body_timeout_spares_100_continue_wait) {
   ASSERT_EQ(sl_http_listen(&o, waits_then_answers, NULL, &srv), 0);
   raw_t r = {.parts = {"POST /w HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
                        "Expect: 100-continue\r\n\r\n"},
-             .nparts = 1, .want = 1, .timeout_ms = 4000};
+             .nparts = 1,
+             .want = 1,
+             .timeout_ms = 4000};
   raw_start(&r, sl_http_server_port(srv));
   raw_t* v[] = {&r};
   drive(srv, v, 1);

@@ -22,8 +22,8 @@ static void expect_reject(const sl_http_server_opts_t* o, const char* bytes,
   ASSERT_EQ(sl_http_listen(o, ok, NULL, &srv), 0);
   int port = sl_http_server_port(srv);
   raw_t bad = {.parts = {bytes}, .lens = {len}, .nparts = 1};
-  raw_t good = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1,
-                .want = 1};
+  raw_t good = {
+      .parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1, .want = 1};
   raw_start(&bad, port);
   raw_start(&good, port);
   raw_t* v[] = {&bad, &good};
@@ -62,18 +62,24 @@ TEST(http_server_smuggle_obs_fold) {
 }
 
 TEST(http_server_smuggle_obs_fold_tab) {
-  reject("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: x\r\n\tchunked"
-         "\r\n\r\n0\r\n\r\n", 400);
+  reject(
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: x\r\n\tchunked"
+      "\r\n\r\n0\r\n\r\n",
+      400);
 }
 
 TEST(http_server_smuggle_cl_and_te) {
-  reject("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
-         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400);
+  reject(
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      400);
 }
 
 TEST(http_server_smuggle_te_not_chunked_last) {
-  reject("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n"
-         "\r\n0\r\n\r\n", 400);
+  reject(
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n"
+      "\r\n0\r\n\r\n",
+      400);
 }
 
 TEST(http_server_smuggle_te_only_gzip) {
@@ -82,13 +88,14 @@ TEST(http_server_smuggle_te_only_gzip) {
 }
 
 TEST(http_server_smuggle_conflicting_cl) {
-  reject("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
-         "Content-Length: 4\r\n\r\nabcd", 400);
+  reject(
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+      "Content-Length: 4\r\n\r\nabcd",
+      400);
 }
 
 TEST(http_server_smuggle_cl_list) {
-  reject("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 4\r\n\r\nabcd",
-         400);
+  reject("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 4\r\n\r\nabcd", 400);
 }
 
 TEST(http_server_limit_header_431) {
@@ -102,8 +109,9 @@ TEST(http_server_limit_header_431) {
 
 TEST(http_server_limit_body_413) {
   sl_http_server_opts_t o = {.max_body_size = 10};
-  const char* req = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n"
-                    "hello world";
+  const char* req =
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n"
+      "hello world";
   expect_reject(&o, req, strlen(req), 413);
 }
 
@@ -129,7 +137,8 @@ TEST(http_server_limit_body_413_chunked) {
   raw_t r = {.parts = {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
                        "chunked\r\n\r\n6\r\nhello \r\n",
                        "6\r\nworld!\r\n0\r\n\r\n"},
-             .nparts = 2, .gap_ms = 50};
+             .nparts = 2,
+             .gap_ms = 50};
   raw_start(&r, sl_http_server_port(srv));
   raw_t* v[] = {&r};
   drive(srv, v, 1);
@@ -160,7 +169,8 @@ TEST(http_server_idle_timeout_closes) {
   sl_http_server_opts_t o = {.keep_alive_timeout_ms = 150};
   sl_http_server_t* srv = NULL;
   ASSERT_EQ(sl_http_listen(&o, ok, NULL, &srv), 0);
-  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, .nparts = 1,
+  raw_t r = {.parts = {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
+             .nparts = 1,
              .timeout_ms = 3000};
   raw_start(&r, sl_http_server_port(srv));
   raw_t* v[] = {&r};
@@ -181,7 +191,8 @@ TEST(http_server_max_connections) {
   raw_t a = {.parts = {"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
                        "GET /a2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                        "\r\n"},
-             .nparts = 2, .gap_ms = 400};
+             .nparts = 2,
+             .gap_ms = 400};
   raw_t b = {.parts = {"GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                        "\r\n"},
              .nparts = 1};

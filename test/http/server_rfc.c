@@ -30,9 +30,9 @@ static void echo_event(sl_stream_t* s, const sl_event_t* ev, void* arg) {
     }
   } else if (ev->type == SL_EV_END) {
     const char* host = sl_http_header(s, "host");
-    sl_chunk_t* c = sl_chunk_printf("host=%s path=%s body=%.*s",
-                                    host ? host : "(none)", sl_http_path(s),
-                                    (int)e->n, e->buf);
+    sl_chunk_t* c =
+        sl_chunk_printf("host=%s path=%s body=%.*s", host ? host : "(none)",
+                        sl_http_path(s), (int)e->n, e->buf);
     sl_stream_end(e->res, c, NULL, NULL);
     sl_chunk_unref(c);
   } else if (ev->type == SL_EV_CLOSE) {
@@ -102,10 +102,10 @@ static void reject_all(const bytes_t* bad, int n, int status) {
   for (int i = 0; i <= n; i++) raw_free(&raws[i]);
 }
 
-#define REJECT(status, ...)                                                  \
-  do {                                                                      \
-    static const bytes_t bad_[] = {__VA_ARGS__};                            \
-    reject_all(bad_, (int)(sizeof bad_ / sizeof bad_[0]), status);          \
+#define REJECT(status, ...)                                        \
+  do {                                                             \
+    static const bytes_t bad_[] = {__VA_ARGS__};                   \
+    reject_all(bad_, (int)(sizeof bad_ / sizeof bad_[0]), status); \
   } while (0)
 
 /* RFC 9112 5.1: field-name is a token, so neither empty nor with blanks
@@ -142,14 +142,14 @@ TEST(http_rfc_obs_fold) {
  * so the handler has the request, whose body then fails; the answer is
  * still 400 and a close. */
 TEST(http_rfc_obs_fold_trailer) {
-  static const char* trailers[] = {"X-T: a\r\n b\r\n\r\n",
-                                   "X-T:\r\n b\r\n\r\n",
+  static const char* trailers[] = {"X-T: a\r\n b\r\n\r\n", "X-T:\r\n b\r\n\r\n",
                                    "X-T:\r\n \r\n\r\n", ": a\r\n\r\n"};
   for (size_t i = 0; i < sizeof trailers / sizeof trailers[0]; i++) {
     raw_t r = {.parts = {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
                          "chunked\r\n\r\n2\r\nok\r\n0\r\n",
                          trailers[i]},
-               .nparts = 2, .gap_ms = 30};
+               .nparts = 2,
+               .gap_ms = 30};
     sl_http_server_t* srv = NULL;
     ASSERT_EQ(sl_http_listen(NULL, echo, NULL, &srv), 0);
     raw_start(&r, sl_http_server_port(srv));
@@ -209,8 +209,7 @@ TEST(http_rfc_host_malformed) {
 TEST(http_rfc_version_505) {
   REJECT(505, {{"GET / HTTP/2.0\r\nHost: x\r\n\r\n"}},
          {{"GET / HTTP/3.0\r\nHost: x\r\n\r\n"}},
-         {{"GET / HTTP/0.9\r\nHost: x\r\n\r\n"}},
-         {{"GET / HTTP/2.0\r\n\r\n"}});
+         {{"GET / HTTP/0.9\r\nHost: x\r\n\r\n"}}, {{"GET / HTTP/2.0\r\n\r\n"}});
 }
 
 /* --- what must still pass ------------------------------------------------ */
@@ -228,9 +227,12 @@ static void one_client(raw_t* r) {
  * (RFC 9112 3.2: a target without authority), percent-encoding, HTTP/1.0
  * without Host: all answered on one keep-alive connection. */
 TEST(http_rfc_host_forms_accepted) {
-  static const char* hosts[] = {"example.com:8080", "127.0.0.1:80",
-                                "[::1]:8080",       "[v1.fe80::a+en1]",
-                                "",                 "a%41b.example",
+  static const char* hosts[] = {"example.com:8080",
+                                "127.0.0.1:80",
+                                "[::1]:8080",
+                                "[v1.fe80::a+en1]",
+                                "",
+                                "a%41b.example",
                                 "x:"};
   char reqs[2048] = "";
   for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++)
@@ -275,7 +277,9 @@ TEST(http_rfc_chunk_extensions) {
                        ";n=m\r\nrld\r\n0;e=1;f=2\r\n\r\n"
                        "POST /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
                        "chunked\r\n\r\n2;a=1;b=2\r\nok\r\n0\r\n\r\n"},
-             .nparts = 4, .gap_ms = 30, .want = 2};
+             .nparts = 4,
+             .gap_ms = 30,
+             .want = 2};
   one_client(&r);
   ASSERT_EQ(count_responses(r.out, r.n, 0, 0), 2);
   ASSERT(strstr(r.out, "host=x path=/c body=hello world") != NULL);
@@ -361,9 +365,10 @@ static void on_chunked_response(int err, sl_stream_t* res, void* arg) {
 /* The client parser allows several chunk extensions as the server does. */
 TEST(http_rfc_client_chunk_extensions) {
   upstream_t u;
-  upstream_start(&u, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
-                     "Connection: close\r\n\r\n5;a=1;b=2\r\nhello\r\n"
-                     "1;q=\"x;y\";r=s\r\n!\r\n0;c=1;d=2\r\n\r\n");
+  upstream_start(&u,
+                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                 "Connection: close\r\n\r\n5;a=1;b=2\r\nhello\r\n"
+                 "1;q=\"x;y\";r=s\r\n!\r\n0;c=1;d=2\r\n\r\n");
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%d/", u.port);
   sl_http_request_opts_t o = {.url = url};
@@ -404,7 +409,7 @@ TEST(http_rfc_client_rejects_bad_header_lines) {
     close(u.fd);
     ASSERT_EQ(client_calls, 1);
     if (client_err != SL_EPROTO)
-      sl_test_fail(__FILE__, __LINE__, "reply %zu: err %d (%s)", i,
-                   client_err, sl_err_name(client_err));
+      sl_test_fail(__FILE__, __LINE__, "reply %zu: err %d (%s)", i, client_err,
+                   sl_err_name(client_err));
   }
 }

@@ -24,17 +24,17 @@ typedef struct raw_s {
   size_t lens[8];       /* 0: strlen */
   int nparts;
   int gap_ms;
-  int continue_before;  /* wait for "100 Continue" before this part (>0) */
-  int shut_wr;          /* half-close after the last part */
-  int want;             /* stop reading after this many responses (0: EOF) */
-  int head;             /* responses have no body (HEAD) */
-  int timeout_ms;       /* 0: 4000 */
-  int rcvbuf;           /* SO_RCVBUF, 0: default */
-  int read_delay_ms;    /* sleep before each read (a slow reader) */
-  int rst;              /* close with a reset (SO_LINGER 0) */
+  int continue_before; /* wait for "100 Continue" before this part (>0) */
+  int shut_wr;         /* half-close after the last part */
+  int want;            /* stop reading after this many responses (0: EOF) */
+  int head;            /* responses have no body (HEAD) */
+  int timeout_ms;      /* 0: 4000 */
+  int rcvbuf;          /* SO_RCVBUF, 0: default */
+  int read_delay_ms;   /* sleep before each read (a slow reader) */
+  int rst;             /* close with a reset (SO_LINGER 0) */
   char* out;
   size_t n, cap;
-  int eof;              /* the server closed */
+  int eof; /* the server closed */
   int connect_err;
   volatile int done;
   pthread_t th;
@@ -203,7 +203,9 @@ typedef struct {
   int closed;
 } drive_t;
 
-static void server_closed(void* arg) { *(int*)arg = 1; }
+static void server_closed(void* arg) {
+  *(int*)arg = 1;
+}
 
 static void drive_tick(sl_timer_t* t, void* arg) {
   drive_t* d = arg;

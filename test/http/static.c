@@ -124,8 +124,7 @@ TEST(static_range_satisfiable) {
   ASSERT_EQ(range(" Bytes = 999-999 ", 1000, &a, &b), SL__RANGE_OK);
   ASSERT_EQ(a, 999);
   ASSERT_EQ(b, 1000);
-  ASSERT_EQ(range("bytes=1-99999999999999999999999", 10, &a, &b),
-            SL__RANGE_OK);
+  ASSERT_EQ(range("bytes=1-99999999999999999999999", 10, &a, &b), SL__RANGE_OK);
   ASSERT_EQ(b, 10);
 }
 
@@ -326,8 +325,8 @@ static void fetch(fx_t* f, const char* req, resp_t* r) {
   free(f->buf);
   f->buf = NULL;
   f->len = 0;
-  sl_stream_t* c = sl_tcp_connect("127.0.0.1", sl_http_server_port(f->srv),
-                                  NULL);
+  sl_stream_t* c =
+      sl_tcp_connect("127.0.0.1", sl_http_server_port(f->srv), NULL);
   ASSERT(c != NULL);
   sl_stream_on(c, SL_EV_DATA, on_client, f);
   sl_stream_on(c, SL_EV_CLOSE, on_client, f);
@@ -682,11 +681,16 @@ TEST(static_serve_traversal) {
     const char* target;
     int status;
   } cases[] = {
-      {"/../secret.txt", 403},          {"/sub/../../secret.txt", 403},
-      {"/%2e%2e/secret.txt", 403},      {"/%2E%2E/secret.txt", 403},
-      {"/.%2e/secret.txt", 403},        {"/sub%2F..%2F..%2Fsecret.txt", 403},
-      {"/..%2Fsecret.txt", 403},        {"/hello.txt%00.png", 400},
-      {"/%zz", 400},                    {"/secret.txt", 404},
+      {"/../secret.txt", 403},
+      {"/sub/../../secret.txt", 403},
+      {"/%2e%2e/secret.txt", 403},
+      {"/%2E%2E/secret.txt", 403},
+      {"/.%2e/secret.txt", 403},
+      {"/sub%2F..%2F..%2Fsecret.txt", 403},
+      {"/..%2Fsecret.txt", 403},
+      {"/hello.txt%00.png", 400},
+      {"/%zz", 400},
+      {"/secret.txt", 404},
       {"http://x/../secret.txt", 403},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -820,8 +824,8 @@ TEST(static_serve_client_gone) {
     fx_t f;
     fx_start(&f, &o);
     gone_t g = {.srv = f.srv};
-    sl_stream_t* c = sl_tcp_connect("127.0.0.1", sl_http_server_port(f.srv),
-                                    NULL);
+    sl_stream_t* c =
+        sl_tcp_connect("127.0.0.1", sl_http_server_port(f.srv), NULL);
     sl_stream_on(c, SL_EV_DATA, gone_on_data, &g);
     sl_stream_on(c, SL_EV_CLOSE, gone_on_data, &g);
     sl_stream_write_str(c, reqs[i]);
@@ -917,8 +921,7 @@ TEST(static_cache_many_files) {
   ASSERT_EQ(r.status, 206);
   ASSERT_MEM_EQ(r.body, body + 10, 10);
   char extra[128];
-  snprintf(extra, sizeof extra, "If-None-Match: %s\r\n",
-           hdr(&r, "ETag"));
+  snprintf(extra, sizeof extra, "If-None-Match: %s\r\n", hdr(&r, "ETag"));
   get(&f, "/f1.txt", extra, &r);
   ASSERT_EQ(r.status, 304);
   get(&f, "/f1.txt", "Accept-Encoding: gzip\r\n", &r);

@@ -28,9 +28,10 @@ TEST(http_url_parts) {
 
 TEST(http_url_refused) {
   sl__http_url_t u;
-  const char* bad[] = {NULL, "https://a/", "ftp://a", "http://", "http:///p",
-                       "http://a:0/", "http://a:65536", "http://a:8x/",
-                       "http://[::1", "http://[::1]x/", "http://:80/"};
+  const char* bad[] = {
+      NULL,          "https://a/",     "ftp://a",        "http://",
+      "http:///p",   "http://a:0/",    "http://a:65536", "http://a:8x/",
+      "http://[::1", "http://[::1]x/", "http://:80/"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     if (sl__http_parse_url(bad[i], &u) != SL_EINVAL)
       sl_test_fail(__FILE__, __LINE__, "accepted %s", bad[i] ? bad[i] : "NULL");

@@ -13,7 +13,9 @@ typedef struct {
   sl_exec_result_t r; /* copied: the callback's own is freed after it */
 } got_t;
 
-static char* dup_or_null(const char* s) { return s ? strdup(s) : NULL; }
+static char* dup_or_null(const char* s) {
+  return s ? strdup(s) : NULL;
+}
 
 static void on_exec(int err, const sl_exec_result_t* r, void* arg) {
   got_t* g = arg;
@@ -79,8 +81,8 @@ TEST(exec_timeout) {
   ASSERT_EQ(g.r.timed_out, 1);
   ASSERT_EQ(g.r.term_signal, SIGTERM);
   ASSERT_STR_EQ(g.r.out, "started\n");
-  ASSERT(strncmp(g.r.message, "Command failed: echo started; sleep 10\n",
-                 39) == 0);
+  ASSERT(strncmp(g.r.message, "Command failed: echo started; sleep 10\n", 39) ==
+         0);
   got_free(&g);
 }
 
@@ -101,8 +103,7 @@ TEST(exec_file_enoent) {
   sl_run();
   ASSERT_EQ(g.calls, 1);
   ASSERT_EQ(g.err, SL_ENOENT);
-  ASSERT_STR_EQ(g.r.message,
-                "spawn sluice-nosuch ENOENT");
+  ASSERT_STR_EQ(g.r.message, "spawn sluice-nosuch ENOENT");
   ASSERT_EQ(g.r.exit_code, -1);
   ASSERT_STR_EQ(g.r.out, "");
   got_free(&g);
@@ -115,8 +116,8 @@ TEST(exec_file_failed_message) {
   sl_run();
   ASSERT_EQ(g.err, SL_ECMDFAILED);
   ASSERT_NE(g.r.exit_code, 0);
-  ASSERT(strncmp(g.r.message, "Command failed: ls /nonexistent-sluice\nls: ",
-                 42) == 0);
+  ASSERT(strncmp(g.r.message,
+                 "Command failed: ls /nonexistent-sluice\nls: ", 42) == 0);
   got_free(&g);
 }
 
@@ -164,8 +165,7 @@ TEST(exec_sync_variants) {
 
   const char* nosuch[] = {"sluice-nosuch", NULL};
   ASSERT_EQ(sl_spawn_sync("sluice-nosuch", nosuch, NULL, &r), SL_ENOENT);
-  ASSERT_STR_EQ(r.message,
-                "spawn sluice-nosuch ENOENT");
+  ASSERT_STR_EQ(r.message, "spawn sluice-nosuch ENOENT");
   sl_exec_result_free(&r);
 }
 

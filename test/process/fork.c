@@ -40,7 +40,8 @@ static void echo_on_msg(sl_channel_t* ch, const sl_child_event_t* ev,
     sl_channel_send(ch, m->data, m->len, -1);
     return;
   } else if (sl_json_get_int(m->data, m->len, "n", &n) == 0) {
-    snprintf(out, sizeof out, "{\"result\":%lld}", (long long)(n * (n - 1) / 2));
+    snprintf(out, sizeof out, "{\"result\":%lld}",
+             (long long)(n * (n - 1) / 2));
   } else if (sl_json_get_int(m->data, m->len, "fds", &n) == 0) {
     snprintf(out, sizeof out, "{\"fds\":%d,\"env\":%d}", entry_fds_at_start,
              getenv("NODE_CHANNEL_FD") != NULL ||
@@ -65,7 +66,9 @@ SL_ENTRY(fork_echo) {
   return 0;
 }
 
-SL_ENTRY(fork_exit7) { return 7; }
+SL_ENTRY(fork_exit7) {
+  return 7;
+}
 
 static void orphan_on_disconnect(sl_channel_t* ch, const sl_child_event_t* ev,
                                  void* arg) {
@@ -118,7 +121,9 @@ typedef struct {
 static void on_child(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
   watch_t* w = arg;
   switch (ev->type) {
-    case SL_CHILD_SPAWN: w->spawns++; break;
+    case SL_CHILD_SPAWN:
+      w->spawns++;
+      break;
     case SL_CHILD_MESSAGE:
       w->messages++;
       snprintf(w->last, sizeof w->last, "%.*s", (int)ev->msg->len,
@@ -131,13 +136,18 @@ static void on_child(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
       w->exit_code = ev->exit_code;
       w->term_signal = ev->term_signal;
       break;
-    case SL_CHILD_CLOSE: w->closes++; break;
-    case SL_CHILD_DISCONNECT: w->disconnects++; break;
+    case SL_CHILD_CLOSE:
+      w->closes++;
+      break;
+    case SL_CHILD_DISCONNECT:
+      w->disconnects++;
+      break;
     case SL_CHILD_ERROR:
       w->errors++;
       fprintf(stderr, "child error: %s\n", ev->message);
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -295,8 +305,9 @@ TEST(fork_node_child) {
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(w.messages, 2);
   /* Node re-serializes: its own escapes, raw UTF-8. */
-  ASSERT_STR_EQ(w.last, "{\"echo\":{\"s\":\"caf\xc3\xa9 \xf0\x9f\x98\x80 "
-                        "\\\"q\\\"\"}}");
+  ASSERT_STR_EQ(w.last,
+                "{\"echo\":{\"s\":\"caf\xc3\xa9 \xf0\x9f\x98\x80 "
+                "\\\"q\\\"\"}}");
   /* After our disconnect the Node child has nothing left and exits 0. */
   ASSERT_EQ(w.exit_code, 0);
   ASSERT_EQ(w.errors, 0);

@@ -48,8 +48,11 @@ static void on_ev(sl_channel_t* ch, const sl_child_event_t* ev, void* arg) {
       s->disconnects++;
       ASSERT(!sl_channel_connected(ch));
       break;
-    case SL_CHILD_DRAIN: s->drains++; break;
-    default: break;
+    case SL_CHILD_DRAIN:
+      s->drains++;
+      break;
+    default:
+      break;
   }
 }
 
@@ -85,7 +88,9 @@ static int make_raw(sl_ipc_mode_t mode, side_t* a, size_t max_message) {
   return sv[1];
 }
 
-static void release(side_t* s) { sl__channel_release(s->ch); }
+static void release(side_t* s) {
+  sl__channel_release(s->ch);
+}
 
 /* --- round trips --------------------------------------------------------- */
 
@@ -150,8 +155,7 @@ TEST(ipc_binary_round_trip) {
 
 /* --- order and volume ---------------------------------------------------- */
 
-static void check_seq(sl_channel_t* ch, const sl_child_event_t* ev,
-                      void* arg) {
+static void check_seq(sl_channel_t* ch, const sl_child_event_t* ev, void* arg) {
   side_t* s = arg;
   int64_t i;
   if (s->binary) {
@@ -191,8 +195,12 @@ static void many_small(sl_ipc_mode_t mode) {
   release(&b);
 }
 
-TEST(ipc_json_100k_in_order) { many_small(SL_IPC_JSON); }
-TEST(ipc_binary_100k_in_order) { many_small(SL_IPC_BINARY); }
+TEST(ipc_json_100k_in_order) {
+  many_small(SL_IPC_JSON);
+}
+TEST(ipc_binary_100k_in_order) {
+  many_small(SL_IPC_BINARY);
+}
 
 /* 64 MiB in 64 KiB JSON strings, sent only while send() says so. */
 typedef struct {
@@ -223,8 +231,7 @@ static void burst_drain(sl_channel_t* ch, const sl_child_event_t* ev,
   burst_pump(arg);
 }
 
-static void burst_sum(sl_channel_t* ch, const sl_child_event_t* ev,
-                      void* arg) {
+static void burst_sum(sl_channel_t* ch, const sl_child_event_t* ev, void* arg) {
   side_t* b = arg;
   b->sum += (unsigned char)ev->msg->data[2];
 }
@@ -295,8 +302,12 @@ static void fd_passing(sl_ipc_mode_t mode) {
   release(&b);
 }
 
-TEST(ipc_fd_passing_binary) { fd_passing(SL_IPC_BINARY); }
-TEST(ipc_fd_passing_json) { fd_passing(SL_IPC_JSON); }
+TEST(ipc_fd_passing_binary) {
+  fd_passing(SL_IPC_BINARY);
+}
+TEST(ipc_fd_passing_json) {
+  fd_passing(SL_IPC_JSON);
+}
 
 /* --- raw peers ----------------------------------------------------------- */
 
@@ -314,7 +325,9 @@ static size_t raw_read(int raw, char* buf, size_t cap, int* fd) {
       struct cmsghdr align;
     } u;
     struct iovec iov = {buf, cap - 1};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+    struct msghdr m = {.msg_iov = &iov,
+                       .msg_iovlen = 1,
+                       .msg_control = u.b,
                        .msg_controllen = sizeof u.b};
     ssize_t r = recvmsg(raw, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (r < 0 && errno == EAGAIN) {
@@ -345,8 +358,9 @@ TEST(ipc_node_handle_wire_format) {
   ASSERT_EQ(sl_channel_send(a.ch, "2", 1, -1), 1);
   /* The handle goes as Node sends it; what follows waits for the ACK. */
   raw_read(raw, buf, sizeof buf, &fd);
-  ASSERT_STR_EQ(buf, "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\","
-                     "\"msg\":{\"k\":1}}\n");
+  ASSERT_STR_EQ(buf,
+                "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\","
+                "\"msg\":{\"k\":1}}\n");
   ASSERT_GE(fd, 0);
   close(fd);
   spin(5);
@@ -361,11 +375,12 @@ TEST(ipc_node_handle_wire_format) {
   ASSERT_STR_EQ(buf, "2\n");
   /* A NODE_HANDLE that lost its descriptor is NACKed and not delivered;
    * other NODE_ messages are internal; user messages pass. */
-  raw_write(raw, "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":5}\n",
-            50);
+  raw_write(
+      raw, "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":5}\n", 50);
   raw_read(raw, buf, sizeof buf, &fd);
   ASSERT_STR_EQ(buf, "{\"cmd\":\"NODE_HANDLE_NACK\"}\n");
-  raw_write(raw, "{\"cmd\":\"NODE_CLUSTER\",\"x\":1}\n{\"cmd\":\"NODE_\"}\n", 45);
+  raw_write(raw, "{\"cmd\":\"NODE_CLUSTER\",\"x\":1}\n{\"cmd\":\"NODE_\"}\n",
+            45);
   spin(5);
   ASSERT_EQ(a.messages, 1);
   ASSERT_STR_EQ(a.last, "{\"cmd\":\"NODE_\"}");
@@ -439,7 +454,9 @@ TEST(ipc_too_many_descriptors_close_the_channel) {
   } u;
   memset(&u, 0, sizeof u);
   struct iovec iov = {"\x80\0\0\2no", 6};
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+  struct msghdr m = {.msg_iov = &iov,
+                     .msg_iovlen = 1,
+                     .msg_control = u.b,
                      .msg_controllen = sizeof u.b};
   struct cmsghdr* c = CMSG_FIRSTHDR(&m);
   c->cmsg_level = SOL_SOCKET;
@@ -489,8 +506,10 @@ static int n_after_disconnect;
 static void send_then_disconnect(sl_channel_t* ch, const sl_child_event_t* ev,
                                  void* arg) {
   side_t* s = arg;
-  if (s->messages == 2) sl_channel_disconnect(ch);
-  else if (s->messages > 2) n_after_disconnect++;
+  if (s->messages == 2)
+    sl_channel_disconnect(ch);
+  else if (s->messages > 2)
+    n_after_disconnect++;
 }
 
 TEST(ipc_disconnect_from_receiver) {
@@ -714,7 +733,9 @@ TEST(ipc_node_handle_without_msg) {
   } u;
   memset(&u, 0, sizeof u);
   struct iovec iov = {(void*)line, sizeof line - 1};
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+  struct msghdr m = {.msg_iov = &iov,
+                     .msg_iovlen = 1,
+                     .msg_control = u.b,
                      .msg_controllen = sizeof u.b};
   struct cmsghdr* c = CMSG_FIRSTHDR(&m);
   c->cmsg_level = SOL_SOCKET;

@@ -70,15 +70,25 @@ static void on_task(int err, const sl_message_t* r, void* arg) {
       if (sl_json_get_int(r->data, r->len, "result", &t->results[a->index]))
         t->results[a->index] = -2;
       break;
-    case SL_ETIMEDOUT: t->timedout++; break;
-    case SL_ECHILD: t->crashed++; break;
-    case SL_ECANCELED: t->cancelled++; break;
-    default: t->other++; break;
+    case SL_ETIMEDOUT:
+      t->timedout++;
+      break;
+    case SL_ECHILD:
+      t->crashed++;
+      break;
+    case SL_ECANCELED:
+      t->cancelled++;
+      break;
+    default:
+      t->other++;
+      break;
   }
   maybe_close(t);
 }
 
-static void on_closed(void* arg) { ((tally_t*)arg)->closed++; }
+static void on_closed(void* arg) {
+  ((tally_t*)arg)->closed++;
+}
 
 static int submit(sl_pool_t* p, tally_t* t, int i, const char* fmt, long v) {
   char buf[64];
@@ -90,8 +100,10 @@ static int submit(sl_pool_t* p, tally_t* t, int i, const char* fmt, long v) {
 }
 
 static sl_pool_t* make_pool(int workers, size_t queue_max, uint64_t to) {
-  sl_pool_opts_t o = {.workers = workers, .queue_max = queue_max,
-                      .task_timeout_ms = to, .entry = "pool_worker"};
+  sl_pool_opts_t o = {.workers = workers,
+                      .queue_max = queue_max,
+                      .task_timeout_ms = to,
+                      .entry = "pool_worker"};
   sl_pool_t* p;
   ASSERT_EQ(sl_pool_new(&o, &p), 0);
   return p;
@@ -126,8 +138,7 @@ TEST(pool_full_queue) {
   ASSERT_EQ(submit(p, &t, 1, "{\"sum\":%ld}", 10), 0);    /* waits */
   ASSERT_EQ(submit(p, &t, 2, "{\"sum\":%ld}", 20), 0);    /* waits */
   ASSERT_EQ(submit(p, &t, 3, "{\"sum\":%ld}", 30), SL_EFULL);
-  ASSERT_EQ(sl_pool_submit(p, "{bad", 4, on_task, &args[4]),
-            SL_EINVAL);
+  ASSERT_EQ(sl_pool_submit(p, "{bad", 4, on_task, &args[4]), SL_EINVAL);
   sl_pool_close(p, 0, on_closed, &t);
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(t.ok, 3);
@@ -314,16 +325,20 @@ TEST(pool_gives_up_on_workers_dying_at_start) {
   tally_t t = {0};
   giveup_t g = {.t = &t};
   const char* argv[] = {"sh", "-c", "exit 3", NULL};
-  sl_pool_opts_t o = {.workers = 2, .file = "/bin/sh", .argv = argv,
-                      .on_error = on_pool_error, .on_error_arg = &g};
+  sl_pool_opts_t o = {.workers = 2,
+                      .file = "/bin/sh",
+                      .argv = argv,
+                      .on_error = on_pool_error,
+                      .on_error_arg = &g};
   ASSERT_EQ(sl_pool_new(&o, &g.p), 0);
   ASSERT_EQ(submit(g.p, &t, 0, "{\"sum\":%ld}", 10), 0);
   uint64_t t0 = sl_now_ms();
   ASSERT_EQ(sl_run(), 0);
   ASSERT_EQ(g.calls, 1);
   ASSERT_EQ(g.err, SL_ECHILD);
-  ASSERT_STR_EQ(g.msg, "pool: worker '/bin/sh' died at its start 8 times "
-                       "in a row (last: exit code 3): giving up");
+  ASSERT_STR_EQ(g.msg,
+                "pool: worker '/bin/sh' died at its start 8 times "
+                "in a row (last: exit code 3): giving up");
   ASSERT_EQ(t.done, 1);
   ASSERT_EQ(t.crashed + t.ok, 1);
   ASSERT_EQ(t.closed, 1);

@@ -84,8 +84,7 @@ static void listen_all(sl_child_t* c, rec_t* r) {
 
 /* Runs `argv` to its close with the options, recording everything. The
  * child is freed by then. */
-static void run(rec_t* r, const char* const* argv,
-                       const sl_spawn_opts_t* o) {
+static void run(rec_t* r, const char* const* argv, const sl_spawn_opts_t* o) {
   sl_child_t* c = NULL;
   ASSERT_EQ(sl_spawn(argv[0], argv, o, &c), 0);
   ASSERT(c != NULL);
@@ -139,8 +138,7 @@ TEST(spawn_enoent_event) {
   run(&r, argv, NULL);
   ASSERT_STR_EQ(r.order, "EC");
   ASSERT_EQ(r.err, SL_ENOENT);
-  ASSERT_STR_EQ(r.message,
-                "spawn sluice-no-such-program ENOENT");
+  ASSERT_STR_EQ(r.message, "spawn sluice-no-such-program ENOENT");
   ASSERT_EQ(r.exit_code, -1);
 }
 
@@ -294,8 +292,7 @@ TEST(spawn_env_inherit_add_replace) {
   const char* add[] = {"SL_TEST_ADDED=a b", "SL_TEST_INHERITED=over", NULL};
   sl_spawn_opts_t o = {.env = add, .env_mode = SL_ENV_ADD};
   rec_t r2 = {0};
-  run(&r2, sh("echo \"$SL_TEST_ADDED|$SL_TEST_INHERITED|${PATH:+path}\""),
-      &o);
+  run(&r2, sh("echo \"$SL_TEST_ADDED|$SL_TEST_INHERITED|${PATH:+path}\""), &o);
   ASSERT_STR_EQ(r2.out, "a b|over|path\n");
 
   const char* only[] = {"ONLY=1", NULL};
@@ -319,9 +316,8 @@ TEST(spawn_stdio_ignore_and_fd) {
   const char* path = sl_test_path("out.txt");
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   ASSERT(fd >= 0);
-  sl_spawn_opts_t o = {.stdio = {{SL_STDIO_IGNORE, 0},
-                                 {SL_STDIO_FD, fd},
-                                 {SL_STDIO_FD, fd}}};
+  sl_spawn_opts_t o = {
+      .stdio = {{SL_STDIO_IGNORE, 0}, {SL_STDIO_FD, fd}, {SL_STDIO_FD, fd}}};
   rec_t r = {0};
   /* stdin is /dev/null: cat ends at once and prints nothing. */
   run(&r, sh("cat; echo to-file; echo err-to-file >&2"), &o);
@@ -358,9 +354,8 @@ TEST(spawn_stdio_inherit) {
 TEST(spawn_stdio_crosswise_fd) {
   const char* path = sl_test_path("cross.txt");
   int saved = sl_test_capture_fd(1, path);
-  sl_spawn_opts_t o = {.stdio = {{SL_STDIO_IGNORE, 0},
-                                 {SL_STDIO_PIPE, 0},
-                                 {SL_STDIO_FD, 1}}};
+  sl_spawn_opts_t o = {
+      .stdio = {{SL_STDIO_IGNORE, 0}, {SL_STDIO_PIPE, 0}, {SL_STDIO_FD, 1}}};
   rec_t r = {0};
   run(&r, sh("echo piped; echo crossed >&2"), &o);
   char* got = sl_test_capture_end(1, saved, path);
@@ -486,8 +481,7 @@ static void tree_out(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   }
 }
 
-static void run_tree(tree_t* t, const char* script,
-                     const sl_spawn_opts_t* o) {
+static void run_tree(tree_t* t, const char* script, const sl_spawn_opts_t* o) {
   ASSERT_EQ(sl_spawn("/bin/sh", sh(script), o, &t->c), 0);
   for (int k = SL_CHILD_SPAWN; k <= SL_CHILD_CLOSE; k++)
     sl_child_on(t->c, (sl_child_event_type_t)k, on_event, &t->r);
@@ -575,10 +569,10 @@ TEST(spawn_child_sees_channel_fd) {
   sl_child_t* c = NULL;
   const char* extra[] = {"NODE_CHANNEL_FD=3", NULL};
   int fds[2] = {sv[1], -1};
-  ASSERT_EQ(sl__child_spawn("/bin/sh",
-                            sh("ls /proc/$$/fd; echo $NODE_CHANNEL_FD"),
-                            NULL, extra, fds, &c),
-            0);
+  ASSERT_EQ(
+      sl__child_spawn("/bin/sh", sh("ls /proc/$$/fd; echo $NODE_CHANNEL_FD"),
+                      NULL, extra, fds, &c),
+      0);
   rec_t r = {0};
   listen_all(c, &r);
   sl_run();
@@ -648,8 +642,7 @@ TEST(spawn_own_group_and_detached_session) {
 TEST(spawn_uid_gid_fallback) {
   if (geteuid() != 0) SKIP("needs root to switch users");
   rec_t r = {0};
-  sl_spawn_opts_t o = {.set_uid = 1, .uid = 65534, .set_gid = 1,
-                       .gid = 65534};
+  sl_spawn_opts_t o = {.set_uid = 1, .uid = 65534, .set_gid = 1, .gid = 65534};
   run(&r, sh("id -u; id -g"), &o);
   ASSERT_STR_EQ(r.order, "SXC");
   ASSERT_STR_EQ(r.out, "65534\n65534\n");
@@ -729,8 +722,7 @@ static void alive_at_close(sl_child_t* c, const sl_child_event_t* ev,
  * up, not politely disconnected behind a send that cannot finish). */
 TEST(spawn_close_after_drain_timeout_channel_queued) {
   rec_t r = {0};
-  sl_spawn_opts_t o = {.close_drain_ms = 200,
-                       .serialization = SL_IPC_BINARY};
+  sl_spawn_opts_t o = {.close_drain_ms = 200, .serialization = SL_IPC_BINARY};
   o.stdio[0].kind = SL_STDIO_IGNORE;
   o.stdio[1].kind = SL_STDIO_PIPE;
   o.stdio[2].kind = SL_STDIO_IGNORE;
@@ -811,7 +803,8 @@ static waited_t wait_for(const char* file, const char* const* argv,
 }
 
 TEST(spawn_wait_exit_code) {
-  sl_spawn_opts_t o = {.stdio = {{SL_STDIO_IGNORE, 0}, {SL_STDIO_IGNORE, 0},
+  sl_spawn_opts_t o = {.stdio = {{SL_STDIO_IGNORE, 0},
+                                 {SL_STDIO_IGNORE, 0},
                                  {SL_STDIO_IGNORE, 0}}};
   waited_t w = wait_for("sh", sh("exit 3"), &o);
   ASSERT_EQ(w.err, 0);

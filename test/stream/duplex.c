@@ -130,8 +130,8 @@ static const sl_stream_hooks_t upper_hooks = {.transform = upper_transform,
                                               .flush = bang_flush};
 
 static sl_stream_t* upper_new(tx_t* t, size_t hwm) {
-  sl_stream_opts_t o = {.hooks = &upper_hooks, .data = t,
-                        .high_water_mark = hwm};
+  sl_stream_opts_t o = {
+      .hooks = &upper_hooks, .data = t, .high_water_mark = hwm};
   return sl_transform_new(&o);
 }
 
@@ -269,8 +269,8 @@ static const sl_stream_hooks_t explode_hooks = {.transform = explode};
 
 TEST(stream_transform_object_mode) {
   evlog_t log = {0};
-  sl_stream_opts_t o = {.hooks = &explode_hooks, .readable_object_mode = 1,
-                        .high_water_mark = 2};
+  sl_stream_opts_t o = {
+      .hooks = &explode_hooks, .readable_object_mode = 1, .high_water_mark = 2};
   sl_stream_t* x = sl_transform_new(&o);
   ASSERT_EQ(sl_stream_readable_hwm(x), 2);
   ASSERT_EQ(sl_stream_writable_hwm(x), 2); /* bytes: the given mark */
@@ -280,8 +280,7 @@ TEST(stream_transform_object_mode) {
   sl_stream_write_str(x, "C");
   sl_stream_end(x, NULL, NULL, NULL);
   sl_run();
-  ASSERT_STR_EQ(log.s,
-                "resume data(#65) data(#66) finish data(#67) end close");
+  ASSERT_STR_EQ(log.s, "resume data(#65) data(#66) finish data(#67) end close");
 }
 
 /* The hold rule: a transform whose readable side is full does not complete
@@ -295,8 +294,8 @@ static void count_pass(sl_stream_t* s, sl_chunk_t* c) {
 static const sl_stream_hooks_t count_hooks = {.transform = count_pass};
 
 TEST(stream_transform_hold_rule) {
-  sl_stream_opts_t o = {.hooks = &count_hooks, .object_mode = 1,
-                        .high_water_mark = 2};
+  sl_stream_opts_t o = {
+      .hooks = &count_hooks, .object_mode = 1, .high_water_mark = 2};
   sl_stream_t* x = sl_transform_new(&o);
   int rc[6];
   for (intptr_t i = 0; i < 6; i++) {
@@ -325,14 +324,15 @@ TEST(stream_transform_hold_rule) {
   sl_stream_on(x, SL_EV_DATA, on_log, &log);
   sl_run();
   ASSERT_EQ(pt_calls, 6);
-  ASSERT_STR_EQ(log.s, "resume data(#2) data(#3) data(#4) data(#5) finish "
-                       "data(#6) end close");
+  ASSERT_STR_EQ(log.s,
+                "resume data(#2) data(#3) data(#4) data(#5) finish "
+                "data(#6) end close");
 }
 
 /* Backpressure through a transform: a fast producer into a slow consumer
  * never buffers past the marks, at any step. */
 #define BP_CHUNK 100
-#define BP_HWM 1000
+#define BP_HWM   1000
 #define BP_TOTAL 500
 static sl_stream_t *bp_src, *bp_tx, *bp_dst;
 static size_t bp_max[4];
@@ -340,10 +340,9 @@ static int bp_produced, bp_reads;
 static size_t bp_got;
 
 static void bp_note(void) {
-  size_t v[4] = {sl_stream_readable_length(bp_src),
-                 sl_stream_writable_length(bp_tx),
-                 sl_stream_readable_length(bp_tx),
-                 sl_stream_writable_length(bp_dst)};
+  size_t v[4] = {
+      sl_stream_readable_length(bp_src), sl_stream_writable_length(bp_tx),
+      sl_stream_readable_length(bp_tx), sl_stream_writable_length(bp_dst)};
   for (int i = 0; i < 4; i++)
     if (v[i] > bp_max[i]) bp_max[i] = v[i];
 }
@@ -363,7 +362,9 @@ static void bp_read(sl_stream_t* s, size_t n) {
   if (bp_produced == BP_TOTAL) sl_stream_push(s, NULL);
 }
 
-static void bp_done(void* arg) { sl_stream_write_done(arg, 0); }
+static void bp_done(void* arg) {
+  sl_stream_write_done(arg, 0);
+}
 static void bp_write(sl_stream_t* s, sl_chunk_t* c) {
   bp_got += sl_chunk_len(c);
   bp_note();

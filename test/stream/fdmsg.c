@@ -35,7 +35,9 @@ static void send_many(int sock, const char* data, size_t len, int fd, int n) {
   } u;
   memset(&u, 0, sizeof u);
   struct iovec iov = {.iov_base = (void*)data, .iov_len = len};
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+  struct msghdr m = {.msg_iov = &iov,
+                     .msg_iovlen = 1,
+                     .msg_control = u.buf,
                      .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n)};
   struct cmsghdr* c = CMSG_FIRSTHDR(&m);
   c->cmsg_level = SOL_SOCKET;

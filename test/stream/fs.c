@@ -45,15 +45,22 @@ static void on_rec(sl_stream_t* s, const sl_event_t* ev, void* arg) {
       rec_add(r, 'd');
       break;
     }
-    case SL_EV_END: rec_add(r, 'e'); break;
-    case SL_EV_FINISH: rec_add(r, 'f'); break;
-    case SL_EV_CLOSE: rec_add(r, 'c'); break;
+    case SL_EV_END:
+      rec_add(r, 'e');
+      break;
+    case SL_EV_FINISH:
+      rec_add(r, 'f');
+      break;
+    case SL_EV_CLOSE:
+      rec_add(r, 'c');
+      break;
     case SL_EV_ERROR:
       r->err = ev->err;
       snprintf(r->msg, sizeof r->msg, "%s", ev->message ? ev->message : "");
       rec_add(r, 'E');
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -450,8 +457,8 @@ static void unmap_huge(void* data, void* arg) {
 
 /* A chunk of zeros that costs no memory: untouched anonymous pages. */
 static sl_chunk_t* huge_chunk(void) {
-  void* p = mmap(NULL, FS_HUGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
-                 MAP_NORESERVE, -1, 0);
+  void* p = mmap(NULL, FS_HUGE, PROT_READ,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   ASSERT(p != MAP_FAILED);
   return sl_chunk_wrap(p, FS_HUGE, unmap_huge, NULL);
 }

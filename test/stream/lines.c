@@ -10,7 +10,7 @@ typedef struct {
   char msg[128];
   const char* base; /* with base_len: where slices must point */
   size_t base_len;
-  int outside;      /* lines whose bytes were not inside base */
+  int outside; /* lines whose bytes were not inside base */
 } got_t;
 
 static void on_line(sl_stream_t* s, const sl_event_t* ev, void* arg) {
@@ -28,14 +28,19 @@ static void on_line(sl_stream_t* s, const sl_event_t* ev, void* arg) {
         g->outside++;
       break;
     }
-    case SL_EV_END: g->ended++; break;
-    case SL_EV_CLOSE: g->closed++; break;
+    case SL_EV_END:
+      g->ended++;
+      break;
+    case SL_EV_CLOSE:
+      g->closed++;
+      break;
     case SL_EV_ERROR:
       g->errors++;
       g->err = ev->err;
       snprintf(g->msg, sizeof g->msg, "%s", ev->message);
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -60,8 +65,8 @@ static void feed(sl_stream_t* s, const char* const* parts) {
 TEST(lines_split_across_chunk_boundaries) {
   got_t g;
   sl_stream_t* s = splitter(&g, NULL);
-  const char* parts[] = {"alp", "ha\nbe", "ta\ngam", "m", "a\n", "delta\n",
-                         NULL};
+  const char* parts[] = {"alp", "ha\nbe",  "ta\ngam", "m",
+                         "a\n", "delta\n", NULL};
   feed(s, parts);
   ASSERT_EQ(g.n, 4);
   ASSERT_STR_EQ(g.lines[0], "alpha");

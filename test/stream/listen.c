@@ -22,8 +22,8 @@ typedef struct {
 
 static fake_t fake;
 
-static int fake_open(sl__listen_t* l, const char* host, int port,
-                     int backlog, void** member, int* port_out) {
+static int fake_open(sl__listen_t* l, const char* host, int port, int backlog,
+                     void** member, int* port_out) {
   (void)backlog;
   fake.opens++;
   ASSERT_STR_EQ(host, "127.0.0.1");
@@ -60,7 +60,9 @@ static void on_conn(sl_tcp_server_t* srv, sl_stream_t* conn, void* arg) {
   sl_stream_destroy(conn, 0);
 }
 
-static void on_closed(void* arg) { ((seen_t*)arg)->closed++; }
+static void on_closed(void* arg) {
+  ((seen_t*)arg)->closed++;
+}
 
 static void ack_close(sl_timer_t* t, void* arg) {
   (void)t;

@@ -50,8 +50,8 @@ static void psrc_read(sl_stream_t* s, size_t n) {
 static const sl_stream_hooks_t psrc_hooks = {.read = psrc_read};
 
 static sl_stream_t* psrc_new(psrc_t* p, size_t hwm, size_t chunk, int total) {
-  sl_stream_opts_t o = {.hooks = &psrc_hooks, .data = p,
-                        .high_water_mark = hwm};
+  sl_stream_opts_t o = {
+      .hooks = &psrc_hooks, .data = p, .high_water_mark = hwm};
   p->chunk = chunk;
   p->total = total;
   p->s = sl_readable_new(&o);
@@ -80,7 +80,8 @@ static void psnk_write(sl_stream_t* s, sl_chunk_t* c) {
   k->got += sl_chunk_len(c);
   size_t len = sl_stream_writable_length(s);
   if (len > k->max_len) k->max_len = len;
-  if (k->log) log_add(k->log, "w(%.*s)", (int)sl_chunk_len(c), sl_chunk_data(c));
+  if (k->log)
+    log_add(k->log, "w(%.*s)", (int)sl_chunk_len(c), sl_chunk_data(c));
   if (k->fail_at && k->writes == k->fail_at) {
     sl_stream_write_done(s, k->fail_err);
   } else if (k->never) {
@@ -96,8 +97,8 @@ static void psnk_write(sl_stream_t* s, sl_chunk_t* c) {
 static const sl_stream_hooks_t psnk_hooks = {.write = psnk_write};
 
 static sl_stream_t* psnk_new(psnk_t* k, size_t hwm, int hops) {
-  sl_stream_opts_t o = {.hooks = &psnk_hooks, .data = k,
-                        .high_water_mark = hwm};
+  sl_stream_opts_t o = {
+      .hooks = &psnk_hooks, .data = k, .high_water_mark = hwm};
   k->hops = hops;
   k->s = sl_writable_new(&o);
   if (k->log) watch(k->s, k->log);
@@ -216,7 +217,9 @@ TEST(pipe_two_destinations_slower_governs) {
 
 /* When one of two destinations closes while the source waits for its
  * drain, the source resumes for the other (Node's pipe cleanup). */
-static void destroy_later(void* arg) { sl_stream_destroy(arg, 0); }
+static void destroy_later(void* arg) {
+  sl_stream_destroy(arg, 0);
+}
 
 TEST(pipe_destination_closed_while_awaiting_drain) {
   psrc_t p = {0};
@@ -353,8 +356,8 @@ TEST(pipeline_success_once) {
 
 /* sl_pipeline() takes any number of stages, as sl_pipelinev() does: none
  * past the 64th may be dropped silently. */
-#define PT2 sl_passthrough_new(NULL), sl_passthrough_new(NULL)
-#define PT8 PT2, PT2, PT2, PT2
+#define PT2  sl_passthrough_new(NULL), sl_passthrough_new(NULL)
+#define PT8  PT2, PT2, PT2, PT2
 #define PT32 PT8, PT8, PT8, PT8
 
 TEST(pipeline_many_stages) {

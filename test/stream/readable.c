@@ -72,8 +72,7 @@ TEST(stream_readable_order_hook_source) {
   ASSERT_EQ(c.reads, 4);
 }
 
-static void fail_after_first(sl_stream_t* s, const sl_event_t* ev,
-                             void* arg) {
+static void fail_after_first(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   (void)ev;
   (void)arg;
   CALL(sl_stream_fail(s, SL_ENOENT, "open '%s'", "x.txt"));
@@ -224,13 +223,12 @@ TEST(stream_readable_explicit_pause_survives_data_listener) {
 
 typedef struct {
   evlog_t* log;
-  size_t n;      /* read(n) once per readable event ... */
-  int drain;     /* ... or read(0) until NULL */
+  size_t n;  /* read(n) once per readable event ... */
+  int drain; /* ... or read(0) until NULL */
   int nreadable, nnull;
 } reader_t;
 
-static void on_readable_read(sl_stream_t* s, const sl_event_t* ev,
-                             void* arg) {
+static void on_readable_read(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   reader_t* rd = arg;
   (void)ev;
   ASSERT(!in_call);
@@ -280,8 +278,12 @@ TEST(stream_readable_read_n_paused) {
 
 /* Node's test-stream-readable-needReadable "slowProducer": read(8) returns
  * null until 8 bytes are there; each push brings exactly one readable. */
-static void push_foo(void* arg) { sl_stream_push_bytes(arg, "foo", 3); }
-static void push_eof(void* arg) { sl_stream_push(arg, NULL); }
+static void push_foo(void* arg) {
+  sl_stream_push_bytes(arg, "foo", 3);
+}
+static void push_eof(void* arg) {
+  sl_stream_push(arg, NULL);
+}
 
 TEST(stream_readable_read_null_then_readable_later) {
   evlog_t log = {0};
@@ -294,8 +296,9 @@ TEST(stream_readable_read_null_then_readable_later) {
   run_later(10, push_foo, r);
   run_later(14, push_eof, r);
   sl_run();
-  ASSERT_STR_EQ(log.s, "readable null readable null readable read(foofoofo) "
-                       "readable read(o) end close");
+  ASSERT_STR_EQ(log.s,
+                "readable null readable null readable read(foofoofo) "
+                "readable read(o) end close");
   ASSERT_EQ(rd.nreadable, 4);
 }
 
@@ -311,8 +314,7 @@ TEST(stream_readable_readable_batches_and_end) {
   run_later(1, push_foo, r);
   run_later(5, push_eof, r);
   sl_run();
-  ASSERT_STR_EQ(log.s,
-                "readable read(foofoo) null readable null end close");
+  ASSERT_STR_EQ(log.s, "readable read(foofoo) null readable null end close");
 }
 
 /* test-readable-single-end: an ended empty stream gives one readable and
@@ -368,7 +370,7 @@ TEST(stream_readable_hwm_stops_read_hook) {
   sl_stream_t* r = src_new(&c, 10, 4, 1000);
   ASSERT(sl_stream_read(r, 0) == NULL); /* start reading, paused */
   sl_run();
-  ASSERT_EQ(c.reads, 3);  /* 4, 8, 12 bytes */
+  ASSERT_EQ(c.reads, 3);   /* 4, 8, 12 bytes */
   ASSERT_EQ(c.last_rc, 0); /* the third push hit the mark */
   ASSERT_EQ(sl_stream_readable_length(r), 12);
   sl_run();
@@ -544,8 +546,9 @@ static void push_next_byte(void* arg) {
 
 TEST(stream_readable_utf8_never_splits) {
   /* 1-, 2-, 3- and 4-byte characters: a, e-acute, euro sign, grinning face */
-  static const char text[] = "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80z"
-                             "\xF0\x9F\x98\x80\xE2\x82\xAC";
+  static const char text[] =
+      "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80z"
+      "\xF0\x9F\x98\x80\xE2\x82\xAC";
   sink_t k = {0};
   sl_stream_t* r = sl_readable_new(NULL);
   ASSERT_EQ(sl_stream_set_encoding(r, SL_ENC_UTF8), 0);

@@ -15,7 +15,8 @@ typedef struct {
   char msg[256];
 } sink_t;
 
-static __attribute__((unused)) void on_sink(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+static __attribute__((unused)) void on_sink(sl_stream_t* s,
+                                            const sl_event_t* ev, void* arg) {
   sink_t* k = arg;
   switch (ev->type) {
     case SL_EV_DATA: {
@@ -28,19 +29,29 @@ static __attribute__((unused)) void on_sink(sl_stream_t* s, const sl_event_t* ev
       k->len += n;
       break;
     }
-    case SL_EV_END: k->ended++; break;
-    case SL_EV_CLOSE: k->closed++; break;
-    case SL_EV_FINISH: k->finished++; break;
-    case SL_EV_CONNECT: k->connected++; break;
+    case SL_EV_END:
+      k->ended++;
+      break;
+    case SL_EV_CLOSE:
+      k->closed++;
+      break;
+    case SL_EV_FINISH:
+      k->finished++;
+      break;
+    case SL_EV_CONNECT:
+      k->connected++;
+      break;
     case SL_EV_ERROR:
       k->err = ev->err;
       snprintf(k->msg, sizeof k->msg, "%s", ev->message ? ev->message : "");
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
-static __attribute__((unused)) void sink_watch(sl_stream_t* s, sink_t* k, int data) {
+static __attribute__((unused)) void sink_watch(sl_stream_t* s, sink_t* k,
+                                               int data) {
   static const sl_event_type_t t[] = {SL_EV_END, SL_EV_CLOSE, SL_EV_FINISH,
                                       SL_EV_CONNECT, SL_EV_ERROR};
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)

@@ -14,11 +14,11 @@
 
 /* Set around API calls with CALL(); every logged callback asserts it is 0. */
 static int in_call;
-#define CALL(expr)                                                           \
-  do {                                                                      \
-    in_call = 1;                                                            \
-    expr;                                                                   \
-    in_call = 0;                                                            \
+#define CALL(expr) \
+  do {             \
+    in_call = 1;   \
+    expr;          \
+    in_call = 0;   \
   } while (0)
 
 typedef struct {
@@ -40,20 +40,21 @@ static __attribute__((unused)) void log_add(evlog_t* l, const char* fmt, ...) {
 }
 
 static const char* ev_word(sl_event_type_t t) {
-  static const char* w[] = {"data",  "end",    "error", "close",
+  static const char* w[] = {"data",     "end",   "error",  "close",
                             "readable", "pause", "resume", "drain",
-                            "finish", "pipe", "unpipe", "connect"};
+                            "finish",   "pipe",  "unpipe", "connect"};
   return (unsigned)t < sizeof w / sizeof w[0] ? w[t] : "?";
 }
 
 /* The logging listener: arg is the evlog_t. */
-static __attribute__((unused)) void on_log(sl_stream_t* s,
-                                            const sl_event_t* ev, void* arg) {
+static __attribute__((unused)) void on_log(sl_stream_t* s, const sl_event_t* ev,
+                                           void* arg) {
   evlog_t* l = arg;
   (void)s;
   ASSERT(!in_call);
-  if (l->closed) sl_test_fail(__FILE__, __LINE__, "%s after close: %s",
-                              ev_word(ev->type), l->s);
+  if (l->closed)
+    sl_test_fail(__FILE__, __LINE__, "%s after close: %s", ev_word(ev->type),
+                 l->s);
   if (ev->type == SL_EV_DATA) {
     if (sl_chunk_obj(ev->chunk) != NULL)
       log_add(l, "data(#%d)", (int)(intptr_t)sl_chunk_obj(ev->chunk));
@@ -71,9 +72,9 @@ static __attribute__((unused)) void on_log(sl_stream_t* s,
 /* Logs every event that does not change the stream's mode (all but data
  * and readable). */
 static __attribute__((unused)) void watch(sl_stream_t* s, evlog_t* l) {
-  static const sl_event_type_t t[] = {SL_EV_END,    SL_EV_ERROR, SL_EV_CLOSE,
+  static const sl_event_type_t t[] = {SL_EV_END,    SL_EV_ERROR,  SL_EV_CLOSE,
                                       SL_EV_PAUSE,  SL_EV_RESUME, SL_EV_DRAIN,
-                                      SL_EV_FINISH, SL_EV_PIPE,  SL_EV_UNPIPE};
+                                      SL_EV_FINISH, SL_EV_PIPE,   SL_EV_UNPIPE};
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     ASSERT_EQ(sl_stream_on(s, t[i], on_log, l), 0);
 }
@@ -86,7 +87,7 @@ typedef struct {
 } cbtag_t;
 
 static __attribute__((unused)) void on_done_log(sl_stream_t* s, int err,
-                                                 void* arg) {
+                                                void* arg) {
   cbtag_t* t = arg;
   (void)s;
   ASSERT(!in_call);
@@ -134,8 +135,8 @@ typedef struct {
 } sink_t;
 
 static __attribute__((unused)) void on_collect(sl_stream_t* s,
-                                                const sl_event_t* ev,
-                                                void* arg) {
+                                               const sl_event_t* ev,
+                                               void* arg) {
   sink_t* k = arg;
   (void)s;
   ASSERT(!in_call);

@@ -74,8 +74,7 @@ TEST(tcp_echo_many_clients) {
   static sl_test_feeder_t f[N];
   for (int i = 0; i < N; i++) {
     sl_test_fill_random(data[i], LEN, (uint64_t)i + 100);
-    sl_stream_t* c = sl_tcp_connect("127.0.0.1", sl_tcp_server_port(srv),
-                                    NULL);
+    sl_stream_t* c = sl_tcp_connect("127.0.0.1", sl_tcp_server_port(srv), NULL);
     sink_watch(c, &k[i], 1);
     f[i] = (sl_test_feeder_t){.s = c, .data = data[i], .len = LEN};
     sl_test_feed(&f[i]);
@@ -225,8 +224,7 @@ TEST(tcp_half_close) {
 }
 
 /* Without allow_half_open the server's side ends when the client's does. */
-static void auto_end_conn(sl_tcp_server_t* srv, sl_stream_t* conn,
-                          void* arg) {
+static void auto_end_conn(sl_tcp_server_t* srv, sl_stream_t* conn, void* arg) {
   sink_watch(conn, arg, 1);
   sl_tcp_server_close(srv, NULL, NULL);
 }

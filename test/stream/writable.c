@@ -49,7 +49,8 @@ static void snk_write(sl_stream_t* s, sl_chunk_t* c) {
   snk_t* k = sl_stream_data(s);
   ASSERT(!in_call);
   k->writes++;
-  if (k->log) log_add(k->log, "w(%.*s)", (int)sl_chunk_len(c), sl_chunk_data(c));
+  if (k->log)
+    log_add(k->log, "w(%.*s)", (int)sl_chunk_len(c), sl_chunk_data(c));
   snk_record(k, c);
   if (k->never) k->held = sl_chunk_ref(c);
   snk_complete(k);
@@ -107,11 +108,14 @@ TEST(stream_writable_hwm_and_drain_once) {
   snk_t k = {.log = &log, .async = 1, .hops = 1};
   sl_stream_t* w = snk_new(&k, &write_hooks, 10);
   int rc;
-  CALL(rc = sl_stream_write_bytes(w, "aaaa", 4, on_done_log, tag(&log, 0, "cb1")));
+  CALL(rc = sl_stream_write_bytes(w, "aaaa", 4, on_done_log,
+                                  tag(&log, 0, "cb1")));
   ASSERT_EQ(rc, 1);
-  CALL(rc = sl_stream_write_bytes(w, "bbbb", 4, on_done_log, tag(&log, 1, "cb2")));
+  CALL(rc = sl_stream_write_bytes(w, "bbbb", 4, on_done_log,
+                                  tag(&log, 1, "cb2")));
   ASSERT_EQ(rc, 1);
-  CALL(rc = sl_stream_write_bytes(w, "cccc", 4, on_done_log, tag(&log, 2, "cb3")));
+  CALL(rc = sl_stream_write_bytes(w, "cccc", 4, on_done_log,
+                                  tag(&log, 2, "cb3")));
   ASSERT_EQ(rc, 0); /* 12 >= 10: wait for drain */
   ASSERT_EQ(sl_stream_writable_length(w), 12);
   ASSERT_EQ(log.n, 0);
@@ -156,8 +160,8 @@ TEST(stream_writable_drain_after_callback_sync_sink) {
   evlog_t log = {0};
   snk_t k = {.log = &log};
   sl_stream_t* w = snk_new(&k, &write_hooks, 2);
-  ASSERT_EQ(sl_stream_write_bytes(w, "abc", 3, on_done_log, tag(&log, 0, "cb1")),
-            0);
+  ASSERT_EQ(
+      sl_stream_write_bytes(w, "abc", 3, on_done_log, tag(&log, 0, "cb1")), 0);
   sl_run();
   ASSERT_STR_EQ(log.s, "w(abc) cb1 drain");
   sl_stream_end(w, NULL, NULL, NULL);

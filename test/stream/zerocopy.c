@@ -37,9 +37,11 @@ typedef struct {
 
 static void on_ev(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   ev_log_t* l = arg;
-  static const char letters[SL_EV_CONNECT + 1] = {
-      [SL_EV_END] = 'e', [SL_EV_ERROR] = 'E', [SL_EV_CLOSE] = 'c',
-      [SL_EV_FINISH] = 'f', [SL_EV_UNPIPE] = 'u'};
+  static const char letters[SL_EV_CONNECT + 1] = {[SL_EV_END] = 'e',
+                                                  [SL_EV_ERROR] = 'E',
+                                                  [SL_EV_CLOSE] = 'c',
+                                                  [SL_EV_FINISH] = 'f',
+                                                  [SL_EV_UNPIPE] = 'u'};
   if (ev->type == SL_EV_ERROR) {
     l->err = ev->err;
     snprintf(l->msg, sizeof l->msg, "%s", ev->message ? ev->message : "");
@@ -49,8 +51,8 @@ static void on_ev(sl_stream_t* s, const sl_event_t* ev, void* arg) {
 }
 
 static void watch(sl_stream_t* s, ev_log_t* l) {
-  sl_event_type_t types[] = {SL_EV_END, SL_EV_ERROR, SL_EV_CLOSE,
-                             SL_EV_FINISH, SL_EV_UNPIPE};
+  sl_event_type_t types[] = {SL_EV_END, SL_EV_ERROR, SL_EV_CLOSE, SL_EV_FINISH,
+                             SL_EV_UNPIPE};
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
     sl_stream_on(s, types[i], on_ev, l);
 }
@@ -354,8 +356,8 @@ static const sl_stream_hooks_t sink_hooks = {.destroy = sink_destroy};
 
 static sl_stream_t* sock_sink(int fd) {
   sl_stream_opts_t o = {.hooks = &sink_hooks, .name = "127.0.0.1:9"};
-  sock_sink_t* k = (sock_sink_t*)sl__stream_new(SL__KIND_WRITABLE, &o,
-                                                sizeof *k);
+  sock_sink_t* k =
+      (sock_sink_t*)sl__stream_new(SL__KIND_WRITABLE, &o, sizeof *k);
   k->s.zc = &sink_zc;
   k->fd = fd;
   return &k->s;
@@ -490,8 +492,7 @@ TEST(zc_pipe_event_on_every_path) {
   char* want = sl_test_make_file("in.bin", 1 << 20, 21);
   for (int way = 0; way < 3; way++) {
     sl_stream_t* r = sl_file_reader(sl_test_path("in.bin"), NULL);
-    sl_file_opts_t wo = {.flags = way == 2 ? O_WRONLY | O_CREAT | O_APPEND
-                                           : 0};
+    sl_file_opts_t wo = {.flags = way == 2 ? O_WRONLY | O_CREAT | O_APPEND : 0};
     sl_stream_t* w = sl_stream_ref(sl_file_writer(sl_test_path("o.bin"), &wo));
     int pipes = 0;
     sl_stream_on(w, SL_EV_PIPE, count_pipe, &pipes);

@@ -24,8 +24,8 @@ static void src_read(sl_stream_t* s, size_t n) {
       sl_stream_push(s, NULL);
       return;
     }
-    size_t k = src->len - src->off < src->step ? src->len - src->off
-                                                : src->step;
+    size_t k =
+        src->len - src->off < src->step ? src->len - src->off : src->step;
     int rc = sl_stream_push_bytes(s, src->buf + src->off, k);
     src->off += k;
     if (rc <= 0) return;
@@ -126,8 +126,7 @@ static char* make_data(size_t len, uint64_t seed) {
 /* Runs buf through the given transforms (NULL-terminated, at most 3) with a
  * source stepping `step` bytes; returns the collected output. */
 static sink_t run_through(const void* buf, size_t len, size_t step,
-                          sl_stream_t* t1, sl_stream_t* t2,
-                          pl_result_t* res) {
+                          sl_stream_t* t1, sl_stream_t* t2, pl_result_t* res) {
   src_t src;
   sink_t k;
   sl_stream_t* st[4];
@@ -155,8 +154,8 @@ TEST(zlib_gzip_gunzip_roundtrip_10mib) {
   size_t len = 10 * 1024 * 1024;
   char* data = make_data(len, 1);
   pl_result_t res;
-  sink_t out = run_through(data, len, 64 * 1024, sl_gzip(NULL),
-                           sl_gunzip(NULL), &res);
+  sink_t out =
+      run_through(data, len, 64 * 1024, sl_gzip(NULL), sl_gunzip(NULL), &res);
   ASSERT_EQ(res.err, 0);
   ASSERT_EQ(res.stage, -1);
   ASSERT_EQ(out.len, len);
@@ -232,8 +231,7 @@ static size_t inflate_one_member(const char* gz, size_t len, char* out,
   z.next_out = (Bytef*)out;
   z.avail_out = (uInt)cap;
   int rc = inflate(&z, Z_FINISH);
-  size_t n = rc == Z_STREAM_END && z.avail_in == 0 ? z.total_out
-                                                    : (size_t)-1;
+  size_t n = rc == Z_STREAM_END && z.avail_in == 0 ? z.total_out : (size_t)-1;
   inflateEnd(&z);
   return n;
 }
@@ -244,20 +242,21 @@ TEST(zlib_gzip_one_member_for_any_block_and_write_size) {
   struct {
     size_t block, len, step;
   } cases[] = {
-      {1024, 40000, 1},        {1024, 3 * 1024, 1024}, {4096 + 7, 300001, 999},
-      {65536, 65536 * 4, 70000}, {128 * 1024, 10, 3},   {2048, 0, 1},
+      {1024, 40000, 1},        {1024, 3 * 1024, 1024},
+      {4096 + 7, 300001, 999}, {65536, 65536 * 4, 70000},
+      {128 * 1024, 10, 3},     {2048, 0, 1},
   };
   char* data = make_data(300001, 14);
   char* back = malloc(300002);
   /* Every case at each engine: ISA-L (levels 1-3) and zlib (4-9). */
   for (size_t i = 0; i < 4 * sizeof cases / sizeof cases[0]; i++) {
     static const int levels[] = {1, 3, 6, 9};
-    sl_zlib_opts_t zo = {.block_size = cases[i / 4].block, .threads = 3,
-                         .level = levels[i % 4]};
+    sl_zlib_opts_t zo = {
+        .block_size = cases[i / 4].block, .threads = 3, .level = levels[i % 4]};
     pl_result_t res;
     size_t len = cases[i / 4].len;
-    sink_t out = run_through(data, len, cases[i / 4].step, sl_gzip(&zo),
-                             NULL, &res);
+    sink_t out =
+        run_through(data, len, cases[i / 4].step, sl_gzip(&zo), NULL, &res);
     ASSERT_EQ(res.err, 0);
     ASSERT_EQ(inflate_one_member(out.buf, out.len, back, 300002), len);
     ASSERT_MEM_EQ(back, data, len);
@@ -319,10 +318,11 @@ TEST(zlib_gzip_output_read_by_node) {
   ASSERT_EQ(res.err, 0);
   char* gz = file_of("node.gz", out.buf, out.len);
   const char* back = sl_test_path("node.out");
-  ASSERT_EQ(sl_test_sh("node -e \"process.stdout.write(require('zlib').gunzipSync("
-               "require('fs').readFileSync(process.argv[1])))\" '%s' > '%s'",
-               gz, back),
-            0);
+  ASSERT_EQ(
+      sl_test_sh("node -e \"process.stdout.write(require('zlib').gunzipSync("
+                 "require('fs').readFileSync(process.argv[1])))\" '%s' > '%s'",
+                 gz, back),
+      0);
   size_t blen;
   char* b = sl_test_read_file(back, &blen);
   ASSERT_EQ(blen, len);
@@ -402,8 +402,8 @@ TEST(zlib_gunzip_two_members_from_cat) {
   char* a = file_of("a", "hello, ", 7);
   char* b = file_of("b", "world\n", 6);
   const char* ab = sl_test_path("ab.gz");
-  ASSERT_EQ(sl_test_sh("gzip -f '%s' '%s' && cat '%s.gz' '%s.gz' > '%s'", a, b, a, b,
-               ab),
+  ASSERT_EQ(sl_test_sh("gzip -f '%s' '%s' && cat '%s.gz' '%s.gz' > '%s'", a, b,
+                       a, b, ab),
             0);
   size_t glen;
   char* gz = sl_test_read_file(ab, &glen);
@@ -425,12 +425,12 @@ TEST(zlib_gunzip_corrupt_input_names_stage) {
   sl_test_fill_random(junk, sizeof junk, 9);
   junk[0] = 'x';
   pl_result_t res;
-  sink_t out = run_through(junk, sizeof junk, 512, sl_gunzip(NULL), NULL,
-                           &res);
+  sink_t out = run_through(junk, sizeof junk, 512, sl_gunzip(NULL), NULL, &res);
   ASSERT_EQ(res.err, SL_EZDATA);
   ASSERT_EQ(res.stage, 1);
-  ASSERT_STR_EQ(res.msg, "EZDATA: invalid compressed data, incorrect header "
-                         "check");
+  ASSERT_STR_EQ(res.msg,
+                "EZDATA: invalid compressed data, incorrect header "
+                "check");
   free(out.buf);
 }
 
@@ -454,8 +454,9 @@ TEST(zlib_gunzip_corrupt_body_and_trailing_garbage) {
   memcpy(bad + gz.len, "garbage!", 8);
   out = run_through(bad, gz.len + 8, 4096, sl_gunzip(NULL), NULL, &res);
   ASSERT_EQ(res.err, SL_EZDATA);
-  ASSERT_STR_EQ(res.msg, "EZDATA: invalid compressed data, incorrect header "
-                         "check");
+  ASSERT_STR_EQ(res.msg,
+                "EZDATA: invalid compressed data, incorrect header "
+                "check");
   free(out.buf);
   /* ...but trailing zero bytes are padding. */
   memset(bad + gz.len, 0, 8);
@@ -476,12 +477,13 @@ TEST(zlib_gunzip_truncated_input_is_an_error) {
   ASSERT_EQ(res.err, 0);
   size_t cuts[] = {0, 5, gz.len / 2, gz.len - 4};
   for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-    sink_t out = run_through(gz.buf, cuts[i], 1000, sl_gunzip(NULL), NULL,
-                             &res);
+    sink_t out =
+        run_through(gz.buf, cuts[i], 1000, sl_gunzip(NULL), NULL, &res);
     ASSERT_EQ(res.err, SL_EUNEXPECTEDEOF);
     ASSERT_EQ(res.stage, 1);
-    ASSERT_STR_EQ(res.msg, "EUNEXPECTEDEOF: unexpected end of input, gunzip: "
-                           "truncated input");
+    ASSERT_STR_EQ(res.msg,
+                  "EUNEXPECTEDEOF: unexpected end of input, gunzip: "
+                  "truncated input");
     ASSERT(out.len < len);
     free(out.buf);
   }
@@ -502,8 +504,8 @@ TEST(zlib_deflate_inflate_roundtrip) {
     ASSERT_EQ(res.err, 0);
     ASSERT((unsigned char)z.buf[0] == 0x78); /* a zlib header */
     ASSERT(z.len < len / 2);
-    sink_t out = run_through(z.buf, z.len, steps[1 - i], sl_inflate(&zo),
-                             NULL, &res);
+    sink_t out =
+        run_through(z.buf, z.len, steps[1 - i], sl_inflate(&zo), NULL, &res);
     ASSERT_EQ(res.err, 0);
     ASSERT_EQ(out.len, len);
     ASSERT_MEM_EQ(out.buf, data, len);
@@ -518,8 +520,9 @@ TEST(zlib_inflate_rejects_gzip_and_empty_input) {
   sink_t gz = run_through("abc", 3, 3, sl_gzip(NULL), NULL, &res);
   sink_t out = run_through(gz.buf, gz.len, 100, sl_inflate(NULL), NULL, &res);
   ASSERT_EQ(res.err, SL_EZDATA);
-  ASSERT_STR_EQ(res.msg, "EZDATA: invalid compressed data, incorrect header "
-                         "check");
+  ASSERT_STR_EQ(res.msg,
+                "EZDATA: invalid compressed data, incorrect header "
+                "check");
   free(out.buf);
   out = run_through("", 0, 1, sl_inflate(NULL), NULL, &res);
   ASSERT_EQ(res.err, SL_EUNEXPECTEDEOF);
@@ -615,7 +618,7 @@ TEST(zlib_gzip_slow_consumer_keeps_buffering_bounded) {
 #ifndef ZLIB_TEST_ASAN
 #define ZLIB_TEST_ASAN 0
 #endif
-#define STALL_N 8
+#define STALL_N     8
 #define STALL_BOUND (3 * 65536 + 4 * (128 * 1024 + 1024))
 
 static char stall_buf[65536];
@@ -713,8 +716,8 @@ TEST(zlib_gzip_streams_share_the_compressors) {
     } else {
       ASSERT_EQ(res[i].err, 0);
       pl_result_t r2;
-      sink_t back = run_through(k[i].buf, k[i].len, 30000, sl_gunzip(NULL),
-                                NULL, &r2);
+      sink_t back =
+          run_through(k[i].buf, k[i].len, 30000, sl_gunzip(NULL), NULL, &r2);
       ASSERT_EQ(r2.err, 0);
       ASSERT_EQ(back.len, len);
       ASSERT_MEM_EQ(back.buf, data[i], len);
@@ -733,22 +736,28 @@ TEST(zlib_bad_options_fail_with_einval) {
     sl_stream_t* (*make)(const sl_zlib_opts_t*);
     const char* msg;
   } cases[] = {
-      {{.level = 12}, sl_gzip,
+      {{.level = 12},
+       sl_gzip,
        "EINVAL: invalid argument, gzip: level 12 is out of range (1-9, 0 = "
        "default 6)"},
-      {{.level = -1}, sl_deflate,
+      {{.level = -1},
+       sl_deflate,
        "EINVAL: invalid argument, deflate: level -1 is out of range (1-9, 0 "
        "= default 6)"},
-      {{.threads = -2}, sl_gzip,
+      {{.threads = -2},
+       sl_gzip,
        "EINVAL: invalid argument, gzip: threads -2 is out of range (1-64, 0 "
        "= auto)"},
-      {{.block_size = 100}, sl_gzip,
+      {{.block_size = 100},
+       sl_gzip,
        "EINVAL: invalid argument, gzip: block_size 100 is out of range "
        "(1024-67108864, 0 = 128 KiB)"},
-      {{.chunk_size = (size_t)1 << 33}, sl_gunzip,
+      {{.chunk_size = (size_t)1 << 33},
+       sl_gunzip,
        "EINVAL: invalid argument, gunzip: chunk_size 8589934592 is out of "
        "range (1-4294967295, 0 = 64 KiB)"},
-      {{.level = 10}, sl_inflate,
+      {{.level = 10},
+       sl_inflate,
        "EINVAL: invalid argument, inflate: level 10 is out of range (1-9, 0 "
        "= default 6)"},
   };
@@ -758,8 +767,8 @@ TEST(zlib_bad_options_fail_with_einval) {
     pl_result_t res = {0};
     sl_stream_t* z = cases[i].make(&cases[i].o);
     ASSERT(z != NULL);
-    ASSERT_EQ(sl_pipeline(on_pipeline, &res, source_new(&src, "abc", 3, 3),
-                          z, sink_new(&k)),
+    ASSERT_EQ(sl_pipeline(on_pipeline, &res, source_new(&src, "abc", 3, 3), z,
+                          sink_new(&k)),
               0);
     ASSERT_EQ(res.calls, 0); /* from the loop, not inside the call */
     sl_run();
