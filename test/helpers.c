@@ -149,9 +149,7 @@ void sl_test_count_allocs(void) {
   live_allocs = 0;
 }
 
-long sl_test_live_allocs(void) {
-  return live_allocs;
-}
+long sl_test_live_allocs(void) { return live_allocs; }
 
 /* --- the feeder ----------------------------------------------------------- */
 

@@ -64,12 +64,8 @@ void sl_test_skip(const char* fmt, ...) {
   _exit(SL_TEST_SKIP);
 }
 
-const char* sl_test_tmpdir(void) {
-  return tmpdir;
-}
-const char* sl_test_self(void) {
-  return self_path;
-}
+const char* sl_test_tmpdir(void) { return tmpdir; }
+const char* sl_test_self(void) { return self_path; }
 
 const char* sl_test_path(const char* name) {
   static char bufs[8][PATH_MAX + 256];

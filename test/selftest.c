@@ -4,14 +4,8 @@
  * so ctest and a run of every case leave them out. */
 #include "test.h"
 
-HELPER(selftest_skip) {
-  SKIP("on purpose, for skip_reporting.sh");
-}
+HELPER(selftest_skip) { SKIP("on purpose, for skip_reporting.sh"); }
 
-HELPER(selftest_pass) {
-  ASSERT_EQ(1 + 1, 2);
-}
+HELPER(selftest_pass) { ASSERT_EQ(1 + 1, 2); }
 
-HELPER(selftest_fail) {
-  ASSERT_EQ(1 + 1, 3);
-}
+HELPER(selftest_fail) { ASSERT_EQ(1 + 1, 3); }

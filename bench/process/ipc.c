@@ -48,12 +48,8 @@ static int child_main(sl_channel_cb cb) {
   return 0;
 }
 
-SL_ENTRY(echo) {
-  return child_main(on_echo);
-}
-SL_ENTRY(sink) {
-  return child_main(on_sink);
-}
+SL_ENTRY(echo) { return child_main(on_echo); }
+SL_ENTRY(sink) { return child_main(on_sink); }
 
 /* Sends one message; a refused send stops the run (the child is killed). */
 static int send_msg(const char* data, size_t len) {

@@ -36,11 +36,9 @@ typedef struct sl_stdio_s {
 
 /* Node's `stdio: 'inherit'`, for sl_spawn_opts_t.stdio: `.stdio =
  * SL_STDIO_INHERIT_ALL`. */
-#define SL_STDIO_INHERIT_ALL                        \
-  {                                                 \
-    {SL_STDIO_INHERIT, 0}, {SL_STDIO_INHERIT, 0}, { \
-      SL_STDIO_INHERIT, 0                           \
-    }                                               \
+#define SL_STDIO_INHERIT_ALL                                              \
+  {                                                                       \
+    {SL_STDIO_INHERIT, 0}, {SL_STDIO_INHERIT, 0}, { SL_STDIO_INHERIT, 0 } \
   }
 
 typedef enum {

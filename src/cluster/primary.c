@@ -589,18 +589,10 @@ int sl_cluster_start(const sl_cluster_opts_t* o) {
   return 0;
 }
 
-int sl_worker_id(const sl_worker_t* w) {
-  return w->id;
-}
-pid_t sl_worker_pid(const sl_worker_t* w) {
-  return w->pid;
-}
-void sl_worker_set_data(sl_worker_t* w, void* data) {
-  w->data = data;
-}
-void* sl_worker_data(const sl_worker_t* w) {
-  return w->data;
-}
+int sl_worker_id(const sl_worker_t* w) { return w->id; }
+pid_t sl_worker_pid(const sl_worker_t* w) { return w->pid; }
+void sl_worker_set_data(sl_worker_t* w, void* data) { w->data = data; }
+void* sl_worker_data(const sl_worker_t* w) { return w->data; }
 
 int sl_worker_send(sl_worker_t* w, const char* data, size_t len) {
   return sl_child_send(w->child, data, len, -1);
@@ -722,9 +714,7 @@ static void stop_worker(sl_worker_t* w, const char* reason) {
       on_term_fallback, w);
 }
 
-static void signal_closed(uv_handle_t* h) {
-  sl__free(h);
-}
+static void signal_closed(uv_handle_t* h) { sl__free(h); }
 
 static void shutdown_done(sl__tick_t* t) {
   (void)t;

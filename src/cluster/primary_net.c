@@ -44,9 +44,7 @@ struct lkey_s {
 
 static lkey_t keys[SL__MAX_KEYS];
 
-static void poll_free_cb(uv_handle_t* h) {
-  sl__free(h);
-}
+static void poll_free_cb(uv_handle_t* h) { sl__free(h); }
 
 static void poll_close(uv_poll_t** p) {
   if (*p == NULL) return;
@@ -97,9 +95,7 @@ static int dispatch(lkey_t* key, int fd, const sl_worker_t* skip) {
   return 0;
 }
 
-static void accept_stop(lsock_t* s) {
-  poll_close(&s->poll);
-}
+static void accept_stop(lsock_t* s) { poll_close(&s->poll); }
 static void accept_start(lsock_t* s);
 
 static void on_accept(uv_poll_t* p, int status, int events) {

@@ -79,9 +79,7 @@ void sl_buf_truncate(sl_buf_t* b, size_t len) {
   if (b->data != NULL) b->data[len] = '\0';
 }
 
-void sl_buf_reset(sl_buf_t* b) {
-  sl_buf_truncate(b, 0);
-}
+void sl_buf_reset(sl_buf_t* b) { sl_buf_truncate(b, 0); }
 
 void sl_buf_consume(sl_buf_t* b, size_t n) {
   SL_ASSERT(n <= b->len);

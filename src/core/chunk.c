@@ -41,9 +41,7 @@ sl_chunk_t* sl_chunk_copy(const void* data, size_t len) {
   return c;
 }
 
-sl_chunk_t* sl_chunk_str(const char* s) {
-  return sl_chunk_copy(s, strlen(s));
-}
+sl_chunk_t* sl_chunk_str(const char* s) { return sl_chunk_copy(s, strlen(s)); }
 
 sl_chunk_t* sl_chunk_printf(const char* fmt, ...) {
   va_list ap;
@@ -112,15 +110,9 @@ int sl_chunk_exclusive(const sl_chunk_t* c) {
   return c->base == c->inline_data || c->free_cb != NULL;
 }
 
-char* sl_chunk_data(const sl_chunk_t* c) {
-  return c->base;
-}
-size_t sl_chunk_len(const sl_chunk_t* c) {
-  return c->len;
-}
-void* sl_chunk_obj(const sl_chunk_t* c) {
-  return c->obj;
-}
+char* sl_chunk_data(const sl_chunk_t* c) { return c->base; }
+size_t sl_chunk_len(const sl_chunk_t* c) { return c->len; }
+void* sl_chunk_obj(const sl_chunk_t* c) { return c->obj; }
 
 void sl_chunk_set_len(sl_chunk_t* c, size_t len) {
   SL_ASSERT(len <= c->len);

@@ -31,12 +31,8 @@ int sl_set_allocator(sl_malloc_fn m, sl_realloc_fn r, sl_free_fn f) {
   return 0;
 }
 
-void* sl__malloc(size_t n) {
-  return a_malloc(n ? n : 1);
-}
-void* sl__realloc(void* p, size_t n) {
-  return a_realloc(p, n ? n : 1);
-}
+void* sl__malloc(size_t n) { return a_malloc(n ? n : 1); }
+void* sl__realloc(void* p, size_t n) { return a_realloc(p, n ? n : 1); }
 void sl__free(void* p) {
   if (p != NULL) a_free(p);
 }
@@ -159,12 +155,8 @@ static struct {
   sl__queue_t ticks;
 } ticker;
 
-uv_loop_t* sl__loop(void) {
-  return uv_default_loop();
-}
-uv_loop_t* sl_loop(void) {
-  return uv_default_loop();
-}
+uv_loop_t* sl__loop(void) { return uv_default_loop(); }
+uv_loop_t* sl_loop(void) { return uv_default_loop(); }
 
 /* Runs pending ticks, including those scheduled meanwhile, for a bounded
  * number of rounds so that a tick that keeps rescheduling itself cannot starve
@@ -194,12 +186,8 @@ static void run_ticks(void) {
   }
 }
 
-static void on_idle(uv_idle_t* h) {
-  run_ticks();
-}
-static void on_check(uv_check_t* h) {
-  run_ticks();
-}
+static void on_idle(uv_idle_t* h) { run_ticks(); }
+static void on_check(uv_check_t* h) { run_ticks(); }
 
 static void ticks_init(void) {
   if (ticker.idle_init) return;
@@ -260,12 +248,8 @@ int sl_defer(sl_defer_cb cb, void* arg) {
 
 static int exit_code;
 
-void sl_set_exit_code(int code) {
-  exit_code = code & 0xff;
-}
-int sl_exit_code(void) {
-  return exit_code;
-}
+void sl_set_exit_code(int code) { exit_code = code & 0xff; }
+int sl_exit_code(void) { return exit_code; }
 
 int sl_report(int err, const char* message) {
   /* One failure often reaches several owners (both pipelines around a child
@@ -304,9 +288,7 @@ int sl_run(void) {
   return rc < 0 ? 1 : exit_code;
 }
 
-void sl_stop(void) {
-  uv_stop(sl__loop());
-}
+void sl_stop(void) { uv_stop(sl__loop()); }
 
 static void count_handle(uv_handle_t* h, void* arg) {
   int ours =
@@ -346,9 +328,7 @@ struct sl_timer_s {
   int stopped;
 };
 
-static void timer_close_cb(uv_handle_t* h) {
-  sl__free(h->data);
-}
+static void timer_close_cb(uv_handle_t* h) { sl__free(h->data); }
 
 static void timer_fire(uv_timer_t* h) {
   sl_timer_t* t = h->data;
@@ -362,9 +342,7 @@ static void timer_fire(uv_timer_t* h) {
   run_ticks();
 }
 
-void sl__timer_unref(sl_timer_t* t) {
-  uv_unref((uv_handle_t*)&t->h);
-}
+void sl__timer_unref(sl_timer_t* t) { uv_unref((uv_handle_t*)&t->h); }
 
 sl_timer_t* sl_timer_start(uint64_t timeout_ms, uint64_t repeat_ms,
                            sl_timer_cb cb, void* arg) {
@@ -393,12 +371,8 @@ void sl_timer_ref(sl_timer_t* t) {
   if (t != NULL && !t->stopped) uv_ref((uv_handle_t*)&t->h);
 }
 
-uint64_t sl_hrtime(void) {
-  return uv_hrtime();
-}
-uint64_t sl_now_ms(void) {
-  return uv_hrtime() / 1000000u;
-}
+uint64_t sl_hrtime(void) { return uv_hrtime(); }
+uint64_t sl_now_ms(void) { return uv_hrtime() / 1000000u; }
 
 uint64_t sl_peak_rss(void) {
   struct rusage ru;

@@ -48,12 +48,8 @@ typedef struct sl__queue_s {
   struct sl__queue_s* prev;
 } sl__queue_t;
 
-static inline void sl__queue_init(sl__queue_t* q) {
-  q->next = q->prev = q;
-}
-static inline int sl__queue_empty(const sl__queue_t* q) {
-  return q->next == q;
-}
+static inline void sl__queue_init(sl__queue_t* q) { q->next = q->prev = q; }
+static inline int sl__queue_empty(const sl__queue_t* q) { return q->next == q; }
 static inline void sl__queue_insert_tail(sl__queue_t* h, sl__queue_t* q) {
   q->next = h;
   q->prev = h->prev;
@@ -146,9 +142,7 @@ void sl__ignore_sigpipe(void);
 
 /* Converts a libuv/zlib/errno-style negative code to ours (identity for
  * libuv codes on Linux). */
-static inline int sl__uv_err(int uv_status) {
-  return uv_status;
-}
+static inline int sl__uv_err(int uv_status) { return uv_status; }
 
 /* json.c, for IPC and every JSON reader. sl__json_validate: 0 when json[0..len) is exactly one JSON value
  * (RFC 8259, no raw newline anywhere), else SL_EINVAL. sl__json_find: the

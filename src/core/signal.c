@@ -20,9 +20,7 @@ static void on_uv_signal(uv_signal_t* h, int signum) {
   w->cb(signum, w->arg); /* may call sl_signal_off() on itself */
 }
 
-static void watch_closed(uv_handle_t* h) {
-  sl__free(h->data);
-}
+static void watch_closed(uv_handle_t* h) { sl__free(h->data); }
 
 int sl_signal_on(int signum, sl_signal_cb cb, void* arg) {
   if (cb == NULL || signum <= 0) return SL_EINVAL;

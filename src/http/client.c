@@ -293,9 +293,7 @@ static cres_t* cres_new(conn_t* c) {
 
 /* --- parser callbacks --------------------------------------------------- */
 
-static conn_t* conn_of(llhttp_t* p) {
-  return p->data;
-}
+static conn_t* conn_of(llhttp_t* p) { return p->data; }
 
 static int on_message_begin(llhttp_t* p) {
   sl__http_hdrs_free(&conn_of(p)->hdrs);
@@ -1187,9 +1185,7 @@ sl_http_agent_t* sl_http_agent_new(size_t max_sockets) {
   return a;
 }
 
-static int idle_of_agent(conn_t* c, void* arg) {
-  return c->pool->agent == arg;
-}
+static int idle_of_agent(conn_t* c, void* arg) { return c->pool->agent == arg; }
 
 void sl_http_agent_close(sl_http_agent_t* a) {
   if (a == NULL || a->closing) return;

@@ -190,9 +190,7 @@ static void access_log_reject(conn_t* c, int status) {
 
 /* --- parsing: llhttp callbacks ------------------------------------------- */
 
-static conn_t* conn_of(llhttp_t* p) {
-  return p->data;
-}
+static conn_t* conn_of(llhttp_t* p) { return p->data; }
 
 static int user_error(conn_t* c, int status) {
   c->user_status = status;
@@ -1135,9 +1133,7 @@ static void on_listener_closed(void* arg) {
   server_maybe_done(srv);
 }
 
-static void on_sweep_closed(uv_handle_t* h) {
-  server_free(h->data);
-}
+static void on_sweep_closed(uv_handle_t* h) { server_free(h->data); }
 
 static void server_maybe_done(sl_http_server_t* srv) {
   if (srv->closing && srv->listener_closed && srv->nconns == 0 &&
@@ -1198,9 +1194,7 @@ int sl_http_listen(const sl_http_server_opts_t* o, sl_http_handler handler,
   return 0;
 }
 
-int sl_http_server_port(const sl_http_server_t* srv) {
-  return srv->port;
-}
+int sl_http_server_port(const sl_http_server_t* srv) { return srv->port; }
 
 /* Bytes the peer sent that the loop has not read yet (a request that
  * crossed the close). */

@@ -175,9 +175,7 @@ static void sb_add(sb_t* b, const char* s, size_t n) {
   if (b->err == 0) b->err = sl_buf_append(&b->b, s, n);
 }
 
-static void sb_str(sb_t* b, const char* s) {
-  sb_add(b, s, strlen(s));
-}
+static void sb_str(sb_t* b, const char* s) { sb_add(b, s, strlen(s)); }
 
 /* Percent-encodes everything but unreserved characters (and '/' when
  * keep_slash), so the result is safe in a Location or an href. */

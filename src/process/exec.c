@@ -234,9 +234,7 @@ typedef struct {
   uint64_t drain_deadline; /* after the exit */
 } sync_run_t;
 
-static uint64_t now_ms(void) {
-  return uv_hrtime() / 1000000u;
-}
+static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
 
 static void sync_kill(sync_run_t* s, int sig) {
   if (s->kill_deadline != 0) return;

@@ -132,9 +132,7 @@ static void close_channel(sl_channel_t* ch, int err, const char* ctx) {
   sl__tick_schedule(&ch->tick);
 }
 
-void sl__channel_close(sl_channel_t* ch) {
-  close_channel(ch, 0, NULL);
-}
+void sl__channel_close(sl_channel_t* ch) { close_channel(ch, 0, NULL); }
 
 /* --- events -------------------------------------------------------------- */
 

@@ -318,9 +318,7 @@ typedef struct {
   uint64_t deadline;
 } group_kill_t;
 
-static void group_kill_free(uv_handle_t* h) {
-  sl__free(h->data);
-}
+static void group_kill_free(uv_handle_t* h) { sl__free(h->data); }
 
 static void group_kill_poll(uv_timer_t* t) {
   group_kill_t* g = t->data;
@@ -428,9 +426,7 @@ static struct {
 } sigchld;
 
 static void handle_closed(uv_handle_t* h);
-static void free_handle(uv_handle_t* h) {
-  sl__free(h);
-}
+static void free_handle(uv_handle_t* h) { sl__free(h); }
 
 static void sigchld_unwatch(sl_child_t* c) {
   if (!c->on_sigchld) return;
@@ -739,9 +735,7 @@ void sl_child_ref(sl_child_t* c) {
   c->refs++;
 }
 
-void sl_child_unref(sl_child_t* c) {
-  child_unref_internal(c);
-}
+void sl_child_unref(sl_child_t* c) { child_unref_internal(c); }
 
 /* --- spawning ------------------------------------------------------------------- */
 
@@ -804,21 +798,11 @@ int sl_spawn(const char* file, const char* const* argv,
 
 /* --- accessors, kill, channel ------------------------------------------------- */
 
-pid_t sl_child_pid(const sl_child_t* c) {
-  return c->pid;
-}
-sl_stream_t* sl_child_stdin(const sl_child_t* c) {
-  return c->stdio[0];
-}
-sl_stream_t* sl_child_stdout(const sl_child_t* c) {
-  return c->stdio[1];
-}
-sl_stream_t* sl_child_stderr(const sl_child_t* c) {
-  return c->stdio[2];
-}
-sl_channel_t* sl_child_channel(const sl_child_t* c) {
-  return c->channel;
-}
+pid_t sl_child_pid(const sl_child_t* c) { return c->pid; }
+sl_stream_t* sl_child_stdin(const sl_child_t* c) { return c->stdio[0]; }
+sl_stream_t* sl_child_stdout(const sl_child_t* c) { return c->stdio[1]; }
+sl_stream_t* sl_child_stderr(const sl_child_t* c) { return c->stdio[2]; }
+sl_channel_t* sl_child_channel(const sl_child_t* c) { return c->channel; }
 
 int sl_child_kill(sl_child_t* c, int sig) {
   if (sig < 0 || sig >= NSIG) return SL_EINVAL;

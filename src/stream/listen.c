@@ -51,13 +51,9 @@ void sl__load_observe(int status, uint64_t bytes, uint64_t ns) {
     sl__load.duration_over++;
 }
 
-void sl__listen_set_hooks(const sl__listen_hooks_t* h) {
-  hooks = h;
-}
+void sl__listen_set_hooks(const sl__listen_hooks_t* h) { hooks = h; }
 
-static void handle_free_cb(uv_handle_t* h) {
-  sl__free(h);
-}
+static void handle_free_cb(uv_handle_t* h) { sl__free(h); }
 
 static uv_tcp_t* handle_from_fd(int fd) {
   uv_tcp_t* h = sl__malloc(sizeof *h);
@@ -160,9 +156,7 @@ int sl__listen_open(const sl__listen_opts_t* o, sl__listen_t** out) {
   return 0;
 }
 
-int sl__listen_port(const sl__listen_t* l) {
-  return l->port;
-}
+int sl__listen_port(const sl__listen_t* l) { return l->port; }
 
 void sl__listen_shutdown(sl__listen_t* l) {
   if (!l->closing && l->o.close_server != NULL) l->o.close_server(l->o.arg);
@@ -177,9 +171,7 @@ static void part_closed(void* arg) {
   if (cb != NULL) cb(cb_arg);
 }
 
-static void on_handle_closed(uv_handle_t* h) {
-  part_closed(h->data);
-}
+static void on_handle_closed(uv_handle_t* h) { part_closed(h->data); }
 
 static void keep_drained(sl__listen_t* l, int fd) {
   if (l->ndrained == l->cap) {

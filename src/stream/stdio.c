@@ -18,9 +18,7 @@
  * memory per stream. */
 #define SL__STDIO_FILE_HWM (256 * 1024)
 
-static void handle_free_cb(uv_handle_t* h) {
-  sl__free(h);
-}
+static void handle_free_cb(uv_handle_t* h) { sl__free(h); }
 
 /* A stream that fails with `err` from the loop ("EBADF: bad file
  * descriptor, fd 9"). */
@@ -173,12 +171,6 @@ static sl_stream_t* std_stream(int fd) {
   return s;
 }
 
-sl_stream_t* sl_stdin(void) {
-  return std_stream(STDIN_FILENO);
-}
-sl_stream_t* sl_stdout(void) {
-  return std_stream(STDOUT_FILENO);
-}
-sl_stream_t* sl_stderr(void) {
-  return std_stream(STDERR_FILENO);
-}
+sl_stream_t* sl_stdin(void) { return std_stream(STDIN_FILENO); }
+sl_stream_t* sl_stdout(void) { return std_stream(STDOUT_FILENO); }
+sl_stream_t* sl_stderr(void) { return std_stream(STDERR_FILENO); }

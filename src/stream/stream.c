@@ -164,12 +164,8 @@ void sl__stream_schedule(sl_stream_t* s) {
   if (!s->close_emitted) sl__tick_schedule(&s->tick);
 }
 
-void* sl_stream_data(const sl_stream_t* s) {
-  return s->data;
-}
-void sl_stream_set_data(sl_stream_t* s, void* data) {
-  s->data = data;
-}
+void* sl_stream_data(const sl_stream_t* s) { return s->data; }
+void sl_stream_set_data(sl_stream_t* s, void* data) { s->data = data; }
 const char* sl_stream_name(const sl_stream_t* s) {
   return s->name ? s->name : "";
 }
@@ -263,9 +259,7 @@ static void destroy_with(sl_stream_t* s, int err, char* msg) {
   sl__stream_schedule(s);
 }
 
-void sl_stream_destroy(sl_stream_t* s, int err) {
-  destroy_with(s, err, NULL);
-}
+void sl_stream_destroy(sl_stream_t* s, int err) { destroy_with(s, err, NULL); }
 
 void sl__stream_fail_msg(sl_stream_t* s, int err, char* msg) {
   destroy_with(s, err, msg);
@@ -279,12 +273,8 @@ void sl_stream_fail(sl_stream_t* s, int err, const char* fmt, ...) {
   destroy_with(s, err, msg);
 }
 
-int sl_stream_error(const sl_stream_t* s) {
-  return s->err;
-}
-const char* sl_stream_error_message(const sl_stream_t* s) {
-  return s->errmsg;
-}
+int sl_stream_error(const sl_stream_t* s) { return s->err; }
+const char* sl_stream_error_message(const sl_stream_t* s) { return s->errmsg; }
 
 void sl_stream_destroy_done(sl_stream_t* s) {
   SL_ASSERT(s->destroy_called);
@@ -563,9 +553,7 @@ void sl_stream_resume(sl_stream_t* s) {
   }
 }
 
-int sl_stream_is_paused(const sl_stream_t* s) {
-  return s->r.flowing == 0;
-}
+int sl_stream_is_paused(const sl_stream_t* s) { return s->r.flowing == 0; }
 
 int sl_stream_set_encoding(sl_stream_t* s, sl_encoding_t enc) {
   if (s->r.object_mode || (enc != SL_ENC_NONE && enc != SL_ENC_UTF8))
@@ -574,36 +562,20 @@ int sl_stream_set_encoding(sl_stream_t* s, sl_encoding_t enc) {
   return 0;
 }
 
-size_t sl_stream_readable_length(const sl_stream_t* s) {
-  return s->r.length;
-}
-size_t sl_stream_writable_length(const sl_stream_t* s) {
-  return s->w.length;
-}
-size_t sl_stream_readable_hwm(const sl_stream_t* s) {
-  return s->r.hwm;
-}
-size_t sl_stream_writable_hwm(const sl_stream_t* s) {
-  return s->w.hwm;
-}
+size_t sl_stream_readable_length(const sl_stream_t* s) { return s->r.length; }
+size_t sl_stream_writable_length(const sl_stream_t* s) { return s->w.length; }
+size_t sl_stream_readable_hwm(const sl_stream_t* s) { return s->r.hwm; }
+size_t sl_stream_writable_hwm(const sl_stream_t* s) { return s->w.hwm; }
 int sl_stream_is_readable(const sl_stream_t* s) {
   return s->readable && !s->destroyed && !s->r.end_emitted;
 }
 int sl_stream_is_writable(const sl_stream_t* s) {
   return s->writable && !s->destroyed && !s->w.ending;
 }
-int sl_stream_ended(const sl_stream_t* s) {
-  return s->r.end_emitted;
-}
-int sl_stream_writable_finished(const sl_stream_t* s) {
-  return s->w.finished;
-}
-int sl_stream_destroyed(const sl_stream_t* s) {
-  return s->destroyed;
-}
-int sl_stream_closed(const sl_stream_t* s) {
-  return s->close_emitted;
-}
+int sl_stream_ended(const sl_stream_t* s) { return s->r.end_emitted; }
+int sl_stream_writable_finished(const sl_stream_t* s) { return s->w.finished; }
+int sl_stream_destroyed(const sl_stream_t* s) { return s->destroyed; }
+int sl_stream_closed(const sl_stream_t* s) { return s->close_emitted; }
 
 void sl_stream_stats(const sl_stream_t* s, sl_stream_stats_t* out) {
   *out = s->stats;
@@ -753,9 +725,7 @@ int sl_stream_end(sl_stream_t* s, sl_chunk_t* last, sl_done_cb cb, void* arg) {
   return 0;
 }
 
-void sl_stream_cork(sl_stream_t* s) {
-  s->w.corked++;
-}
+void sl_stream_cork(sl_stream_t* s) { s->w.corked++; }
 
 void sl_stream_uncork(sl_stream_t* s) {
   if (s->w.corked > 0 && --s->w.corked == 0) sl__stream_schedule(s);

@@ -328,9 +328,7 @@ int sl_tcp_listen(const char* host, int port, const sl_tcp_server_opts_t* o,
   return 0;
 }
 
-int sl_tcp_server_port(const sl_tcp_server_t* srv) {
-  return srv->port;
-}
+int sl_tcp_server_port(const sl_tcp_server_t* srv) { return srv->port; }
 
 static void server_closed(void* arg) {
   sl_tcp_server_t* srv = arg;

@@ -364,9 +364,7 @@ static const sl_stream_hooks_t uvs_hooks = {
 
 /* --- construction ------------------------------------------------------- */
 
-static void free_on_close(uv_handle_t* h) {
-  sl__free(h);
-}
+static void free_on_close(uv_handle_t* h) { sl__free(h); }
 
 sl_stream_t* sl__uv_stream_new(uv_stream_t* h, int flags,
                                const sl_stream_opts_t* o, size_t size) {

@@ -63,9 +63,7 @@
 static voidpf zs_alloc(voidpf opaque, uInt items, uInt size) {
   return sl__calloc(items, size);
 }
-static void zs_free(voidpf opaque, voidpf p) {
-  sl__free(p);
-}
+static void zs_free(voidpf opaque, voidpf p) { sl__free(p); }
 
 /* Checks the options every constructor shares. Returns 0, or SL_EINVAL
  * with the reason (naming the option and its range) in msg. */
@@ -974,6 +972,4 @@ sl_stream_t* sl_deflate(const sl_zlib_opts_t* o) {
 sl_stream_t* sl_inflate(const sl_zlib_opts_t* o) {
   return zs_new(o, ZS_INFLATE);
 }
-sl_stream_t* sl_gunzip(const sl_zlib_opts_t* o) {
-  return zs_new(o, ZS_GUNZIP);
-}
+sl_stream_t* sl_gunzip(const sl_zlib_opts_t* o) { return zs_new(o, ZS_GUNZIP); }

@@ -66,9 +66,7 @@ static void slow(sl_stream_t* req, sl_stream_t* res, void* arg) {
   sl_timer_start(300, 0, slow_answer, res);
 }
 
-static void graceful_close(void* arg) {
-  sl_http_server_close(arg, NULL, NULL);
-}
+static void graceful_close(void* arg) { sl_http_server_close(arg, NULL, NULL); }
 
 /* A worker that shuts down gracefully: closes its server on shutdown and
  * returns 0 once the in-flight request has been answered. */
@@ -142,9 +140,7 @@ static const char* ev_name(sl_cluster_event_type_t t) {
   return names[t];
 }
 
-static void on_done(void* arg) {
-  ((rec_t*)arg)->done++;
-}
+static void on_done(void* arg) { ((rec_t*)arg)->done++; }
 
 static void on_ev(const sl_cluster_event_t* ev, void* arg) {
   rec_t* r = arg;

@@ -25,9 +25,7 @@ static void answer_id(sl_stream_t* req, sl_stream_t* res, void* arg) {
   sl_http_respond(res, 200, "text/plain", body, strlen(body));
 }
 
-static void close_srv(void* arg) {
-  sl_http_server_close(arg, NULL, NULL);
-}
+static void close_srv(void* arg) { sl_http_server_close(arg, NULL, NULL); }
 
 static void send_garbage(void) {
   int fd = SL__CONTROL_CHILD_FD;
@@ -196,9 +194,7 @@ TEST(cluster_orphaned_slot_handed_to_other_worker) {
 
 /* --- a closing server drains its accept queue -------------------------------- */
 
-static void drain_done(void* arg) {
-  (void)arg;
-}
+static void drain_done(void* arg) { (void)arg; }
 
 TEST(cluster_server_close_drains_accept_queue) {
   sl_http_server_t* srv;

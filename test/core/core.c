@@ -6,9 +6,7 @@
 #include "test.h"
 
 static char order[64];
-static void note(void* arg) {
-  strncat(order, arg, sizeof order - 1);
-}
+static void note(void* arg) { strncat(order, arg, sizeof order - 1); }
 static void note_and_defer(void* arg) {
   note(arg);
   sl_defer(note, "d");
@@ -210,9 +208,7 @@ TEST(core_timer_unref_does_not_hold_loop) {
   ASSERT_EQ(fired, 1);
 }
 
-static void set_code(void* arg) {
-  sl_set_exit_code((int)(intptr_t)arg);
-}
+static void set_code(void* arg) { sl_set_exit_code((int)(intptr_t)arg); }
 
 /* sl_run() returns the status a program returns from main. */
 TEST(core_run_returns_exit_code) {

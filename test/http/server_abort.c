@@ -203,13 +203,9 @@ static void run_shrink(int gzip) {
   free(c.out);
 }
 
-TEST(http_static_file_shrinks_while_sent_closes) {
-  run_shrink(0);
-}
+TEST(http_static_file_shrinks_while_sent_closes) { run_shrink(0); }
 
-TEST(http_static_file_shrinks_while_gzipped_closes) {
-  run_shrink(1);
-}
+TEST(http_static_file_shrinks_while_gzipped_closes) { run_shrink(1); }
 
 /* --- timeouts ----------------------------------------------------------- */
 

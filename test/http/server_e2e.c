@@ -51,9 +51,7 @@ static void on_slow_readable(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   (void)s, (void)ev, (void)arg;
 }
 
-static void on_closed(void* arg) {
-  (void)arg;
-}
+static void on_closed(void* arg) { (void)arg; }
 
 static void handler(sl_stream_t* req, sl_stream_t* res, void* arg) {
   (void)arg;

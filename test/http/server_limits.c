@@ -45,9 +45,7 @@ static void reject(const char* bytes, int status) {
   expect_reject(NULL, bytes, strlen(bytes), status);
 }
 
-TEST(http_server_malformed_400) {
-  reject("HELLO THERE\r\n\r\n", 400);
-}
+TEST(http_server_malformed_400) { reject("HELLO THERE\r\n\r\n", 400); }
 
 TEST(http_server_smuggle_bare_cr) {
   reject("GET / HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n", 400);

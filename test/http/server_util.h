@@ -203,9 +203,7 @@ typedef struct {
   int closed;
 } drive_t;
 
-static void server_closed(void* arg) {
-  *(int*)arg = 1;
-}
+static void server_closed(void* arg) { *(int*)arg = 1; }
 
 static void drive_tick(sl_timer_t* t, void* arg) {
   drive_t* d = arg;

@@ -13,9 +13,7 @@ typedef struct {
   sl_exec_result_t r; /* copied: the callback's own is freed after it */
 } got_t;
 
-static char* dup_or_null(const char* s) {
-  return s ? strdup(s) : NULL;
-}
+static char* dup_or_null(const char* s) { return s ? strdup(s) : NULL; }
 
 static void on_exec(int err, const sl_exec_result_t* r, void* arg) {
   got_t* g = arg;

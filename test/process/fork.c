@@ -66,9 +66,7 @@ SL_ENTRY(fork_echo) {
   return 0;
 }
 
-SL_ENTRY(fork_exit7) {
-  return 7;
-}
+SL_ENTRY(fork_exit7) { return 7; }
 
 static void orphan_on_disconnect(sl_channel_t* ch, const sl_child_event_t* ev,
                                  void* arg) {

@@ -88,9 +88,7 @@ static int make_raw(sl_ipc_mode_t mode, side_t* a, size_t max_message) {
   return sv[1];
 }
 
-static void release(side_t* s) {
-  sl__channel_release(s->ch);
-}
+static void release(side_t* s) { sl__channel_release(s->ch); }
 
 /* --- round trips --------------------------------------------------------- */
 
@@ -195,12 +193,8 @@ static void many_small(sl_ipc_mode_t mode) {
   release(&b);
 }
 
-TEST(ipc_json_100k_in_order) {
-  many_small(SL_IPC_JSON);
-}
-TEST(ipc_binary_100k_in_order) {
-  many_small(SL_IPC_BINARY);
-}
+TEST(ipc_json_100k_in_order) { many_small(SL_IPC_JSON); }
+TEST(ipc_binary_100k_in_order) { many_small(SL_IPC_BINARY); }
 
 /* 64 MiB in 64 KiB JSON strings, sent only while send() says so. */
 typedef struct {
@@ -302,12 +296,8 @@ static void fd_passing(sl_ipc_mode_t mode) {
   release(&b);
 }
 
-TEST(ipc_fd_passing_binary) {
-  fd_passing(SL_IPC_BINARY);
-}
-TEST(ipc_fd_passing_json) {
-  fd_passing(SL_IPC_JSON);
-}
+TEST(ipc_fd_passing_binary) { fd_passing(SL_IPC_BINARY); }
+TEST(ipc_fd_passing_json) { fd_passing(SL_IPC_JSON); }
 
 /* --- raw peers ----------------------------------------------------------- */
 

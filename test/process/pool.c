@@ -86,9 +86,7 @@ static void on_task(int err, const sl_message_t* r, void* arg) {
   maybe_close(t);
 }
 
-static void on_closed(void* arg) {
-  ((tally_t*)arg)->closed++;
-}
+static void on_closed(void* arg) { ((tally_t*)arg)->closed++; }
 
 static int submit(sl_pool_t* p, tally_t* t, int i, const char* fmt, long v) {
   char buf[64];

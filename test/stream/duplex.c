@@ -362,9 +362,7 @@ static void bp_read(sl_stream_t* s, size_t n) {
   if (bp_produced == BP_TOTAL) sl_stream_push(s, NULL);
 }
 
-static void bp_done(void* arg) {
-  sl_stream_write_done(arg, 0);
-}
+static void bp_done(void* arg) { sl_stream_write_done(arg, 0); }
 static void bp_write(sl_stream_t* s, sl_chunk_t* c) {
   bp_got += sl_chunk_len(c);
   bp_note();

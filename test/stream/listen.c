@@ -60,9 +60,7 @@ static void on_conn(sl_tcp_server_t* srv, sl_stream_t* conn, void* arg) {
   sl_stream_destroy(conn, 0);
 }
 
-static void on_closed(void* arg) {
-  ((seen_t*)arg)->closed++;
-}
+static void on_closed(void* arg) { ((seen_t*)arg)->closed++; }
 
 static void ack_close(sl_timer_t* t, void* arg) {
   (void)t;

@@ -217,9 +217,7 @@ TEST(pipe_two_destinations_slower_governs) {
 
 /* When one of two destinations closes while the source waits for its
  * drain, the source resumes for the other (Node's pipe cleanup). */
-static void destroy_later(void* arg) {
-  sl_stream_destroy(arg, 0);
-}
+static void destroy_later(void* arg) { sl_stream_destroy(arg, 0); }
 
 TEST(pipe_destination_closed_while_awaiting_drain) {
   psrc_t p = {0};

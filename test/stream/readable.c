@@ -278,12 +278,8 @@ TEST(stream_readable_read_n_paused) {
 
 /* Node's test-stream-readable-needReadable "slowProducer": read(8) returns
  * null until 8 bytes are there; each push brings exactly one readable. */
-static void push_foo(void* arg) {
-  sl_stream_push_bytes(arg, "foo", 3);
-}
-static void push_eof(void* arg) {
-  sl_stream_push(arg, NULL);
-}
+static void push_foo(void* arg) { sl_stream_push_bytes(arg, "foo", 3); }
+static void push_eof(void* arg) { sl_stream_push(arg, NULL); }
 
 TEST(stream_readable_read_null_then_readable_later) {
   evlog_t log = {0};

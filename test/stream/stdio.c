@@ -14,9 +14,7 @@
 #include "test.h"
 #include "stream/sink.h"
 
-static int fd_open(int fd) {
-  return fcntl(fd, F_GETFD) >= 0;
-}
+static int fd_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
 
 /* --- pipes -------------------------------------------------------------- */
 
@@ -261,9 +259,7 @@ TEST(stdio_stdin_stdout_filter) {
 /* --- the wrapper over a handle built by hand ---------------------------- */
 
 static int cb_err = 1;
-static void on_write_cb(sl_stream_t* s, int err, void* arg) {
-  cb_err = err;
-}
+static void on_write_cb(sl_stream_t* s, int err, void* arg) { cb_err = err; }
 
 /* A write stuck on a full pipe when the stream is destroyed: libuv cancels
  * it, the write's callback reports an error, the handle closes. */
