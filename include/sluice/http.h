@@ -160,8 +160,9 @@ SL_EXTERN const char* sl_http_remote(const sl_stream_t* req); /* "ip:port" */
  * Until the head is sent; returns 0, SL_EINVAL (not 100..999) or SL_EBUSY. */
 SL_EXTERN int sl_http_set_status(sl_stream_t* res, int status);
 /* Sets (replaces) a header; Content-Length set here disables chunking.
- * Returns 0, SL_EINVAL for CR/LF in name or value, or SL_EBUSY after the
- * head was sent. */
+ * Returns 0, SL_EINVAL for CR/LF in name or value, SL_EBUSY after the
+ * head was sent, or the response's error (SL_EDESTROYED if none) once it
+ * was destroyed (a client that left). */
 SL_EXTERN int sl_http_set_header(sl_stream_t* res, const char* name,
                                  const char* value);
 SL_EXTERN int sl_http_add_header(sl_stream_t* res, const char* name,

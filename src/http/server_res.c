@@ -548,10 +548,17 @@ int sl_http_set_status(sl_stream_t* res, int status) {
   return 0;
 }
 
+/* A response destroyed meanwhile (a client that left, one held with
+ * sl_http_hold) takes no more headers: they would outlive its cleanup. */
+static int res_gone(const res_t* r) {
+  return r->s.destroyed ? (r->s.err ? r->s.err : SL_EDESTROYED) : 0;
+}
+
 int sl_http_add_header(sl_stream_t* res, const char* name, const char* value) {
   res_t* r = res_of(res);
   if (!valid_field(name, value)) return SL_EINVAL;
   if (r->head_sent) return SL_EBUSY;
+  if (res_gone(r)) return res_gone(r);
   int rc = add_line(&r->hdrs, &r->nhdrs, name, value);
   if (rc == 0) note_special(r, name, value);
   return rc;
@@ -570,6 +577,7 @@ int sl_http_add_trailer(sl_stream_t* res, const char* name, const char* value) {
   res_t* r = res_of(res);
   if (!valid_field(name, value)) return SL_EINVAL;
   if (r->s.w.final_called) return SL_EBUSY;
+  if (res_gone(r)) return res_gone(r);
   return add_line(&r->trailers, &r->ntrailers, name, value);
 }
 

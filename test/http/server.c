@@ -451,6 +451,7 @@ TEST(http_server_hold_answers_later) {
   ASSERT(strstr(r.out, "HTTP/1.1 200") == r.out);
   ASSERT(strcasestr(r.out, "\r\nX-Path-Len: 4\r\n") != NULL);
   ASSERT_STR_EQ(body_of(r.out), "late /abc\n");
+  raw_free(&r);
 }
 
 /* The client resets long before the answer: the held streams are
@@ -464,6 +465,7 @@ TEST(http_server_hold_client_gone) {
   one_client(NULL, hold_later, "slow", &r);
   ASSERT_EQ(r.n, 0);
   ASSERT(late_rc < 0);
+  raw_free(&r);
 }
 
 /* Graceful close: an exchange in flight finishes with Connection: close;
