@@ -70,7 +70,9 @@ typedef struct sl_http_server_opts_s {
                                     fail2ban read; SL_ACCESS_LOG_JSON: one
                                     object per line (time, remote, method,
                                     url, version, status, bytes, ms, referer,
-                                    user_agent, aborted) */
+                                    user_agent, aborted; strings as
+                                    JSON.stringify writes them, UTF-8
+                                    kept, ill-formed bytes as U+FFFD) */
   const char* trusted_proxies;    /* NULL: none. Comma-separated addresses
                                     and CIDRs ("10.0.0.0/8, ::1", at most
                                     32) of proxies whose X-Forwarded-For

@@ -81,18 +81,41 @@ static void txn_free(txn_t* t) {
 }
 
 /* Copies `s` for a log line, as nginx escapes: '"', '\\' and bytes
- * outside printable ASCII become \xHH (JSON: \u00HH), so that one line is
- * one entry whatever the client sent. */
-static void log_escape(char* out, size_t cap, const char* s, int json) {
+ * outside printable ASCII become \xHH, so that one line is one entry
+ * whatever the client sent. */
+static void log_escape(char* out, size_t cap, const char* s) {
   size_t o = 0;
-  for (; *s != '\0' && o + 7 < cap; s++) {
+  for (; *s != '\0' && o + 5 < cap; s++) {
     unsigned char ch = (unsigned char)*s;
     if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
       out[o++] = (char)ch;
     else
-      o += (size_t)snprintf(out + o, cap - o, json ? "\\u%04x" : "\\x%02X", ch);
+      o += (size_t)snprintf(out + o, cap - o, "\\x%02X", ch);
   }
   out[o] = '\0';
+}
+
+/* `s` as one JSON string, quotes included, by the escaper IPC uses (so
+ * UTF-8 stays readable and ill-formed bytes become U+FFFD), in at most
+ * cap - 1 bytes: a longer value is cut (at fewer input bytes) rather than
+ * the line. "" when memory runs out. */
+static void log_json(char* out, size_t cap, const char* s) {
+  size_t n = strlen(s);
+  sl_buf_t b = {0};
+  for (;;) {
+    sl_buf_reset(&b);
+    if (sl_buf_json_str(&b, s, n) != 0) {
+      snprintf(out, cap, "\"\"");
+      break;
+    }
+    if (b.len < cap) {
+      memcpy(out, b.data, b.len + 1);
+      break;
+    }
+    n = n * (cap - 1) / b.len; /* shrinks at least by the overflow's share */
+    if (n > 0) n--;
+  }
+  sl_buf_free(&b);
 }
 
 /* The client's address without the port: "[::1]:5000" -> "::1",
@@ -121,15 +144,22 @@ static void access_log(sl_http_server_t* srv, const txn_t* t, int status,
   int fmt = srv->o.access_log_format;
   int json = fmt == SL_ACCESS_LOG_JSON;
   /* Budgets that keep the escaped fields together under the log's 2 KiB
-   * line (an escaped byte takes up to 6): a line is never cut. */
+   * line (an escaped byte takes up to 6; log_json cuts a value to fit): a
+   * line is never cut. */
   char host[64], url[640], ref[400], ua[400], when[64], line[sizeof url + 48],
       reason[200] = "";
-  log_escape(url, sizeof url, t->url_log, json);
+  if (json)
+    log_json(url, sizeof url, t->url_log);
+  else
+    log_escape(url, sizeof url, t->url_log);
   if (t->method[0] != '\0')
     snprintf(line, sizeof line, "%s %s HTTP/1.%d", t->method, url, t->minor);
   else
     snprintf(line, sizeof line, "-");
-  if (why != NULL) log_escape(reason, sizeof reason, why, json);
+  if (why != NULL && json)
+    log_json(reason, sizeof reason, why);
+  else if (why != NULL)
+    log_escape(reason, sizeof reason, why);
   if (fmt == SL_ACCESS_LOG_SLUICE) {
     sl__access_log_printf(srv->alog, "%s \"%s\" %d %" PRIu64 " %.3fms%s%s\n",
                           t->remote, line, status, bytes, ms,
@@ -138,8 +168,13 @@ static void access_log(sl_http_server_t* srv, const txn_t* t, int status,
   }
   struct tm tm;
   log_host(host, sizeof host, t->remote);
-  log_escape(ref, sizeof ref, t->referer, json);
-  log_escape(ua, sizeof ua, t->ua, json);
+  if (json) {
+    log_json(ref, sizeof ref, t->referer);
+    log_json(ua, sizeof ua, t->ua);
+  } else {
+    log_escape(ref, sizeof ref, t->referer);
+    log_escape(ua, sizeof ua, t->ua);
+  }
   gmtime_r(&t->wall.tv_sec, &tm);
   if (!json) {
     strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
@@ -152,11 +187,10 @@ static void access_log(sl_http_server_t* srv, const txn_t* t, int status,
   sl__access_log_printf(
       srv->alog,
       "{\"time\":\"%s.%03ldZ\",\"remote\":\"%s\",\"method\":\"%s\","
-      "\"url\":\"%s\",\"version\":\"1.%d\",\"status\":%d,\"bytes\":%" PRIu64
-      ",\"ms\":%.3f,\"referer\":\"%s\",\"user_agent\":\"%s\"%s%s%s}\n",
+      "\"url\":%s,\"version\":\"1.%d\",\"status\":%d,\"bytes\":%" PRIu64
+      ",\"ms\":%.3f,\"referer\":%s,\"user_agent\":%s%s%s}\n",
       when, t->wall.tv_nsec / 1000000, host, t->method, url, t->minor, status,
-      bytes, ms, ref, ua, why ? ",\"aborted\":\"" : "", reason,
-      why ? "\"" : "");
+      bytes, ms, ref, ua, why ? ",\"aborted\":" : "", reason);
 }
 
 static void access_log_txn(sl_http_server_t* srv, const txn_t* t,

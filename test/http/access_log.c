@@ -196,9 +196,9 @@ TEST(http_access_log_json_lines) {
   ASSERT(strncmp(a, "{\"time\":\"", 9) == 0);
   ASSERT(strstr(a,
                 "\"remote\":\"127.0.0.1\",\"method\":\"GET\","
-                "\"url\":\"/p?q=\\u0022x\\u0022\",\"version\":\"1.1\","
+                "\"url\":\"/p?q=\\\"x\\\"\",\"version\":\"1.1\","
                 "\"status\":200,\"bytes\":3,") != NULL);
-  ASSERT(strstr(a, "\"user_agent\":\"test \\u0022agent\\u0022\"}\n") != NULL);
+  ASSERT(strstr(a, "\"user_agent\":\"test \\\"agent\\\"\"}\n") != NULL);
   ASSERT(strstr(b, "\"status\":200") != NULL);
   free(a), free(b);
 }
@@ -388,6 +388,50 @@ TEST(http_access_log_json_line_never_cut) {
   ASSERT(len > 2 && strchr(log, '\n') == log + len - 1);
   if (strncmp(log + len - 2, "}\n", 2) != 0)
     sl_test_fail(__FILE__, __LINE__, "cut line: %s", log);
+  free(log);
+  raw_free(&r);
+}
+
+/* The JSON format writes strings as JSON.stringify does: UTF-8 stays as it
+ * is (it once became one \u00XX per byte, which decodes to mojibake),
+ * a tab is escaped, ill-formed bytes become U+FFFD, and a value
+ * longer than its budget is cut inside the string, never the line. A
+ * python3 json parser reads the line back. */
+TEST(http_access_log_json_utf8_reads_back) {
+  if (!sl_test_have("python3")) SKIP("python3 is not installed");
+  const char* lp = sl_test_path("access.log");
+  log_capture(lp);
+  sl_http_server_opts_t o = {.access_log = 1,
+                             .access_log_format = SL_ACCESS_LOG_JSON};
+  sl_http_server_t* srv = NULL;
+  ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), 0);
+  static char req[8192];
+  char longref[1501];
+  memset(longref, 'r', 1500);
+  longref[1500] = '\0';
+  snprintf(req, sizeof req,
+           "GET /caf%%C3%%A9 HTTP/1.1\r\nHost: x\r\n"
+           "User-Agent: caf\xc3\xa9 \xf0\x9d\x84\x9e \t \xff \"q\"\r\n"
+           "Referer: %s\r\nConnection: close\r\n\r\n",
+           longref);
+  raw_t r = {.parts = {req}, .nparts = 1};
+  raw_start(&r, sl_http_server_port(srv));
+  raw_t* v[] = {&r};
+  drive(srv, v, 1);
+  char* log = log_restore(lp);
+  sl_test_write_file(sl_test_path("line.json"), log, strlen(log));
+  char cmd[1024];
+  snprintf(
+      cmd, sizeof cmd,
+      "python3 -c 'import json,sys; d=json.loads(open(sys.argv[1], "
+      "encoding=\"utf-8\").read()); "
+      "want=\"caf\\u00e9 \\U0001d11e \\t \\ufffd \\\"q\\\"\"; "
+      "r=d[\"referer\"]; "
+      "sys.exit(0 if d[\"user_agent\"]==want and d[\"url\"]==\"/caf%%C3%%A9\""
+      " and 0<len(r)<1500 and set(r)=={\"r\"} else 1)' %s",
+      sl_test_path("line.json"));
+  if (sl_test_sh("%s", cmd) != 0)
+    sl_test_fail(__FILE__, __LINE__, "log line does not read back: %s", log);
   free(log);
   raw_free(&r);
 }
