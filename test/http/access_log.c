@@ -358,15 +358,27 @@ TEST(http_access_log_leaves_stderr_alone) {
   raw_free(&r);
 }
 
-/* Client strings at their worst (bytes that escape to 6 characters in
- * every field) still make one whole JSON object per line. */
-TEST(http_access_log_json_line_never_cut) {
+/* Serves one raw request `req` with the JSON access log on; returns the
+ * log's text (malloc'd). */
+static char* json_log_of(const char* req) {
   const char* lp = sl_test_path("access.log");
   log_capture(lp);
   sl_http_server_opts_t o = {.access_log = 1,
                              .access_log_format = SL_ACCESS_LOG_JSON};
   sl_http_server_t* srv = NULL;
   ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), 0);
+  raw_t r = {.parts = {req}, .nparts = 1};
+  raw_start(&r, sl_http_server_port(srv));
+  raw_t* v[] = {&r};
+  drive(srv, v, 1);
+  char* log = log_restore(lp);
+  raw_free(&r);
+  return log;
+}
+
+/* Client strings at their worst (bytes that escape to 6 characters in
+ * every field) still make one whole JSON object per line. */
+TEST(http_access_log_json_line_never_cut) {
   static char req[4096];
   char hi[251];
   memset(hi, '\xff', 250);
@@ -379,17 +391,12 @@ TEST(http_access_log_json_line_never_cut) {
            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
            "aaaaaaaaaaaaaaaaaaaaaaaaaa",
            hi, hi);
-  raw_t r = {.parts = {req}, .nparts = 1};
-  raw_start(&r, sl_http_server_port(srv));
-  raw_t* v[] = {&r};
-  drive(srv, v, 1);
-  char* log = log_restore(lp);
+  char* log = json_log_of(req);
   size_t len = strlen(log);
   ASSERT(len > 2 && strchr(log, '\n') == log + len - 1);
   if (strncmp(log + len - 2, "}\n", 2) != 0)
     sl_test_fail(__FILE__, __LINE__, "cut line: %s", log);
   free(log);
-  raw_free(&r);
 }
 
 /* The JSON format writes strings as JSON.stringify does: UTF-8 stays as it
@@ -399,12 +406,6 @@ TEST(http_access_log_json_line_never_cut) {
  * python3 json parser reads the line back. */
 TEST(http_access_log_json_utf8_reads_back) {
   if (!sl_test_have("python3")) SKIP("python3 is not installed");
-  const char* lp = sl_test_path("access.log");
-  log_capture(lp);
-  sl_http_server_opts_t o = {.access_log = 1,
-                             .access_log_format = SL_ACCESS_LOG_JSON};
-  sl_http_server_t* srv = NULL;
-  ASSERT_EQ(sl_http_listen(&o, tiny, NULL, &srv), 0);
   static char req[8192];
   char longref[1501];
   memset(longref, 'r', 1500);
@@ -414,11 +415,7 @@ TEST(http_access_log_json_utf8_reads_back) {
            "User-Agent: caf\xc3\xa9 \xf0\x9d\x84\x9e \t \xff \"q\"\r\n"
            "Referer: %s\r\nConnection: close\r\n\r\n",
            longref);
-  raw_t r = {.parts = {req}, .nparts = 1};
-  raw_start(&r, sl_http_server_port(srv));
-  raw_t* v[] = {&r};
-  drive(srv, v, 1);
-  char* log = log_restore(lp);
+  char* log = json_log_of(req);
   sl_test_write_file(sl_test_path("line.json"), log, strlen(log));
   char cmd[1024];
   snprintf(
@@ -433,5 +430,4 @@ TEST(http_access_log_json_utf8_reads_back) {
   if (sl_test_sh("%s", cmd) != 0)
     sl_test_fail(__FILE__, __LINE__, "log line does not read back: %s", log);
   free(log);
-  raw_free(&r);
 }
