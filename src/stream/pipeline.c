@@ -307,6 +307,18 @@ static int pl_peer_left(const pipeline_t* pl) {
          pl->s[pl->stage]->peer_quiet;
 }
 
+/* The outcome to the callback, or without one to sl_report() (unless
+ * `quiet`); then the context the pipeline held is freed. The stages stay
+ * valid during the call (the caller drops its references after). */
+static void pl_deliver(sl_pipeline_cb cb, void* arg, int own_arg, int err,
+                       const sl_pipeline_result_t* r, int quiet) {
+  if (cb != NULL)
+    cb(err, r, arg);
+  else if (!quiet)
+    sl_report(err, r->message);
+  if (own_arg) sl__free(arg);
+}
+
 static void pl_destroy_all(pipeline_t* pl) {
   for (size_t i = 0; i < pl->n; i++)
     if (!pl->s[i]->destroyed) sl_stream_destroy(pl->s[i], 0);
@@ -335,12 +347,8 @@ static void pl_finished(sl_stream_t* s, int err, void* arg) {
                             .message = pl->err ? pl->msg : NULL,
                             .stages = pl->s,
                             .nstages = pl->n};
-  if (pl->cb != NULL)
-    pl->cb(pl->err, &r, pl->arg);
-  else if (!pl_peer_left(pl))
-    sl_report(pl->err, r.message);
+  pl_deliver(pl->cb, pl->arg, pl->own_arg, pl->err, &r, pl_peer_left(pl));
   for (size_t i = 0; i < pl->n; i++) sl_stream_unref(pl->s[i]);
-  if (pl->own_arg) sl__free(pl->arg);
   sl__free(pl->msg);
   sl__free(pl->stages);
   sl__free(pl->s);
@@ -357,11 +365,7 @@ static void pl_fail_later(void* arg) {
   pl_fail_t* f = arg;
   sl_pipeline_result_t r = {
       .stage = -1, .message = "EINVAL: invalid argument, pipeline stage"};
-  if (f->cb != NULL)
-    f->cb(SL_EINVAL, &r, f->arg);
-  else
-    sl_report(SL_EINVAL, r.message);
-  if (f->own_arg) sl__free(f->arg);
+  pl_deliver(f->cb, f->arg, f->own_arg, SL_EINVAL, &r, 0);
   sl__free(f);
 }
 
