@@ -73,10 +73,10 @@ static int parse_args(int argc, char** argv, int* port, sl_cluster_opts_t* o) {
 
 static void handle(sl_stream_t* req, sl_stream_t* res, void* arg) {
   /* extra: "/slow" answers after 500 ms, to watch a graceful shutdown */
-  if (sl_http_is(req, NULL, "/slow")) {
-    sl_timer_start(500, 0, answer_later, sl_http_hold(req, res));
-    return;
-  }
+  sl_http_exchange_t* x =
+      sl_http_is(req, NULL, "/slow") ? sl_http_hold(req, res) : NULL;
+  if (x != NULL && sl_timer_start(500, 0, answer_later, x) != NULL) return;
+  sl_http_release(x); /* out of memory: answer now */
   /* end extra */
   sl_http_replyf(res, 200, "Worker %d handled the request\n", (int)getpid());
 }
