@@ -125,6 +125,41 @@ TEST(ipc_json_round_trip) {
   release(&b);
 }
 
+/* sl_channel_sendf and sl_message_*: a formatted message arrives as JSON
+ * (its string escaped) and reads back by key; a bad format sends nothing,
+ * and a closed channel refuses. */
+static int64_t got_n;
+static char got_name[32];
+static int got_missing, got_wrong_type;
+
+static void read_keys(sl_channel_t* ch, const sl_child_event_t* ev, void* arg) {
+  double d;
+  ASSERT_EQ(sl_message_int(ev->msg, "n", &got_n), 0);
+  ASSERT_EQ(sl_message_string(ev->msg, "name", got_name, sizeof got_name), 0);
+  got_missing = sl_message_number(ev->msg, "absent", &d);
+  got_wrong_type = sl_message_int(ev->msg, "name", &got_n);
+  sl_channel_disconnect(ch);
+}
+
+TEST(ipc_sendf_and_read_by_key) {
+  side_t a, b;
+  make_pair(SL_IPC_JSON, &a, &b, 0, 0);
+  sl_channel_on(b.ch, SL_CHANNEL_MESSAGE, read_keys, NULL);
+  ASSERT_EQ(
+      sl_channel_sendf(a.ch, "{\"n\":%lld,\"name\":%s}", 42LL, "say \"hi\"\n"),
+      1);
+  ASSERT_EQ(sl_channel_sendf(a.ch, "{\"n\":%5d}", 1), SL_EINVAL); /* width */
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(b.messages, 1); /* the refused one never left */
+  ASSERT_STR_EQ(b.last, "{\"n\":42,\"name\":\"say \\\"hi\\\"\\n\"}");
+  ASSERT_STR_EQ(got_name, "say \"hi\"\n");
+  ASSERT_EQ(got_missing, SL_ENOENT);
+  ASSERT_EQ(got_wrong_type, SL_EINVAL);
+  ASSERT_EQ(sl_channel_sendf(a.ch, "{}"), SL_EIPCCLOSED);
+  release(&a);
+  release(&b);
+}
+
 TEST(ipc_binary_round_trip) {
   side_t a, b;
   make_pair(SL_IPC_BINARY, &a, &b, 0, 0);
