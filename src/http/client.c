@@ -1,222 +1,36 @@
 /* The HTTP/1.1 client: sl_http_request() (the request body is a Writable,
- * the response a Readable built on sl__http_msg_t), and the keep-alive agent
- * (a pool of sockets per host:port, at most max_sockets each; idle sockets
- * expire after IDLE_MS and never keep the loop alive on their own). llhttp
+ * the response a Readable built on sl__http_msg_t) over the connections of
+ * an agent's pools (agent.c keeps the pools and idle sockets). llhttp
  * parses responses from the socket's data events; the parser pauses and the
  * socket stops reading while the response body is above its mark. An
  * exchange (xchg_t) ties a request, its response and the connection that
  * carries them; the calls to the user (the response callback) and the
  * failures run from its tick, never inside a user call. */
 #define _GNU_SOURCE /* strcasestr */
-#include "http/http_int.h"
+#include "http/client_int.h"
 
 #include <llhttp.h>
 #include <strings.h>
 
-#define IDLE_MS               4000 /* an idle socket older than this closes */
-#define SWEEP_MS              1000 /* how often idle sockets are checked */
-#define DEFAULT_HWM           (64 * 1024)
-#define DEFAULT_AGENT_SOCKETS 256 /* the default agent, per host:port */
-#define AGENT_SOCKETS         8   /* sl_http_agent_new(0) */
+#define DEFAULT_HWM (64 * 1024)
 
-enum { FRAME_NONE = 0, FRAME_LENGTH, FRAME_CHUNKED };
-
-typedef struct pool_s pool_t;
-typedef struct conn_s conn_t;
-typedef struct xchg_s xchg_t;
-
-struct sl_http_agent_s {
-  sl__queue_t pools;
-  size_t max_sockets;
-  int closing; /* sl_http_agent_close(): freed once its pools are gone */
-};
-
-/* The sockets to one host:port. Freed when it has none and no waiter. */
-struct pool_s {
-  sl__queue_t node; /* agent->pools */
-  sl_http_agent_t* agent;
-  char* host;
-  int port;
-  sl__queue_t conns;   /* conn_t.node: busy and idle */
-  sl__queue_t waiting; /* xchg_t.node: requests waiting for a socket */
-  size_t nconns;
-  int in_next; /* inside pool_next(): no re-entry, no free */
-};
-
-struct conn_s {
-  sl__queue_t node;  /* pool->conns */
-  sl__queue_t inode; /* idles.list while idle */
-  pool_t* pool;
-  sl_stream_t* sock; /* a reference */
-  llhttp_t p;
-  sl__http_hdrs_t hdrs;
-  sl__http_lines_t lines; /* the server's rules: no empty name, no fold */
-  sl__http_ext_t ext;     /* several chunk extensions */
-  xchg_t* x;              /* the exchange it carries, NULL while idle */
-  sl_chunk_t* in;         /* input not yet parsed (the parser paused) */
-  size_t in_off;
-  sl__tick_t tick; /* feeds the parser again after a pause */
-  uint64_t idle_since;
-  int busy; /* inside conn_feed(): free later */
-  int err;  /* the socket's error and its context */
-  char* errctx;
-  unsigned idle : 1, destroyed : 1, paused : 1, body_wait : 1, msg_done : 1,
-      keep : 1, peer_ended : 1, sock_paused : 1, reused : 1, got_bytes : 1,
-      broken : 1, interim : 1, kick : 1;
-};
-
-typedef struct {
+struct creq_s {
   sl_stream_t s;
   xchg_t* x;
-} creq_t;
-
-typedef struct {
-  sl__http_msg_t m;
-  xchg_t* x;
-} cres_t;
-
-struct xchg_s {
-  sl__queue_t node; /* pool->waiting while waiting */
-  pool_t* pool;
-  conn_t* c;
-  creq_t* req; /* NULL once its stream is destroyed */
-  cres_t* res; /* NULL until the head arrives, and once destroyed */
-  sl_http_response_cb cb;
-  void* arg;
-  char* head;          /* request line and headers, without the blank line */
-  char* peer;          /* "host:port" for messages */
-  sl_chunk_t** parked; /* a body write waiting for a socket */
-  size_t nparked;
-  sl__tick_t tick;
-  uv_timer_t* timer;
-  uint64_t timeout_ms, last_active;
-  size_t hwm;
-  int refs; /* active + req + res + timer */
-  int framing;
-  int err;
-  char* errctx;
-  int inflight; /* socket writes not yet completed */
-  unsigned waiting : 1, head_sent : 1, want_final : 1, write_wait : 1,
-      final_sent : 1, req_done : 1, res_done : 1, cb_called : 1, failed : 1,
-      delivered : 1, done : 1, user_len : 1, user_chunked : 1, is_head : 1,
-      bodyless : 1, close : 1, body_sent : 1, retried : 1, drained : 1;
 };
 
-/* Idle sockets of every agent, and the two handles that watch them while
- * there are any: a prepare handle that closes them all when nothing else
- * would keep the loop alive, and a timer that expires old ones. */
-typedef struct {
-  uv_prepare_t prep;
-  uv_timer_t timer;
-  int open;
-} idle_hd_t;
+struct cres_s {
+  sl__http_msg_t m;
+  xchg_t* x;
+};
 
-static struct {
-  sl__queue_t list;
-  int init;
-  size_t n;
-  idle_hd_t* hd;
-  sl_http_agent_t* default_agent;
-} idles;
-
-static void conn_destroy(conn_t* c);
 static void conn_feed(conn_t* c);
-static void pool_next(pool_t* p);
-static void pool_maybe_free(pool_t* p);
-static void xchg_fail(xchg_t* x, int err, const char* fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void sl__pool_next(pool_t* p);
+void sl__pool_maybe_free(pool_t* p);
 static void xchg_unref(xchg_t* x);
 static void body_flush(xchg_t* x);
 static int send_head(xchg_t* x, int has_body);
 static int sock_send(xchg_t* x, sl_chunk_t* c, int own);
-
-/* --- idle sockets ------------------------------------------------------- */
-
-static void idle_hd_closed(uv_handle_t* h) {
-  idle_hd_t* hd = h->data;
-  if (--hd->open == 0) sl__free(hd);
-}
-
-/* Closes the idle sockets `pick` selects (NULL: all), searching from the
- * head again after each, since closing one may close others. */
-static void idle_close_if(int (*pick)(conn_t* c, void* arg), void* arg) {
-  for (;;) {
-    conn_t* found = NULL;
-    sl__queue_t* q;
-    for (q = idles.list.next; q != &idles.list && found == NULL; q = q->next) {
-      conn_t* c = sl__container_of(q, conn_t, inode);
-      if (pick == NULL || pick(c, arg)) found = c;
-    }
-    if (found == NULL) return;
-    conn_destroy(found);
-  }
-}
-
-/* Closes the idle sockets when they are all that keeps the loop alive: the
- * loop would otherwise poll forever for a server that may never close. */
-static void on_idle_prepare(uv_prepare_t* h) {
-  (void)h;
-  sl__queue_t* q;
-  for (q = idles.list.next; q != &idles.list; q = q->next) {
-    conn_t* c = sl__container_of(q, conn_t, inode);
-    uv_unref((uv_handle_t*)sl__uv_stream_handle(c->sock));
-  }
-  int alive = uv_loop_alive(sl__loop());
-  for (q = idles.list.next; q != &idles.list; q = q->next) {
-    conn_t* c = sl__container_of(q, conn_t, inode);
-    uv_ref((uv_handle_t*)sl__uv_stream_handle(c->sock));
-  }
-  if (!alive) idle_close_if(NULL, NULL);
-}
-
-static int idle_expired(conn_t* c, void* arg) {
-  return *(uint64_t*)arg - c->idle_since >= IDLE_MS;
-}
-
-static void on_idle_sweep(uv_timer_t* h) {
-  (void)h;
-  uint64_t now = uv_now(sl__loop());
-  idle_close_if(idle_expired, &now);
-}
-
-static void idle_watch(int on) {
-  if (on && idles.hd == NULL) {
-    idle_hd_t* hd = sl__calloc(1, sizeof *hd);
-    if (hd == NULL) return; /* idle sockets then close with the loop idle */
-    uv_prepare_init(sl__loop(), &hd->prep);
-    uv_timer_init(sl__loop(), &hd->timer);
-    hd->prep.data = hd->timer.data = hd;
-    hd->open = 2;
-    uv_prepare_start(&hd->prep, on_idle_prepare);
-    uv_timer_start(&hd->timer, on_idle_sweep, SWEEP_MS, SWEEP_MS);
-    uv_unref((uv_handle_t*)&hd->prep);
-    uv_unref((uv_handle_t*)&hd->timer);
-    idles.hd = hd;
-  } else if (!on && idles.hd != NULL) {
-    uv_close((uv_handle_t*)&idles.hd->prep, idle_hd_closed);
-    uv_close((uv_handle_t*)&idles.hd->timer, idle_hd_closed);
-    idles.hd = NULL;
-  }
-}
-
-static void idle_add(conn_t* c) {
-  if (!idles.init) {
-    sl__queue_init(&idles.list);
-    idles.init = 1;
-  }
-  c->idle = 1;
-  c->idle_since = uv_now(sl__loop());
-  sl__queue_insert_tail(&idles.list, &c->inode);
-  idles.n++;
-  idle_watch(1);
-}
-
-static void idle_remove(conn_t* c) {
-  if (!c->idle) return;
-  c->idle = 0;
-  sl__queue_remove(&c->inode);
-  if (--idles.n == 0) idle_watch(0);
-}
 
 /* --- helpers ------------------------------------------------------------ */
 
@@ -250,7 +64,7 @@ static void cres_destroy(sl_stream_t* s, int err) {
   if (x != NULL) {
     x->res = NULL;
     /* Left before its end: the rest of the body cannot be skipped. */
-    if (!x->res_done) xchg_fail(x, SL_ECANCELED, "response destroyed");
+    if (!x->res_done) sl__client_fail(x, SL_ECANCELED, "response destroyed");
     xchg_unref(x);
   }
   sl_stream_destroy_done(s);
@@ -417,12 +231,12 @@ static void parse_failed(conn_t* c, llhttp_errno_t e) {
   xchg_t* x = c->x;
   drop_input(c);
   if (x == NULL) {
-    conn_destroy(c);
+    sl__client_conn_destroy(c);
     return;
   }
   const char* reason = llhttp_get_error_reason(&c->p);
-  xchg_fail(x, SL_EPROTO, "%s: %s, response from %s", llhttp_errno_name(e),
-            reason ? reason : "", conn_peer(c));
+  sl__client_fail(x, SL_EPROTO, "%s: %s, response from %s",
+                  llhttp_errno_name(e), reason ? reason : "", conn_peer(c));
 }
 
 /* One llhttp_execute over the input left (none: lets a parser that paused
@@ -472,9 +286,9 @@ static void conn_eof(conn_t* c) {
   if (c->msg_done) return;
   (void)e;
   if (x->res == NULL)
-    xchg_fail(x, SL_ECONNRESET, "socket hang up, %s", conn_peer(c));
+    sl__client_fail(x, SL_ECONNRESET, "socket hang up, %s", conn_peer(c));
   else
-    xchg_fail(x, SL_ECONNRESET, "response aborted, %s", conn_peer(c));
+    sl__client_fail(x, SL_ECONNRESET, "response aborted, %s", conn_peer(c));
 }
 
 static void conn_free(conn_t* c) {
@@ -510,7 +324,8 @@ static void on_sock_data(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   conn_t* c = arg;
   xchg_t* x = c->x;
   if (x == NULL) {
-    conn_destroy(c); /* bytes on an idle socket: not HTTP we can follow */
+    sl__client_conn_destroy(
+        c); /* bytes on an idle socket: not HTTP we can follow */
     return;
   }
   if (c->msg_done) {
@@ -541,7 +356,7 @@ static int conn_retry(conn_t* c) {
   x->pool = p;
   x->waiting = 1;
   sl__queue_insert_head(&p->waiting, &x->node);
-  conn_destroy(c); /* its place goes to x (pool_next) */
+  sl__client_conn_destroy(c); /* its place goes to x (sl__pool_next) */
   return 1;
 }
 
@@ -552,7 +367,7 @@ static void on_sock_event(sl_stream_t* s, const sl_event_t* ev, void* arg) {
     case SL_EV_END:
       c->peer_ended = 1;
       if (x == NULL)
-        conn_destroy(c);
+        sl__client_conn_destroy(c);
       else if (!conn_retry(c) && c->in == NULL && !c->paused)
         sl__tick_schedule(&c->tick);
       break;
@@ -569,15 +384,15 @@ static void on_sock_event(sl_stream_t* s, const sl_event_t* ev, void* arg) {
       break;
     case SL_EV_CLOSE:
       if (x == NULL) {
-        conn_destroy(c);
+        sl__client_conn_destroy(c);
       } else if (conn_retry(c)) {
         /* sent again on a fresh socket */
       } else if (c->err != 0) {
-        xchg_fail(x, c->err, "%s", c->errctx ? c->errctx : conn_peer(c));
+        sl__client_fail(x, c->err, "%s", c->errctx ? c->errctx : conn_peer(c));
       } else if (!c->msg_done || !x->req_done) {
-        xchg_fail(x, SL_ECONNRESET, "socket hang up, %s", conn_peer(c));
+        sl__client_fail(x, SL_ECONNRESET, "socket hang up, %s", conn_peer(c));
       } else {
-        conn_destroy(c);
+        sl__client_conn_destroy(c);
       }
       break;
     default:
@@ -596,10 +411,10 @@ static void conn_unlisten(conn_t* c) {
   sl_stream_off(c->sock, SL_EV_DATA, on_sock_data, c);
 }
 
-static void conn_destroy(conn_t* c) {
+void sl__client_conn_destroy(conn_t* c) {
   if (c->destroyed) return;
   c->destroyed = 1;
-  idle_remove(c);
+  sl__idle_remove(c);
   if (c->x != NULL) c->x->c = NULL;
   c->x = NULL;
   sl__tick_cancel(&c->tick);
@@ -615,10 +430,10 @@ static void conn_destroy(conn_t* c) {
   sl__queue_remove(&c->node);
   p->nconns--;
   if (c->busy == 0) conn_free(c);
-  pool_next(p); /* a waiting request may take its place; frees p if empty */
+  sl__pool_next(p); /* a waiting request may take its place; frees p if empty */
 }
 
-static conn_t* conn_new(pool_t* p) {
+conn_t* sl__client_conn_new(pool_t* p) {
   conn_t* c = sl__calloc(1, sizeof *c);
   if (c == NULL) return NULL;
   sl_tcp_opts_t o = {.high_water_mark = DEFAULT_HWM, .no_delay = 1};
@@ -641,7 +456,7 @@ static conn_t* conn_new(pool_t* p) {
     rc = sl_stream_on(c->sock, t[i], on_sock_event, c);
   if (rc == 0) rc = sl_stream_on(c->sock, SL_EV_DATA, on_sock_data, c);
   if (rc != 0) {
-    conn_destroy(c);
+    sl__client_conn_destroy(c);
     return NULL;
   }
   return c;
@@ -649,8 +464,8 @@ static conn_t* conn_new(pool_t* p) {
 
 /* Gives connection `c` the exchange `x`: a fresh parser, then whatever the
  * request stream already asked for (body writes, end). */
-static void conn_assign(conn_t* c, xchg_t* x) {
-  idle_remove(c);
+void sl__client_conn_assign(conn_t* c, xchg_t* x) {
+  sl__idle_remove(c);
   c->x = x;
   x->c = c;
   llhttp_init(&c->p, HTTP_RESPONSE, &parser_settings);
@@ -676,79 +491,13 @@ static void conn_release(conn_t* c) {
   pool_t* p = c->pool;
   if (!c->keep || c->broken || c->peer_ended || c->in != NULL ||
       (x != NULL && x->close) || p->agent->closing) {
-    conn_destroy(c);
+    sl__client_conn_destroy(c);
     return;
   }
   c->reused = 1;
-  idle_add(c);
+  sl__idle_add(c);
   conn_reading(c, 1);
-  pool_next(p);
-}
-
-/* --- pools -------------------------------------------------------------- */
-
-static pool_t* pool_get(sl_http_agent_t* a, const char* host, int port) {
-  sl__queue_t* q;
-  for (q = a->pools.next; q != &a->pools; q = q->next) {
-    pool_t* p = sl__container_of(q, pool_t, node);
-    if (p->port == port && strcasecmp(p->host, host) == 0) return p;
-  }
-  pool_t* p = sl__calloc(1, sizeof *p);
-  if (p == NULL || (p->host = sl__strdup(host)) == NULL) {
-    sl__free(p);
-    return NULL;
-  }
-  p->agent = a;
-  p->port = port;
-  sl__queue_init(&p->conns);
-  sl__queue_init(&p->waiting);
-  sl__queue_insert_tail(&a->pools, &p->node);
-  return p;
-}
-
-static void pool_maybe_free(pool_t* p) {
-  if (p->in_next || p->nconns != 0 || !sl__queue_empty(&p->waiting)) return;
-  sl_http_agent_t* a = p->agent;
-  sl__queue_remove(&p->node);
-  sl__free(p->host);
-  sl__free(p);
-  if (a->closing == 1 && sl__queue_empty(&a->pools)) sl__free(a);
-}
-
-/* An idle socket of `p` that has not expired (expired ones close). */
-static conn_t* pool_idle(pool_t* p) {
-  uint64_t now = uv_now(sl__loop());
-  sl__queue_t* q = p->conns.next;
-  while (q != &p->conns) {
-    conn_t* c = sl__container_of(q, conn_t, node);
-    q = q->next;
-    if (!c->idle) continue;
-    if (now - c->idle_since < IDLE_MS) return c;
-    conn_destroy(c); /* p lives on: the caller's exchange waits in it */
-  }
-  return NULL;
-}
-
-/* Hands sockets to waiting requests while there are sockets to hand, then
- * frees the pool if nothing is left in it. */
-static void pool_next(pool_t* p) {
-  if (p->in_next) return;
-  p->in_next = 1;
-  while (!sl__queue_empty(&p->waiting)) {
-    xchg_t* x = sl__container_of(p->waiting.next, xchg_t, node);
-    conn_t* c = pool_idle(p);
-    if (c == NULL && p->nconns >= p->agent->max_sockets) break;
-    sl__queue_remove(&x->node);
-    x->waiting = 0;
-    x->pool = NULL;
-    if (c == NULL && (c = conn_new(p)) == NULL) {
-      xchg_fail(x, SL_ENOMEM, "connect %s", x->peer);
-      continue;
-    }
-    conn_assign(c, x);
-  }
-  p->in_next = 0;
-  pool_maybe_free(p);
+  sl__pool_next(p);
 }
 
 /* --- the request: head and body ----------------------------------------- */
@@ -867,8 +616,8 @@ static void req_destroy(sl_stream_t* s, int err) {
     x->req = NULL;
     parked_free(x);
     if (!x->req_done)
-      xchg_fail(x, err ? err : SL_ECANCELED, "%s",
-                err ? msg_context(err, s->errmsg) : "request aborted");
+      sl__client_fail(x, err ? err : SL_ECANCELED, "%s",
+                      err ? msg_context(err, s->errmsg) : "request aborted");
     xchg_unref(x);
   }
   sl_stream_destroy_done(s);
@@ -957,8 +706,8 @@ static void on_timeout(uv_timer_t* h) {
     uv_timer_start(h, on_timeout, x->timeout_ms - idle_for, 0);
     return;
   }
-  xchg_fail(x, SL_ETIMEDOUT, "no response from %s in %llu ms", x->peer,
-            (unsigned long long)x->timeout_ms);
+  sl__client_fail(x, SL_ETIMEDOUT, "no response from %s in %llu ms", x->peer,
+                  (unsigned long long)x->timeout_ms);
 }
 
 /* Leaves the pool's waiting list. */
@@ -968,7 +717,7 @@ static void xchg_unqueue(xchg_t* x) {
   sl__queue_remove(&x->node);
   x->waiting = 0;
   x->pool = NULL;
-  pool_maybe_free(p);
+  sl__pool_maybe_free(p);
 }
 
 /* The exchange's own reference goes. */
@@ -978,7 +727,7 @@ static void xchg_finish(xchg_t* x) {
   xchg_unref(x);
 }
 
-static void xchg_fail(xchg_t* x, int err, const char* fmt, ...) {
+void sl__client_fail(xchg_t* x, int err, const char* fmt, ...) {
   if (x->failed || x->done) return;
   x->failed = 1;
   x->err = err;
@@ -988,7 +737,7 @@ static void xchg_fail(xchg_t* x, int err, const char* fmt, ...) {
   va_end(ap);
   parked_free(x);
   xchg_unqueue(x);
-  if (x->c != NULL) conn_destroy(x->c);
+  if (x->c != NULL) sl__client_conn_destroy(x->c);
   sl__tick_schedule(&x->tick);
 }
 
@@ -1098,14 +847,6 @@ static int build_head(xchg_t* x, const char* method, const sl__http_url_t* u,
   return rc;
 }
 
-/* --- public ------------------------------------------------------------- */
-
-static sl_http_agent_t* default_agent(void) {
-  if (idles.default_agent == NULL)
-    idles.default_agent = sl_http_agent_new(DEFAULT_AGENT_SOCKETS);
-  return idles.default_agent;
-}
-
 static xchg_t* xchg_new(const sl_http_request_opts_t* o,
                         const sl__http_url_t* u, sl_http_response_cb cb,
                         void* arg) {
@@ -1145,7 +886,7 @@ sl_stream_t* sl_http_request(const sl_http_request_opts_t* o,
   sl__http_url_t u;
   SL_ASSERT(o != NULL && cb != NULL);
   if (sl__http_parse_url(o->url, &u) != 0) return NULL;
-  sl_http_agent_t* a = o->agent ? o->agent : default_agent();
+  sl_http_agent_t* a = o->agent ? o->agent : sl__agent_default();
   if (a == NULL || a->closing) return NULL;
   xchg_t* x = xchg_new(o, &u, cb, arg);
   if (x == NULL) return NULL;
@@ -1155,7 +896,7 @@ sl_stream_t* sl_http_request(const sl_http_request_opts_t* o,
                          .no_auto_destroy = 1};
   creq_t* r = (creq_t*)sl__stream_new(SL__KIND_WRITABLE, &so, sizeof *r);
   if (r != NULL) r->s.errors_owned = 1; /* they reach the callback */
-  pool_t* p = r != NULL ? pool_get(a, u.host, u.port) : NULL;
+  pool_t* p = r != NULL ? sl__pool_get(a, u.host, u.port) : NULL;
   if (p == NULL) {
     if (r != NULL) sl_stream_destroy(&r->s, 0);
     xchg_unref(x);
@@ -1168,30 +909,11 @@ sl_stream_t* sl_http_request(const sl_http_request_opts_t* o,
   x->pool = p;
   x->waiting = 1;
   sl__queue_insert_tail(&p->waiting, &x->node);
-  pool_next(p);
+  sl__pool_next(p);
   return &r->s;
 }
 
 int sl_http_status(const sl_stream_t* res) {
   SL_ASSERT(sl__http_is_msg(res));
   return ((const sl__http_msg_t*)res)->status;
-}
-
-sl_http_agent_t* sl_http_agent_new(size_t max_sockets) {
-  sl_http_agent_t* a = sl__calloc(1, sizeof *a);
-  if (a == NULL) return NULL;
-  sl__queue_init(&a->pools);
-  a->max_sockets = max_sockets ? max_sockets : AGENT_SOCKETS;
-  return a;
-}
-
-static int idle_of_agent(conn_t* c, void* arg) { return c->pool->agent == arg; }
-
-void sl_http_agent_close(sl_http_agent_t* a) {
-  if (a == NULL || a->closing) return;
-  if (a == idles.default_agent) idles.default_agent = NULL;
-  a->closing = 2; /* pools do not free the agent while this runs */
-  if (idles.init) idle_close_if(idle_of_agent, a);
-  a->closing = 1; /* from now on the last pool to go frees it */
-  if (sl__queue_empty(&a->pools)) sl__free(a);
 }

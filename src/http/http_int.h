@@ -1,6 +1,7 @@
 /* Internal contract of the HTTP layer: server.c (connections, llhttp,
  * request/response streams, limits, smuggling checks, graceful close),
- * client.c (requests, agents), static.c (files), mime.c.
+ * client.c (requests, responses) and agent.c (pools, idle sockets), both
+ * over client_int.h, static.c (files), mime.c.
  *
  * Server notes for static.c and client.c (server.c, message.c):
  * - A request `req` is an sl__http_msg_t (below); sl_http_header(),
