@@ -298,6 +298,10 @@ SL_EXTERN int sl_buf_vprintf(sl_buf_t* b, const char* fmt, va_list ap)
 /* Shortens the contents to their first `len` bytes; SL_ASSERTs that `len`
  * is at most b->len. Keeps the memory. */
 SL_EXTERN void sl_buf_truncate(sl_buf_t* b, size_t len);
+/* Counts `n` bytes the caller wrote straight into the reserved room after
+ * the contents (data + len, up to cap: a read(2) into the buffer) and puts
+ * the NUL after them; SL_ASSERTs that they fit in the capacity. */
+SL_EXTERN void sl_buf_commit(sl_buf_t* b, size_t n);
 /* Empties the buffer (len 0) and keeps its memory for reuse. */
 SL_EXTERN void sl_buf_reset(sl_buf_t* b);
 /* Drops the first `n` bytes, moving the rest to the front (for a buffer

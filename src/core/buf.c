@@ -79,6 +79,13 @@ void sl_buf_truncate(sl_buf_t* b, size_t len) {
   if (b->data != NULL) b->data[len] = '\0';
 }
 
+void sl_buf_commit(sl_buf_t* b, size_t n) {
+  SL_ASSERT(b->data != NULL ? n <= b->cap - b->len : n == 0);
+  if (b->data == NULL) return;
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
 void sl_buf_reset(sl_buf_t* b) { sl_buf_truncate(b, 0); }
 
 void sl_buf_consume(sl_buf_t* b, size_t n) {

@@ -58,9 +58,9 @@ struct sl_channel_s {
   int need_drain;
   send_item_t* unacked; /* json: the NODE_HANDLE message awaiting its ACK */
   /* Receive side. */
-  char* rbuf;
-  size_t rcap, rlen, rscan;
-  char* big; /* binary: a frame too large for rbuf */
+  sl_buf_t rb;  /* bytes read, not yet parsed */
+  size_t rscan; /* JSON: rb is searched for '\n' from here */
+  char* big;    /* binary: a frame too large for rbuf */
   size_t big_len, big_have;
   int big_fd;
   int fds[MAX_PENDING_FDS];
@@ -87,7 +87,7 @@ static void maybe_free(sl_channel_t* ch) {
   if (!ch->released || !ch->handle_closed || ch->busy != 0 ||
       ch->tick.pending || !ch->disconnect_emitted)
     return;
-  sl__free(ch->rbuf);
+  sl_buf_free(&ch->rb);
   sl__emitter_clear(&ch->events);
   sl__free(ch->errmsg);
   sl__free(ch);
@@ -491,42 +491,38 @@ static void on_line(sl_channel_t* ch, char* line, size_t len) {
   }
 }
 
-/* Grows the read buffer for a line longer than it; 0 or an error code. */
-static int grow_rbuf(sl_channel_t* ch) {
+/* Grows the read buffer (doubling) for a message longer than it, up to the
+ * longest message allowed; 0 or an error code. */
+static int grow_rb(sl_channel_t* ch) {
   size_t limit =
       ch->max_message + 1 + (ch->mode == SL_IPC_JSON ? HANDLE_SLACK : 0);
-  if (ch->rcap >= limit) return SL_EMSGSIZE;
-  size_t cap = ch->rcap * 2 < limit ? ch->rcap * 2 : limit;
-  char* b = sl__realloc(ch->rbuf, cap + 1);
-  if (b == NULL) return SL_ENOMEM;
-  ch->rbuf = b;
-  ch->rcap = cap;
-  return 0;
+  if (ch->rb.cap >= limit) return SL_EMSGSIZE;
+  size_t want = ch->rb.cap * 2 < limit ? ch->rb.cap * 2 : limit;
+  return sl_buf_reserve(&ch->rb, want - ch->rb.len);
 }
 
 static void parse_json(sl_channel_t* ch) {
   size_t start = 0;
   char* nl;
   while (ch->state != CH_CLOSED &&
-         (nl = memchr(ch->rbuf + ch->rscan, '\n', ch->rlen - ch->rscan))) {
-    size_t len = (size_t)(nl - ch->rbuf) - start;
+         (nl = memchr(ch->rb.data + ch->rscan, '\n', ch->rb.len - ch->rscan))) {
+    size_t len = (size_t)(nl - ch->rb.data) - start;
     *nl = '\0';
     if (len > ch->max_message + HANDLE_SLACK) {
       close_channel(ch, SL_EMSGSIZE, "IPC message over max_message");
       return;
     }
-    on_line(ch, ch->rbuf + start, len);
+    on_line(ch, ch->rb.data + start, len);
     start += len + 1;
     ch->rscan = start;
   }
   if (ch->state == CH_CLOSED) return;
-  if (ch->rlen - start > ch->max_message + HANDLE_SLACK) {
+  if (ch->rb.len - start > ch->max_message + HANDLE_SLACK) {
     close_channel(ch, SL_EMSGSIZE, "IPC message over max_message");
     return;
   }
-  memmove(ch->rbuf, ch->rbuf + start, ch->rlen - start);
-  ch->rlen -= start;
-  ch->rscan = ch->rlen;
+  sl_buf_consume(&ch->rb, start);
+  ch->rscan = ch->rb.len;
 }
 
 static uint32_t be32(const char* p) {
@@ -540,16 +536,16 @@ static uint32_t be32(const char* p) {
  * allocation of its exact size, which the following reads fill directly. */
 static void parse_binary(sl_channel_t* ch) {
   size_t pos = 0;
-  while (ch->state != CH_CLOSED && ch->rlen - pos >= 4) {
-    uint32_t h = be32(ch->rbuf + pos);
+  while (ch->state != CH_CLOSED && ch->rb.len - pos >= 4) {
+    uint32_t h = be32(ch->rb.data + pos);
     size_t len = h & ~FRAME_FD_FLAG;
     if (len > ch->max_message) {
       close_channel(ch, SL_EMSGSIZE, "IPC message over max_message");
       return;
     }
     int has_fd = (h & FRAME_FD_FLAG) != 0;
-    if (ch->rlen - pos - 4 >= len) {
-      char* d = ch->rbuf + pos + 4;
+    if (ch->rb.len - pos - 4 >= len) {
+      char* d = ch->rb.data + pos + 4;
       char saved = d[len];
       d[len] = '\0';
       deliver(ch, d, len, has_fd ? pop_fd(ch) : -1);
@@ -557,20 +553,19 @@ static void parse_binary(sl_channel_t* ch) {
       pos += 4 + len;
       continue;
     }
-    if (len + 4 <= ch->rcap) break;
+    if (len + 4 <= ch->rb.cap) break;
     if ((ch->big = sl__malloc(len + 1)) == NULL) {
       close_channel(ch, SL_ENOMEM, "IPC receive");
       return;
     }
     ch->big_len = len;
-    ch->big_have = ch->rlen - pos - 4;
+    ch->big_have = ch->rb.len - pos - 4;
     ch->big_fd = has_fd;
-    memcpy(ch->big, ch->rbuf + pos + 4, ch->big_have);
-    pos = ch->rlen;
+    memcpy(ch->big, ch->rb.data + pos + 4, ch->big_have);
+    pos = ch->rb.len;
   }
   if (ch->state == CH_CLOSED) return;
-  memmove(ch->rbuf, ch->rbuf + pos, ch->rlen - pos);
-  ch->rlen -= pos;
+  sl_buf_consume(&ch->rb, pos);
 }
 
 static void big_done(sl_channel_t* ch) {
@@ -600,12 +595,12 @@ static ssize_t read_once(sl_channel_t* ch) {
     iov.iov_base = ch->big + ch->big_have;
     iov.iov_len = ch->big_len - ch->big_have;
   } else {
-    if (ch->rlen == ch->rcap) {
-      int rc = grow_rbuf(ch);
+    if (ch->rb.len == ch->rb.cap) {
+      int rc = grow_rb(ch);
       if (rc != 0) return rc;
     }
-    iov.iov_base = ch->rbuf + ch->rlen;
-    iov.iov_len = ch->rcap - ch->rlen;
+    iov.iov_base = ch->rb.data + ch->rb.len;
+    iov.iov_len = ch->rb.cap - ch->rb.len;
   }
   int fds[SL__FDMSG_MAX_FDS];
   size_t nfds;
@@ -615,10 +610,11 @@ static ssize_t read_once(sl_channel_t* ch) {
 }
 
 static void on_eof(sl_channel_t* ch) {
-  int partial = ch->big != NULL || (ch->mode == SL_IPC_BINARY && ch->rlen > 0);
-  for (size_t i = 0; i < ch->rlen && !partial; i++)
-    partial =
-        !(ch->rbuf[i] == ' ' || ch->rbuf[i] == '\r' || ch->rbuf[i] == '\t');
+  int partial =
+      ch->big != NULL || (ch->mode == SL_IPC_BINARY && ch->rb.len > 0);
+  for (size_t i = 0; i < ch->rb.len && !partial; i++)
+    partial = !(ch->rb.data[i] == ' ' || ch->rb.data[i] == '\r' ||
+                ch->rb.data[i] == '\t');
   if (partial)
     close_channel(ch, SL_EUNEXPECTEDEOF, "IPC channel closed inside a message");
   else
@@ -630,7 +626,9 @@ static void read_some(sl_channel_t* ch) {
     ssize_t r = read_once(ch);
     if (r == SL_EAGAIN) return;
     if (r == SL_EMSGSIZE || r == SL_ENOMEM) {
-      close_channel(ch, (int)r, "IPC message over max_message");
+      close_channel(
+          ch, (int)r,
+          r == SL_ENOMEM ? "IPC receive" : "IPC message over max_message");
       return;
     }
     if (r == 0 || r == SL_ECONNRESET) {
@@ -646,7 +644,7 @@ static void read_some(sl_channel_t* ch) {
       if (ch->big_have == ch->big_len) big_done(ch);
       continue;
     }
-    ch->rlen += (size_t)r;
+    sl_buf_commit(&ch->rb, (size_t)r);
     if (ch->mode == SL_IPC_JSON)
       parse_json(ch);
     else
@@ -689,13 +687,12 @@ sl_channel_t* sl__channel_new(int fd, sl_ipc_mode_t mode, size_t max_message,
                               size_t send_hwm) {
   sl_channel_t* ch = sl__calloc(1, sizeof *ch);
   if (ch == NULL) return NULL;
-  ch->rbuf = sl__malloc(RBUF_MIN + 1);
-  if (ch->rbuf == NULL || uv_poll_init(sl__loop(), &ch->poll, fd) != 0) {
-    sl__free(ch->rbuf);
+  if (sl_buf_reserve(&ch->rb, RBUF_MIN) != 0 ||
+      uv_poll_init(sl__loop(), &ch->poll, fd) != 0) {
+    sl_buf_free(&ch->rb);
     sl__free(ch);
     return NULL;
   }
-  ch->rcap = RBUF_MIN;
   ch->fd = fd;
   ch->mode = mode;
   ch->max_message = max_message ? max_message : 16u << 20;

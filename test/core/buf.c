@@ -54,9 +54,11 @@ TEST(buf_reserve_then_fill_by_hand) {
   ASSERT_EQ(sl_buf_reserve(&b, 10), 0);
   ASSERT_GE(b.cap, 10);
   char* before = b.data;
+  memset(b.data, '#', b.cap + 1); /* the NUL slot too: commit must set it */
   memcpy(b.data, "0123456789", 10);
-  b.len = 10;
-  b.data[b.len] = '\0';
+  sl_buf_commit(&b, 10);
+  ASSERT_EQ(b.len, 10);
+  ASSERT_EQ(b.data[10], '\0');
   ASSERT_EQ(sl_buf_reserve(&b, b.cap - b.len), 0); /* fits: no move */
   ASSERT(b.data == before);
   ASSERT_EQ(sl_buf_reserve(&b, SIZE_MAX), SL_ENOMEM); /* overflow */
