@@ -63,32 +63,32 @@ static void on_worker_sigterm(uv_signal_t* h, int signum) {
   worker_shutdown();
 }
 
-/* The answer to a ping: this worker's load. */
+/* The answer to a ping: this worker's load. Flat keys (r1..r5, d0..d11):
+ * the channel's JSON reader has no arrays, and the figures fit one small
+ * message. */
 static void send_pong(void) {
-  char buf[1024];
-  int n = snprintf(buf, sizeof buf,
-                   "{\"sluice_cluster\":\"pong\",\"requests\":%llu,"
-                   "\"connections\":%llu,\"accepted\":%llu,\"rss\":%llu,"
-                   "\"lag_ms\":%.3f,\"bytes\":%llu,\"dover\":%llu,"
-                   "\"dsum_ns\":%llu",
-                   (unsigned long long)sl__load.requests,
-                   (unsigned long long)sl__load.connections,
-                   (unsigned long long)sl__load.accepted,
-                   (unsigned long long)sl_rss(), this_worker.lag_max_ms,
-                   (unsigned long long)sl__load.bytes_sent,
-                   (unsigned long long)sl__load.duration_over,
-                   (unsigned long long)sl__load.duration_sum_ns);
-  /* Flat keys (r1..r5, d0..d11): the channel's JSON reader has no
-   * arrays, and the figures fit one small message. */
-  for (int i = 0; i < 5; i++)
-    n += snprintf(buf + n, sizeof buf - (size_t)n, ",\"r%d\":%llu", i + 1,
-                  (unsigned long long)sl__load.responses[i]);
-  for (int i = 0; i < SL_DURATION_BUCKETS; i++)
-    n += snprintf(buf + n, sizeof buf - (size_t)n, ",\"d%d\":%llu", i,
-                  (unsigned long long)sl__load.duration_buckets[i]);
-  n += snprintf(buf + n, sizeof buf - (size_t)n, "}");
+  sl_buf_t b = {0};
+  int rc = sl_buf_printf(
+      &b,
+      "{\"sluice_cluster\":\"pong\",\"requests\":%llu,\"connections\":%llu,"
+      "\"accepted\":%llu,\"rss\":%llu,\"lag_ms\":%.3f,\"bytes\":%llu,"
+      "\"dover\":%llu,\"dsum_ns\":%llu",
+      (unsigned long long)sl__load.requests,
+      (unsigned long long)sl__load.connections,
+      (unsigned long long)sl__load.accepted, (unsigned long long)sl_rss(),
+      this_worker.lag_max_ms, (unsigned long long)sl__load.bytes_sent,
+      (unsigned long long)sl__load.duration_over,
+      (unsigned long long)sl__load.duration_sum_ns);
+  for (int i = 0; i < 5 && rc == 0; i++)
+    rc = sl_buf_printf(&b, ",\"r%d\":%llu", i + 1,
+                       (unsigned long long)sl__load.responses[i]);
+  for (int i = 0; i < SL_DURATION_BUCKETS && rc == 0; i++)
+    rc = sl_buf_printf(&b, ",\"d%d\":%llu", i,
+                       (unsigned long long)sl__load.duration_buckets[i]);
+  if (rc == 0) rc = sl_buf_append_str(&b, "}");
   this_worker.lag_max_ms = 0;
-  sl_channel_send(this_worker.ch, buf, (size_t)n, -1);
+  if (rc == 0) sl_channel_send(this_worker.ch, b.data, b.len, -1);
+  sl_buf_free(&b);
 }
 
 /* Event-loop lag: how late a repeating timer fires. */
@@ -141,8 +141,7 @@ static void worker_check(void) {
     uv_unref((uv_handle_t*)&this_worker.sig);
     this_worker.sig_on = 1;
   }
-  static const char online[] = "{\"sluice_cluster\":\"online\"}";
-  sl_channel_send(this_worker.ch, online, sizeof online - 1, -1);
+  sl_channel_sendf(this_worker.ch, "{\"sluice_cluster\":\"online\"}");
 }
 
 int sl_cluster_is_primary(void) {
@@ -159,10 +158,8 @@ int sl_cluster_notify_listening(int port) {
   worker_check();
   if (this_worker.id == 0) return SL_EINVAL;
   if (this_worker.ch == NULL) return SL_EIPCCLOSED;
-  char buf[80];
-  int n = snprintf(buf, sizeof buf,
-                   "{\"sluice_cluster\":\"listening\",\"port\":%d}", port);
-  int rc = sl_channel_send(this_worker.ch, buf, (size_t)n, -1);
+  int rc = sl_channel_sendf(
+      this_worker.ch, "{\"sluice_cluster\":\"listening\",\"port\":%d}", port);
   return rc < 0 ? rc : 0;
 }
 
