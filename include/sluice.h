@@ -17,7 +17,8 @@
  *   stream   streams and the concrete streams (file, tcp, stdio, zlib)
  *   process  child processes, IPC channels, the worker pool
  *   http     HTTP/1.1 server and client, static files
- *   cluster  primary and workers */
+ *   cluster  primary and workers
+ *   ws       WebSocket server and client (over http) */
 #include <stdio.h> /* printf and puts: console.log, for every program */
 
 #include "sluice/core.h"
@@ -25,5 +26,6 @@
 #include "sluice/process.h"
 #include "sluice/http.h"
 #include "sluice/cluster.h"
+#include "sluice/ws.h"
 
 #endif /* SLUICE_H */

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Layer check for sluice's src/ tree (issue 11).
 
-Layers, lowest first: core < stream < process, http (siblings) < cluster < top
+Layers, lowest first: core < stream < process, http (siblings) < cluster, ws (siblings) < top
 (src/version.c, src/sluice.c).  For every .c/.h under src/ it reports
   (a) #include of another, higher layer's internal header ("cluster/cluster_int.h")
   (b) references to sl_/sl__ functions defined in a higher layer (or a sibling)
@@ -18,7 +18,7 @@ from FILE fail; known edges that disappeared are reported so FILE shrinks.
 """
 import argparse, collections, os, re, subprocess, sys
 
-RANK = {"core": 0, "stream": 1, "process": 2, "http": 2, "cluster": 3, "top": 4}
+RANK = {"core": 0, "stream": 1, "process": 2, "http": 2, "cluster": 3, "ws": 3, "top": 4}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

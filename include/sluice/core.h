@@ -252,6 +252,12 @@ SL_EXTERN char* sl_chunk_data(const sl_chunk_t* c);
 SL_EXTERN size_t sl_chunk_len(const sl_chunk_t* c);
 /* The object of an object chunk, or NULL for a byte chunk. */
 SL_EXTERN void* sl_chunk_obj(const sl_chunk_t* c);
+/* A small number the chunk carries for whoever reads it (0 when made; a
+ * slice starts with its parent's): a WebSocket message's kind
+ * (SL_WS_TEXT, SL_WS_BINARY). Streams pass it along with the chunk; one
+ * that makes new chunks (a Transform) does not. */
+SL_EXTERN unsigned sl_chunk_tag(const sl_chunk_t* c);
+SL_EXTERN void sl_chunk_set_tag(sl_chunk_t* c, unsigned tag);
 /* 1 when the caller's reference is the only way to reach c's bytes (one
  * reference, storage not shared with another slice, not caller memory
  * without a free callback), so the bytes may be changed in place: a

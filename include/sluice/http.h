@@ -29,6 +29,19 @@ typedef struct sl_http_server_s sl_http_server_t;
  * dump). Destroying `res` before it finished closes the connection. */
 typedef void (*sl_http_handler)(sl_stream_t* req, sl_stream_t* res, void* arg);
 
+/* Node's 'upgrade' event: a request that asks to switch protocols (Upgrade
+ * with Connection: upgrade; not CONNECT) goes here instead of the handler,
+ * when it is the first in line on its connection (one behind pipelined
+ * requests goes to the handler, which may answer it). `req` is the request,
+ * destroyed after the call unless the callee took a reference
+ * (sl_stream_ref), which makes destroying it the callee's job. `sock` the
+ * connection's socket, paused, which the callee now owns (the server
+ * neither reads, writes nor counts it any more): it writes the 101 and
+ * speaks the new protocol, or answers and ends it. `head` (may be NULL) is
+ * what the client sent after the request, borrowed. Runs from the loop. */
+typedef void (*sl_http_upgrade_cb)(sl_stream_t* req, sl_stream_t* sock,
+                                   sl_chunk_t* head, void* arg);
+
 typedef struct sl_http_server_opts_s {
   const char* host;               /* NULL: "127.0.0.1" */
   int port;                       /* 0: any free port (sl_http_server_port) */
@@ -88,6 +101,10 @@ typedef struct sl_http_server_opts_s {
                                     left out of the load figures
                                     (sl_load_self, load reports): an admin
                                     or metrics server's own traffic */
+  sl_http_upgrade_cb on_upgrade;  /* NULL: an upgrade request goes to the
+                                    handler, and the connection closes
+                                    after its answer. Gets the handler's
+                                    `arg` */
 } sl_http_server_opts_t;
 enum {
   SL_ACCESS_LOG_SLUICE = 0,

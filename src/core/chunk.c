@@ -9,6 +9,7 @@
 
 struct sl_chunk_s {
   unsigned refs;
+  unsigned tag; /* the user's (WebSocket: message kind); in the padding */
   char* base;
   size_t len;
   sl_chunk_t* parent;       /* slices: the chunk owning the storage */
@@ -86,6 +87,7 @@ sl_chunk_t* sl_chunk_slice(sl_chunk_t* c, size_t off, size_t len) {
   s->parent = sl_chunk_ref(owner);
   s->base = c->base + off;
   s->len = len;
+  s->tag = c->tag;
   return s;
 }
 
@@ -113,6 +115,8 @@ int sl_chunk_exclusive(const sl_chunk_t* c) {
 char* sl_chunk_data(const sl_chunk_t* c) { return c->base; }
 size_t sl_chunk_len(const sl_chunk_t* c) { return c->len; }
 void* sl_chunk_obj(const sl_chunk_t* c) { return c->obj; }
+unsigned sl_chunk_tag(const sl_chunk_t* c) { return c->tag; }
+void sl_chunk_set_tag(sl_chunk_t* c, unsigned tag) { c->tag = tag; }
 
 void sl_chunk_set_len(sl_chunk_t* c, size_t len) {
   SL_ASSERT(len <= c->len);

@@ -885,7 +885,9 @@ sl_stream_t* sl_http_request(const sl_http_request_opts_t* o,
                              sl_http_response_cb cb, void* arg) {
   sl__http_url_t u;
   SL_ASSERT(o != NULL && cb != NULL);
-  if (sl__http_parse_url(o->url, &u) != 0) return NULL;
+  if (o->url == NULL || strncasecmp(o->url, "http://", 7) != 0 ||
+      sl__http_parse_url(o->url, &u) != 0)
+    return NULL;
   sl_http_agent_t* a = o->agent ? o->agent : sl__agent_default();
   if (a == NULL || a->closing) return NULL;
   xchg_t* x = xchg_new(o, &u, cb, arg);

@@ -78,7 +78,7 @@ typedef struct {
   const char* path; /* inside the url: "/p?q", or "" or "?q" */
   size_t path_len;
 } sl__http_url_t;
-/* Parses http://host[:port][/path][?query][#fragment] (user info is
+/* Parses http:// or ws://host[:port][/path][?query][#fragment] (user info is
  * dropped, an IPv6 host is bracketed, the port defaults to 80) into *u;
  * u->path points into `url` and stops before any fragment. Returns 0, or
  * SL_EINVAL for another scheme, an empty or too long host, or a bad

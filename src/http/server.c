@@ -418,10 +418,19 @@ static int on_headers_complete(llhttp_t* p) {
   uint64_t max = c->srv->o.max_body_size;
   if (max != 0 && (p->flags & F_CONTENT_LENGTH) && p->content_length > max)
     return user_error(c, 413);
+  /* An upgrade for on_upgrade: no handler; llhttp parses to the end of
+   * the request and stops with HPE_PAUSED_UPGRADE (feed_once). */
+  int upgrade = c->srv->o.on_upgrade != NULL && c->ntxns == 0 &&
+                p->method != HTTP_CONNECT && (p->flags & F_UPGRADE) &&
+                (p->flags & F_CONNECTION_UPGRADE);
   txn_t* t = sl__http_txn_new(c);
   if (t == NULL) return user_error(c, 500);
   sl__http_conn_timer(c, SL__TIMER_NONE);
   c->parsing = t;
+  if (upgrade) {
+    c->upgrading = 1;
+    return 0;
+  }
   c->dispatch = t;
   return HPE_PAUSED; /* the handler runs once llhttp has returned */
 }
@@ -622,6 +631,42 @@ static int parse_status(conn_t* c, llhttp_errno_t e) {
   return 400;
 }
 
+/* Hands the socket of an upgrade request, and the bytes after the
+ * request, to on_upgrade; the connection is then closed without touching
+ * the socket. The request stream stays alive for the call (and as long as
+ * the callee keeps a reference). */
+static void conn_upgrade(conn_t* c) {
+  sl_http_server_t* srv = c->srv;
+  txn_t* t = sl__container_of(c->txns.next, txn_t, node);
+  req_t* r = t->req;
+  t->req = NULL;
+  if (r != NULL) r->t = NULL; /* the txn's reference is now ours */
+  sl_chunk_t* head = NULL;
+  if (c->in != NULL && c->in_off < sl_chunk_len(c->in))
+    head = sl_chunk_slice(c->in, c->in_off, sl_chunk_len(c->in) - c->in_off);
+  drop_input(c);
+  sl_stream_t* sock = c->sock;
+  c->sock = NULL;
+  sl_stream_off(sock, SL_EV_END, on_sock_event, c);
+  sl_stream_off(sock, SL_EV_DRAIN, on_sock_event, c);
+  sl_stream_off(sock, SL_EV_CLOSE, on_sock_event, c);
+  sl_stream_off(sock, SL_EV_DATA, on_sock_data, c);
+  sl_stream_pause(sock);
+  t->dropped = 1; /* no access-log line for it: it was not answered here */
+  conn_destroy(c);
+  if (r == NULL || r->m.s.destroyed) {
+    sl_stream_destroy(sock, SL_ENOMEM);
+  } else {
+    srv->o.on_upgrade(&r->m.s, sock, head, srv->arg);
+  }
+  sl_chunk_unref(head);
+  sl_stream_unref(sock);
+  if (r == NULL) return;
+  /* Kept by the callee (a reference of its own): it destroys it. */
+  if (r->m.s.refs == 1) sl_stream_destroy(&r->m.s, 0);
+  sl_stream_unref(&r->m.s);
+}
+
 /* One llhttp_execute over what is left of the input chunk. Returns 1 to go
  * on, 0 to stop. */
 static int feed_once(conn_t* c) {
@@ -653,6 +698,7 @@ static int feed_once(conn_t* c) {
   }
   if (e == HPE_PAUSED_UPGRADE) {
     c->stop = 1; /* no protocol switch: answer, then close */
+    if (c->upgrading) conn_upgrade(c);
     return 0;
   }
   if (e != HPE_PAUSED) {
@@ -1154,9 +1200,12 @@ static void apply_defaults(sl_http_server_opts_t* o) {
 static void server_free(sl_http_server_t* srv) {
   void (*cb)(void*) = srv->close_cb;
   void* arg = srv->close_arg;
+  void (*on_free)(void*) = srv->on_free;
+  void* free_arg = srv->free_arg;
   sl__access_log_close(srv->alog);
   sl__free(srv);
   if (cb != NULL) cb(arg);
+  if (on_free != NULL) on_free(free_arg);
 }
 
 /* The listener closed: its queue was drained and the cluster (if any)

@@ -35,6 +35,9 @@ struct sl_http_server_s {
   size_t nconns;
   void (*close_cb)(void* arg);
   void* close_arg;
+  void (*on_free)(void* arg); /* a layer above that wrapped the server (the
+                                 WebSocket server frees its state) */
+  void* free_arg;
   sl__alog_t* alog;     /* with o.access_log */
   sl__cidr_t trust[32]; /* o.trusted_proxies, parsed */
   size_t ntrust;
@@ -104,7 +107,8 @@ struct conn_s {
       late : 1,    /* came after close began: gets one answer */
       tcp : 1,     /* sock is a libuv TCP stream (sl__uvs_t) */
       ending : 1, destroyed : 1, timer_closed : 1, abort : 1,
-      line_done : 1; /* the request line parsed (for the log) */
+      line_done : 1, /* the request line parsed (for the log) */
+      upgrading : 1; /* an upgrade for srv->o.on_upgrade is being parsed */
 };
 
 struct res_s {

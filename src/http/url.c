@@ -1,5 +1,5 @@
 /* The client's URL parser: the absolute http:// URLs sl_http_request()
- * takes, split into what a request needs (the host to connect to, the
+ * takes (and the ws:// ones of sl_ws_connect), split into what a request needs (the host to connect to, the
  * port, the authority for the Host header, and the path with its query).
  * It checks the shape and the port, not the host's syntax: the resolver
  * judges names. Nothing is allocated; the path points into the URL. */
@@ -8,8 +8,12 @@
 #include <strings.h>
 
 int sl__http_parse_url(const char* url, sl__http_url_t* u) {
-  if (url == NULL || strncasecmp(url, "http://", 7) != 0) return SL_EINVAL;
-  const char* a = url + 7;
+  size_t skip = url == NULL                           ? 0
+                : strncasecmp(url, "http://", 7) == 0 ? 7
+                : strncasecmp(url, "ws://", 5) == 0   ? 5
+                                                      : 0;
+  if (skip == 0) return SL_EINVAL;
+  const char* a = url + skip;
   size_t alen = strcspn(a, "/?#");
   const char* at = memchr(a, '@', alen);
   if (at != NULL) {

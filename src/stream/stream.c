@@ -65,6 +65,21 @@ sl__item_t sl__ring_shift(sl__ring_t* r) {
   return it;
 }
 
+static size_t chunk_size(int object_mode, const sl_chunk_t* c);
+
+void sl__stream_cancel_write(sl_stream_t* s, size_t i, int err) {
+  sl__ring_t* r = &s->w.queue;
+  SL_ASSERT(i >= s->w.inflight && i < r->count);
+  sl__item_t it = *sl__ring_at(r, i);
+  for (size_t k = i; k + 1 < r->count; k++)
+    *sl__ring_at(r, k) = *sl__ring_at(r, k + 1);
+  r->count--;
+  s->w.length -= chunk_size(s->w.object_mode, it.chunk);
+  it.err = err;
+  if (sl__ring_push(&s->w.completed, it) != 0) sl_chunk_unref(it.chunk);
+  sl__stream_schedule(s);
+}
+
 void sl__ring_free(sl__ring_t* r) {
   if (r->v != r->inl) sl__free(r->v);
   memset(r, 0, sizeof *r);
@@ -679,6 +694,7 @@ int sl_stream_write(sl_stream_t* s, sl_chunk_t* chunk, sl_done_cb cb,
   s->w.length += chunk_size(s->w.object_mode, chunk);
   note_buffered(s);
   sl__stream_schedule(s);
+  if (s->on_queued != NULL) s->on_queued(s);
   if (s->w.length >= s->w.hwm) {
     s->w.need_drain = 1;
     return 0;

@@ -80,6 +80,11 @@ struct sl_stream_s {
   /* Zero-copy capabilities of a descriptor stream (file, socket, HTTP
    * response), set by its constructor; NULL for every other stream. */
   const sl__zc_ops_t* zc;
+  /* Optional: runs at the end of every sl_stream_write() that queued a
+   * chunk, inside the caller's call (so it may only account and cancel:
+   * sl__stream_cancel_write; events it causes come from the loop). A
+   * WebSocket polices its send cap with it. */
+  void (*on_queued)(sl_stream_t* s);
 
   struct {
     sl__ring_t buf;
@@ -114,6 +119,9 @@ struct sl_stream_s {
   sl_stream_stats_t stats;
 };
 
+/* Takes write `i` of the queue (at or past w.inflight: not started) out;
+ * its callback runs from the loop with `err`, as for a failed write. */
+void sl__stream_cancel_write(sl_stream_t* s, size_t i, int err);
 /* Schedules the state machine to run from the loop. */
 void sl__stream_schedule(sl_stream_t* s);
 /* sl_stream_fail() with a message already built (see sl__errmsg); takes
