@@ -358,8 +358,15 @@ static void note_buffered(sl_stream_t* s) {
   if (total > s->stats.max_buffered) s->stats.max_buffered = total;
 }
 
-static int push_item(sl_stream_t* s, sl_chunk_t* c, int front) {
+/* What one buffered chunk counts for on the readable side: its bytes, 1 in
+ * object mode, and at least 1 in message mode (an empty message is one). */
+static size_t r_size(const sl_stream_t* s, const sl_chunk_t* c) {
   size_t n = chunk_size(s->r.object_mode, c);
+  return n == 0 && s->r.messages ? 1 : n;
+}
+
+static int push_item(sl_stream_t* s, sl_chunk_t* c, int front) {
+  size_t n = r_size(s, c);
   if (n == 0) return 0;
   sl__item_t it = {.chunk = sl_chunk_ref(c)};
   int rc =
@@ -523,9 +530,9 @@ sl_chunk_t* sl_stream_read(sl_stream_t* s, size_t n) {
     return NULL;
   }
   sl_chunk_t* out;
-  if (s->r.object_mode) {
+  if (s->r.object_mode || s->r.messages) {
     out = sl__ring_shift(&s->r.buf).chunk;
-    s->r.length--;
+    s->r.length -= r_size(s, out);
   } else {
     if (n == 0 || n > s->r.length) {
       if (n > s->r.length && !s->r.ended) {
@@ -571,7 +578,8 @@ void sl_stream_resume(sl_stream_t* s) {
 int sl_stream_is_paused(const sl_stream_t* s) { return s->r.flowing == 0; }
 
 int sl_stream_set_encoding(sl_stream_t* s, sl_encoding_t enc) {
-  if (s->r.object_mode || (enc != SL_ENC_NONE && enc != SL_ENC_UTF8))
+  if (s->r.object_mode || s->r.messages ||
+      (enc != SL_ENC_NONE && enc != SL_ENC_UTF8))
     return SL_EINVAL;
   s->r.utf8 = enc == SL_ENC_UTF8;
   return 0;
@@ -632,7 +640,7 @@ static void process_readable(sl_stream_t* s) {
   }
   while (s->r.flowing == 1 && s->r.buf.count && !s->destroyed) {
     sl__item_t it = sl__ring_shift(&s->r.buf);
-    s->r.length -= chunk_size(s->r.object_mode, it.chunk);
+    s->r.length -= r_size(s, it.chunk);
     s->stats.bytes_read += sl_chunk_len(it.chunk);
     sl_event_t ev = {.type = SL_EV_DATA, .chunk = it.chunk};
     sl__stream_emit(s, &ev);

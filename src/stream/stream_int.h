@@ -93,8 +93,12 @@ struct sl_stream_s {
     unsigned object_mode : 1, ended : 1, end_emitted : 1, reading : 1, want : 1,
         need_readable : 1, drained_by_read : 1, emit_pause : 1, emit_resume : 1,
         utf8 : 1, zc_active : 1,
-        emit_readable : 1; /* a readable event is due (data or EOF came
+        emit_readable : 1, /* a readable event is due (data or EOF came
                               while need_readable was set) */
+        messages : 1;      /* message mode (a WebSocket): each chunk is a
+                              unit read() returns whole, the length counts
+                              bytes, an empty chunk is delivered and counts
+                              1; no encoding */
     unsigned char carry[4];
     unsigned ncarry;
     int await_drain;   /* pipes waiting for their destination's drain */

@@ -238,6 +238,11 @@ static void on_timer(uv_timer_t* t) {
   if (w == NULL) return;
   uint64_t now = uv_now(sl__loop());
   if (w->timer_mode == TIMER_CLOSE) {
+    if (w->close_rcvd && !w->close_sent && !w->failed) {
+      send_close(w, w->send_code, NULL); /* the reader is not reading */
+      sock_finish(w);
+      return;
+    }
     if (w->sock != NULL && !w->sock->destroyed) {
       if (!w->close_rcvd && !w->failed) {
         w->failed = 1;
@@ -363,10 +368,12 @@ static void on_close_frame(ws_t* w, const unsigned char* p, size_t n) {
   sl_buf_free(&w->in);
   if (!w->s.r.ended) sl_stream_push(&w->s, NULL);
   if (!w->close_sent) {
-    /* Ours follows what was written (the final hook sends it). */
+    /* Ours follows the answers to the messages before the close: the
+     * writable side ends once the reader has had them (on_own_end), or at
+     * the close timeout if it does not read. */
     w->send_code = code;
-    snprintf(w->send_reason, sizeof w->send_reason, "%s", "");
-    if (!w->s.w.ending) sl_stream_end(&w->s, NULL, NULL, NULL);
+    w->send_reason[0] = '\0';
+    timer_set(w, TIMER_CLOSE, w->close_ms);
   } else if (!w->client) {
     sock_finish(w);
   } else {
@@ -512,7 +519,9 @@ static void ws_parse(ws_t* w) {
     sl_buf_consume(&w->in, pos);
   w->in_parse = 0;
   if (w->sock != NULL && !w->sock_gone) {
-    int stop = w->rpaused || w->failed || w->close_rcvd;
+    /* After a failure or the peer's close the socket goes on reading, to
+     * see its end: what comes is dropped (on_sock_data). */
+    int stop = w->rpaused && !w->failed && !w->close_rcvd;
     if (stop && !w->sock_paused) {
       w->sock_paused = 1;
       sl_stream_pause(w->sock);
@@ -582,6 +591,15 @@ static void sock_listen(ws_t* w, int on) {
     sl_stream_on(w->sock, SL_EV_DATA, on_sock_data, w);
   else
     sl_stream_off(w->sock, SL_EV_DATA, on_sock_data, w);
+}
+
+/* The reader had every message before the peer's close: ours goes out
+ * after what it wrote in answer. */
+static void on_own_end(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (void)ev;
+  ws_t* w = arg;
+  if (w->close_rcvd && !w->close_sent && !s->w.ending)
+    sl_stream_end(s, NULL, NULL, NULL);
 }
 
 /* --- the stream's hooks --------------------------------------------------- */
@@ -791,6 +809,11 @@ static ws_t* ws_alloc(const sl_ws_opts_t* o, int client, const char* name) {
   w->client = client;
   w->s.peer_quiet = 1; /* a peer that leaves is not a failure to report */
   w->s.on_queued = ws_on_queued;
+  w->s.r.messages = 1;
+  if (sl_stream_on(&w->s, SL_EV_END, on_own_end, w) != 0) {
+    sl_stream_destroy(&w->s, SL_ENOMEM);
+    return NULL;
+  }
   w->max_message = o->max_message ? o->max_message : SL__WS_DEFAULT_MAX_MESSAGE;
   w->max_frame = o->max_frame ? o->max_frame : w->max_message;
   w->send_cap = o->send_cap ? o->send_cap : SL__WS_DEFAULT_SEND_CAP;
