@@ -184,6 +184,15 @@ static double timeout_seconds(void) {
   return s * (m ? atof(m) : 1);
 }
 
+/* A runner stopped by a signal (a script ending the helper it started)
+ * passes it on to the case's process group, which would otherwise live on
+ * in its own group; the wait below then reaps it. */
+static volatile pid_t case_pid;
+
+static void forward_signal(int sig) {
+  if (case_pid > 0) kill(-case_pid, sig);
+}
+
 static int run_case(const test_case_t* tc) {
   snprintf(tmpdir, sizeof tmpdir, "/tmp/sluice-test-%s-XXXXXX", tc->name);
   if (mkdtemp(tmpdir) == NULL) {
@@ -194,11 +203,18 @@ static int run_case(const test_case_t* tc) {
   pid_t pid = fork();
   if (pid == 0) {
     setpgid(0, 0);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
     /* exit(), not _exit(): under ASan, LeakSanitizer runs at exit and fails
      * the case on a leak. */
     exit(run_in_child(tc));
   }
   setpgid(pid, pid);
+  case_pid = pid;
+  signal(SIGTERM, forward_signal);
+  signal(SIGINT, forward_signal);
+  signal(SIGHUP, forward_signal);
   double limit = timeout_seconds();
   struct timespec t0, now;
   clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -104,7 +104,7 @@ sl_stream_t* sl_ws_accept(sl_stream_t* req, sl_stream_t* sock, sl_chunk_t* head,
   const char* proto = NULL;
   if (offered != NULL && o->protocols != NULL) {
     proto = choose_protocol(o->protocols, offered);
-    if (proto == NULL) {
+    if (proto == NULL || strlen(proto) >= 64) {
       refuse(sock, 400, NULL, "no subprotocol in common\n");
       return NULL;
     }

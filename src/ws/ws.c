@@ -39,8 +39,8 @@ typedef struct ws_s {
   size_t max_message, max_frame, send_cap;
   int policy, text_default, fragments;
   uint64_t ping_ms, pong_ms, close_ms;
-  char* protocol;
-  char* extensions;
+  char protocol[64]; /* kept past destroy: read after close */
+  char extensions[128];
   sl__ws_pmd_t pmd;
   sl__ws_zctx_t zin, zout;
   /* reading */
@@ -685,16 +685,25 @@ typedef struct {
 
 static void linger_closed(uv_handle_t* h) { sl__free(h->data); }
 
+static void on_linger_close(sl_stream_t* s, const sl_event_t* ev, void* arg);
+
 static void linger_done(linger_t* l) {
   if (l->sock == NULL) return;
   sl_stream_t* s = l->sock;
   l->sock = NULL;
+  sl_stream_off(s, SL_EV_CLOSE, on_linger_close, l);
   sl_stream_destroy(s, 0);
   sl_stream_unref(s);
   uv_close((uv_handle_t*)&l->t, linger_closed);
 }
 
 static void on_linger_timer(uv_timer_t* t) { linger_done(t->data); }
+
+static void on_linger_close(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (void)s;
+  (void)ev;
+  linger_done(arg);
+}
 
 static void on_linger_finished(sl_stream_t* s, int err, void* arg) {
   (void)s;
@@ -713,6 +722,7 @@ static void linger(sl_stream_t* sock, uint64_t ms) {
   l->t.data = l;
   uv_timer_start(&l->t, on_linger_timer, ms, 0);
   uv_unref((uv_handle_t*)&l->t);
+  sl_stream_on(sock, SL_EV_CLOSE, on_linger_close, l);
   if (sl_stream_end(sock, NULL, on_linger_finished, l) != 0 &&
       sl_stream_writable_finished(sock))
     linger_done(l);
@@ -747,9 +757,6 @@ static void ws_destroy(sl_stream_t* s, int err) {
   sl_buf_free(&w->out);
   sl__ws_zfree(&w->zin);
   sl__ws_zfree(&w->zout);
-  sl__free(w->protocol);
-  sl__free(w->extensions);
-  w->protocol = w->extensions = NULL;
   sl__free(w->fail_msg);
   w->fail_msg = NULL;
   sl_stream_destroy_done(s);
@@ -832,9 +839,9 @@ static int ws_attach(ws_t* w, sl_stream_t* sock, const char* protocol,
                      sl_chunk_t* head) {
   w->sock = sl_stream_ref(sock);
   sock->errors_owned = 1;
-  w->protocol = sl__strdup(protocol ? protocol : "");
-  w->extensions = sl__strdup(extensions ? extensions : "");
-  if (w->protocol == NULL || w->extensions == NULL) return SL_ENOMEM;
+  snprintf(w->protocol, sizeof w->protocol, "%s", protocol ? protocol : "");
+  snprintf(w->extensions, sizeof w->extensions, "%s",
+           extensions ? extensions : "");
   if (pmd != NULL && pmd->on) {
     w->pmd = *pmd;
     /* We deflate with our side's window and takeover, inflate the peer's. */
@@ -952,12 +959,10 @@ const char* sl_ws_close_reason(const sl_stream_t* ws) {
   return ws_of(ws)->close_reason;
 }
 const char* sl_ws_protocol(const sl_stream_t* ws) {
-  const ws_t* w = ws_of(ws);
-  return w->protocol ? w->protocol : "";
+  return ws_of(ws)->protocol;
 }
 const char* sl_ws_extensions(const sl_stream_t* ws) {
-  const ws_t* w = ws_of(ws);
-  return w->extensions ? w->extensions : "";
+  return ws_of(ws)->extensions;
 }
 sl_stream_t* sl_ws_request(const sl_stream_t* ws) { return ws_of(ws)->req; }
 
