@@ -168,6 +168,11 @@ int sl__ws_deflate(sl__ws_zctx_t* z, const void* in, size_t n, int fin,
     if (out->len - start >= TAIL_LEN &&
         memcmp(out->data + out->len - TAIL_LEN, tail, TAIL_LEN) == 0)
       sl_buf_truncate(out, out->len - TAIL_LEN);
+    /* Nothing to flush (an empty message right after another one's flush:
+     * zlib has no progress to make): the message is one empty stored
+     * block's header, 0x00 (RFC 7692 7.2.3.6). An empty payload would
+     * make the peer read the tail it adds as a block of its own. */
+    if (out->len == start && sl_buf_append(out, "", 1) != 0) return SL_ENOMEM;
     if (!z->keep) sl__ws_zfree(z);
   }
   return 0;

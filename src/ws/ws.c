@@ -659,6 +659,9 @@ static void ws_writev(sl_stream_t* s, sl_chunk_t** chunks, size_t n) {
     w->wait_drain = 1; /* the socket's drain completes it */
     return;
   }
+  /* A socket destroyed under us (the peer reset it): its close, which is
+   * on its way, ends the stream with what happened. */
+  if (rc == SL_EDESTROYED) rc = 0;
   sl_stream_write_done(s, rc < 0 ? rc : 0);
 }
 

@@ -73,3 +73,23 @@ done_tests() {
   [ "$passes" -eq 0 ] && [ "$skips" -gt 0 ] && exit 77
   exit 0
 }
+# Debian's python3 with python3-websockets (the strict peer of the
+# WebSocket tests); empty when it is not installed.
+ws_python() {
+  local p
+  for p in /usr/bin/python3 python3; do
+    if "$p" -c 'import websockets' 2>/dev/null; then echo "$p"; return; fi
+  done
+}
+# The npm package `ws` for the Node peers, installed once into the build
+# directory (npm's registry is reachable here); prints its node_modules
+# directory, or nothing when it cannot be had.
+node_ws() {
+  local dir="$SL_BUILD/npm"
+  if [ ! -f "$dir/node_modules/ws/package.json" ]; then
+    mkdir -p "$dir"
+    npm install --silent --no-audit --no-fund --prefix "$dir" ws@8 \
+      > "$dir/install.log" 2>&1 || true
+  fi
+  [ -f "$dir/node_modules/ws/package.json" ] && echo "$dir/node_modules"
+}

@@ -523,7 +523,10 @@ def deflate(data, z=None):
 
 def inflate(data, z=None):
     z = z or zlib.decompressobj(-15)
-    return z.decompress(data + b"\x00\x00\xff\xff")
+    try:
+        return z.decompress(data + b"\x00\x00\xff\xff")
+    except zlib.error as e:
+        raise Fail("the peer's compressed message does not inflate: %s" % e)
 
 
 def expect_deflated(c, op, payload, z=None):
@@ -564,7 +567,9 @@ def _(c):
     zo = zlib.compressobj(6, zlib.DEFLATED, -15)
     zi = zlib.decompressobj(-15)
     for i in range(20):
-        data = b"the same words again and again %d " % i * 50
+        # Every fifth one empty: after another message's flush, an empty
+        # one must still be a block the peer can read (RFC 7692 7.2.3.6).
+        data = b"" if i % 5 == 4 else b"the same words again and again %d " % i * 50
         c.send(c.f(OP_BIN, deflate(data, zo), rsv=4))
         expect_deflated(c, OP_BIN, data, zi)
     c.close_clean()
