@@ -20,7 +20,10 @@
  * the server refuses (RFC 9112: a bad header name, obs-fold, a bad target
  * or Host) is answered there and never reaches the target, and a response
  * whose header lines the client refuses (a fold, an empty name) is a 502,
- * none of its headers passed on. Prints "Proxy listening on
+ * none of its headers passed on. An upgrade request (a WebSocket) is
+ * forwarded with its Upgrade and Connection headers, and after that the
+ * bytes go both ways untouched (the target's 101 included) until either
+ * side closes, as nginx does with proxy_set_header Upgrade. Prints "Proxy listening on
  * http://127.0.0.1:P -> TARGET"; exits 1 when the port cannot be bound. */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -156,6 +159,95 @@ static char** forward_headers(sl_stream_t* req) {
   return v;
 }
 
+/* --- upgrades (WebSocket): a tunnel of bytes after the request -------- */
+
+/* The two sockets of one tunnel; when either closes the other goes too. */
+typedef struct {
+  sl_stream_t* a;  /* the client */
+  sl_stream_t* b;  /* the target */
+  sl_chunk_t* req; /* the request to forward once connected */
+  int open;
+  int answered; /* the client got our 502: it ends by itself */
+} tunnel_t;
+
+static void on_tunnel_close(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (void)ev;
+  tunnel_t* t = arg;
+  sl_stream_t* other = s == t->a ? t->b : t->a;
+  if (!sl_stream_destroyed(other) && !(s == t->b && t->answered))
+    sl_stream_destroy(other, 0);
+  if (--t->open == 0) {
+    sl_chunk_unref(t->req);
+    free(t);
+  }
+}
+
+/* Connected: the request goes out, then bytes flow both ways. */
+static void on_tunnel_connect(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (void)ev;
+  tunnel_t* t = arg;
+  sl_stream_write(s, t->req, NULL, NULL);
+  sl_stream_pipe(t->a, t->b, NULL);
+  sl_stream_pipe(t->b, t->a, NULL);
+  sl_stream_resume(t->a); /* handed over paused */
+}
+
+/* A target that cannot be reached is a 502; other errors end the tunnel
+ * (its close follows). */
+static void on_tunnel_error(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  tunnel_t* t = arg;
+  fprintf(stderr, "proxy: upgrade: %s\n", ev->message);
+  if (s == t->b && !sl_tcp_peer(s)[0] && !sl_stream_destroyed(t->a)) {
+    t->answered = 1;
+    sl_stream_end_str(t->a,
+                      "HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n"
+                      "Content-Length: 0\r\n\r\n");
+  }
+}
+
+static void on_upgrade(sl_stream_t* req, sl_stream_t* sock, sl_chunk_t* head,
+                       void* arg) {
+  (void)arg;
+  char host[256];
+  const char* hp = target + 7;
+  size_t hl = strcspn(hp, ":/");
+  snprintf(host, sizeof host, "%.*s", (int)hl, hp);
+  int port = hp[hl] == ':' ? atoi(hp + hl + 1) : 80;
+  const char* prefix = strchr(hp, '/');
+  /* The request as it came, with the headers that make it an upgrade. */
+  char** headers = forward_headers(req);
+  sl_buf_t b = {0};
+  sl_buf_printf(&b,
+                "%s %s%s HTTP/1.1\r\nUpgrade: %s\r\nConnection: Upgrade\r\n",
+                sl_http_method(req), prefix ? prefix : "", sl_http_url(req),
+                sl_http_header(req, "upgrade"));
+  for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
+    sl_buf_printf(&b, "%s\r\n", headers[i]);
+    free(headers[i]);
+  }
+  free(headers);
+  sl_buf_append_str(&b, "\r\n");
+  if (head != NULL) sl_buf_append(&b, sl_chunk_data(head), sl_chunk_len(head));
+  tunnel_t* t = calloc(1, sizeof *t);
+  sl_stream_t* up = t != NULL ? sl_tcp_connect(host, port, NULL) : NULL;
+  if (up == NULL || b.data == NULL) {
+    sl_stream_end_str(sock,
+                      "HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n"
+                      "Content-Length: 0\r\n\r\n");
+    if (up != NULL) sl_stream_destroy(up, 0);
+    free(t);
+    sl_buf_free(&b);
+    return;
+  }
+  *t = (tunnel_t){.a = sock, .b = up, .req = sl_buf_chunk(&b), .open = 2};
+  sl_buf_free(&b);
+  sl_stream_on(up, SL_EV_CONNECT, on_tunnel_connect, t);
+  sl_stream_on(sock, SL_EV_CLOSE, on_tunnel_close, t);
+  sl_stream_on(up, SL_EV_CLOSE, on_tunnel_close, t);
+  sl_stream_on(sock, SL_EV_ERROR, on_tunnel_error, t);
+  sl_stream_on(up, SL_EV_ERROR, on_tunnel_error, t);
+}
+
 static void on_request(sl_stream_t* req, sl_stream_t* res, void* arg) {
   (void)arg;
   px_t* p = calloc(1, sizeof *p);
@@ -195,7 +287,7 @@ static void on_request(sl_stream_t* req, sl_stream_t* res, void* arg) {
 
 int main(int argc, char** argv) {
   sl_init(argc, argv);
-  sl_http_server_opts_t o = {.port = 3000};
+  sl_http_server_opts_t o = {.port = 3000, .on_upgrade = on_upgrade};
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
       o.port = atoi(argv[++i]);

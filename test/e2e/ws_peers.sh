@@ -45,6 +45,44 @@ for mode in plain deflate; do
   fi
 done
 
+# examples/proxy forwards the upgrade and then the bytes both ways: the
+# same clients through it, to ws-echo (deflate negotiated end to end).
+port=$(free_port)
+"$EX/ws-echo" --port "$port" --deflate > "$T/echo-proxied.out" 2>&1 &
+PIDS+=($!)
+wait_lines 1 Listening "$T/echo-proxied.out"
+pport=$(free_port)
+"$EX/proxy" --port "$pport" --target "http://127.0.0.1:$port" > "$T/proxy.out" 2>&1 &
+PIDS+=($!)
+wait_lines 1 "Proxy listening" "$T/proxy.out"
+if [ -n "$PY" ]; then
+  if out=$(timeout 60 "$PY" "$P/py_client.py" "ws://127.0.0.1:$pport/" deflate 2>&1); then
+    ok "python3-websockets client -> proxy -> ws-echo: $out"
+  else
+    fail "python3-websockets client -> proxy -> ws-echo: $out"
+  fi
+fi
+if [ -n "$NODE_PATH" ]; then
+  if out=$(timeout 60 node "$P/node_client.js" "ws://127.0.0.1:$pport/" deflate 2>&1); then
+    ok "node ws client -> proxy -> ws-echo: $out"
+  else
+    fail "node ws client -> proxy -> ws-echo: $out"
+  fi
+fi
+# The target gone: the upgrade gets a 502.
+dead=$(free_port)
+upgrade_status() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Connection: Upgrade' \
+    -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "$1" || true
+}
+dport=$(free_port)
+"$EX/proxy" --port "$dport" --target "http://127.0.0.1:$dead" > "$T/proxy-dead.out" 2>&1 &
+PIDS+=($!)
+wait_lines 1 "Proxy listening" "$T/proxy-dead.out"
+st=$(upgrade_status "http://127.0.0.1:$dport/")
+check "an upgrade through the proxy to a dead target is a 502 (got $st)" [ "$st" = 502 ]
+
 # sluice's client against each peer's server.
 client_against() { # NAME CMD...
   local name=$1; shift
