@@ -10,21 +10,19 @@
  *
  * Usage: ws-echo [--port P] [--deflate] (default 8080). Prints "Listening
  * on ws://127.0.0.1:P" once it accepts connections. --deflate accepts
- * permessage-deflate (without context takeover: bounded memory).
+ * permessage-deflate (without context takeover: bounded memory). The echo
+ * is a pipe of the socket into itself, with backpressure: a client that
+ * sends faster than it reads is slowed down, not buffered for.
  *
- * Lines: 8 of C like for like (26 in all) against the Node twin's 5 of JS: 1.6x */
+ * Lines: 10 of C like for like (24 in all) against the Node twin's 5 of JS: 2.0x */
 #include <sluice.h>
 /* extra: for the command line */
 #include <stdlib.h>
 #include <string.h>
 /* end extra */
 
-static void echo(sl_stream_t* ws, const sl_event_t* ev, void* arg) {
-  sl_stream_write(ws, ev->chunk, NULL, NULL);
-}
-
 static void on_connection(sl_stream_t* ws, void* arg) {
-  sl_stream_on(ws, SL_EV_DATA, echo, NULL);
+  sl_stream_pipe(ws, ws, NULL); /* each message back, its kind kept */
 }
 
 int main(int argc, char** argv) {
