@@ -161,7 +161,8 @@ static char** forward_headers(sl_stream_t* req) {
 
 /* --- upgrades (WebSocket): a tunnel of bytes after the request -------- */
 
-/* The two sockets of one tunnel; when either closes the other goes too. */
+/* The two sockets of one tunnel (references); when either closes the
+ * other goes too. */
 typedef struct {
   sl_stream_t* a;  /* the client */
   sl_stream_t* b;  /* the target */
@@ -178,6 +179,8 @@ static void on_tunnel_close(sl_stream_t* s, const sl_event_t* ev, void* arg) {
     sl_stream_destroy(other, 0);
   if (--t->open == 0) {
     sl_chunk_unref(t->req);
+    sl_stream_unref(t->a);
+    sl_stream_unref(t->b);
     free(t);
   }
 }
@@ -239,7 +242,11 @@ static void on_upgrade(sl_stream_t* req, sl_stream_t* sock, sl_chunk_t* head,
     sl_buf_free(&b);
     return;
   }
-  *t = (tunnel_t){.a = sock, .b = up, .req = sl_buf_chunk(&b), .open = 2};
+  /* References: each side's close reads the other. */
+  *t = (tunnel_t){.a = sl_stream_ref(sock),
+                  .b = sl_stream_ref(up),
+                  .req = sl_buf_chunk(&b),
+                  .open = 2};
   sl_buf_free(&b);
   sl_stream_on(up, SL_EV_CONNECT, on_tunnel_connect, t);
   sl_stream_on(sock, SL_EV_CLOSE, on_tunnel_close, t);

@@ -654,6 +654,7 @@ static void conn_upgrade(conn_t* c) {
   sl_stream_pause(sock);
   t->dropped = 1; /* no access-log line for it: it was not answered here */
   conn_destroy(c);
+  unsigned refs = r != NULL ? r->m.s.refs : 0;
   if (r == NULL || r->m.s.destroyed) {
     sl_stream_destroy(sock, SL_ENOMEM);
   } else {
@@ -663,7 +664,7 @@ static void conn_upgrade(conn_t* c) {
   sl_stream_unref(sock);
   if (r == NULL) return;
   /* Kept by the callee (a reference of its own): it destroys it. */
-  if (r->m.s.refs == 1) sl_stream_destroy(&r->m.s, 0);
+  if (r->m.s.refs <= refs) sl_stream_destroy(&r->m.s, 0);
   sl_stream_unref(&r->m.s);
 }
 
