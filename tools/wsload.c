@@ -6,8 +6,9 @@
  *                                          message of SIZE bytes, waits for
  *                                          its echo, sends the next: prints
  *                                          round trips per second
- *   wsload idle  PORT CONNS SECONDS        opens CONNS connections, prints
- *                                          "open N" once all are upgraded,
+ *   wsload idle  PORT CONNS SECONDS        opens CONNS connections, sends
+ *                                          one message on each, prints
+ *                                          "open N" once all are echoed,
  *                                          holds them SECONDS, closes
  *   wsload bcast PORT CONNS COUNT SIZE     opens CONNS connections, asks the
  *                                          server ("!bcast COUNT SIZE" from
@@ -15,6 +16,7 @@
  *                                          to every connection: prints
  *                                          messages delivered per second
  *
+ * WSLOAD_DEFLATE=1 offers permessage-deflate (sent frames stay plain).
  * Every run is bounded: connections that do not upgrade within 30 s, or a
  * run past its time, end it with exit code 1. */
 #define _GNU_SOURCE
@@ -55,7 +57,7 @@ static void die(const char* m) {
 static const char req_fmt[] =
     "GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-    "Sec-WebSocket-Version: 13\r\n\r\n";
+    "Sec-WebSocket-Version: 13\r\n%s\r\n";
 
 /* Sends all of buf (blocking briefly on EAGAIN: messages are small). */
 static void send_all(int fd, const void* buf, size_t n) {
@@ -83,7 +85,8 @@ static size_t frame(unsigned char* out, int op, const void* data, size_t n) {
     out[h++] = (unsigned char)n;
   } else {
     out[h++] = 0x80 | 127;
-    for (int i = 7; i >= 0; i--) out[h++] = (unsigned char)((uint64_t)n >> (8 * i));
+    for (int i = 7; i >= 0; i--)
+      out[h++] = (unsigned char)((uint64_t)n >> (8 * i));
   }
   static const unsigned char key[4] = {0x12, 0x34, 0x56, 0x78};
   memcpy(out + h, key, 4);
@@ -171,7 +174,11 @@ int main(int argc, char** argv) {
   int ep = epoll_create1(0);
   conn_t* cs = calloc((size_t)nconn, sizeof *cs);
   char req[256];
-  int rl2 = snprintf(req, sizeof req, req_fmt, port);
+  const char* ext = getenv("WSLOAD_DEFLATE") != NULL
+                        ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                          "client_max_window_bits\r\n"
+                        : "";
+  int rl2 = snprintf(req, sizeof req, req_fmt, port, ext);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   int upgraded = 0;
@@ -200,8 +207,7 @@ int main(int argc, char** argv) {
         if (!was && c->upgraded) upgraded++;
       }
       if (now() - t0 > 30) {
-        fprintf(stderr, "wsload: %d of %d upgraded in 30 s\n", upgraded,
-                nconn);
+        fprintf(stderr, "wsload: %d of %d upgraded in 30 s\n", upgraded, nconn);
         return 1;
       }
     }
@@ -209,6 +215,19 @@ int main(int argc, char** argv) {
   unsigned char* out = malloc(size + 64);
   unsigned char* payload = calloc(1, size + 1);
   if (strcmp(mode, "idle") == 0) {
+    /* One message each first (a connection that has talked once), then
+     * quiet. */
+    size_t fl = frame(out, 2, payload, 32);
+    for (int i = 0; i < nconn; i++) send_all(cs[i].fd, out, fl);
+    int echoed = 0;
+    while (echoed < nconn) {
+      int n = epoll_wait(ep, evs, 1024, 1000);
+      for (int k = 0; k < n; k++) echoed += read_some(evs[k].data.ptr);
+      if (now() - t0 > 60) {
+        fprintf(stderr, "wsload: %d of %d echoed\n", echoed, nconn);
+        return 1;
+      }
+    }
     printf("open %d\n", nconn);
     fflush(stdout);
     double end = now() + arg4;

@@ -77,14 +77,18 @@ typedef struct sl_ws_opts_s {
    * Origin; server (sl_ws_accept): extra headers on the 101. */
   const char* const* headers;
   const char* origin;
+  /* Server: keep the upgrade request (about 1 KiB with its headers) for
+   * the stream's life, for sl_ws_request(); without it the request is
+   * readable only during sl_ws_listen's connection callback. */
+  int keep_request;
 } sl_ws_opts_t;
 
 /* Server side, on an HTTP server whose opts.on_upgrade received (req, sock,
  * head): checks the upgrade request (GET, HTTP/1.1, Upgrade: websocket,
  * Connection: Upgrade, Sec-WebSocket-Version 13, a 16-byte
  * Sec-WebSocket-Key), chooses the subprotocol and extensions, sends the
- * 101 and returns the WebSocket stream, which owns `sock` from then on and
- * keeps `req` readable (sl_ws_request). `head` (may be NULL) is what the
+ * 101 and returns the WebSocket stream, which owns `sock` from then on
+ * (and keeps `req` with opts.keep_request). `head` (may be NULL) is what the
  * client sent after the request: the first frames. On a request that does
  * not qualify the answer is 400 (426 for another version, with
  * Sec-WebSocket-Version: 13), the socket is ended, and NULL is returned.
@@ -140,8 +144,9 @@ SL_EXTERN const char* sl_ws_close_reason(const sl_stream_t* ws);
  * ("permessage-deflate; ..." or ""). Valid as long as the stream. */
 SL_EXTERN const char* sl_ws_protocol(const sl_stream_t* ws);
 SL_EXTERN const char* sl_ws_extensions(const sl_stream_t* ws);
-/* Server side: the upgrade request (path, query, headers), valid as long
- * as `ws`; NULL on a client. */
+/* Server side: the upgrade request (path, query, headers): during
+ * sl_ws_listen's connection callback, and for the stream's life with
+ * opts.keep_request; NULL otherwise and on a client. */
 SL_EXTERN sl_stream_t* sl_ws_request(const sl_stream_t* ws);
 /* Bytes written and not yet handed to the kernel: the stream's writable
  * length plus the socket's (the browser's bufferedAmount). */

@@ -49,6 +49,14 @@ char* sl__strdup(const char* s) {
   return p;
 }
 
+char* sl__strndup(const char* s, size_t n) {
+  char* p = sl__malloc(n + 1);
+  if (p == NULL) return NULL;
+  memcpy(p, s, n);
+  p[n] = '\0';
+  return p;
+}
+
 char* sl__vasprintf(const char* fmt, va_list ap) {
   va_list ap2;
   va_copy(ap2, ap);

@@ -38,6 +38,8 @@ void* sl__calloc(size_t n, size_t size);
 void* sl__realloc(void* p, size_t n);
 void sl__free(void* p);
 char* sl__strdup(const char* s);
+/* The first `n` bytes of `s` as a string (NUL added); NULL on ENOMEM. */
+char* sl__strndup(const char* s, size_t n);
 /* malloc'd printf; NULL on ENOMEM. */
 char* sl__vasprintf(const char* fmt, va_list ap);
 char* sl__asprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -150,6 +150,7 @@ static void ring_release(sl__ring_t* r) {
 }
 
 static void stream_free(sl_stream_t* s) {
+  if (s->on_free != NULL) s->on_free(s);
   while (s->r.buf.count) sl_chunk_unref(sl__ring_shift(&s->r.buf).chunk);
   ring_release(&s->r.buf);
   SL_ASSERT(s->w.queue.count == 0 && s->w.completed.count == 0);

@@ -85,6 +85,9 @@ struct sl_stream_s {
    * sl__stream_cancel_write; events it causes come from the loop). A
    * WebSocket polices its send cap with it. */
   void (*on_queued)(sl_stream_t* s);
+  /* Optional: runs when the stream's memory is freed (after its close and
+   * last reference), to free what its accessors return after close. */
+  void (*on_free)(sl_stream_t* s);
 
   struct {
     sl__ring_t buf;
@@ -185,12 +188,12 @@ typedef struct sl__uvs_s {
   uv_stream_t* h;   /* owned; h->data belongs to the wrapper */
   int close_fd;     /* closed after the handle (-1: none) */
   char peer[64];    /* "127.0.0.1:5000" for sockets, set by tcp.c */
-  sl_chunk_t* rbuf; /* read buffer handed to libuv, not yet filled */
+  sl_chunk_t* rbuf; /* a bulk stream's own read buffer (see uvstream.c) */
   size_t rsize;
   struct sl__uvs_write_s* parked; /* a write waiting for the connection */
   uv_shutdown_t shutdown_req;
   unsigned connecting : 1, reading : 1, want_read : 1, want_final : 1,
-      can_shutdown : 1;
+      can_shutdown : 1, bulk : 1; /* reads into rbuf, not the shared one */
 } sl__uvs_t;
 
 /* Wraps `h`, a TCP, pipe or TTY handle that is initialised and allocated

@@ -41,22 +41,45 @@ static void stop_reading(sl__uvs_t* u) {
   u->reading = 0;
 }
 
+/* Reads go to one buffer shared by every stream of the loop until a stream
+ * shows it moves bulk data (a read of a quarter of its buffer or more);
+ * from then on it gets a buffer of its own (rbuf), handed on as the chunk
+ * with no copy, until a small read sends it back to the shared one. A
+ * small read is copied into a chunk of its size, from either buffer. So a
+ * connection that is idle or chatty holds no read buffer at all (10,000
+ * idle WebSockets would otherwise pin a page of 64 KiB each), and a bulk
+ * stream copies nothing. libuv calls on_alloc and then on_read for one
+ * stream at a time, so the shared buffer is never in use twice. */
+static char shared_rbuf[SL__UVS_READ_SIZE];
+
 static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
   sl__uvs_t* u = h->data;
+  (void)suggested;
   *buf = uv_buf_init(NULL, 0);
   /* Zero-copy owns the descriptor: take nothing out of it. libuv reports
    * the empty buffer as UV_ENOBUFS, and on_read stops reading. */
   if (u->s.r.zc_active) return;
+  if (!u->bulk) {
+    *buf = uv_buf_init(shared_rbuf, sizeof shared_rbuf);
+    return;
+  }
   if (u->rbuf == NULL && (u->rbuf = sl_chunk_new(u->rsize)) == NULL) return;
   *buf = uv_buf_init(sl_chunk_data(u->rbuf), (unsigned)sl_chunk_len(u->rbuf));
 }
 
-/* Turns the `n` bytes libuv read into rbuf into a chunk to push. A read of
- * less than a quarter of the buffer is copied into a chunk of its size, so
- * that a chatty peer does not pin a whole buffer per few bytes; rbuf is then
- * kept for the next read. */
-static sl_chunk_t* take_read(sl__uvs_t* u, size_t n) {
-  if (n < u->rsize / 4) return sl_chunk_copy(sl_chunk_data(u->rbuf), n);
+/* Turns the `n` bytes libuv read into `base` into a chunk to push. */
+static sl_chunk_t* take_read(sl__uvs_t* u, const char* base, size_t n) {
+  if (base == shared_rbuf) {
+    if (n >= sizeof shared_rbuf / 4) u->bulk = 1;
+    return sl_chunk_copy(base, n);
+  }
+  if (n < u->rsize / 4) {
+    sl_chunk_t* c = sl_chunk_copy(base, n);
+    sl_chunk_unref(u->rbuf); /* back to the shared buffer */
+    u->rbuf = NULL;
+    u->bulk = 0;
+    return c;
+  }
   sl_chunk_t* c = u->rbuf;
   u->rbuf = NULL;
   sl_chunk_set_len(c, n);
@@ -83,7 +106,7 @@ static void on_read(uv_stream_t* h, ssize_t nread, const uv_buf_t* buf) {
       sl_stream_fail(s, (int)nread, "read %s", uvs_name(u));
     return;
   }
-  sl_chunk_t* c = take_read(u, (size_t)nread);
+  sl_chunk_t* c = take_read(u, buf->base, (size_t)nread);
   if (c == NULL) {
     stop_reading(u);
     sl_stream_fail(s, SL_ENOMEM, "read %s", uvs_name(u));

@@ -172,11 +172,16 @@ static void wss_upgrade(sl_stream_t* req, sl_stream_t* sock, sl_chunk_t* head,
     refuse(sock, status >= 400 && status <= 599 ? status : 403, NULL, NULL);
     return;
   }
-  sl_stream_t* ws = sl_ws_accept(req, sock, head, &w->o.ws);
+  sl_ws_opts_t o = w->o.ws;
+  o.keep_request = 1; /* for the callback at least */
+  sl_stream_t* ws = sl_ws_accept(req, sock, head, &o);
   if (ws == NULL) return;
   w->nconns++;
   sl_stream_on(ws, SL_EV_CLOSE, on_ws_closed, w);
+  sl_stream_ref(ws);
   w->cb(ws, w->arg);
+  if (!w->o.ws.keep_request) sl__ws_drop_request(ws);
+  sl_stream_unref(ws);
 }
 
 static void wss_http(sl_stream_t* req, sl_stream_t* res, void* arg) {

@@ -39,10 +39,10 @@ typedef struct ws_s {
   size_t max_message, max_frame, send_cap;
   int policy, text_default, fragments;
   uint64_t ping_ms, pong_ms, close_ms;
-  char protocol[64]; /* kept past destroy: read after close */
-  char extensions[128];
+  char* protocol;   /* NULL: none; these strings live until the stream's */
+  char* extensions; /* memory is freed (ws_on_free): read after close */
   sl__ws_pmd_t pmd;
-  sl__ws_zctx_t zin, zout;
+  sl__ws_zctx_t* z; /* with permessage-deflate: [0] inflate, [1] deflate */
   /* reading */
   sl_buf_t in;
   sl_buf_t msg; /* the message being assembled (or inflated) */
@@ -58,9 +58,9 @@ typedef struct ws_s {
   int out_text; /* ... of this kind */
   /* closing */
   int close_code; /* the peer's (1005: none given) */
-  char close_reason[124];
+  char* close_reason;
   int send_code; /* what our close frame says */
-  char send_reason[124];
+  char* send_reason;
   int fail_err; /* the failure to report once closed */
   char* fail_msg;
   uv_timer_t* timer;
@@ -360,8 +360,8 @@ static void on_close_frame(ws_t* w, const unsigned char* p, size_t n) {
       ws_fail(w, 1007, SL_EPROTO, "invalid UTF-8 in a close reason");
       return;
     }
-    memcpy(w->close_reason, p + 2, n - 2);
-    w->close_reason[n - 2] = '\0';
+    sl__free(w->close_reason);
+    w->close_reason = sl__strndup((const char*)p + 2, n - 2);
   }
   w->close_code = code;
   w->close_rcvd = 1;
@@ -372,7 +372,8 @@ static void on_close_frame(ws_t* w, const unsigned char* p, size_t n) {
      * writable side ends once the reader has had them (on_own_end), or at
      * the close timeout if it does not read. */
     w->send_code = code;
-    w->send_reason[0] = '\0';
+    sl__free(w->send_reason);
+    w->send_reason = NULL;
     timer_set(w, TIMER_CLOSE, w->close_ms);
   } else if (!w->client) {
     sock_finish(w);
@@ -426,7 +427,7 @@ static void on_frame(ws_t* w, int fin, int rsv1, int op, unsigned char* p,
   sl_buf_t* dst = w->fragments ? &w->out : &w->msg;
   if (w->fragments) sl_buf_reset(&w->out);
   size_t before = dst->len;
-  int rc = sl__ws_inflate(&w->zin, p, n, fin, w->max_message, dst);
+  int rc = sl__ws_inflate(&w->z[0], p, n, fin, w->max_message, dst);
   if (rc == SL_EMSGSIZE) {
     ws_fail(w, 1009, SL_EMSGSIZE,
             "a message over max_message (%zu bytes) once inflated",
@@ -517,6 +518,7 @@ static void ws_parse(ws_t* w) {
   }
   if (w->in.data != NULL && pos > 0 && pos <= w->in.len)
     sl_buf_consume(&w->in, pos);
+  if (w->in.len == 0 && w->in.cap > 4096) sl_buf_free(&w->in); /* idle */
   w->in_parse = 0;
   if (w->sock != NULL && !w->sock_gone) {
     /* After a failure or the peer's close the socket goes on reading, to
@@ -629,10 +631,10 @@ static int send_message(ws_t* w, sl_chunk_t* c) {
   size_t n = sl_chunk_len(c);
   if (!w->pmd.on) return send_frame(w, !more, 0, op, d, n, c);
   sl_buf_reset(&w->out);
-  int rc = sl__ws_deflate(&w->zout, d, n, !more, &w->out);
+  int rc = sl__ws_deflate(&w->z[1], d, n, !more, &w->out);
   if (rc != 0) return rc;
   rc = send_frame(w, !more, first, op, w->out.data, w->out.len, NULL);
-  if (w->out.cap > 64 * 1024) sl_buf_free(&w->out); /* no big idle buffer */
+  if (w->out.cap > 4096) sl_buf_free(&w->out); /* no big idle buffer */
   return rc;
 }
 
@@ -758,11 +760,23 @@ static void ws_destroy(sl_stream_t* s, int err) {
   sl_buf_free(&w->in);
   sl_buf_free(&w->msg);
   sl_buf_free(&w->out);
-  sl__ws_zfree(&w->zin);
-  sl__ws_zfree(&w->zout);
+  if (w->z != NULL) {
+    sl__ws_zfree(&w->z[0]);
+    sl__ws_zfree(&w->z[1]);
+    sl__free(w->z);
+    w->z = NULL;
+  }
   sl__free(w->fail_msg);
   w->fail_msg = NULL;
   sl_stream_destroy_done(s);
+}
+
+static void ws_on_free(sl_stream_t* s) {
+  ws_t* w = (ws_t*)s;
+  sl__free(w->protocol);
+  sl__free(w->extensions);
+  sl__free(w->close_reason);
+  sl__free(w->send_reason);
 }
 
 static const sl_stream_hooks_t ws_hooks = {
@@ -819,6 +833,7 @@ static ws_t* ws_alloc(const sl_ws_opts_t* o, int client, const char* name) {
   w->client = client;
   w->s.peer_quiet = 1; /* a peer that leaves is not a failure to report */
   w->s.on_queued = ws_on_queued;
+  w->s.on_free = ws_on_free;
   w->s.r.messages = 1;
   if (sl_stream_on(&w->s, SL_EV_END, on_own_end, w) != 0) {
     sl_stream_destroy(&w->s, SL_ENOMEM);
@@ -842,21 +857,24 @@ static int ws_attach(ws_t* w, sl_stream_t* sock, const char* protocol,
                      sl_chunk_t* head) {
   w->sock = sl_stream_ref(sock);
   sock->errors_owned = 1;
-  snprintf(w->protocol, sizeof w->protocol, "%s", protocol ? protocol : "");
-  snprintf(w->extensions, sizeof w->extensions, "%s",
-           extensions ? extensions : "");
+  if ((protocol != NULL && *protocol != '\0' &&
+       (w->protocol = sl__strdup(protocol)) == NULL) ||
+      (extensions != NULL && *extensions != '\0' &&
+       (w->extensions = sl__strdup(extensions)) == NULL))
+    return SL_ENOMEM;
   if (pmd != NULL && pmd->on) {
+    if ((w->z = sl__calloc(2, sizeof *w->z)) == NULL) return SL_ENOMEM;
     w->pmd = *pmd;
     /* We deflate with our side's window and takeover, inflate the peer's. */
     int our_nct = w->client ? pmd->client_no_context_takeover
                             : pmd->server_no_context_takeover;
     int peer_nct = w->client ? pmd->server_no_context_takeover
                              : pmd->client_no_context_takeover;
-    w->zout.keep = !our_nct;
-    w->zin.keep = !peer_nct;
-    w->zout.bits =
+    w->z[1].keep = !our_nct;
+    w->z[0].keep = !peer_nct;
+    w->z[1].bits =
         w->client ? pmd->client_max_window_bits : pmd->server_max_window_bits;
-    if (w->zout.bits < 9) w->zout.bits = 9;
+    if (w->z[1].bits < 9) w->z[1].bits = 9;
   }
   w->last_rx = uv_now(sl__loop());
   sock_listen(w, 1);
@@ -878,13 +896,21 @@ sl_stream_t* sl__ws_new(sl_stream_t* sock, int client, const sl_ws_opts_t* o,
     sl_stream_destroy(sock, SL_ENOMEM);
     return NULL;
   }
-  if (req != NULL) w->req = sl_stream_ref(req);
+  if (req != NULL && o != NULL && o->keep_request) w->req = sl_stream_ref(req);
   w->opened = 1;
   if (ws_attach(w, sock, protocol, pmd, extensions, head) != 0) {
     sl_stream_destroy(&w->s, SL_ENOMEM);
     return NULL;
   }
   return &w->s;
+}
+
+void sl__ws_drop_request(sl_stream_t* ws) {
+  ws_t* w = ws_of(ws);
+  if (w->req == NULL) return;
+  sl_stream_destroy(w->req, 0);
+  sl_stream_unref(w->req);
+  w->req = NULL;
 }
 
 sl_stream_t* sl__ws_new_pending(const sl_ws_opts_t* o, const char* name) {
@@ -944,7 +970,9 @@ int sl_ws_close(sl_stream_t* ws, int code, const char* reason) {
   if (ws->destroyed) return SL_EDESTROYED;
   if (ws->w.ending) return SL_EWRITEAFTEREND;
   w->send_code = code;
-  snprintf(w->send_reason, sizeof w->send_reason, "%s", reason ? reason : "");
+  sl__free(w->send_reason);
+  w->send_reason = NULL;
+  if (rl > 0 && (w->send_reason = sl__strdup(reason)) == NULL) return SL_ENOMEM;
   return sl_stream_end(ws, NULL, NULL, NULL);
 }
 
@@ -959,13 +987,16 @@ int sl_ws_ping(sl_stream_t* ws, const void* data, size_t len) {
 
 int sl_ws_close_code(const sl_stream_t* ws) { return ws_of(ws)->close_code; }
 const char* sl_ws_close_reason(const sl_stream_t* ws) {
-  return ws_of(ws)->close_reason;
+  const ws_t* w = ws_of(ws);
+  return w->close_reason ? w->close_reason : "";
 }
 const char* sl_ws_protocol(const sl_stream_t* ws) {
-  return ws_of(ws)->protocol;
+  const ws_t* w = ws_of(ws);
+  return w->protocol ? w->protocol : "";
 }
 const char* sl_ws_extensions(const sl_stream_t* ws) {
-  return ws_of(ws)->extensions;
+  const ws_t* w = ws_of(ws);
+  return w->extensions ? w->extensions : "";
 }
 sl_stream_t* sl_ws_request(const sl_stream_t* ws) { return ws_of(ws)->req; }
 

@@ -113,6 +113,8 @@ sl_stream_t* sl__ws_new(sl_stream_t* sock, int client, const sl_ws_opts_t* o,
                         const char* extensions, sl_stream_t* req,
                         sl_chunk_t* head);
 
+/* Server: lets go of the upgrade request (sl_ws_request is NULL after). */
+void sl__ws_drop_request(sl_stream_t* ws);
 /* Client: a stream with no socket yet; writes wait. */
 sl_stream_t* sl__ws_new_pending(const sl_ws_opts_t* o, const char* name);
 /* Client: the handshake succeeded on `sock`; emits SL_EV_CONNECT. */

@@ -24,6 +24,7 @@ typedef struct side_s {
   char* last;  /* the last message's bytes */
   uint64_t bytes, seq_sum, prev_seq;
   int out_of_order;
+  int had_req; /* server: sl_ws_request() was there at a message */
   int connected, ended, closed, drains, err;
   char errmsg[300];
   int close_code;
@@ -55,6 +56,7 @@ static void on_side(sl_stream_t* ws, const sl_event_t* ev, void* arg) {
       }
       s->nmsg++;
       s->bytes += n;
+      if (sl_is_ws(ws) && sl_ws_request(ws) != NULL) s->had_req = 1;
       if (n >= 8) {
         uint64_t seq;
         memcpy(&seq, sl_chunk_data(ev->chunk), 8);
@@ -168,6 +170,8 @@ TEST(ws_echo_keeps_kinds_and_closes_with_code) {
   ASSERT_EQ(c.tags[2], SL_WS_TEXT);
   ASSERT_EQ(c.lens[2], 0);
   ASSERT_EQ(srv_side.nmsg, 3);
+  ASSERT_EQ(srv_side.had_req, 0); /* not kept past the callback */
+  ASSERT_EQ(c.had_req, 0);
   /* The server heard our 4001 and answered with it; no error either side. */
   ASSERT_EQ(srv_side.close_code, 4001);
   ASSERT_STR_EQ(srv_side.close_reason, "enough");
@@ -190,7 +194,6 @@ static void check_request(sl_stream_t* ws, void* arg) {
   ASSERT_STR_EQ(sl_http_header(req, "x-token"), "t1");
   ASSERT_STR_EQ(sl_ws_protocol(ws), "superchat");
   on_conn(ws, arg);
-  sl_ws_close(ws, 1000, NULL);
 }
 
 TEST(ws_request_and_subprotocol) {
@@ -198,16 +201,19 @@ TEST(ws_request_and_subprotocol) {
   static const char* const ours[] = {"chat", "superchat", NULL};
   static const char* const offered[] = {"superchat", "other", NULL};
   static const char* const hdrs[] = {"X-Token: t1", NULL};
-  sl_ws_server_opts_t so = {.ws.protocols = ours};
+  sl_ws_server_opts_t so = {.ws.protocols = ours, .ws.keep_request = 1};
   sl_http_server_t* srv = NULL;
   ASSERT_EQ(sl_ws_listen(&so, check_request, NULL, &srv), 0);
+  srv_side.close_after = 1;
   sl_ws_opts_t co = {.protocols = offered, .headers = hdrs};
   side_t c = {.srv = srv};
   side_watch(&c, connect_to(srv, "/chat?room=a+b", &co), 1);
+  sl_ws_sendf(c.ws, "later");
   ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(srv_side.had_req, 1); /* kept: still there at the message */
   ASSERT_EQ(c.connected, 1);
   ASSERT_STR_EQ(sl_ws_protocol(c.ws), "superchat");
-  ASSERT_EQ(c.close_code, 1000);
+  ASSERT_EQ(c.close_code, 4001);
   ASSERT_EQ(c.err, 0);
   side_free(&c);
   side_free(&srv_side);
