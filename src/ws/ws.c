@@ -199,6 +199,10 @@ static void ws_gone(ws_t* w, int err, const char* why) {
   if (w->sock_gone) return;
   w->sock_gone = 1;
   if (w->s.destroyed) return;
+  /* Everything that ends a connection here comes from the peer (it left,
+   * broke the protocol, stopped reading or answering): listeners hear of
+   * it; without one it is not reported, as a server expects of clients. */
+  w->s.errors_owned = 1;
   if (w->failed) {
     sl__stream_fail_msg(&w->s, w->fail_err, w->fail_msg);
     w->fail_msg = NULL;
@@ -831,7 +835,6 @@ static ws_t* ws_alloc(const sl_ws_opts_t* o, int client, const char* name) {
   ws_t* w = (ws_t*)sl__stream_new(SL__KIND_DUPLEX, &so, sizeof *w);
   if (w == NULL) return NULL;
   w->client = client;
-  w->s.peer_quiet = 1; /* a peer that leaves is not a failure to report */
   w->s.on_queued = ws_on_queued;
   w->s.on_free = ws_on_free;
   w->s.r.messages = 1;

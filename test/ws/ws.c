@@ -714,3 +714,28 @@ TEST(ws_peer_vanishing_is_1006) {
   side_free(&c);
   side_free(&srv_side);
 }
+
+/* A server that listens for nothing but data: a client that breaks off is
+ * not reported (the loop's exit status stays 0), as nginx does not fail
+ * when a client resets. */
+static void on_quiet_conn(sl_stream_t* ws, void* arg) {
+  sl_stream_on(ws, SL_EV_DATA, on_side, &srv_side);
+  sl_stream_once(ws, SL_EV_CLOSE, close_dead, arg);
+}
+
+static void on_quiet_conn_h(sl_stream_t* ws, void* arg) {
+  (void)arg;
+  on_quiet_conn(ws, holder.srv);
+}
+
+TEST(ws_unheard_peer_failures_are_not_reported) {
+  memset(&srv_side, 0, sizeof srv_side);
+  sl_ws_server_opts_t so = {0};
+  ASSERT_EQ(sl_ws_listen(&so, on_quiet_conn_h, NULL, &holder.srv), 0);
+  side_t c = {0};
+  sl_stream_t* ws = connect_to(holder.srv, "/", NULL);
+  side_watch(&c, ws, 1);
+  sl_timer_start(50, 0, destroy_soon, ws);
+  ASSERT_EQ(sl_run(), 0);
+  side_free(&c);
+}
