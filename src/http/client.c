@@ -479,7 +479,7 @@ void sl__client_conn_assign(conn_t* c, xchg_t* x) {
     send_head(x, chunked);
     if (chunked) sock_send(x, sl_chunk_copy("0\r\n\r\n", 5), 1);
   }
-  if (x->nparked > 0 || x->want_final) sl__tick_schedule(&x->tick);
+  if (x->parked.n > 0 || x->want_final) sl__tick_schedule(&x->tick);
 }
 
 /* The exchange is over (request sent, response parsed): the socket goes
@@ -578,23 +578,13 @@ static int send_end(xchg_t* x) {
   return 1;
 }
 
-static void parked_free(xchg_t* x) {
-  for (size_t i = 0; i < x->nparked; i++) sl_chunk_unref(x->parked[i]);
-  sl__free(x->parked);
-  x->parked = NULL;
-  x->nparked = 0;
-}
-
 static void req_writev(sl_stream_t* s, sl_chunk_t** chunks, size_t n) {
   xchg_t* x = ((creq_t*)s)->x;
-  SL_ASSERT(x != NULL && x->nparked == 0);
-  x->parked = sl__malloc(n * sizeof *x->parked);
-  if (x->parked == NULL) {
+  SL_ASSERT(x != NULL);
+  if (sl__park(&x->parked, chunks, n) != 0) {
     sl_stream_write_done(s, SL_ENOMEM);
     return;
   }
-  for (size_t i = 0; i < n; i++) x->parked[i] = sl_chunk_ref(chunks[i]);
-  x->nparked = n;
   body_flush(x);
 }
 
@@ -614,7 +604,7 @@ static void req_destroy(sl_stream_t* s, int err) {
   r->x = NULL;
   if (x != NULL) {
     x->req = NULL;
-    parked_free(x);
+    sl__parked_free(&x->parked);
     if (!x->req_done)
       sl__client_fail(x, err ? err : SL_ECANCELED, "%s",
                       err ? msg_context(err, s->errmsg) : "request aborted");
@@ -637,9 +627,9 @@ static const sl_stream_hooks_t creq_hooks = {
 static void body_flush(xchg_t* x) {
   if (x->c == NULL || x->req == NULL || x->failed) return;
   sl_stream_t* s = &x->req->s;
-  if (x->nparked > 0 && !x->write_wait) {
-    int rc = send_body(x, x->parked, x->nparked);
-    parked_free(x);
+  if (x->parked.n > 0 && !x->write_wait) {
+    int rc = send_body(x, x->parked.v, x->parked.n);
+    sl__parked_free(&x->parked);
     x->last_active = uv_now(sl__loop());
     if (rc < 0) return; /* the socket failed: its close fails the exchange */
     if (rc == 0)
@@ -685,7 +675,7 @@ static void xchg_unref(xchg_t* x) {
   SL_ASSERT(x->refs > 0);
   if (--x->refs > 0) return;
   sl__tick_cancel(&x->tick);
-  parked_free(x);
+  sl__parked_free(&x->parked);
   sl__free(x->head);
   sl__free(x->peer);
   sl__free(x->errctx);
@@ -735,7 +725,7 @@ void sl__client_fail(xchg_t* x, int err, const char* fmt, ...) {
   va_start(ap, fmt);
   x->errctx = sl__vasprintf(fmt, ap);
   va_end(ap);
-  parked_free(x);
+  sl__parked_free(&x->parked);
   xchg_unqueue(x);
   if (x->c != NULL) sl__client_conn_destroy(x->c);
   sl__tick_schedule(&x->tick);

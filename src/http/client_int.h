@@ -72,8 +72,7 @@ struct xchg_s {
   void* arg;
   char* head;          /* request line and headers, without the blank line */
   char* peer;          /* "host:port" for messages */
-  sl_chunk_t** parked; /* a body write waiting for a socket */
-  size_t nparked;
+  sl__parked_t parked; /* a body write waiting for a socket */
   sl__tick_t tick;
   uv_timer_t* timer;
   uint64_t timeout_ms, last_active;

@@ -631,6 +631,18 @@ static int parse_status(conn_t* c, llhttp_errno_t e) {
   return 400;
 }
 
+/* Takes the socket out of the connection (no listener of it left); the
+ * caller has the connection's reference. */
+static sl_stream_t* conn_detach(conn_t* c) {
+  sl_stream_t* s = c->sock;
+  c->sock = NULL;
+  sl_stream_off(s, SL_EV_END, on_sock_event, c);
+  sl_stream_off(s, SL_EV_DRAIN, on_sock_event, c);
+  sl_stream_off(s, SL_EV_CLOSE, on_sock_event, c);
+  sl_stream_off(s, SL_EV_DATA, on_sock_data, c);
+  return s;
+}
+
 /* Hands the socket of an upgrade request, and the bytes after the
  * request, to on_upgrade; the connection is then closed without touching
  * the socket. The request stream stays alive for the call (and as long as
@@ -645,12 +657,7 @@ static void conn_upgrade(conn_t* c) {
   if (c->in != NULL && c->in_off < sl_chunk_len(c->in))
     head = sl_chunk_slice(c->in, c->in_off, sl_chunk_len(c->in) - c->in_off);
   drop_input(c);
-  sl_stream_t* sock = c->sock;
-  c->sock = NULL;
-  sl_stream_off(sock, SL_EV_END, on_sock_event, c);
-  sl_stream_off(sock, SL_EV_DRAIN, on_sock_event, c);
-  sl_stream_off(sock, SL_EV_CLOSE, on_sock_event, c);
-  sl_stream_off(sock, SL_EV_DATA, on_sock_data, c);
+  sl_stream_t* sock = conn_detach(c);
   sl_stream_pause(sock);
   t->dropped = 1; /* no access-log line for it: it was not answered here */
   conn_destroy(c);
@@ -1083,12 +1090,7 @@ static void conn_destroy(conn_t* c) {
   sl__http_hdrs_free(&c->hdrs);
   sl_buf_free(&c->url);
   if (c->sock != NULL) {
-    sl_stream_t* s = c->sock;
-    c->sock = NULL;
-    sl_stream_off(s, SL_EV_END, on_sock_event, c);
-    sl_stream_off(s, SL_EV_DRAIN, on_sock_event, c);
-    sl_stream_off(s, SL_EV_CLOSE, on_sock_event, c);
-    sl_stream_off(s, SL_EV_DATA, on_sock_data, c);
+    sl_stream_t* s = conn_detach(c);
     sl_stream_destroy(s, 0);
     sl_stream_unref(s);
   }

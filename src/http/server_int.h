@@ -122,8 +122,7 @@ struct res_s {
   size_t ntrailers;
   int64_t content_length; /* -1: not set */
   uint64_t body_bytes;
-  sl_chunk_t** parked; /* a write waiting for its turn */
-  size_t nparked;
+  sl__parked_t parked; /* a write waiting for its turn */
   unsigned head_sent : 1, chunked : 1, no_body : 1, active : 1, wait_drain : 1,
       parked_final : 1, zc_wait : 1, user_close : 1, user_chunked : 1,
       crlf_due : 1, has_date : 1, has_conn : 1;

@@ -303,13 +303,7 @@ static void res_writev(sl_stream_t* s, sl_chunk_t** chunks, size_t n) {
     res_send(r, chunks, n);
     return;
   }
-  r->parked = sl__malloc(n * sizeof *r->parked);
-  if (r->parked == NULL) {
-    sl_stream_write_done(s, SL_ENOMEM);
-    return;
-  }
-  for (size_t i = 0; i < n; i++) r->parked[i] = sl_chunk_ref(chunks[i]);
-  r->nparked = n;
+  if (sl__park(&r->parked, chunks, n) != 0) sl_stream_write_done(s, SL_ENOMEM);
 }
 
 static void res_final(sl_stream_t* s) {
@@ -330,10 +324,7 @@ static void free_lines(char** v, size_t n) {
 static void res_destroy(sl_stream_t* s, int err) {
   res_t* r = (res_t*)s;
   (void)err;
-  for (size_t i = 0; i < r->nparked; i++) sl_chunk_unref(r->parked[i]);
-  sl__free(r->parked);
-  r->parked = NULL;
-  r->nparked = 0;
+  sl__parked_free(&r->parked);
   free_lines(r->hdrs, r->nhdrs);
   free_lines(r->trailers, r->ntrailers);
   r->hdrs = r->trailers = NULL;
@@ -456,14 +447,10 @@ void sl__http_res_activate(res_t* r) {
     return;
   }
   r->active = 1;
-  if (r->nparked != 0) {
-    sl_chunk_t** v = r->parked;
-    size_t n = r->nparked;
-    r->parked = NULL;
-    r->nparked = 0;
-    res_send(r, v, n);
-    for (size_t i = 0; i < n; i++) sl_chunk_unref(v[i]);
-    sl__free(v);
+  if (r->parked.n != 0) {
+    sl__parked_t p = sl__parked_take(&r->parked);
+    res_send(r, p.v, p.n);
+    sl__parked_free(&p);
   }
   if (r->parked_final && !r->s.destroyed) {
     r->parked_final = 0;

@@ -67,6 +67,27 @@ sl__item_t sl__ring_shift(sl__ring_t* r) {
 
 static size_t chunk_size(int object_mode, const sl_chunk_t* c);
 
+int sl__park(sl__parked_t* p, sl_chunk_t** chunks, size_t n) {
+  SL_ASSERT(p->n == 0);
+  p->v = sl__malloc(n * sizeof *p->v);
+  if (p->v == NULL) return SL_ENOMEM;
+  for (size_t i = 0; i < n; i++) p->v[i] = sl_chunk_ref(chunks[i]);
+  p->n = n;
+  return 0;
+}
+
+void sl__parked_free(sl__parked_t* p) {
+  for (size_t i = 0; i < p->n; i++) sl_chunk_unref(p->v[i]);
+  sl__free(p->v);
+  *p = (sl__parked_t){0};
+}
+
+sl__parked_t sl__parked_take(sl__parked_t* p) {
+  sl__parked_t t = *p;
+  *p = (sl__parked_t){0};
+  return t;
+}
+
 void sl__stream_cancel_write(sl_stream_t* s, size_t i, int err) {
   sl__ring_t* r = &s->w.queue;
   SL_ASSERT(i >= s->w.inflight && i < r->count);

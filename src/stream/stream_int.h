@@ -126,6 +126,22 @@ struct sl_stream_s {
   sl_stream_stats_t stats;
 };
 
+/* A writev batch held back until its connection can take it (an HTTP
+ * response waiting for its turn, a request or a WebSocket waiting for its
+ * socket): references to the chunks, owned by the holder. */
+typedef struct {
+  sl_chunk_t** v;
+  size_t n;
+} sl__parked_t;
+/* Keeps references to chunks[0..n) in the empty *p; 0, or SL_ENOMEM with
+ * nothing kept. */
+int sl__park(sl__parked_t* p, sl_chunk_t** chunks, size_t n);
+/* Drops the references and empties *p. */
+void sl__parked_free(sl__parked_t* p);
+/* Moves the batch out (*p is empty after): the caller frees what it gets
+ * with sl__parked_free once it has handed the chunks on. */
+sl__parked_t sl__parked_take(sl__parked_t* p);
+
 /* Takes write `i` of the queue (at or past w.inflight: not started) out;
  * its callback runs from the loop with `err`, as for a failed write. */
 void sl__stream_cancel_write(sl_stream_t* s, size_t i, int err);

@@ -178,37 +178,34 @@ int sl__ws_deflate(sl__ws_zctx_t* z, const void* in, size_t n, int fin,
   return 0;
 }
 
+/* One inflate() call into up to `room` bytes after out's contents (never
+ * past max + 1, so a bomb stops at the limit). 0 to go on, 1 when this
+ * call said there is no more to do, or an error code. */
+static int inflate_step(sl__ws_zctx_t* z, size_t room, size_t max,
+                        sl_buf_t* out) {
+  if (room > max - out->len + 1) room = max - out->len + 1;
+  if (sl_buf_reserve(out, room) != 0) return SL_ENOMEM;
+  z->z.next_out = (Bytef*)out->data + out->len;
+  z->z.avail_out = (uInt)room;
+  int rc = inflate(&z->z, Z_SYNC_FLUSH);
+  sl_buf_commit(out, room - z->z.avail_out);
+  if (out->len > max) return SL_EMSGSIZE;
+  if (rc == Z_STREAM_END) return z->z.avail_in == 0 ? 1 : SL_EZDATA;
+  if (rc == Z_BUF_ERROR ||
+      (rc == Z_OK && z->z.avail_out != 0 && z->z.avail_in == 0))
+    return 1;
+  if (rc != Z_OK) return rc == Z_MEM_ERROR ? SL_ENOMEM : SL_EZDATA;
+  return 0;
+}
+
 static int inflate_some(sl__ws_zctx_t* z, const void* in, size_t n, size_t max,
                         sl_buf_t* out) {
   z->z.next_in = (Bytef*)in;
   z->z.avail_in = (uInt)n;
-  while (z->z.avail_in > 0) {
-    size_t room = n * 4 + 256;
-    if (room > max - out->len + 1) room = max - out->len + 1;
-    if (sl_buf_reserve(out, room) != 0) return SL_ENOMEM;
-    z->z.next_out = (Bytef*)out->data + out->len;
-    z->z.avail_out = (uInt)room;
-    int rc = inflate(&z->z, Z_SYNC_FLUSH);
-    sl_buf_commit(out, room - z->z.avail_out);
-    if (out->len > max) return SL_EMSGSIZE;
-    if (rc == Z_STREAM_END) return z->z.avail_in == 0 ? 0 : SL_EZDATA;
-    if (rc == Z_BUF_ERROR && z->z.avail_out != 0) return 0;
-    if (rc != Z_OK && rc != Z_BUF_ERROR)
-      return rc == Z_MEM_ERROR ? SL_ENOMEM : SL_EZDATA;
-  }
-  /* Output may still be pending inside zlib with all input consumed. */
+  /* Until the input is taken and zlib has no output left inside. */
   for (;;) {
-    size_t room = 4096;
-    if (room > max - out->len + 1) room = max - out->len + 1;
-    if (sl_buf_reserve(out, room) != 0) return SL_ENOMEM;
-    z->z.next_out = (Bytef*)out->data + out->len;
-    z->z.avail_out = (uInt)room;
-    int rc = inflate(&z->z, Z_SYNC_FLUSH);
-    sl_buf_commit(out, room - z->z.avail_out);
-    if (out->len > max) return SL_EMSGSIZE;
-    if (rc == Z_BUF_ERROR || z->z.avail_out != 0 || rc == Z_STREAM_END)
-      return 0;
-    if (rc != Z_OK) return rc == Z_MEM_ERROR ? SL_ENOMEM : SL_EZDATA;
+    int rc = inflate_step(z, z->z.avail_in > 0 ? n * 4 + 256 : 4096, max, out);
+    if (rc != 0) return rc < 0 ? rc : 0;
   }
 }
 

@@ -52,10 +52,9 @@ typedef struct ws_s {
   sl__utf8_t utf8;
   /* writing */
   sl_buf_t out;        /* deflate output */
-  sl_chunk_t** parked; /* a client's writes before the 101 */
-  size_t nparked;
-  int out_cont; /* the next data frame continues a message */
-  int out_text; /* ... of this kind */
+  sl__parked_t parked; /* a client's writes before the 101 */
+  int out_cont;        /* the next data frame continues a message */
+  int out_text;        /* ... of this kind */
   /* closing */
   int close_code; /* the peer's (1005: none given) */
   char* close_reason;
@@ -645,13 +644,8 @@ static int send_message(ws_t* w, sl_chunk_t* c) {
 static void ws_writev(sl_stream_t* s, sl_chunk_t** chunks, size_t n) {
   ws_t* w = (ws_t*)s;
   if (w->sock == NULL) { /* a client before its 101: keep them */
-    w->parked = sl__malloc(n * sizeof *w->parked);
-    if (w->parked == NULL) {
+    if (sl__park(&w->parked, chunks, n) != 0)
       sl_stream_write_done(s, SL_ENOMEM);
-      return;
-    }
-    for (size_t i = 0; i < n; i++) w->parked[i] = sl_chunk_ref(chunks[i]);
-    w->nparked = n;
     return;
   }
   if (w->close_sent || w->failed) {
@@ -743,10 +737,7 @@ static void ws_destroy(sl_stream_t* s, int err) {
   if (w->hs != NULL && w->hs_cancel != NULL) w->hs_cancel(w->hs);
   w->hs = NULL;
   timer_free(w);
-  for (size_t i = 0; i < w->nparked; i++) sl_chunk_unref(w->parked[i]);
-  sl__free(w->parked);
-  w->parked = NULL;
-  w->nparked = 0;
+  sl__parked_free(&w->parked);
   if (w->sock != NULL) {
     sock_listen(w, 0);
     if (w->close_sent && !w->sock->destroyed)
@@ -940,14 +931,10 @@ int sl__ws_open(sl_stream_t* ws, sl_stream_t* sock, const char* protocol,
   }
   sl_event_t ev = {.type = SL_EV_CONNECT};
   sl__stream_emit(ws, &ev);
-  if (w->nparked > 0 && !ws->destroyed) {
-    sl_chunk_t** p = w->parked;
-    size_t n = w->nparked;
-    w->parked = NULL;
-    w->nparked = 0;
-    ws_writev(ws, p, n);
-    for (size_t i = 0; i < n; i++) sl_chunk_unref(p[i]);
-    sl__free(p);
+  if (w->parked.n > 0 && !ws->destroyed) {
+    sl__parked_t p = sl__parked_take(&w->parked);
+    ws_writev(ws, p.v, p.n);
+    sl__parked_free(&p);
   }
   return 0;
 }
