@@ -654,6 +654,17 @@ def start_peer(peer, env_extra, mode, url=None, ncases=0):
     return p, port
 
 
+def read_head(sock, what):
+    """An HTTP head and the bytes after it."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(4096)
+        if not d:
+            raise Fail(what)
+        buf += d
+    return buf.split(b"\r\n\r\n", 1)
+
+
 def client_handshake(port, path, ext=None):
     s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     key = base64.b64encode(os.urandom(16)).decode()
@@ -663,13 +674,7 @@ def client_handshake(port, path, ext=None):
     if ext:
         req += "Sec-WebSocket-Extensions: %s\r\n" % ext
     s.sendall((req + "\r\n").encode())
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        d = s.recv(4096)
-        if not d:
-            raise Fail("no 101")
-        buf += d
-    head, rest = buf.split(b"\r\n\r\n", 1)
+    head, rest = read_head(s, "no 101")
     if not head.startswith(b"HTTP/1.1 101"):
         raise Fail("handshake: %r" % head[:80])
     want = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest())
@@ -681,13 +686,7 @@ def client_handshake(port, path, ext=None):
 
 
 def server_handshake(conn, ext):
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        d = conn.recv(4096)
-        if not d:
-            raise Fail("no request")
-        buf += d
-    head, rest = buf.split(b"\r\n\r\n", 1)
+    head, rest = read_head(conn, "no request")
     lines = head.decode().split("\r\n")
     hdr = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
     key = hdr.get("sec-websocket-key", "")
