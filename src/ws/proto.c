@@ -51,7 +51,7 @@ void sl__sha1(const void* data, size_t n, unsigned char out[20]) {
   size_t left = n;
   for (; left >= 64; left -= 64, p += 64) sha1_block(h, p);
   unsigned char last[128] = {0};
-  memcpy(last, p, left);
+  if (left > 0) memcpy(last, p, left);
   last[left] = 0x80;
   size_t blocks = left + 9 > 64 ? 2 : 1;
   uint64_t bits = (uint64_t)n * 8;

@@ -151,7 +151,7 @@ static void send_close(ws_t* w, int code, const char* reason) {
     n = 2;
     size_t rl = reason != NULL ? strlen(reason) : 0;
     if (rl > 123) rl = 123;
-    memcpy(p + 2, reason, rl);
+    if (rl > 0) memcpy(p + 2, reason, rl);
     n += rl;
   }
   send_frame(w, 1, 0, SL__WS_OP_CLOSE, p, n, NULL);
