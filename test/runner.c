@@ -200,9 +200,14 @@ static int run_case(const test_case_t* tc) {
     return 1;
   }
   fflush(NULL);
+  pid_t runner = getpid();
   pid_t pid = fork();
   if (pid == 0) {
     setpgid(0, 0);
+    /* A runner killed outright (kill -9 by a script's cleanup) cannot pass
+     * the signal on: the case goes with it all the same. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != runner) _exit(1);
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGHUP, SIG_DFL);

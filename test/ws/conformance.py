@@ -753,8 +753,22 @@ def run_client_mode(peer, cases):
         p, _ = start_peer(peer, dict(key), "client",
                           "ws://127.0.0.1:%d/case/" % port, len(cs))
         for i, (group, name, fn, needs) in enumerate(cs):
+            if p.poll() is not None:
+                # The client under test is gone (it crashed): the rest of
+                # its cases fail at once instead of each waiting.
+                results.append((group, name, "the client exited (status %s): %s"
+                                % (p.returncode, p.stderr.read()[-300:])))
+                continue
             try:
-                conn, _ = ls.accept()
+                conn = None
+                t0 = time.time()
+                ls.settimeout(0.2)
+                while conn is None:
+                    try:
+                        conn, _ = ls.accept()
+                    except socket.timeout:
+                        if p.poll() is not None or time.time() - t0 > TIMEOUT * 2:
+                            raise Fail("the client did not connect")
                 c = server_handshake(conn, needs.get("extensions"))
                 fn(c)
                 c.s.close()
