@@ -1035,3 +1035,55 @@ int sl_ws_sendf(sl_stream_t* ws, const char* fmt, ...) {
 int sl_ws_is_text(const sl_chunk_t* c) {
   return (sl_chunk_tag(c) & SL_WS_TEXT) != 0;
 }
+
+/* --- fuzzing ----------------------------------------------------------- */
+
+static void fuzz_sock_write(sl_stream_t* s, sl_chunk_t* c) {
+  (void)c;
+  sl_stream_write_done(s, 0);
+}
+
+static void fuzz_on_ws(sl_stream_t* ws, const sl_event_t* ev, void* arg) {
+  if (ev->type == SL_EV_DATA) {
+    ++*(int*)arg;
+    sl_stream_write(ws, ev->chunk, NULL, NULL); /* the send path too */
+  }
+}
+
+int sl__ws_fuzz_feed(const uint8_t* data, size_t len) {
+  static const sl_stream_hooks_t sock_hooks = {.write = fuzz_sock_write};
+  if (len < 2) return 0;
+  uint8_t flags = data[0];
+  size_t cut = data[1];
+  data += 2; /* the rest is what the peer sent */
+  len -= 2;
+  cut %= len + 1;
+  sl_ws_opts_t o = {.max_message = 64 * 1024,
+                    .max_frame = (flags & 16) ? 200 : 0,
+                    .fragments = (flags & 8) != 0,
+                    .high_water_mark = (flags & 32) ? 16 : 0};
+  sl__ws_pmd_t pmd = {.on = (flags & 2) != 0,
+                      .server_no_context_takeover = (flags & 4) != 0,
+                      .client_no_context_takeover = (flags & 4) != 0,
+                      .server_max_window_bits = 15,
+                      .client_max_window_bits = 15};
+  sl_stream_t* sock = sl_duplex_new(&(sl_stream_opts_t){.hooks = &sock_hooks});
+  if (sock == NULL) return 0;
+  int msgs = 0;
+  sl_stream_t* ws = sl__ws_new(sock, flags & 1, &o, NULL, &pmd, "", NULL, NULL);
+  if (ws == NULL) return 0;
+  sl_stream_ref(ws);
+  sl_stream_on(ws, SL_EV_DATA, fuzz_on_ws, &msgs);
+  sl_stream_on(ws, SL_EV_ERROR, fuzz_on_ws, &msgs);
+  /* Two reads, split at `cut`, so that frames cross reads. */
+  if (cut > 0) sl_stream_push_bytes(sock, data, cut);
+  if (len > cut) sl_stream_push_bytes(sock, data + cut, len - cut);
+  for (int i = 0; i < 50; i++) uv_run(sl__loop(), UV_RUN_NOWAIT);
+  sl_stream_push(sock, NULL);
+  for (int i = 0; i < 50 && !sl_stream_closed(ws); i++)
+    uv_run(sl__loop(), UV_RUN_NOWAIT);
+  if (!sl_stream_closed(ws)) sl_stream_destroy(ws, 0);
+  sl_run();
+  sl_stream_unref(ws);
+  return msgs;
+}

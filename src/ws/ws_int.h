@@ -127,6 +127,14 @@ void sl__ws_fail_handshake(sl_stream_t* ws, int err, const char* msg);
  * destroy through this hook. */
 void sl__ws_set_pending(sl_stream_t* ws, void* hs, void (*cancel)(void* hs));
 
+/* Fuzzing (fuzz/ws_frames.c, test/ws/fuzz.c): feeds `data` to a WebSocket
+ * over a socket-less duplex whose writes are dropped; data[0] picks the
+ * role (bit 0: client), permessage-deflate (bit 1; bit 2: no context
+ * takeover), fragments (bit 3), a 200-byte max_frame (bit 4) and a tiny
+ * mark (bit 5); data[1] where the input is split in two reads. Echoes each
+ * message (the send path runs too). Returns the messages delivered. */
+int sl__ws_fuzz_feed(const uint8_t* data, size_t len);
+
 #define SL__WS_DEFAULT_MAX_MESSAGE (16u << 20)
 #define SL__WS_DEFAULT_HWM         (64u * 1024)
 #define SL__WS_DEFAULT_SEND_CAP    (16u << 20)
