@@ -442,7 +442,8 @@ static void on_frame(ws_t* w, int fin, int rsv1, int op, unsigned char* p,
             "a compressed message that does not inflate");
     return;
   }
-  if (check_text(w, dst->data + before, dst->len - before, fin) != 0) return;
+  const char* added = dst->data != NULL ? dst->data + before : "";
+  if (check_text(w, added, dst->len - before, fin) != 0) return;
   if (w->fragments)
     deliver(w, (unsigned char*)w->out.data, w->out.len, fin);
   else if (fin)
@@ -456,9 +457,9 @@ static void ws_parse(ws_t* w) {
   w->in_parse = 1;
   size_t pos = 0;
   while (!w->rpaused && !w->failed && !w->close_rcvd && !w->s.destroyed) {
-    const unsigned char* b = (const unsigned char*)w->in.data + pos;
     size_t have = w->in.len - pos;
-    if (have < 2) break;
+    if (have < 2) break; /* (in.data may be NULL: no arithmetic on it) */
+    const unsigned char* b = (const unsigned char*)w->in.data + pos;
     int fin = b[0] >> 7 & 1, rsv1 = b[0] >> 6 & 1;
     int rsv23 = b[0] & 0x30, op = b[0] & 0x0F;
     int masked = b[1] >> 7;
@@ -1069,21 +1070,27 @@ int sl__ws_fuzz_feed(const uint8_t* data, size_t len) {
                       .client_max_window_bits = 15};
   sl_stream_t* sock = sl_duplex_new(&(sl_stream_opts_t){.hooks = &sock_hooks});
   if (sock == NULL) return 0;
+  sl_stream_ref(sock); /* the WebSocket may destroy it before our pushes */
   int msgs = 0;
   sl_stream_t* ws = sl__ws_new(sock, flags & 1, &o, NULL, &pmd, "", NULL, NULL);
-  if (ws == NULL) return 0;
+  if (ws == NULL) {
+    sl_stream_unref(sock);
+    return 0;
+  }
   sl_stream_ref(ws);
   sl_stream_on(ws, SL_EV_DATA, fuzz_on_ws, &msgs);
   sl_stream_on(ws, SL_EV_ERROR, fuzz_on_ws, &msgs);
   /* Two reads, split at `cut`, so that frames cross reads. */
   if (cut > 0) sl_stream_push_bytes(sock, data, cut);
-  if (len > cut) sl_stream_push_bytes(sock, data + cut, len - cut);
+  if (len > cut && !sl_stream_destroyed(sock))
+    sl_stream_push_bytes(sock, data + cut, len - cut);
   for (int i = 0; i < 50; i++) uv_run(sl__loop(), UV_RUN_NOWAIT);
-  sl_stream_push(sock, NULL);
+  if (!sl_stream_destroyed(sock)) sl_stream_push(sock, NULL);
   for (int i = 0; i < 50 && !sl_stream_closed(ws); i++)
     uv_run(sl__loop(), UV_RUN_NOWAIT);
   if (!sl_stream_closed(ws)) sl_stream_destroy(ws, 0);
   sl_run();
   sl_stream_unref(ws);
+  sl_stream_unref(sock);
   return msgs;
 }
