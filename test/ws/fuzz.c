@@ -37,6 +37,12 @@ TEST(ws_fuzz_entry_known_inputs) {
   ASSERT_EQ(sl__ws_fuzz_feed(in, n), 1);
   in[0] = 8; /* fragments delivered as they come: two */
   ASSERT_EQ(sl__ws_fuzz_feed(in, n), 2);
+  /* libFuzzer's first findings: nothing buffered (no arithmetic on the
+   * empty buffer's NULL), and an empty compressed text message. */
+  ASSERT_EQ(sl__ws_fuzz_feed((const uint8_t*)"\xbe\x0a", 2), 0);
+  in[0] = 2; /* a server with permessage-deflate */
+  n = 2 + frame(in + 2, 1, 1, 4, 1, "\x00", 1);
+  ASSERT_EQ(sl__ws_fuzz_feed(in, n), 1);
 }
 
 TEST(ws_fuzz_entry_random_and_mutated) {
