@@ -649,6 +649,10 @@ static sl_stream_t* conn_detach(conn_t* c) {
  * the callee keeps a reference). */
 static void conn_upgrade(conn_t* c) {
   sl_http_server_t* srv = c->srv;
+  /* A server that is closing may be freed with its last connection (this
+   * one, below): the upgrade is refused instead, as a late request is. */
+  sl_http_upgrade_cb cb = srv->closing ? NULL : srv->o.on_upgrade;
+  void* arg = srv->arg;
   txn_t* t = sl__container_of(c->txns.next, txn_t, node);
   req_t* r = t->req;
   t->req = NULL;
@@ -664,8 +668,14 @@ static void conn_upgrade(conn_t* c) {
   unsigned refs = r != NULL ? r->m.s.refs : 0;
   if (r == NULL || r->m.s.destroyed) {
     sl_stream_destroy(sock, SL_ENOMEM);
+  } else if (cb == NULL) {
+    if (sl_stream_end_str(sock,
+                          "HTTP/1.1 503 Service Unavailable\r\n"
+                          "Connection: close\r\nContent-Length: 0\r\n"
+                          "\r\n") != 0)
+      sl_stream_destroy(sock, 0);
   } else {
-    srv->o.on_upgrade(&r->m.s, sock, head, srv->arg);
+    cb(&r->m.s, sock, head, arg);
   }
   sl_chunk_unref(head);
   sl_stream_unref(sock);

@@ -739,3 +739,51 @@ TEST(ws_unheard_peer_failures_are_not_reported) {
   ASSERT_EQ(sl_run(), 0);
   side_free(&c);
 }
+
+/* An upgrade that arrives once the server began to close is refused with
+ * 503 (the server may go with this last connection: the upgrade callback
+ * must not run on it). */
+static int late_fd = -1;
+static sl_http_server_t* late_srv;
+static char late_answer[64];
+
+static void late_read(sl_timer_t* t, void* arg) {
+  (void)t;
+  (void)arg;
+  ssize_t n = read(late_fd, late_answer, sizeof late_answer - 1);
+  if (n > 0) late_answer[n] = '\0';
+  close(late_fd); /* the server's socket sees the end and goes */
+  late_fd = -1;
+}
+
+static void late_close_then_upgrade(sl_timer_t* t, void* arg) {
+  (void)t;
+  (void)arg;
+  sl_http_server_close(late_srv, NULL, NULL);
+  const char* req =
+      "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      "Sec-WebSocket-Version: 13\r\n\r\n";
+  ASSERT_EQ(write(late_fd, req, strlen(req)), (ssize_t)strlen(req));
+  sl_timer_start(200, 0, late_read, NULL);
+}
+
+static void never(sl_stream_t* ws, void* arg) {
+  (void)ws;
+  (void)arg;
+  sl_test_fail(__FILE__, __LINE__, "an upgrade ran on a closing server");
+}
+
+TEST(ws_upgrade_on_a_closing_server_is_refused) {
+  sl_ws_server_opts_t so = {0};
+  ASSERT_EQ(sl_ws_listen(&so, never, NULL, &late_srv), 0);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons(sl_http_server_port(late_srv))};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, (struct sockaddr*)&a, sizeof a), 0);
+  late_fd = fd;
+  sl_timer_start(50, 0, late_close_then_upgrade, NULL); /* accepted by then */
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT(strncmp(late_answer, "HTTP/1.1 503", 12) == 0);
+}
