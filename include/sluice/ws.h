@@ -132,8 +132,8 @@ SL_EXTERN sl_stream_t* sl_ws_connect(const char* url, const sl_ws_opts_t* o);
  * close_timeout_ms. Returns 0, or SL_EINVAL for a code or reason RFC 6455
  * forbids. */
 SL_EXTERN int sl_ws_close(sl_stream_t* ws, int code, const char* reason);
-/* Sends a ping with up to 125 bytes of payload (the pong is answered by the
- * peer and counted, see sl_ws_stats). Returns 0, SL_EINVAL (too long), or
+/* Sends a ping with up to 125 bytes of payload (the peer answers with a
+ * pong, counted by sl_ws_pongs). Returns 0, SL_EINVAL (too long), or
  * SL_EDESTROYED / SL_EWRITEAFTEREND once closing. */
 SL_EXTERN int sl_ws_ping(sl_stream_t* ws, const void* data, size_t len);
 /* The peer's close code (1005 when its close frame had none, 1006 when
@@ -153,6 +153,8 @@ SL_EXTERN sl_stream_t* sl_ws_request(const sl_stream_t* ws);
 SL_EXTERN size_t sl_ws_buffered_amount(const sl_stream_t* ws);
 /* Messages dropped by SL_WS_CAP_DROP. */
 SL_EXTERN uint64_t sl_ws_dropped(const sl_stream_t* ws);
+/* Pongs received (answers to sl_ws_ping and to keep-alive pings). */
+SL_EXTERN uint64_t sl_ws_pongs(const sl_stream_t* ws);
 /* 1 when `s` is a WebSocket stream. */
 SL_EXTERN int sl_is_ws(const sl_stream_t* s);
 

@@ -1000,6 +1000,7 @@ size_t sl_ws_buffered_amount(const sl_stream_t* ws) {
 }
 
 uint64_t sl_ws_dropped(const sl_stream_t* ws) { return ws_of(ws)->dropped; }
+uint64_t sl_ws_pongs(const sl_stream_t* ws) { return ws_of(ws)->pongs; }
 
 static sl_chunk_t* text_chunk(const char* fmt, va_list ap) {
   sl_buf_t b = {0};

@@ -158,3 +158,15 @@ TEST(chunk_new_huge_length_is_enomem) {
   ASSERT(sl_chunk_new(SIZE_MAX - 8) == NULL);
   ASSERT(sl_chunk_copy("x", SIZE_MAX) == NULL);
 }
+
+TEST(chunk_tag_travels_with_slices) {
+  sl_chunk_t* c = sl_chunk_str("tagged");
+  ASSERT_EQ(sl_chunk_tag(c), 0); /* new chunks carry none */
+  sl_chunk_set_tag(c, SL_WS_TEXT | SL_WS_MORE);
+  sl_chunk_t* s = sl_chunk_slice(c, 1, 3);
+  ASSERT_EQ(sl_chunk_tag(s), SL_WS_TEXT | SL_WS_MORE);
+  sl_chunk_set_tag(s, SL_WS_BINARY); /* its own from then on */
+  ASSERT_EQ(sl_chunk_tag(c), SL_WS_TEXT | SL_WS_MORE);
+  sl_chunk_unref(s);
+  sl_chunk_unref(c);
+}

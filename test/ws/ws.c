@@ -573,6 +573,8 @@ TEST(ws_ping_keeps_a_live_idle_peer) {
   ASSERT_EQ(srv_side.err, 0);
   ASSERT_EQ(srv_side.close_code, 1000);
   ASSERT_STR_EQ(srv_side.close_reason, "idle but alive");
+  ASSERT_GT(sl_ws_pongs(srv_side.ws), 2); /* the client answered them */
+  ASSERT_EQ(sl_ws_pongs(c.ws), 0);        /* it sent none */
   side_free(&c);
   side_free(&srv_side);
 }
