@@ -69,7 +69,10 @@ typedef struct sl_ws_opts_s {
    * costs no zlib memory while idle, about 300 KiB at most while a message
    * is (de)compressed; with context takeover each direction keeps ~256 KiB
    * (deflate) and ~44 KiB (inflate, 32 KiB window) for the connection's
-   * life. window_bits (8..15, 0: 15) shrinks what a kept context costs. */
+   * life. Server: deflate_window_bits (9..15, 0: 15) caps the window it
+   * compresses with (server_max_window_bits), which shrinks what a kept
+   * deflate context costs; a client compresses with the window the
+   * server's answer allows. */
   int deflate;
   int deflate_no_context_takeover;
   int deflate_window_bits;
