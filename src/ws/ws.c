@@ -70,7 +70,7 @@ typedef struct ws_s {
   void (*hs_cancel)(void* hs);
   unsigned close_sent : 1, close_rcvd : 1, failed : 1, rpaused : 1,
       sock_paused : 1, wait_drain : 1, sock_ended : 1, sock_gone : 1,
-      ping_out : 1, in_parse : 1, opened : 1;
+      ping_out : 1, in_parse : 1;
 } ws_t;
 
 static const sl_stream_hooks_t ws_hooks;
@@ -230,7 +230,7 @@ static void ws_fail(ws_t* w, int code, int err, const char* fmt, ...) {
   va_end(ap);
   w->fail_msg = sl__asprintf("WebSocket %s: %s (close code %d)",
                              sl_stream_name(&w->s), why, code);
-  if (w->close_code == 0) w->close_code = code == 1008 ? 1008 : 1006;
+  if (w->close_code == 0) w->close_code = 1006; /* no close frame came */
   sl_buf_free(&w->in);
   send_close(w, code, why);
   sock_finish(w);
@@ -289,11 +289,6 @@ static int push_message(ws_t* w, sl_chunk_t* c, int more) {
   return rc;
 }
 
-static void buf_chunk_free(void* data, void* arg) {
-  (void)arg;
-  sl__free(data);
-}
-
 /* Checks plain text bytes as they come: 0, or -1 after failing. */
 static int check_text(ws_t* w, const void* p, size_t n, int fin) {
   if (w->msg_op != SL__WS_OP_TEXT) return 0;
@@ -329,11 +324,8 @@ static void deliver(ws_t* w, const unsigned char* p, size_t n, int fin) {
       return;
     }
     if (fin) {
-      size_t len = w->msg.len;
-      char* d = sl_buf_detach(&w->msg);
-      sl_chunk_t* c = sl_chunk_wrap(d, len, buf_chunk_free, NULL);
+      sl_chunk_t* c = sl_buf_chunk(&w->msg); /* takes the memory */
       if (c == NULL) {
-        sl__free(d);
         ws_fail(w, 1011, SL_ENOMEM, "out of memory");
         return;
       }
@@ -892,7 +884,6 @@ sl_stream_t* sl__ws_new(sl_stream_t* sock, int client, const sl_ws_opts_t* o,
     return NULL;
   }
   if (req != NULL && o != NULL && o->keep_request) w->req = sl_stream_ref(req);
-  w->opened = 1;
   if (ws_attach(w, sock, protocol, pmd, extensions, head) != 0) {
     sl_stream_destroy(&w->s, SL_ENOMEM);
     return NULL;
@@ -924,7 +915,6 @@ int sl__ws_open(sl_stream_t* ws, sl_stream_t* sock, const char* protocol,
                 sl_chunk_t* head) {
   ws_t* w = ws_of(ws);
   w->hs = NULL;
-  w->opened = 1;
   int rc = ws_attach(w, sock, protocol, pmd, extensions, head);
   if (rc != 0) {
     sl_stream_destroy(ws, rc);
@@ -1004,12 +994,8 @@ uint64_t sl_ws_pongs(const sl_stream_t* ws) { return ws_of(ws)->pongs; }
 
 static sl_chunk_t* text_chunk(const char* fmt, va_list ap) {
   sl_buf_t b = {0};
-  if (sl_buf_vprintf(&b, fmt, ap) != 0) return NULL;
-  size_t len = b.len;
-  char* d = sl_buf_detach(&b);
-  if (d == NULL) return sl_chunk_new(0);
-  sl_chunk_t* c = sl_chunk_wrap(d, len, buf_chunk_free, NULL);
-  if (c == NULL) sl__free(d);
+  sl_chunk_t* c = sl_buf_vprintf(&b, fmt, ap) == 0 ? sl_buf_chunk(&b) : NULL;
+  sl_buf_free(&b); /* only on a failure is anything left */
   return c;
 }
 

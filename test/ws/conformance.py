@@ -124,21 +124,25 @@ class Conn:
             raise Fail("rsv %d, wanted %d" % (r, rsv))
         return p
 
-    def expect_message(self, op, payload):
-        """A whole message, in one or several frames."""
+    def read_message(self, op):
+        """A whole message of opcode `op`, in one or several frames: its
+        first frame's RSV bits and the joined payload."""
         fr = self.read_frame()
         if fr is None:
             raise Fail("connection closed, wanted a message")
-        fin, r, o, p = fr
+        fin, rsv, o, data = fr
         if o != op:
-            raise Fail("got opcode %d (%r), wanted %d" % (o, p[:60], op))
-        data = p
+            raise Fail("got opcode %d (%r), wanted %d" % (o, data[:60], op))
         while not fin:
             fr = self.read_frame()
             if fr is None or fr[2] != OP_CONT:
                 raise Fail("fragmented message broken off")
             fin, _, _, p = fr
             data += p
+        return rsv, data
+
+    def expect_message(self, op, payload):
+        data = self.read_message(op)[1]
         if data != payload:
             raise Fail("message differs (%d bytes vs %d)" % (len(data), len(payload)))
 
@@ -530,18 +534,7 @@ def inflate(data, z=None):
 
 
 def expect_deflated(c, op, payload, z=None):
-    fr = c.read_frame()
-    if fr is None:
-        raise Fail("closed, wanted a compressed message")
-    fin, rsv, o, p = fr
-    if o != op:
-        raise Fail("opcode %d, wanted %d" % (o, op))
-    while not fin:
-        nx = c.read_frame()
-        if nx is None or nx[2] != OP_CONT:
-            raise Fail("fragmented message broken off")
-        fin, _, _, q = nx
-        p += q
+    rsv, p = c.read_message(op)
     got = inflate(p, z) if rsv & 4 else p
     if got != payload:
         raise Fail("inflated message differs (%d vs %d bytes)" % (len(got), len(payload)))

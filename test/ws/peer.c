@@ -11,7 +11,7 @@
  *   WS_POLICY (drop), WS_CLOSE_MS, WS_PROTOCOLS (comma-separated)
  *
  * Each connection's end is one line on stdout:
- *   end <path> code=<peer close code> reason=<...> err=<message or ->
+ *   end <path> code=<peer close code> reason=<...> err=<its error or ->
  * and a server answers "!stats" with "<messages> <bytes> <dropped>". The
  * server also serves /page.html (the Chromium case) from WS_PAGE. */
 #include "test.h"
@@ -52,16 +52,15 @@ static void setup(void) {
 
 typedef struct {
   char path[600];
+  char err[300]; /* the stream's error message, "-" for none */
   uint64_t msgs, bytes;
 } conn_t;
 
 static void on_event(sl_stream_t* ws, const sl_event_t* ev, void* arg);
 
 static void on_close(sl_stream_t* ws, conn_t* c) {
-  const char* err = sl_stream_destroyed(ws) ? NULL : NULL;
-  (void)err;
   printf("end %s code=%d reason=%s err=%s\n", c->path, sl_ws_close_code(ws),
-         sl_ws_close_reason(ws), "-");
+         sl_ws_close_reason(ws), c->err[0] ? c->err : "-");
   fflush(stdout);
 }
 
@@ -95,8 +94,7 @@ static void on_event(sl_stream_t* ws, const sl_event_t* ev, void* arg) {
       return;
     }
     case SL_EV_ERROR:
-      printf("error %s %s\n", c->path, ev->message);
-      fflush(stdout);
+      snprintf(c->err, sizeof c->err, "%s", ev->message);
       return;
     case SL_EV_CLOSE:
       on_close(ws, c);

@@ -120,10 +120,18 @@ static void on_conn(sl_stream_t* ws, void* arg) {
   side_watch(&srv_side, ws, 1);
 }
 
+/* The server of a test: one whose connections go to `cb` (serve: to
+ * on_conn, recorded in srv_side). test_srv is the latest, for callbacks. */
+static sl_http_server_t* test_srv;
+
+static sl_http_server_t* serve_cb(sl_ws_server_opts_t* o, sl_ws_cb cb) {
+  test_srv = NULL;
+  ASSERT_EQ(sl_ws_listen(o, cb, NULL, &test_srv), 0);
+  return test_srv;
+}
+
 static sl_http_server_t* serve(sl_ws_server_opts_t* o) {
-  sl_http_server_t* srv = NULL;
-  ASSERT_EQ(sl_ws_listen(o, on_conn, NULL, &srv), 0);
-  return srv;
+  return serve_cb(o, on_conn);
 }
 
 static sl_stream_t* connect_to(sl_http_server_t* srv, const char* path,
@@ -202,8 +210,7 @@ TEST(ws_request_and_subprotocol) {
   static const char* const offered[] = {"superchat", "other", NULL};
   static const char* const hdrs[] = {"X-Token: t1", NULL};
   sl_ws_server_opts_t so = {.ws.protocols = ours, .ws.keep_request = 1};
-  sl_http_server_t* srv = NULL;
-  ASSERT_EQ(sl_ws_listen(&so, check_request, NULL, &srv), 0);
+  sl_http_server_t* srv = serve_cb(&so, check_request);
   srv_side.close_after = 1;
   sl_ws_opts_t co = {.protocols = offered, .headers = hdrs};
   side_t c = {.srv = srv};
@@ -244,8 +251,7 @@ static void on_paused_conn(sl_stream_t* ws, void* arg) {
 TEST(ws_paused_read_sizes) {
   memset(&srv_side, 0, sizeof srv_side);
   sl_ws_server_opts_t so = {0};
-  sl_http_server_t* srv = NULL;
-  ASSERT_EQ(sl_ws_listen(&so, on_paused_conn, NULL, &srv), 0);
+  sl_http_server_t* srv = serve_cb(&so, on_paused_conn);
   side_t c = {.srv = srv};
   sl_stream_t* ws = connect_to(srv, "/", NULL);
   side_watch(&c, ws, 1);
@@ -375,8 +381,7 @@ static void on_slow_conn(sl_stream_t* ws, void* arg) {
 TEST(ws_backpressure_write_returns_zero_then_drain) {
   memset(&srv_side, 0, sizeof srv_side);
   sl_ws_server_opts_t so = {0};
-  sl_http_server_t* srv = NULL;
-  ASSERT_EQ(sl_ws_listen(&so, on_slow_conn, NULL, &srv), 0);
+  sl_http_server_t* srv = serve_cb(&so, on_slow_conn);
   srv_side.srv = srv;
   writer_t w = {.limit = 200}; /* 12.5 MiB */
   side_t c = {0};
@@ -454,8 +459,7 @@ static void client_resume(sl_timer_t* t, void* arg) {
 TEST(ws_send_cap_close_policy) {
   memset(&srv_side, 0, sizeof srv_side);
   sl_ws_server_opts_t so = {.ws.send_cap = 1 << 20};
-  sl_http_server_t* srv = NULL;
-  ASSERT_EQ(sl_ws_listen(&so, on_flood_conn, NULL, &srv), 0);
+  sl_http_server_t* srv = serve_cb(&so, on_flood_conn);
   srv_side.srv = srv;
   side_t c = {0};
   sl_ws_opts_t co = {.high_water_mark = 16 * 1024};
@@ -474,8 +478,7 @@ TEST(ws_send_cap_drop_policy_keeps_order_and_counts) {
   memset(&srv_side, 0, sizeof srv_side);
   sl_ws_server_opts_t so = {.ws.send_cap = 1 << 20,
                             .ws.send_policy = SL_WS_CAP_DROP};
-  sl_http_server_t* srv = NULL;
-  ASSERT_EQ(sl_ws_listen(&so, on_flood_conn, NULL, &srv), 0);
+  sl_http_server_t* srv = serve_cb(&so, on_flood_conn);
   srv_side.srv = srv;
   side_t c = {0};
   sl_ws_opts_t co = {.high_water_mark = 16 * 1024};
@@ -523,27 +526,17 @@ static void close_dead(sl_stream_t* s, const sl_event_t* ev, void* arg) {
 }
 
 static void on_dead_conn(sl_stream_t* ws, void* arg) {
-  on_conn(ws, NULL);
-  sl_stream_on(ws, SL_EV_CLOSE, close_dead, arg);
-}
-
-typedef struct {
-  sl_http_server_t* srv;
-} holder_t;
-static holder_t holder;
-
-static void on_dead_conn_h(sl_stream_t* ws, void* arg) {
-  (void)arg;
-  on_dead_conn(ws, holder.srv);
+  on_conn(ws, arg);
+  sl_stream_on(ws, SL_EV_CLOSE, close_dead, test_srv);
 }
 
 TEST(ws_ping_timeout_silent_peer) {
   memset(&srv_side, 0, sizeof srv_side);
   sl_ws_server_opts_t so = {.ws.ping_interval_ms = 50,
                             .ws.pong_timeout_ms = 100};
-  ASSERT_EQ(sl_ws_listen(&so, on_dead_conn_h, NULL, &holder.srv), 0);
+  sl_http_server_t* srv = serve_cb(&so, on_dead_conn);
   uint64_t t0 = sl_now_ms();
-  dead_fd = raw_upgrade(sl_http_server_port(holder.srv));
+  dead_fd = raw_upgrade(sl_http_server_port(srv));
   ASSERT_EQ(sl_run(), 0);
   close(dead_fd);
   ASSERT_EQ(srv_side.err, SL_ETIMEDOUT);
@@ -684,8 +677,7 @@ static void check_api(sl_stream_t* ws, void* arg) {
 TEST(ws_api_argument_checks) {
   memset(&srv_side, 0, sizeof srv_side);
   sl_ws_server_opts_t so = {0};
-  sl_http_server_t* srv = NULL;
-  ASSERT_EQ(sl_ws_listen(&so, check_api, NULL, &srv), 0);
+  sl_http_server_t* srv = serve_cb(&so, check_api);
   side_t c = {.srv = srv};
   side_watch(&c, connect_to(srv, "/", NULL), 1);
   ASSERT_EQ(sl_run(), 0);
@@ -721,21 +713,17 @@ TEST(ws_peer_vanishing_is_1006) {
  * not reported (the loop's exit status stays 0), as nginx does not fail
  * when a client resets. */
 static void on_quiet_conn(sl_stream_t* ws, void* arg) {
-  sl_stream_on(ws, SL_EV_DATA, on_side, &srv_side);
-  sl_stream_once(ws, SL_EV_CLOSE, close_dead, arg);
-}
-
-static void on_quiet_conn_h(sl_stream_t* ws, void* arg) {
   (void)arg;
-  on_quiet_conn(ws, holder.srv);
+  sl_stream_on(ws, SL_EV_DATA, on_side, &srv_side);
+  sl_stream_once(ws, SL_EV_CLOSE, close_dead, test_srv);
 }
 
 TEST(ws_unheard_peer_failures_are_not_reported) {
   memset(&srv_side, 0, sizeof srv_side);
   sl_ws_server_opts_t so = {0};
-  ASSERT_EQ(sl_ws_listen(&so, on_quiet_conn_h, NULL, &holder.srv), 0);
+  sl_http_server_t* srv = serve_cb(&so, on_quiet_conn);
   side_t c = {0};
-  sl_stream_t* ws = connect_to(holder.srv, "/", NULL);
+  sl_stream_t* ws = connect_to(srv, "/", NULL);
   side_watch(&c, ws, 1);
   sl_timer_start(50, 0, destroy_soon, ws);
   ASSERT_EQ(sl_run(), 0);
@@ -778,7 +766,7 @@ static void never(sl_stream_t* ws, void* arg) {
 
 TEST(ws_upgrade_on_a_closing_server_is_refused) {
   sl_ws_server_opts_t so = {0};
-  ASSERT_EQ(sl_ws_listen(&so, never, NULL, &late_srv), 0);
+  late_srv = serve_cb(&so, never);
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET,
                           .sin_port = htons(sl_http_server_port(late_srv))};
