@@ -777,3 +777,87 @@ TEST(ws_upgrade_on_a_closing_server_is_refused) {
   ASSERT_EQ(sl_run(), 0);
   ASSERT(strncmp(late_answer, "HTTP/1.1 503", 12) == 0);
 }
+
+/* --- the client's handshake failures and the close timeout -------------- */
+
+/* A TCP server that answers every request with `answer` (NULL: nothing,
+ * and the connection stays open; "": closes at once). */
+static const char* canned;
+
+static void on_canned_data(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (void)ev;
+  (void)arg;
+  if (canned == NULL) return;
+  if (canned[0] == '\0')
+    sl_stream_destroy(s, 0);
+  else
+    sl_stream_write_str(s, canned);
+}
+
+static void on_canned_conn(sl_tcp_server_t* srv, sl_stream_t* conn, void* arg) {
+  (void)srv;
+  (void)arg;
+  sl_stream_on(conn, SL_EV_DATA, on_canned_data, NULL);
+}
+
+static void close_tcp_server(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  (void)s;
+  (void)ev;
+  sl_tcp_server_close(arg, NULL, NULL);
+}
+
+static void expect_handshake_error(const char* answer, const sl_ws_opts_t* o,
+                                   int err, const char* want) {
+  canned = answer;
+  sl_tcp_server_t* srv = NULL;
+  ASSERT_EQ(sl_tcp_listen("127.0.0.1", 0, NULL, on_canned_conn, NULL, &srv), 0);
+  char url[64];
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/x", sl_tcp_server_port(srv));
+  side_t c = {0};
+  side_watch(&c, sl_ws_connect(url, o), 1);
+  sl_stream_on(c.ws, SL_EV_CLOSE, close_tcp_server, srv);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(c.connected, 0);
+  ASSERT_EQ(c.err, err);
+  if (strstr(c.errmsg, want) == NULL)
+    sl_test_fail(__FILE__, __LINE__, "'%s' lacks '%s'", c.errmsg, want);
+  ASSERT_EQ(c.close_code, 1006);
+  side_free(&c);
+}
+
+TEST(ws_client_handshake_failures) {
+  sl_ws_opts_t quick = {.handshake_timeout_ms = 100};
+  expect_handshake_error(NULL, &quick, SL_ETIMEDOUT, "no 101 within 100 ms");
+  expect_handshake_error("", NULL, SL_ECONNRESET,
+                         "the connection closed before the 101");
+  expect_handshake_error("SSH-2.0-OpenSSH\r\n\r\n", NULL, SL_EPROTO,
+                         "not an HTTP/1.1 response");
+  expect_handshake_error(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\nSec-WebSocket-Accept: wrong=\r\n\r\n",
+      NULL, SL_EPROTO, "wrong Sec-WebSocket-Accept");
+  expect_handshake_error("HTTP/1.1 101 Switching Protocols\r\n\r\n", NULL,
+                         SL_EPROTO, "a 101 without Upgrade: websocket");
+}
+
+/* A peer that never answers our close frame: after close_timeout_ms the
+ * socket is cut and the stream fails with ETIMEDOUT. */
+static void close_on_open(sl_stream_t* ws, void* arg) {
+  on_dead_conn(ws, arg);
+  sl_ws_close(ws, 1001, "going away");
+}
+
+TEST(ws_close_timeout_cuts_a_peer_that_does_not_answer) {
+  memset(&srv_side, 0, sizeof srv_side);
+  sl_ws_server_opts_t so = {.ws.close_timeout_ms = 100};
+  sl_http_server_t* srv = serve_cb(&so, close_on_open);
+  uint64_t t0 = sl_now_ms();
+  dead_fd = raw_upgrade(sl_http_server_port(srv)); /* never reads or writes */
+  ASSERT_EQ(sl_run(), 0);
+  close(dead_fd);
+  ASSERT_EQ(srv_side.err, SL_ETIMEDOUT);
+  ASSERT(strstr(srv_side.errmsg,
+                "no close frame from the peer within 100 ms") != NULL);
+  ASSERT_GE(sl_now_ms() - t0, 100);
+  side_free(&srv_side);
+}
