@@ -105,7 +105,8 @@ void sl__ws_zfree(sl__ws_zctx_t* z);
 
 /* Makes the WebSocket stream over `sock` (taking a reference; the socket
  * may be paused) after a successful handshake, and feeds it `head`. `req`
- * (server side, may be NULL) is kept with a reference. Client streams are
+ * (server side, may be NULL) is kept, with a reference, only when
+ * o->keep_request is set (sl_ws_request). Client streams are
  * made before the handshake with sl__ws_new_pending and opened with
  * sl__ws_open. NULL on ENOMEM (the socket is destroyed then). */
 sl_stream_t* sl__ws_new(sl_stream_t* sock, int client, const sl_ws_opts_t* o,
