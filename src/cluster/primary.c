@@ -176,11 +176,11 @@ static void emit(sl_worker_t* w, sl_cluster_event_t* ev) {
 
 int sl_cluster_on(sl_cluster_event_type_t type, sl_cluster_cb cb, void* arg) {
   SL_ASSERT(type < SL__CLUSTER_EV_COUNT && cb != NULL);
-  return sl__emitter_add(&primary.em, type, (sl__fn)cb, arg, 0);
+  return sl__emitter_add(&primary.em, SL__EV_BIT(type), (sl__fn)cb, arg, 0);
 }
 
 int sl_cluster_off(sl_cluster_event_type_t type, sl_cluster_cb cb, void* arg) {
-  return sl__emitter_off(&primary.em, type, (sl__fn)cb, arg);
+  return sl__emitter_off(&primary.em, SL__EV_BIT(type), (sl__fn)cb, arg);
 }
 
 /* Events in Node's order whatever the order the two sockets deliver in:

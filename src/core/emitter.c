@@ -1,14 +1,15 @@
 /* Listener lists: the one EventEmitter behind streams, children and IPC
  * channels. A singly linked list in insertion order; removal during an emit
  * only marks the listener, and the outermost emit frees what was marked, so
- * a callback may remove itself or any other listener safely. One listener
+ * a callback may remove itself or any other listener safely. A listener
+ * hears a set of event types (a bit mask). One listener
  * slot lives in the emitter itself, so the usual single listener costs no
  * allocation. */
 #include "core/internal.h"
 
-int sl__emitter_add(sl__emitter_t* e, int type, sl__fn cb, void* arg,
+int sl__emitter_add(sl__emitter_t* e, uint32_t types, sl__fn cb, void* arg,
                     int once) {
-  SL_ASSERT(cb != NULL);
+  SL_ASSERT(cb != NULL && types != 0);
   sl__listener_t* l;
   if (!e->inl_used) {
     l = &e->inl;
@@ -19,7 +20,7 @@ int sl__emitter_add(sl__emitter_t* e, int type, sl__fn cb, void* arg,
   l->next = NULL;
   l->cb = cb;
   l->arg = arg;
-  l->type = (uint8_t)type;
+  l->types = types;
   l->once = (uint8_t)once;
   l->removed = 0;
   if (e->head == NULL)
@@ -43,15 +44,24 @@ static void compact(sl__emitter_t* e) {
       else
         sl__free(l);
     } else {
+      if (!e->inl_used && l != &e->inl) {
+        /* The inline slot was freed (a listener removed during an emit, as
+         * when one object hands a stream to another): this one moves into
+         * it. Nothing points into records between emits. */
+        e->inl = *l;
+        e->inl_used = 1;
+        sl__free(l);
+        *p = l = &e->inl;
+      }
       e->tail = l;
       p = &l->next;
     }
   }
 }
 
-int sl__emitter_off(sl__emitter_t* e, int type, sl__fn cb, void* arg) {
+int sl__emitter_off(sl__emitter_t* e, uint32_t types, sl__fn cb, void* arg) {
   for (sl__listener_t* l = e->head; l != NULL; l = l->next) {
-    if (!l->removed && l->type == type && l->cb == cb && l->arg == arg) {
+    if (!l->removed && l->types == types && l->cb == cb && l->arg == arg) {
       l->removed = 1;
       e->dirty = 1;
       if (e->emitting == 0) compact(e);
@@ -63,7 +73,7 @@ int sl__emitter_off(sl__emitter_t* e, int type, sl__fn cb, void* arg) {
 
 int sl__emitter_has(const sl__emitter_t* e, int type) {
   for (const sl__listener_t* l = e->head; l != NULL; l = l->next)
-    if (!l->removed && l->type == type) return 1;
+    if (!l->removed && (l->types & SL__EV_BIT(type))) return 1;
   return 0;
 }
 
@@ -78,7 +88,7 @@ void sl__emitter_emit(sl__emitter_t* e, int type,
    * ends, so `last` stays in the list. */
   sl__listener_t* last = e->tail;
   for (sl__listener_t* l = e->head; l != NULL; l = l->next) {
-    if (!l->removed && l->type == type) {
+    if (!l->removed && (l->types & SL__EV_BIT(type))) {
       if (l->once) {
         l->removed = 1;
         e->dirty = 1;

@@ -22,6 +22,10 @@
 #define SL__EV_COUNT         (SL_EV_CONNECT + 1)
 #define SL__CHILD_EV_COUNT   (SL_CHILD_DRAIN + 1)
 #define SL__CLUSTER_EV_COUNT (SL_CLUSTER_MESSAGE + 1)
+/* Listeners hold their event types in a 32-bit mask (emitter.c). */
+_Static_assert(SL__EV_COUNT <= 32 && SL__CHILD_EV_COUNT <= 32 &&
+                   SL__CLUSTER_EV_COUNT <= 32,
+               "event types fit a listener's mask");
 
 #define SL_ASSERT(expr)                                      \
   do {                                                       \
@@ -92,13 +96,15 @@ void sl__timer_unref(sl_timer_t* t);
  * channels. Listeners run in the order added; one added during an emit is
  * not called for that event; one removed during an emit is skipped and freed
  * when the outermost emit returns. Callbacks are stored type-erased and
- * handed back to the owner's `invoke`, which casts them to their real type. */
+ * handed back to the owner's `invoke`, which casts them to their real type.
+ * Event types are 0..31; a listener hears a set of them (a mask), so that
+ * a library object watching several events of another costs one record. */
 typedef void (*sl__fn)(void);
 typedef struct sl__listener_s {
   struct sl__listener_s* next;
   sl__fn cb;
   void* arg;
-  uint8_t type;
+  uint32_t types; /* 1u << type for each type it hears */
   uint8_t once;
   uint8_t removed;
 } sl__listener_t;
@@ -112,10 +118,14 @@ typedef struct sl__emitter_s {
   sl__listener_t inl;    /* the first listener needs no allocation */
 } sl__emitter_t;
 
-/* Returns 0 or SL_ENOMEM. */
-int sl__emitter_add(sl__emitter_t* e, int type, sl__fn cb, void* arg, int once);
-/* Removes the first listener equal to (type, cb, arg): 0 or SL_ENOENT. */
-int sl__emitter_off(sl__emitter_t* e, int type, sl__fn cb, void* arg);
+/* 0 for a type out of range, which no listener matches. */
+#define SL__EV_BIT(type) ((unsigned)(type) < 32 ? 1u << (type) : 0u)
+/* Adds a listener of the types in `types` (SL__EV_BIT(a) | ...). Returns 0
+ * or SL_ENOMEM. */
+int sl__emitter_add(sl__emitter_t* e, uint32_t types, sl__fn cb, void* arg,
+                    int once);
+/* Removes the first listener equal to (types, cb, arg): 0 or SL_ENOENT. */
+int sl__emitter_off(sl__emitter_t* e, uint32_t types, sl__fn cb, void* arg);
 int sl__emitter_has(const sl__emitter_t* e, int type);
 /* Calls invoke(cb, arg, owner, ev) for each listener of `type` present now. */
 void sl__emitter_emit(sl__emitter_t* e, int type,

@@ -188,12 +188,12 @@ static void ch_tick(sl__tick_t* t) {
 int sl_channel_on(sl_channel_t* ch, sl_channel_event_type_t type,
                   sl_channel_cb cb, void* arg) {
   SL_ASSERT(cb != NULL && type < SL__CHILD_EV_COUNT);
-  return sl__emitter_add(&ch->events, type, (sl__fn)cb, arg, 0);
+  return sl__emitter_add(&ch->events, SL__EV_BIT(type), (sl__fn)cb, arg, 0);
 }
 
 int sl_channel_off(sl_channel_t* ch, sl_channel_event_type_t type,
                    sl_channel_cb cb, void* arg) {
-  return sl__emitter_off(&ch->events, type, (sl__fn)cb, arg);
+  return sl__emitter_off(&ch->events, SL__EV_BIT(type), (sl__fn)cb, arg);
 }
 
 /* --- sending ------------------------------------------------------------- */

@@ -352,12 +352,12 @@ int sl_child_on(sl_child_t* c, sl_child_event_type_t type, sl_child_cb cb,
                 void* arg) {
   SL_ASSERT((unsigned)type < SL__CHILD_EV_COUNT && cb != NULL);
   if (c->close_emitted) return SL_EDESTROYED;
-  return sl__emitter_add(&c->events, type, (sl__fn)cb, arg, 0);
+  return sl__emitter_add(&c->events, SL__EV_BIT(type), (sl__fn)cb, arg, 0);
 }
 
 int sl_child_off(sl_child_t* c, sl_child_event_type_t type, sl_child_cb cb,
                  void* arg) {
-  return sl__emitter_off(&c->events, type, (sl__fn)cb, arg);
+  return sl__emitter_off(&c->events, SL__EV_BIT(type), (sl__fn)cb, arg);
 }
 
 /* sl_child_wait: the first error, kept until close. */

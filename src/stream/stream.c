@@ -61,7 +61,14 @@ sl__item_t sl__ring_shift(sl__ring_t* r) {
   SL_ASSERT(r->count > 0);
   sl__item_t it = r->v[r->head];
   r->head = (r->head + 1) & (r->cap - 1);
-  r->count--;
+  if (--r->count == 0 && r->v != r->inl) {
+    /* Back to the inline slot once empty: a burst's array is not kept by
+     * a stream that goes idle (one allocation per burst, not per item). */
+    sl__free(r->v);
+    r->v = r->inl;
+    r->cap = SL__RING_INLINE;
+    r->head = 0;
+  }
   return it;
 }
 
@@ -209,14 +216,15 @@ const char* sl_stream_name(const sl_stream_t* s) {
 
 /* --- listeners ------------------------------------------------------------ */
 
-static int add_listener(sl_stream_t* s, sl_event_type_t type, sl_stream_cb cb,
+static int add_listener(sl_stream_t* s, uint32_t types, sl_stream_cb cb,
                         void* arg, int once) {
-  SL_ASSERT((unsigned)type < SL__EV_COUNT && cb != NULL);
+  SL_ASSERT(types != 0 && types < SL__EV_BIT(SL__EV_COUNT) && cb != NULL);
   if (s->close_emitted) return SL_EDESTROYED;
-  int rc = sl__emitter_add(&s->events, type, (sl__fn)cb, arg, once);
+  int rc = sl__emitter_add(&s->events, types, (sl__fn)cb, arg, once);
   if (rc != 0) return rc;
-  if (type == SL_EV_DATA && s->r.flowing != 0) sl_stream_resume(s);
-  if (type == SL_EV_READABLE) {
+  if ((types & SL__EV_BIT(SL_EV_DATA)) && s->r.flowing != 0)
+    sl_stream_resume(s);
+  if (types & SL__EV_BIT(SL_EV_READABLE)) {
     s->r.flowing = 0;
     s->r.want = 1;
     s->r.need_readable = 1;
@@ -228,17 +236,29 @@ static int add_listener(sl_stream_t* s, sl_event_type_t type, sl_stream_cb cb,
 
 int sl_stream_on(sl_stream_t* s, sl_event_type_t type, sl_stream_cb cb,
                  void* arg) {
-  return add_listener(s, type, cb, arg, 0);
+  SL_ASSERT((unsigned)type < SL__EV_COUNT);
+  return add_listener(s, SL__EV_BIT(type), cb, arg, 0);
 }
 
 int sl_stream_once(sl_stream_t* s, sl_event_type_t type, sl_stream_cb cb,
                    void* arg) {
-  return add_listener(s, type, cb, arg, 1);
+  SL_ASSERT((unsigned)type < SL__EV_COUNT);
+  return add_listener(s, SL__EV_BIT(type), cb, arg, 1);
 }
 
 int sl_stream_off(sl_stream_t* s, sl_event_type_t type, sl_stream_cb cb,
                   void* arg) {
-  return sl__emitter_off(&s->events, type, (sl__fn)cb, arg);
+  return sl__emitter_off(&s->events, SL__EV_BIT(type), (sl__fn)cb, arg);
+}
+
+int sl__stream_listen(sl_stream_t* s, uint32_t types, sl_stream_cb cb,
+                      void* arg) {
+  return add_listener(s, types, cb, arg, 0);
+}
+
+int sl__stream_unlisten(sl_stream_t* s, uint32_t types, sl_stream_cb cb,
+                        void* arg) {
+  return sl__emitter_off(&s->events, types, (sl__fn)cb, arg);
 }
 
 static int has_listener(const sl_stream_t* s, sl_event_type_t type) {

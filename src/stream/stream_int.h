@@ -16,9 +16,12 @@ typedef struct {
 } sl__item_t;
 
 /* A FIFO of items in a growable ring. The first SL__RING_INLINE items live
- * in the ring itself (no allocation for the usual short queue); the ring
- * must not move while it uses them. cap is 0 or a power of two. */
-#define SL__RING_INLINE 2
+ * in the ring itself (no allocation for the usual one write in flight or
+ * one chunk buffered); the ring must not move while it uses them. An array
+ * grown for a burst is freed when the ring empties, so an idle stream holds
+ * none: a pointer from sl__ring_at is good until the next shift. cap is 0 or
+ * a power of two. */
+#define SL__RING_INLINE 1
 typedef struct {
   sl__item_t* v;
   size_t cap, head, count;
@@ -153,6 +156,14 @@ void sl__stream_fail_msg(sl_stream_t* s, int err, char* msg);
 /* Emits an event to the listeners now (the caller is the state machine or a
  * piece of the library already running from the loop). */
 void sl__stream_emit(sl_stream_t* s, const sl_event_t* ev);
+/* One listener for every event type in `types` (SL__EV_BIT(SL_EV_DATA) |
+ * ...), with sl_stream_on()'s effects for each (a DATA bit resumes): a
+ * library object that watches several events of another stream costs one
+ * record, not one per type. Removed with the same `types`, cb and arg. */
+int sl__stream_listen(sl_stream_t* s, uint32_t types, sl_stream_cb cb,
+                      void* arg);
+int sl__stream_unlisten(sl_stream_t* s, uint32_t types, sl_stream_cb cb,
+                        void* arg);
 /* Initializes a stream embedded in a larger object (concrete streams that
  * want one allocation); `kind` is one of the SL__KIND_* values. */
 enum {
@@ -207,7 +218,6 @@ typedef struct sl__uvs_s {
   sl_chunk_t* rbuf; /* a bulk stream's own read buffer (see uvstream.c) */
   size_t rsize;
   struct sl__uvs_write_s* parked; /* a write waiting for the connection */
-  uv_shutdown_t shutdown_req;
   unsigned connecting : 1, reading : 1, want_read : 1, want_final : 1,
       can_shutdown : 1, bulk : 1; /* reads into rbuf, not the shared one */
 } sl__uvs_t;

@@ -250,8 +250,12 @@ static void uvs_write(sl_stream_t* s, sl_chunk_t* chunk) {
 
 /* --- end (half close) --------------------------------------------------- */
 
+/* The request is allocated for the one shutdown a stream makes, not kept
+ * in every socket. libuv calls back before the handle's close callback
+ * (ECANCELED when it is closed first), so `u` is still there. */
 static void on_shutdown(uv_shutdown_t* req, int status) {
   sl__uvs_t* u = req->data;
+  sl__free(req);
   if (u->s.destroyed) return;
   if (status != 0 && status != SL_ENOTCONN)
     sl_stream_fail(&u->s, status, "shutdown %s", uvs_name(u));
@@ -260,8 +264,14 @@ static void on_shutdown(uv_shutdown_t* req, int status) {
 }
 
 static void start_shutdown(sl__uvs_t* u) {
-  u->shutdown_req.data = u;
-  int rc = uv_shutdown(&u->shutdown_req, u->h, on_shutdown);
+  uv_shutdown_t* req = sl__malloc(sizeof *req);
+  if (req == NULL) {
+    sl_stream_fail(&u->s, SL_ENOMEM, "shutdown %s", uvs_name(u));
+    return;
+  }
+  req->data = u;
+  int rc = uv_shutdown(req, u->h, on_shutdown);
+  if (rc != 0) sl__free(req);
   if (rc == SL_ENOTCONN)
     sl_stream_final_done(&u->s, 0);
   else if (rc != 0)

@@ -144,19 +144,31 @@ sl_stream_t* sl_ws_accept(sl_stream_t* req, sl_stream_t* sock, sl_chunk_t* head,
   return sl__ws_new(sock, 0, o, proto, &pmd, pm > 0 ? ext : "", req, head);
 }
 
-/* The state of sl_ws_listen(), freed with its HTTP server. */
+/* The state of sl_ws_listen(): its HTTP server and each open connection
+ * hold a reference, since connections outlive a closed server (as Node's
+ * do). */
 typedef struct {
   sl_ws_server_opts_t o;
   sl_ws_cb cb;
   void* arg;
   size_t nconns;
+  int server_gone;
 } wss_t;
 
-static void on_ws_closed(sl_stream_t* s, const sl_event_t* ev, void* arg) {
-  (void)s;
-  (void)ev;
+static void wss_release(wss_t* w) {
+  if (w->server_gone && w->nconns == 0) sl__free(w);
+}
+
+static void wss_conn_gone(void* arg) {
   wss_t* w = arg;
   w->nconns--;
+  wss_release(w);
+}
+
+static void wss_server_freed(void* arg) {
+  wss_t* w = arg;
+  w->server_gone = 1;
+  wss_release(w);
 }
 
 static void wss_upgrade(sl_stream_t* req, sl_stream_t* sock, sl_chunk_t* head,
@@ -177,7 +189,7 @@ static void wss_upgrade(sl_stream_t* req, sl_stream_t* sock, sl_chunk_t* head,
   sl_stream_t* ws = sl_ws_accept(req, sock, head, &o);
   if (ws == NULL) return;
   w->nconns++;
-  sl_stream_on(ws, SL_EV_CLOSE, on_ws_closed, w);
+  sl__ws_set_owner(ws, w, wss_conn_gone);
   sl_stream_ref(ws);
   w->cb(ws, w->arg);
   if (!w->o.ws.keep_request) sl__ws_drop_request(ws);
@@ -214,7 +226,7 @@ int sl_ws_listen(const sl_ws_server_opts_t* o, sl_ws_cb cb, void* arg,
     sl__free(w);
     return rc;
   }
-  (*out)->on_free = sl__free;
+  (*out)->on_free = wss_server_freed;
   (*out)->free_arg = w;
   return 0;
 }
@@ -521,6 +533,6 @@ sl_stream_t* sl_ws_connect(const char* url, const sl_ws_opts_t* o) {
                    0);
     uv_unref((uv_handle_t*)h->timer);
   }
-  sl__ws_set_pending(ws, h, hs_cancel);
+  sl__ws_set_owner(ws, h, hs_cancel);
   return ws;
 }

@@ -66,8 +66,10 @@ typedef struct ws_s {
   int timer_mode;
   uint64_t last_rx, ping_sent;
   uint64_t dropped, pongs;
-  void* hs; /* a client's handshake in progress */
-  void (*hs_cancel)(void* hs);
+  /* Told when the stream is destroyed: a client's handshake in progress
+   * (cancelled), a server's connection count (sl__ws_set_owner). */
+  void* owner;
+  void (*owner_gone)(void* owner);
   unsigned close_sent : 1, close_rcvd : 1, failed : 1, rpaused : 1,
       sock_paused : 1, wait_drain : 1, sock_ended : 1, sock_gone : 1,
       ping_out : 1, in_parse : 1;
@@ -514,7 +516,9 @@ static void ws_parse(ws_t* w) {
   }
   if (w->in.data != NULL && pos > 0 && pos <= w->in.len)
     sl_buf_consume(&w->in, pos);
-  if (w->in.len == 0 && w->in.cap > 4096) sl_buf_free(&w->in); /* idle */
+  /* An idle connection holds no input buffer (the next read allocates one
+   * again: one malloc per read, against a connection's memory at rest). */
+  if (w->in.len == 0) sl_buf_free(&w->in);
   w->in_parse = 0;
   if (w->sock != NULL && !w->sock_gone) {
     /* After a failure or the peer's close the socket goes on reading, to
@@ -532,12 +536,9 @@ static void ws_parse(ws_t* w) {
 
 /* --- socket events ------------------------------------------------------- */
 
-static void on_sock_data(sl_stream_t* s, const sl_event_t* ev, void* arg) {
-  (void)s;
-  ws_t* w = arg;
+static void on_sock_data(ws_t* w, sl_chunk_t* c) {
   if (w->failed || w->close_rcvd) return;
-  if (sl_buf_append(&w->in, sl_chunk_data(ev->chunk),
-                    sl_chunk_len(ev->chunk)) != 0) {
+  if (sl_buf_append(&w->in, sl_chunk_data(c), sl_chunk_len(c)) != 0) {
     ws_fail(w, 1011, SL_ENOMEM, "out of memory");
     return;
   }
@@ -554,6 +555,9 @@ static void on_sock_event(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   (void)s;
   ws_t* w = arg;
   switch (ev->type) {
+    case SL_EV_DATA:
+      on_sock_data(w, ev->chunk);
+      break;
     case SL_EV_DRAIN:
       finish_pending_write(w, 0);
       break;
@@ -577,18 +581,16 @@ static void on_sock_event(sl_stream_t* s, const sl_event_t* ev, void* arg) {
   }
 }
 
+/* One listener record for every socket event the WebSocket hears. */
+#define SOCK_EVENTS                                                           \
+  (SL__EV_BIT(SL_EV_DATA) | SL__EV_BIT(SL_EV_DRAIN) | SL__EV_BIT(SL_EV_END) | \
+   SL__EV_BIT(SL_EV_ERROR) | SL__EV_BIT(SL_EV_CLOSE))
+
 static void sock_listen(ws_t* w, int on) {
-  static const sl_event_type_t t[] = {SL_EV_DRAIN, SL_EV_END, SL_EV_ERROR,
-                                      SL_EV_CLOSE};
-  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-    if (on)
-      sl_stream_on(w->sock, t[i], on_sock_event, w);
-    else
-      sl_stream_off(w->sock, t[i], on_sock_event, w);
   if (on)
-    sl_stream_on(w->sock, SL_EV_DATA, on_sock_data, w);
+    sl__stream_listen(w->sock, SOCK_EVENTS, on_sock_event, w);
   else
-    sl_stream_off(w->sock, SL_EV_DATA, on_sock_data, w);
+    sl__stream_unlisten(w->sock, SOCK_EVENTS, on_sock_event, w);
 }
 
 /* The reader had every message before the peer's close: ours goes out
@@ -727,8 +729,8 @@ static void linger(sl_stream_t* sock, uint64_t ms) {
 static void ws_destroy(sl_stream_t* s, int err) {
   (void)err;
   ws_t* w = (ws_t*)s;
-  if (w->hs != NULL && w->hs_cancel != NULL) w->hs_cancel(w->hs);
-  w->hs = NULL;
+  if (w->owner_gone != NULL) w->owner_gone(w->owner);
+  w->owner_gone = NULL;
   timer_free(w);
   sl__parked_free(&w->parked);
   if (w->sock != NULL) {
@@ -904,17 +906,17 @@ sl_stream_t* sl__ws_new_pending(const sl_ws_opts_t* o, const char* name) {
   return w != NULL ? &w->s : NULL;
 }
 
-void sl__ws_set_pending(sl_stream_t* ws, void* hs, void (*cancel)(void* hs)) {
+void sl__ws_set_owner(sl_stream_t* ws, void* owner, void (*gone)(void*)) {
   ws_t* w = ws_of(ws);
-  w->hs = hs;
-  w->hs_cancel = cancel;
+  w->owner = owner;
+  w->owner_gone = gone;
 }
 
 int sl__ws_open(sl_stream_t* ws, sl_stream_t* sock, const char* protocol,
                 const sl__ws_pmd_t* pmd, const char* extensions,
                 sl_chunk_t* head) {
   ws_t* w = ws_of(ws);
-  w->hs = NULL;
+  w->owner_gone = NULL; /* the handshake is over */
   int rc = ws_attach(w, sock, protocol, pmd, extensions, head);
   if (rc != 0) {
     sl_stream_destroy(ws, rc);
@@ -932,7 +934,7 @@ int sl__ws_open(sl_stream_t* ws, sl_stream_t* sock, const char* protocol,
 
 void sl__ws_fail_handshake(sl_stream_t* ws, int err, const char* msg) {
   ws_t* w = ws_of(ws);
-  w->hs = NULL;
+  w->owner_gone = NULL;
   w->close_code = 1006;
   sl_stream_fail(ws, err, "%s", msg);
 }

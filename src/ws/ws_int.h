@@ -124,9 +124,12 @@ int sl__ws_open(sl_stream_t* ws, sl_stream_t* sock, const char* protocol,
                 sl_chunk_t* head);
 /* Client: the handshake failed; fails the stream with err and message. */
 void sl__ws_fail_handshake(sl_stream_t* ws, int err, const char* msg);
-/* The client's handshake state, owned by handshake.c, freed by the stream's
- * destroy through this hook. */
-void sl__ws_set_pending(sl_stream_t* ws, void* hs, void (*cancel)(void* hs));
+/* gone(owner) runs once, when the stream is destroyed (before its close
+ * event), unless the owner is replaced first: a client's handshake state
+ * (cancelled and freed then; sl__ws_open and sl__ws_fail_handshake let go
+ * of it), or the server that counts its connections. One slot per stream,
+ * so that neither costs a listener record. */
+void sl__ws_set_owner(sl_stream_t* ws, void* owner, void (*gone)(void*));
 
 /* Fuzzing (fuzz/ws_frames.c, test/ws/fuzz.c): feeds `data` to a WebSocket
  * over a socket-less duplex whose writes are dropped; data[0] picks the

@@ -861,3 +861,37 @@ TEST(ws_close_timeout_cuts_a_peer_that_does_not_answer) {
   ASSERT_GE(sl_now_ms() - t0, 100);
   side_free(&srv_side);
 }
+
+/* --- a connection outlives its server ----------------------------------- */
+
+static void close_srv_then_echo(sl_stream_t* ws, void* arg) {
+  (void)arg;
+  side_watch(&srv_side, ws, 1);
+  /* As Node's server.close(): no new connections, the open ones go on. */
+  sl_http_server_close(test_srv, NULL, NULL);
+}
+
+static void send_later(sl_timer_t* t, void* arg) {
+  (void)t;
+  ASSERT_EQ(sl_ws_sendf(arg, "after the server"), 1);
+}
+
+TEST(ws_connection_outlives_its_closed_server) {
+  memset(&srv_side, 0, sizeof srv_side);
+  srv_side.echo = 1;
+  sl_ws_server_opts_t so = {0};
+  sl_http_server_t* srv = serve_cb(&so, close_srv_then_echo);
+  side_t c = {.close_after = 1};
+  side_watch(&c, connect_to(srv, "/", NULL), 1);
+  /* The server is closed (and freed) by the time this message goes. */
+  sl_timer_t* t = sl_timer_start(100, 0, send_later, c.ws);
+  ASSERT(t != NULL);
+  ASSERT_EQ(sl_run(), 0);
+  ASSERT_EQ(c.nmsg, 1);
+  ASSERT_STR_EQ(c.first, "after the server");
+  ASSERT_EQ(srv_side.close_code, 4001);
+  ASSERT_EQ(srv_side.err, 0);
+  ASSERT_EQ(c.err, 0);
+  side_free(&c);
+  side_free(&srv_side);
+}
