@@ -78,6 +78,7 @@ static int64_t max_id;
 static size_t text_len = 64;
 static int window = 8;
 static unsigned char rbuf[1 << 18];
+static uint64_t t_recv; /* when the bytes being parsed were read */
 
 /* Latency histogram: 1 us buckets up to 100 ms, then 100 us buckets up to
  * 10.1 s (the last bucket takes everything above). */
@@ -216,12 +217,17 @@ static void send_say(conn_t* c) {
 /* Where the value of "key" starts in the flat JSON object p[0..n), or
  * NULL. Good enough for the servers' objects (the texts chatload sends
  * hold no quotes). */
-static const char* jget(const char* p, size_t n, const char* key) {
-  char pat[32];
-  int pl = snprintf(pat, sizeof pat, "\"%s\"", key);
+#define jget(p, n, key) jfind(p, n, "\"" key "\"", sizeof key + 1)
+static const char* jfind(const char* p, size_t n, const char* pat, size_t pl) {
   const char* e = p + n;
   const char* q = p;
-  while (q < e && (q = memmem(q, (size_t)(e - q), pat, (size_t)pl)) != NULL) {
+  /* memchr for the quotes: glibc's memmem costs more on such short
+   * objects, and this runs for every frame of every member. */
+  while (q < e && (q = memchr(q, '"', (size_t)(e - q))) != NULL) {
+    if ((size_t)(e - q) < pl || q[1] != pat[1] || memcmp(q + 2, pat + 2, pl - 2) != 0) {
+      q++;
+      continue;
+    }
     const char* v = q + pl;
     while (v < e && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n')) v++;
     if (v < e && *v == ':') {
@@ -234,39 +240,89 @@ static const char* jget(const char* p, size_t n, const char* key) {
   return NULL;
 }
 
-static int64_t jint(const char* p, size_t n, const char* key, int64_t dflt) {
-  const char* v = jget(p, n, key);
-  if (v == NULL || !(*v == '-' || (*v >= '0' && *v <= '9'))) return dflt;
-  /* The frame is followed by more bytes or the buffer's slack, and a JSON
-   * object ends with '}', so strtoll stops inside it. */
-  return strtoll(v, NULL, 10);
+/* The decimal digits at *v (at most 19), moving *v past them; the frame
+ * is followed by more bytes or the buffer's slack, and a JSON object ends
+ * with '}', so this stops inside it. */
+static uint64_t digits(const char** v) {
+  const char* q = *v;
+  uint64_t x = 0;
+  for (int k = 0; k < 19 && *q >= '0' && *q <= '9'; k++) x = x * 10 + (uint64_t)(*q++ - '0');
+  *v = q;
+  return x;
+}
+
+#define jint(p, n, key, dflt) jint_at(jget(p, n, key), dflt)
+static int64_t jint_at(const char* v, int64_t dflt) {
+  if (v == NULL) return dflt;
+  int neg = *v == '-';
+  if (neg) v++;
+  if (!(*v >= '0' && *v <= '9')) return dflt;
+  int64_t x = (int64_t)digits(&v);
+  return neg ? -x : x;
 }
 
 /* Whether the string value of "key" is exactly s. */
-static int jis(const char* p, size_t n, const char* key, const char* s) {
-  const char* v = jget(p, n, key);
+#define jis(p, n, key, s) jis_at(p, n, jget(p, n, key), s)
+static int jis_at(const char* p, size_t n, const char* v, const char* s) {
   size_t l = strlen(s);
   return v != NULL && *v == '"' && (size_t)(p + n - v) > l + 1 &&
          memcmp(v + 1, s, l) == 0 && v[1 + l] == '"';
 }
 
+/* One pass over a flat object for a msg's "id" and the start of its
+ * "text" value (past the quote): the hot path, once per frame per member. */
+static void msg_fields(const char* p, size_t n, int64_t* id, const char** text) {
+  const char* e = p + n;
+  const char* q = p;
+  *id = -1;
+  *text = NULL;
+  while (q < e && (q = memchr(q, '"', (size_t)(e - q))) != NULL) {
+    const char* k = q + 1;
+    const char* ke = memchr(k, '"', (size_t)(e - k));
+    if (ke == NULL) return;
+    const char* v = ke + 1;
+    while (v < e && (*v == ' ' || *v == ':' || *v == '\t' || *v == '\r' || *v == '\n')) v++;
+    if (v >= e) return;
+    if (ke - k == 2 && k[0] == 'i' && k[1] == 'd') {
+      *id = jint_at(v, -1);
+      if (*text != NULL) return;
+    }
+    if (*v != '"') { /* a number: on to the next key */
+      q = v;
+      continue;
+    }
+    if (ke - k == 4 && memcmp(k, "text", 4) == 0) {
+      *text = v + 1;
+      if (*id >= 0) return;
+    }
+    /* Past the string value (escaped quotes included). */
+    for (q = v + 1; q < e; q++) {
+      if (*q == '\\') q++;
+      else if (*q == '"') break;
+    }
+    q++;
+  }
+}
+
 static void on_text(conn_t* c, const char* p, size_t n) {
-  if (jis(p, n, "t", "msg")) {
+  static const char fast[] = "{\"t\":\"msg\",";
+  if ((n > sizeof fast && memcmp(p, fast, sizeof fast - 1) == 0) || jis(p, n, "t", "msg")) {
     if (!c->joined) return; /* history */
-    int64_t id = jint(p, n, "id", -1);
+    int64_t id;
+    const char* t;
+    msg_fields(p, n, &id, &t);
     if (c->last_id < 0 ? id <= c->joined_last : id != c->last_id + 1)
       order_violations++;
     c->last_id = id;
     c->live++;
     if (id > max_id) max_id = id;
-    const char* t = jget(p, n, "text");
-    if (t == NULL || *t != '"') return;
-    char* after;
-    long who = strtol(t + 1, &after, 10);
-    uint64_t sent = strtoull(after, NULL, 10);
+    if (t == NULL) return;
+    long who = (long)digits(&t);
+    if (*t == ' ') t++;
+    uint64_t sent = digits(&t);
     if (measuring) {
       delivered++;
-      lat_add(now_ns() - sent);
+      lat_add(t_recv - sent);
     }
     if (who == c->idx && c->sender) {
       c->outstanding--;
@@ -359,6 +415,7 @@ static void read_some(conn_t* c) {
     ssize_t r = recv(c->fd, rbuf, sizeof rbuf - 16, 0);
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (r < 0 && errno == EINTR) continue;
+    t_recv = now_ns();
     if (r <= 0) {
       if (closing) return;
       fprintf(stderr, "chatload: connection %d closed by the server (%s)\n",
