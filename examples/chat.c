@@ -1137,6 +1137,11 @@ static void on_primary(sl_channel_t* ch, const sl_child_event_t* ev,
 }
 
 static void page(sl_stream_t* req, sl_stream_t* res, void* arg) {
+  if (strcmp(sl_http_path(req), "/ws") == 0) {
+    sl_http_set_header(res, "Upgrade", "websocket");
+    sl_http_replyf(res, 426, "/ws is the chat's WebSocket\n");
+    return;
+  }
   if (!sl_http_is(req, "GET", "/") && !sl_http_is(req, "HEAD", "/")) {
     sl_http_replyf(res, 404, "not found: the chat is at / and /ws\n");
     return;
