@@ -28,8 +28,13 @@
  *         last_id          the highest id seen
  *
  * CHATLOAD_TEXT=N sets the text size in bytes (default 64, at least 40),
- * CHATLOAD_WINDOW=N the sender's window (default 8; 1: one message at a
- * time, the fan-out latency of an otherwise idle room).
+ * CHATLOAD_WINDOW=N the sender's window (default 8), CHATLOAD_RATE=N paces
+ * the senders instead: N messages per second in all, taking turns (one
+ * whose window is full skips its turn; "skipped" counts those), for the
+ * latency of a room that keeps up with its load. (A window of 1 alone does
+ * not give that: the sender sees its own message early in the fan-out and
+ * says the next while the other members are still being read, so the room
+ * runs as fast as chatload reads.)
  * Every run is bounded: a hard limit (alarm) for the whole run ends it with
  * exit code 1, as do connections that do not upgrade or join within 60 s,
  * a connection the server closes, or a frame chatload does not handle. */
@@ -77,6 +82,7 @@ static uint64_t delivered, said_in_window, errors, order_violations;
 static int64_t max_id;
 static size_t text_len = 64;
 static int window = 8;
+static double rate; /* CHATLOAD_RATE: messages/s, 0: as the window allows */
 static unsigned char rbuf[1 << 18];
 static uint64_t t_recv; /* when the bytes being parsed were read */
 
@@ -326,7 +332,7 @@ static void on_text(conn_t* c, const char* p, size_t n) {
     }
     if (who == c->idx && c->sender) {
       c->outstanding--;
-      if (sending) send_say(c);
+      if (sending && rate == 0) send_say(c);
     }
   } else if (jis(p, n, "t", "joined")) {
     if (!c->joined) njoined++;
@@ -478,6 +484,9 @@ int main(int argc, char** argv) {
   const char* wl = getenv("CHATLOAD_WINDOW");
   if (wl != NULL) window = atoi(wl);
   if (window < 1) window = 1;
+  const char* rt = getenv("CHATLOAD_RATE");
+  if (rt != NULL) rate = atof(rt);
+  if (rate < 0) rate = 0;
 
   /* The hard limit: set-up, the run, the drain and some slack. */
   signal(SIGALRM, on_alarm);
@@ -562,10 +571,25 @@ int main(int argc, char** argv) {
   fprintf(stderr, "chatload: %d members joined in %.2f s\n", nconn, setup);
   sending = measuring = 1;
   double start = now();
-  for (int i = 0; i < nsenders; i++)
-    for (int k = 0; k < window; k++) send_say(&cs[i]);
   double end = start + secs;
-  while (now() < end) poll_once(10);
+  uint64_t skipped = 0;
+  if (rate == 0) {
+    for (int i = 0; i < nsenders; i++)
+      for (int k = 0; k < window; k++) send_say(&cs[i]);
+    while (now() < end) poll_once(10);
+  } else if (nsenders > 0) {
+    double next = start;
+    int turn = 0;
+    while (now() < end) {
+      double t = now();
+      for (; next <= t; next += 1 / rate, turn = (turn + 1) % nsenders) {
+        if (cs[turn].outstanding < window) send_say(&cs[turn]);
+        else skipped++;
+      }
+      int ms = (int)((next - t) * 1000);
+      poll_once(ms < 1 ? 1 : ms > 10 ? 10 : ms);
+    }
+  }
   double took = now() - start;
   measuring = sending = 0;
 
@@ -588,10 +612,10 @@ int main(int argc, char** argv) {
   printf("delivered_per_s=%.0f msgs_per_s=%.0f p50_ms=%.3f p99_ms=%.3f "
          "order_violations=%" PRIu64 " missing=%" PRIu64 " errors=%" PRIu64
          " members=%d senders=%d window=%d seconds=%.2f live_total=%" PRIu64
-         " last_id=%" PRId64 "\n",
+         " last_id=%" PRId64 " skipped=%" PRIu64 "\n",
          (double)delivered / took, (double)said_in_window / took, lat_ms(0.50),
          lat_ms(0.99), order_violations, missing, errors, nconn, nsenders, window, took,
-         live_total, max_id);
+         live_total, max_id, skipped);
   closing = 1;
   for (int i = 0; i < nconn; i++) close(cs[i].fd);
   return order_violations > 0 || missing > 0 ? 1 : 0;
