@@ -19,13 +19,15 @@
 //   client: {"t":"join","room":R,"nick":N,"since":ID?}  {"t":"say","text":T}
 //   server: {"t":"msg","room":R,"id":I,"nick":N,"text":T,"ts":MS}
 //           {"t":"joined","room":R,"last":I}  {"t":"error","text":E}
+// Rooms are [A-Za-z0-9_-], at most 32 bytes; nicks at most 32 bytes; texts
+// at most 4096 bytes (the limits of examples/chat.c).
 'use strict';
 const cluster = require('cluster');
 const os = require('os');
 const path = require('path');
 
 const MAX_TEXT = 4096; // bytes of "text" in a say
-const MAX_NAME = 256; // bytes of a room or nick name
+const MAX_NAME = 32; // bytes of a room or nick name (as examples/chat.c)
 
 function usage() {
   console.error('usage: node chat.js PORT [--workers N] [--log FILE] [--history H]');
@@ -150,8 +152,10 @@ function worker() {
     if (set.size === 0) rooms.delete(ws.room);
     ws.member = false;
   };
-  const name = (v) => typeof v === 'string' && v.length > 0 &&
+  const nickOk = (v) => typeof v === 'string' && v.length > 0 &&
     Buffer.byteLength(v) <= MAX_NAME;
+  const roomOk = (v) => typeof v === 'string' && v.length <= MAX_NAME &&
+    /^[A-Za-z0-9_-]+$/.test(v);
 
   function open(ws) {
     ws.cid = nextCid++;
@@ -169,7 +173,9 @@ function worker() {
       }
       if (m === null || typeof m !== 'object') return error(ws, 'not an object');
       if (m.t === 'join') {
-        if (!name(m.room) || !name(m.nick)) return error(ws, 'join needs a room and a nick');
+        if (!roomOk(m.room) || !nickOk(m.nick)) {
+          return error(ws, 'join needs a room ([A-Za-z0-9_-], at most 32) and a nick (at most 32 bytes)');
+        }
         const since = Number(m.since) || 0;
         leave(ws);
         ws.room = m.room;
