@@ -36,7 +36,10 @@
  * Protocol (JSON text messages on /ws): client {"t":"join","room":R,
  * "nick":N,"since":ID}, {"t":"say","text":T}; server {"t":"msg","room":R,
  * "id":N,"nick":N,"text":T,"ts":MS}, {"t":"joined","room":R,"last":ID},
- * {"t":"error","text":T}. A client that does not read (more than
+ * {"t":"error","text":T}. A message said to a worker that dies before
+ * passing it on is lost unless said again: the page says again, after its
+ * next join, what it said and has not seen come back. A client that does
+ * not read (more than
  * --send-cap bytes waiting) is closed with 1008; it comes back with since.
  *
  * Usage: chat [--port P] [--workers N] [--log FILE] [--history N]

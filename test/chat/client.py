@@ -40,6 +40,7 @@ class Member:
         self.url, self.room, self.nick = url, room, nick
         self.ids, self.texts, self.last = [], set(), 0
         self.reconnects = 0
+        self.unseen = set()
         self.ws = None
         self.joined = asyncio.Event()
 
@@ -66,6 +67,10 @@ class Member:
                 backoff = min(backoff * 2, 1.0)
                 continue
             if m["t"] == "joined":
+                # What we said that never came back (said to a worker that
+                # died before passing it on) is said again, as the page does.
+                for text in list(self.unseen):
+                    await self.ws.send(json.dumps({"t": "say", "text": text}))
                 self.joined.set()
             elif m["t"] == "msg" and m["room"] == self.room:
                 if m["id"] <= self.last:
@@ -77,6 +82,7 @@ class Member:
                 if m["text"] in self.texts:
                     raise SystemExit("%s: %r twice" % (self.nick, m["text"]))
                 self.texts.add(m["text"])
+                self.unseen.discard(m["text"])
             elif m["t"] == "error":
                 raise SystemExit("%s: error %s" % (self.nick, m["text"]))
 
@@ -84,6 +90,7 @@ class Member:
         while True:
             await self.joined.wait()
             try:
+                self.unseen.add(text)
                 await self.ws.send(json.dumps({"t": "say", "text": text}))
                 return
             except (AttributeError, websockets.ConnectionClosed):

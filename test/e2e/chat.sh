@@ -70,7 +70,16 @@ for _ in $(seq 100); do log_ok "$total" 2>/dev/null && break; sleep 0.05; done
 out=$(log_ok "$total" 2>&1) && ok "the log has all $total messages once each, LSNs in order" ||
   { fail "$out"; cp "$LOG" /tmp/chat-dup.log; grep logger "$T/chat.out"; }
 
-out=$(timeout 40 $C slow "$URL" slow 2500 2>&1) && ok "$out" || fail "slow client: $out"
+if command -v chromium > /dev/null; then
+  kill_workers="kill -9 $(workers_of "$CHAT" | tr '\n' ' ')"
+  out=$(timeout 120 "$PY" "$SL_SRC/test/chat/pages.py" "http://127.0.0.1:$port" 5 "$kill_workers" 2>&1) &&
+    ok "$out" || fail "chromium pages: $out"
+  wait_lines 4 listening "$T/chat.out" 100 || true
+else
+  skip "chromium is not installed (scripts/bootstrap installs it)"
+fi
+
+out=$(timeout 30 $C slow "$URL" slow 2500 2>&1) && ok "$out" || fail "slow client: $out"
 
 # A graceful stop, then a start that reads the log back.
 stop "$CHAT"
