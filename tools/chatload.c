@@ -61,10 +61,10 @@ enum { SETUP_LIMIT = 60, DRAIN_LIMIT = 10 };
 typedef struct {
   int fd;
   int idx;
-  int upgraded;       /* the 101 arrived (and the join was sent) */
-  int joined;         /* the "joined" arrived */
-  int sender;         /* one of the first SENDERS in room mode */
-  int outstanding;    /* sender: own messages said, not yet back */
+  int upgraded;        /* the 101 arrived (and the join was sent) */
+  int joined;          /* the "joined" arrived */
+  int sender;          /* one of the first SENDERS in room mode */
+  int outstanding;     /* sender: own messages said, not yet back */
   unsigned char* pend; /* bytes of an incomplete frame */
   size_t plen, pcap;
   int64_t joined_last; /* "last" of its "joined" */
@@ -143,7 +143,8 @@ static void send_all(int fd, const void* buf, size_t n) {
   while (n > 0) {
     ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (t0 == 0) t0 = now();
+      if (t0 == 0)
+        t0 = now();
       else if (now() - t0 > 5) {
         fprintf(stderr, "chatload: send blocked for 5 s\n");
         exit(1);
@@ -194,10 +195,12 @@ static void send_join(conn_t* c) {
   char m[128];
   int n;
   if (mode_room)
-    n = snprintf(m, sizeof m, "{\"t\":\"join\",\"room\":\"big\",\"nick\":\"%s%d\"}",
+    n = snprintf(m, sizeof m,
+                 "{\"t\":\"join\",\"room\":\"big\",\"nick\":\"%s%d\"}",
                  c->sender ? "s" : "m", c->idx);
   else
-    n = snprintf(m, sizeof m, "{\"t\":\"join\",\"room\":\"idle%d\",\"nick\":\"h%d\"}",
+    n = snprintf(m, sizeof m,
+                 "{\"t\":\"join\",\"room\":\"idle%d\",\"nick\":\"h%d\"}",
                  c->idx % 10, c->idx);
   send_text(c, m, (size_t)n);
 }
@@ -230,7 +233,8 @@ static const char* jfind(const char* p, size_t n, const char* pat, size_t pl) {
   /* memchr for the quotes: glibc's memmem costs more on such short
    * objects, and this runs for every frame of every member. */
   while (q < e && (q = memchr(q, '"', (size_t)(e - q))) != NULL) {
-    if ((size_t)(e - q) < pl || q[1] != pat[1] || memcmp(q + 2, pat + 2, pl - 2) != 0) {
+    if ((size_t)(e - q) < pl || q[1] != pat[1] ||
+        memcmp(q + 2, pat + 2, pl - 2) != 0) {
       q++;
       continue;
     }
@@ -238,7 +242,8 @@ static const char* jfind(const char* p, size_t n, const char* pat, size_t pl) {
     while (v < e && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n')) v++;
     if (v < e && *v == ':') {
       v++;
-      while (v < e && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n')) v++;
+      while (v < e && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'))
+        v++;
       return v < e ? v : NULL;
     }
     q += pl;
@@ -252,7 +257,8 @@ static const char* jfind(const char* p, size_t n, const char* pat, size_t pl) {
 static uint64_t digits(const char** v) {
   const char* q = *v;
   uint64_t x = 0;
-  for (int k = 0; k < 19 && *q >= '0' && *q <= '9'; k++) x = x * 10 + (uint64_t)(*q++ - '0');
+  for (int k = 0; k < 19 && *q >= '0' && *q <= '9'; k++)
+    x = x * 10 + (uint64_t)(*q++ - '0');
   *v = q;
   return x;
 }
@@ -277,7 +283,8 @@ static int jis_at(const char* p, size_t n, const char* v, const char* s) {
 
 /* One pass over a flat object for a msg's "id" and the start of its
  * "text" value (past the quote): the hot path, once per frame per member. */
-static void msg_fields(const char* p, size_t n, int64_t* id, const char** text) {
+static void msg_fields(const char* p, size_t n, int64_t* id,
+                       const char** text) {
   const char* e = p + n;
   const char* q = p;
   *id = -1;
@@ -287,7 +294,9 @@ static void msg_fields(const char* p, size_t n, int64_t* id, const char** text) 
     const char* ke = memchr(k, '"', (size_t)(e - k));
     if (ke == NULL) return;
     const char* v = ke + 1;
-    while (v < e && (*v == ' ' || *v == ':' || *v == '\t' || *v == '\r' || *v == '\n')) v++;
+    while (v < e &&
+           (*v == ' ' || *v == ':' || *v == '\t' || *v == '\r' || *v == '\n'))
+      v++;
     if (v >= e) return;
     if (ke - k == 2 && k[0] == 'i' && k[1] == 'd') {
       *id = jint_at(v, -1);
@@ -303,8 +312,10 @@ static void msg_fields(const char* p, size_t n, int64_t* id, const char** text) 
     }
     /* Past the string value (escaped quotes included). */
     for (q = v + 1; q < e; q++) {
-      if (*q == '\\') q++;
-      else if (*q == '"') break;
+      if (*q == '\\')
+        q++;
+      else if (*q == '"')
+        break;
     }
     q++;
   }
@@ -312,7 +323,8 @@ static void msg_fields(const char* p, size_t n, int64_t* id, const char** text) 
 
 static void on_text(conn_t* c, const char* p, size_t n) {
   static const char fast[] = "{\"t\":\"msg\",";
-  if ((n > sizeof fast && memcmp(p, fast, sizeof fast - 1) == 0) || jis(p, n, "t", "msg")) {
+  if ((n > sizeof fast && memcmp(p, fast, sizeof fast - 1) == 0) ||
+      jis(p, n, "t", "msg")) {
     if (!c->joined) return; /* history */
     int64_t id;
     const char* t;
@@ -387,7 +399,8 @@ static size_t parse(conn_t* c, unsigned char* b, size_t len) {
     if (len - pos < hl + n) break;
     int op = f[0] & 15;
     if ((f[0] & 0x80) == 0 || op == 0 || (f[0] & 0x70) != 0) {
-      fprintf(stderr, "chatload: fragmented or extended frame (0x%02x)\n", f[0]);
+      fprintf(stderr, "chatload: fragmented or extended frame (0x%02x)\n",
+              f[0]);
       exit(1);
     }
     if (op == 1) {
@@ -397,7 +410,8 @@ static size_t parse(conn_t* c, unsigned char* b, size_t len) {
       send_all(c->fd, out, frame(out, 10, f + hl, n < 125 ? n : 125));
     } else if (op == 8) {
       if (!closing) {
-        fprintf(stderr, "chatload: connection %d closed by the server\n", c->idx);
+        fprintf(stderr, "chatload: connection %d closed by the server\n",
+                c->idx);
         exit(1);
       }
     }
@@ -512,7 +526,8 @@ int main(int argc, char** argv) {
                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                       "Sec-WebSocket-Version: 13\r\n\r\n",
                       port);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   double t0 = now();
 
@@ -538,8 +553,8 @@ int main(int argc, char** argv) {
     while (nupgraded < want) {
       poll_once(1000);
       if (now() - t0 > SETUP_LIMIT) {
-        fprintf(stderr, "chatload: %d of %d upgraded in %d s\n", nupgraded, nconn,
-                SETUP_LIMIT);
+        fprintf(stderr, "chatload: %d of %d upgraded in %d s\n", nupgraded,
+                nconn, SETUP_LIMIT);
         printf("joined %d of %d\n", njoined, nconn);
         return 1;
       }
@@ -559,7 +574,8 @@ int main(int argc, char** argv) {
   if (!mode_room) {
     printf("open %d\n", nconn);
     fflush(stdout);
-    fprintf(stderr, "chatload: %d connections joined in %.2f s\n", nconn, setup);
+    fprintf(stderr, "chatload: %d connections joined in %.2f s\n", nconn,
+            setup);
     double end = now() + secs;
     while (now() < end) poll_once(100);
     closing = 1;
@@ -583,8 +599,10 @@ int main(int argc, char** argv) {
     while (now() < end) {
       double t = now();
       for (; next <= t; next += 1 / rate, turn = (turn + 1) % nsenders) {
-        if (cs[turn].outstanding < window) send_say(&cs[turn]);
-        else skipped++;
+        if (cs[turn].outstanding < window)
+          send_say(&cs[turn]);
+        else
+          skipped++;
       }
       int ms = (int)((next - t) * 1000);
       poll_once(ms < 1 ? 1 : ms > 10 ? 10 : ms);
@@ -607,15 +625,17 @@ int main(int argc, char** argv) {
   for (int i = 0; i < nconn; i++) {
     live_total += cs[i].live;
     int64_t want = max_id - cs[i].joined_last;
-    if (want > (int64_t)cs[i].live) missing += (uint64_t)(want - (int64_t)cs[i].live);
+    if (want > (int64_t)cs[i].live)
+      missing += (uint64_t)(want - (int64_t)cs[i].live);
   }
-  printf("delivered_per_s=%.0f msgs_per_s=%.0f p50_ms=%.3f p99_ms=%.3f "
-         "order_violations=%" PRIu64 " missing=%" PRIu64 " errors=%" PRIu64
-         " members=%d senders=%d window=%d seconds=%.2f live_total=%" PRIu64
-         " last_id=%" PRId64 " skipped=%" PRIu64 "\n",
-         (double)delivered / took, (double)said_in_window / took, lat_ms(0.50),
-         lat_ms(0.99), order_violations, missing, errors, nconn, nsenders, window, took,
-         live_total, max_id, skipped);
+  printf(
+      "delivered_per_s=%.0f msgs_per_s=%.0f p50_ms=%.3f p99_ms=%.3f "
+      "order_violations=%" PRIu64 " missing=%" PRIu64 " errors=%" PRIu64
+      " members=%d senders=%d window=%d seconds=%.2f live_total=%" PRIu64
+      " last_id=%" PRId64 " skipped=%" PRIu64 "\n",
+      (double)delivered / took, (double)said_in_window / took, lat_ms(0.50),
+      lat_ms(0.99), order_violations, missing, errors, nconn, nsenders, window,
+      took, live_total, max_id, skipped);
   closing = 1;
   for (int i = 0; i < nconn; i++) close(cs[i].fd);
   return order_violations > 0 || missing > 0 ? 1 : 0;
