@@ -378,8 +378,8 @@ static int logger_main(const char* path) {
     if (fseek(f, -(long)sizeof buf, SEEK_END) != 0) rewind(f);
     while (fgets(buf, sizeof buf, f) != NULL) {
       int64_t l;
-      if (sl_json_get_int(buf, strlen(buf), "lsn", &l) == 0 && l > have)
-        have = l;
+      size_t n = strcspn(buf, "\n"); /* the object alone: no newline */
+      if (sl_json_get_int(buf, n, "lsn", &l) == 0 && l > have) have = l;
     }
     fclose(f);
   }

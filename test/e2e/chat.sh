@@ -34,6 +34,15 @@ if lsns != list(range(1, n + 1)) or len(keys) != n:
 PYEOF
 }
 
+# The logger on its own: lines it already has (a resend after it died
+# between its write and its ack) are skipped, and acknowledged.
+for i in 1 2 3; do echo "{\"lsn\":$i,\"t\":\"msg\",\"room\":\"a\",\"id\":$i}"; done > "$T/own.log"
+acks=$(for i in 2 3 4 5; do echo "{\"lsn\":$i,\"t\":\"msg\",\"room\":\"a\",\"id\":$i}"; done |
+  "$EX/chat" --logger "$T/own.log")
+check "the logger skips LSNs it has and acknowledges them ($acks)" \
+  test "$(grep -o '"lsn":[0-9]*' "$T/own.log" | tr '\n' ' ')" = '"lsn":1 "lsn":2 "lsn":3 "lsn":4 "lsn":5 '
+check "the logger acknowledges the last LSN of a batch" test "$(echo "$acks" | tail -1)" = "ack 5"
+
 port=$(free_port)
 start_url chat "$EX/chat" --port "$port" --workers 2 --log "$LOG"
 wait_lines 1 listening "$T/chat.out" 100 || { cat "$T/chat.out" "$T/chat.err"; skip_all "chat did not start"; }
