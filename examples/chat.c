@@ -1151,7 +1151,8 @@ static void page(sl_stream_t* req, sl_stream_t* res, void* arg) {
   }
   sl_http_set_header(res, "Content-Type", "text/html; charset=utf-8");
   sl_http_set_header(res, "Cache-Control", "no-cache");
-  sl_stream_end(res, sl_chunk_copy(chat_page, sizeof chat_page), NULL, NULL);
+  sl_stream_end(res, sl_chunk_copy(chat_page, sizeof chat_page - 1), NULL,
+                NULL);
 }
 
 static int only_ws_path(sl_stream_t* req, void* arg) {
