@@ -14,8 +14,9 @@ manual; they are listed without a ratio. With --max-median R, exits 1
 when the median ratio over the snippet examples exceeds R. The manual is
 read from ../shared when it is there; otherwise the JS counts recorded
 below stand in for it. --stamp writes each example's note line (the last
-line of its opening comment, "Lines: 9 of C like for like ... 2.2x");
---check fails when one is missing or stale.
+line of its opening comment, "Lines: 9 of C like for like ... 2.2x")
+and the table in examples/README.md; --check fails when one is missing
+or stale.
 """
 import os
 import re
@@ -151,6 +152,33 @@ def stamp(path, note, check):
     return False
 
 
+def markdown(rows, ratios, med):
+    out = ["| example | C lines | C like for like | manual JS | ratio |",
+           "|---|---:|---:|---:|---:|"]
+    for name, full, like, js, r in rows:
+        out.append("| %s | %d | %d | %s | %s |" % (
+            name, full, like, js if js else "exercise",
+            "%.1fx" % r if r else "-"))
+    out.append("")
+    out.append("Median ratio over %d snippet examples: %.2fx" % (len(ratios), med))
+    return "\n".join(out) + "\n"
+
+
+def readme_table(table, check):
+    """examples/README.md holds the table from its header row to the
+    Median line; --stamp rewrites it there, --check compares."""
+    path = os.path.join(ROOT, "examples", "README.md")
+    t = open(path, encoding="utf-8").read()
+    m = re.search(r"^\| example \|.*?^Median ratio[^\n]*\n", t, re.S | re.M)
+    if m is None:
+        return False
+    if m.group(0) == table:
+        return True
+    if not check:
+        open(path, "w", encoding="utf-8").write(t[:m.start()] + table + t[m.end():])
+    return not check
+
+
 def main(argv):
     md = "--markdown" in argv
     do_stamp = "--stamp" in argv
@@ -190,14 +218,14 @@ def main(argv):
                           "tools/exlines.py --stamp)" % f, file=sys.stderr)
                     stale = True
     med = statistics.median(ratios) if ratios else 0
+    table = markdown(rows, ratios, med)
+    if do_stamp or check:
+        if not readme_table(table, check):
+            print("examples/README.md: its table is stale (run "
+                  "tools/exlines.py --stamp)", file=sys.stderr)
+            stale = True
     if md:
-        print("| example | C lines | C like for like | manual JS | ratio |")
-        print("|---|---:|---:|---:|---:|")
-        for name, full, like, js, r in rows:
-            print("| %s | %d | %d | %s | %s |" % (
-                name, full, like, js if js else "exercise",
-                "%.1fx" % r if r else "-"))
-        print("\nMedian ratio over %d snippet examples: %.2fx" % (len(ratios), med))
+        print(table, end="")
     else:
         for name, full, like, js, r in rows:
             print("%-20s C %4d  like-for-like %4d  JS %4s  %s" % (
