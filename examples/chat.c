@@ -42,10 +42,11 @@
  * not read (more than
  * --send-cap bytes waiting) is closed with 1008; it comes back with since.
  *
- * Usage: chat [--port P] [--workers N] [--log FILE] [--history N]
- *             [--backlog N] [--send-cap BYTES] [--redis HOST:PORT]
- *             [--name HOST]       (8080, CPUs, chat.log, 50, 10000, 256 KiB)
- * Prints "chat: listening on http://127.0.0.1:P (N workers)" when every
+ * Usage: chat [--host ADDR] [--port P] [--workers N] [--log FILE]
+ *             [--history N] [--backlog N] [--send-cap BYTES]
+ *             [--redis HOST:PORT] [--name HOST]
+ *             (127.0.0.1, 8080, CPUs, chat.log, 50, 10000, 256 KiB)
+ * Prints "chat: listening on http://ADDR:P (N workers)" when every
  * worker listens; SIGINT/SIGTERM close the clients (1001) and exit 0 once
  * the log has every message. */
 #define _GNU_SOURCE
@@ -68,12 +69,13 @@
 
 static struct {
   int port, workers, history;
-  const char* log;
+  const char *host, *log;
   size_t backlog, send_cap;
   char redis_host[256];
   int redis_port;
   char name[64];
-} cfg = {.port = 8080,
+} cfg = {.host = "127.0.0.1",
+         .port = 8080,
          .history = 50,
          .log = "chat.log",
          .backlog = 10000,
@@ -512,7 +514,8 @@ static void on_worker_online(const sl_cluster_event_t* ev, void* arg) {
 static int listening;
 static void on_worker_listening(const sl_cluster_event_t* ev, void* arg) {
   if (++listening == cfg.workers)
-    say("listening on http://127.0.0.1:%d (%d workers)", ev->port, cfg.workers);
+    say("listening on http://%s:%d (%d workers)", cfg.host, ev->port,
+        cfg.workers);
 }
 
 static void on_worker_exit(const sl_cluster_event_t* ev, void* arg) {
@@ -845,8 +848,8 @@ static void on_redis_close(sl_stream_t* s, const sl_event_t* ev, void* arg) {
       free(e);
     }
     rd.expect_tail = &rd.expect;
-    *tail = rd.says;
-    if (rd.says == NULL) rd.says_tail = tail;
+    *tail = rd.says; /* what waited goes after them */
+    if (rd.says == NULL) rd.says_tail = again != NULL ? tail : &rd.says;
     rd.says = again;
     if (rd.refilling) { /* it starts over with the next connection */
       rd.refilling = 0;
@@ -1168,16 +1171,18 @@ static void on_shutdown(void* arg) {
 }
 
 static int worker_main(void) {
-  sl_ws_server_opts_t o = {
-      .http = {.port = cfg.port, .backlog = 4096, .max_connections = 100000},
-      .max_connections = 100000,
-      .verify = only_ws_path,
-      .http_handler = page,
-      .ws = {.text = 1,
-             .max_message = MAX_TEXT + 1024,
-             .send_cap = cfg.send_cap,
-             .send_policy = SL_WS_CAP_CLOSE,
-             .ping_interval_ms = 30000}};
+  sl_ws_server_opts_t o = {.http = {.host = cfg.host,
+                                    .port = cfg.port,
+                                    .backlog = 4096,
+                                    .max_connections = 100000},
+                           .max_connections = 100000,
+                           .verify = only_ws_path,
+                           .http_handler = page,
+                           .ws = {.text = 1,
+                                  .max_message = MAX_TEXT + 1024,
+                                  .send_cap = cfg.send_cap,
+                                  .send_policy = SL_WS_CAP_CLOSE,
+                                  .ping_interval_ms = 30000}};
   sl_channel_on(sl_parent(), SL_CHANNEL_MESSAGE, on_primary, NULL);
   sl_cluster_on_shutdown(on_shutdown, NULL);
   if (sl_report(sl_ws_listen(&o, on_connection, NULL, &server), NULL))
@@ -1189,9 +1194,9 @@ static int worker_main(void) {
 
 static int usage(void) {
   fputs(
-      "usage: chat [--port P] [--workers N] [--log FILE] [--history N]\n"
-      "            [--backlog N] [--send-cap BYTES] [--redis HOST:PORT]\n"
-      "            [--name HOST]\n",
+      "usage: chat [--host ADDR] [--port P] [--workers N] [--log FILE]\n"
+      "            [--history N] [--backlog N] [--send-cap BYTES]\n"
+      "            [--redis HOST:PORT] [--name HOST]\n",
       stderr);
   return 2;
 }
@@ -1206,7 +1211,9 @@ int main(int argc, char** argv) {
     const char* v = i + 1 < argc ? argv[i + 1] : NULL;
     if (v == NULL) return usage();
     i++;
-    if (strcmp(a, "--port") == 0) {
+    if (strcmp(a, "--host") == 0) {
+      cfg.host = v;
+    } else if (strcmp(a, "--port") == 0) {
       cfg.port = atoi(v);
     } else if (strcmp(a, "--workers") == 0) {
       cfg.workers = atoi(v);
