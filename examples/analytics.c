@@ -924,13 +924,19 @@ static void publish_minute(const closed_t* c) {
   /* The verdict is a JSON literal: the format's own text, not an argument. */
   static const char* fmt[] = {
       "{\"minute\":%s,\"requests\":%" PRIu64 ",\"errors\":%" PRIu64
-      ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"anomaly\":false,\"score\":%.1f}",
+      ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"anomaly\":false,\"score\":%."
+      "1f}",
       "{\"minute\":%s,\"requests\":%" PRIu64 ",\"errors\":%" PRIu64
-      ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"anomaly\":true,\"score\":%.1f}",
+      ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"anomaly\":true,\"score\":%."
+      "1f}",
       "{\"minute\":%s,\"requests\":%" PRIu64 ",\"errors\":%" PRIu64
-      ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"anomaly\":null,\"score\":%.1f}"};
-  publish("minute", fmt[c->verdict == 1 ? 1 : c->verdict == 0 ? 0 : 2], name,
-          c->requests, c->errors, c->p50, c->p90, c->p99, c->score);
+      ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"anomaly\":null,\"score\":%."
+      "1f}"};
+  publish("minute",
+          fmt[c->verdict == 1   ? 1
+              : c->verdict == 0 ? 0
+                                : 2],
+          name, c->requests, c->errors, c->p50, c->p90, c->p99, c->score);
 }
 
 /* The Prometheus text, sent to the workers every second. */
