@@ -676,7 +676,7 @@ static struct {
   closed_t q[MINUTES];
   size_t head, count, asked; /* asked: sent to this child, from head */
   uint64_t backoff_ms;
-  sl_timer_t *restart, *watch;
+  sl_timer_t *restart, *watch, *grace;
   int up, stopping;
   void (*idle)(void); /* replay: everything answered */
 } ml;
@@ -751,14 +751,23 @@ static void ml_restart(sl_timer_t* t, void* arg) {
   ml_start();
 }
 
+/* A child that does not exit at the end of its input. */
+static void ml_grace_over(sl_timer_t* t, void* arg) {
+  ml.grace = NULL;
+  if (ml.child != NULL) sl_child_kill_tree(ml.child, SIGKILL);
+}
+
 static void on_ml_exit(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
   ml.child = NULL;
   ml.in = NULL;
   ml.up = 0;
+  if (ml.grace) sl_timer_stop(ml.grace);
+  ml.grace = NULL;
   if (ml.stopping) return;
   /* What it was asked and did not answer has no verdict: a gap. */
   size_t gaps = ml.asked;
   while (ml.asked > 0) ml_done_head(2, 0);
+  if (ml.stopping) return; /* that was the replay's last minute */
   if (ev->err != 0)
     say("ml: %s; minutes go on without a verdict", ev->message);
   else
@@ -852,10 +861,15 @@ static void replay_summary(void) {
            found[i].requests, found[i].score);
   }
   fflush(stdout);
+  /* The child is done: EOF on its stdin, and --ml-timeout to exit. */
   ml.stopping = 1;
   if (ml.watch) sl_timer_stop(ml.watch);
   ml.watch = NULL;
+  if (ml.restart) sl_timer_stop(ml.restart);
+  ml.restart = NULL;
   if (ml.in != NULL) sl_stream_end(ml.in, NULL, NULL, NULL);
+  if (ml.child != NULL)
+    ml.grace = sl_timer_start(cfg.ml_timeout_ms, 0, ml_grace_over, NULL);
 }
 
 static void replay_done(int err, const sl_pipeline_result_t* r, void* arg) {
@@ -960,25 +974,26 @@ static void publish_metrics(void) {
                   cls[i], ag.cls[i]);
   sl_buf_printf(
       &t,
-      "# HELP analytics_latency_ms Request latency, all time.\n"
-      "# TYPE analytics_latency_ms summary\n"
-      "analytics_latency_ms{quantile=\"0.5\"} %.3f\n"
-      "analytics_latency_ms{quantile=\"0.99\"} %.3f\n"
-      "analytics_latency_ms_count %" PRIu64
+      "# HELP analytics_request_duration_seconds Request latency, all "
+      "time.\n"
+      "# TYPE analytics_request_duration_seconds summary\n"
+      "analytics_request_duration_seconds{quantile=\"0.5\"} %.6f\n"
+      "analytics_request_duration_seconds{quantile=\"0.99\"} %.6f\n"
+      "analytics_request_duration_seconds_count %" PRIu64
       "\n"
       "# HELP analytics_anomalies_total Minutes the ML step flagged.\n"
       "# TYPE analytics_anomalies_total counter\n"
       "analytics_anomalies_total %" PRIu64
       "\n"
-      "# HELP analytics_ml_gap_minutes_total Minutes without a verdict.\n"
-      "# TYPE analytics_ml_gap_minutes_total counter\n"
-      "analytics_ml_gap_minutes_total %" PRIu64
+      "# HELP analytics_ml_gaps_total Minutes without an ML verdict.\n"
+      "# TYPE analytics_ml_gaps_total counter\n"
+      "analytics_ml_gaps_total %" PRIu64
       "\n"
       "# HELP analytics_ml_up 1 while the python child runs.\n"
       "# TYPE analytics_ml_up gauge\n"
       "analytics_ml_up %d\n",
-      hist_q(&ag.lat, .5), hist_q(&ag.lat, .99), ag.lat.n, ag.anomalies,
-      ag.ml_gaps, ml.up);
+      hist_q(&ag.lat, .5) / 1000, hist_q(&ag.lat, .99) / 1000, ag.lat.n,
+      ag.anomalies, ag.ml_gaps, ml.up);
   if (sl_buf_append(&t, "", 1) == 0 &&
       sl_buf_json(&msg, "{\"metrics\":%s}", t.data) == 0)
     to_workers(msg.data, msg.len);
@@ -1009,9 +1024,10 @@ static void tick(sl_timer_t* t, void* arg) {
       int n = top_k(top, 10);
       sl_buf_t b = {0};
       sl_buf_append_str(&b, "{\"top\":[");
-      for (int i = 0; i < n; i++)
-        sl_buf_json(&b, "%s[%s,%" PRIu64 "]", i ? "," : "", top[i]->path,
-                    top[i]->count);
+      for (int i = 0; i < n; i++) { /* sl_buf_json quotes every %s */
+        if (i > 0) sl_buf_append_str(&b, ",");
+        sl_buf_json(&b, "[%s,%" PRIu64 "]", top[i]->path, top[i]->count);
+      }
       sl_buf_append_str(&b, "]}");
       publish_raw("top", b.data, b.len);
       sl_buf_free(&b);

@@ -46,7 +46,8 @@ async def main(url, missed, cmd):
                         if json.loads(await c.recv())["t"] == "msg":
                             n += 1
                 break
-            except (OSError, websockets.ConnectionClosed):
+            except (OSError, websockets.ConnectionClosed, websockets.InvalidHandshake):
+                # a worker that was dying as it took the connection
                 await asyncio.sleep(0.1)
         want = list(range(1, missed + 2))
         for p, who in ((ann, "ann"), (bob, "bob")):
