@@ -8,8 +8,8 @@
 // after the user agent, counts as malformed) -> Aggregate (a Writable:
 // status classes, per-minute requests and 5xx, paths, latencies). Each
 // minute, once a line of a later minute arrived (or at the end), goes to a
-// Python child (child_process.spawn of anomaly.py next to this file: one
-// JSON line in, one out); the summary is printed when every minute was
+// Python child (child_process.spawn of examples/analytics.py, the ML step
+// sluice runs too: one JSON line in, one out); the summary is printed when every minute was
 // answered. Lines are split at "\n" (a "\r" before it is dropped, a last
 // line without "\n" still counts) and read as latin1, one char per byte,
 // so garbage bytes never merge or split lines. Batches instead of one
@@ -128,7 +128,7 @@ class Parse extends Transform {
 
 // --- the Python child ---------------------------------------------------
 const py = spawn(process.env.ANALYTICS_PYTHON || '/usr/bin/python3',
-  [path.join(__dirname, 'anomaly.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  [path.join(__dirname, '..', '..', 'examples', 'analytics.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
 const pending = []; // minutes sent, not answered: {name, requests}
 const found = [];
 let closedMinutes = 0;
