@@ -935,22 +935,22 @@ static void publish_minute(const closed_t* c) {
   if (cfg.replay) return;
   char name[32];
   minute_name(c->minute, name, sizeof name);
-  /* The verdict is a JSON literal: the format's own text, not an argument. */
-  static const char* fmt[] = {
-      "{\"minute\":%s,\"requests\":%" PRIu64 ",\"errors\":%" PRIu64
-      ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"anomaly\":false,\"score\":%."
-      "1f}",
-      "{\"minute\":%s,\"requests\":%" PRIu64 ",\"errors\":%" PRIu64
-      ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"anomaly\":true,\"score\":%."
-      "1f}",
-      "{\"minute\":%s,\"requests\":%" PRIu64 ",\"errors\":%" PRIu64
-      ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"anomaly\":null,\"score\":%."
-      "1f}"};
-  publish("minute",
-          fmt[c->verdict == 1   ? 1
-              : c->verdict == 0 ? 0
-                                : 2],
-          name, c->requests, c->errors, c->p50, c->p90, c->p99, c->score);
+  /* Printed, not sl_buf_json'd: the verdict is a JSON literal, and the
+   * minute's name needs no escaping. */
+  static const char* verdict[] = {"false", "true", "null"};
+  sl_buf_t d = {0};
+  if (sl_buf_printf(&d,
+                    "{\"minute\":\"%s\",\"requests\":%" PRIu64
+                    ",\"errors\":%" PRIu64
+                    ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,"
+                    "\"anomaly\":%s,\"score\":%.1f}",
+                    name, c->requests, c->errors, c->p50, c->p90, c->p99,
+                    verdict[c->verdict == 1   ? 1
+                            : c->verdict == 0 ? 0
+                                              : 2],
+                    c->score) == 0)
+    publish_raw("minute", d.data, d.len);
+  sl_buf_free(&d);
 }
 
 /* The Prometheus text, sent to the workers every second. */
