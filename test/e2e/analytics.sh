@@ -81,7 +81,19 @@ if command -v promtool > /dev/null; then
 else
   skip "promtool is not installed"
 fi
-timeout 3 curl -sN "$U/events" > "$T/events.txt" || true
+# /events from the start, until a "top" event (one each 5 s) is in.
+"$PY" - "$PORT" "$T/events.txt" << 'PYEOF' || true
+import http.client, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+c.request("GET", "/events")
+r, out, deadline, top = c.getresponse(), open(sys.argv[2], "w"), time.time() + 10, False
+while time.time() < deadline:
+    line = r.readline().decode()
+    out.write(line)
+    if top and line.startswith("data: "):
+        break
+    top = line.startswith("event: top")
+PYEOF
 check "/events has the anomaly's minute" bash -c \
   "grep -q '\"minute\":\"2026-12-01T10:10Z\".*\"anomaly\":true' '$T/events.txt'"
 
