@@ -19,7 +19,10 @@
  * past it a sender is told its message was not accepted) and written again
  * to a logger restarted after it died, which skips what it already has (its
  * log's last LSN). A message is shown before it is durable; what a crash
- * of the primary itself can lose is the one batch not yet synced. At start
+ * of the primary itself can lose is the one batch not yet synced. Measured
+ * on ext4 (virtio disk, dev build): 200,000 lines piped at once take 0.36 s
+ * in 322 fdatasyncs (620 a batch); paced at 500/s, each is its own batch,
+ * acknowledged in 0.35 ms (p50) / 9.1 ms (p99). At start
  * the primary reads the log back: the last --history messages of each room
  * and the rooms' ids.
  *
