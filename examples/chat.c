@@ -672,7 +672,9 @@ static void cmd_sendv(int kind, int argc, const char** argv) {
 }
 
 static void says_flush(void) {
-  while (rd.cmd.up && !rd.refilling && rd.says != NULL) {
+  /* Only once subscribed and refilled: what is said then is seen. */
+  while (rd.cmd.up && rd.sub.subscribed && !rd.refilling && !rd.need_refill &&
+         rd.says != NULL) {
     say_t* s = rd.says;
     rd.says = s->next;
     if (rd.says == NULL) rd.says_tail = &rd.says;
@@ -695,7 +697,14 @@ static void live_message(const char* d, size_t n) {
   int64_t id;
   sl_chunk_t* m = msg_parse(d, n, &r, &id);
   if (m == NULL) return;
-  if (rd.refilling) { /* after the refill, in order */
+  /* A message past a gap (one published while this host's subscriber was
+   * away, or before its refill came) waits for the history to fill the
+   * gap: delivering it first would skip the missing ids for good. */
+  if (!rd.refilling && !rd.need_refill && id > r->last + 1) {
+    rd.need_refill = 1;
+    refill_start();
+  }
+  if (rd.refilling || rd.need_refill) { /* after the refill, in order */
     if (rd.nheld == rd.capheld) {
       rd.capheld = rd.capheld ? rd.capheld * 2 : 64;
       rd.held = realloc(rd.held, rd.capheld * sizeof *rd.held);
@@ -1103,6 +1112,7 @@ static void on_connection(sl_stream_t* ws, void* arg) {
     for (uint32_t i = n; i > nslots; i--) {
       free_slots[nfree++] = i - 1;
       gens[i - 1] = 0;
+      slots[i - 1] = NULL; /* on_shutdown walks every slot */
     }
     nslots = n;
   }
