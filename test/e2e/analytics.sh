@@ -70,7 +70,7 @@ until_metric() { # until_metric NAME VALUE: at most 10 s
   for _ in $(seq 1 100); do [ "$(metric "$1")" = "$2" ] && return 0; sleep 0.1; done
   return 1
 }
-check "the follower read the whole log ($(metric analytics_lines_total) lines)" until_metric analytics_lines_total "$LINES"
+check "the follower read the whole log ($LINES lines)" until_metric analytics_lines_total "$LINES"
 check "the anomaly is counted in /metrics" until_metric analytics_anomalies_total 1
 check "the page is served" bash -c "curl -sf '$U/' | grep -q EventSource"
 check "other paths are 404" test "$(code "$U/nope")" = 404
