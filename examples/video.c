@@ -196,7 +196,33 @@ typedef void (*probe_cb)(int err, const char* why, const probe_t* p, void* arg);
 typedef struct {
   probe_cb cb;
   void* arg;
+  char file[4096];
 } probing_t;
+
+/* The last `n` lines of a child's stderr, joined with "; ", each without
+ * a leading "<strip>: " (ffmpeg names the file it read: ours, not the
+ * client's business). */
+static void last_lines(const char* text, int n, const char* strip, char* out,
+                       size_t cap) {
+  size_t len = strlen(text), sl = strip ? strlen(strip) : 0, at = 0;
+  while (len && text[len - 1] == '\n') len--;
+  const char* from = text + len;
+  for (int k = 0; k < n && from > text;) {
+    from--;
+    if (from > text && from[-1] == '\n') k++;
+  }
+  out[0] = '\0';
+  while (from < text + len && at + 1 < cap) {
+    size_t l = strcspn(from, "\n");
+    if (l > (size_t)(text + len - from)) l = (size_t)(text + len - from);
+    const char* p = from;
+    if (sl && l > sl + 2 && memcmp(p, strip, sl) == 0 && p[sl] == ':')
+      p += sl + 2;
+    at += (size_t)snprintf(out + at, cap - at, "%s%.*s", at ? "; " : "",
+                           (int)(from + l - p), p);
+    from += l + 1;
+  }
+}
 
 static void on_probed(int err, const sl_exec_result_t* r, void* arg) {
   probing_t pr = *(probing_t*)arg;
@@ -204,13 +230,14 @@ static void on_probed(int err, const sl_exec_result_t* r, void* arg) {
   probe_t p;
   char why[512];
   if (err != 0) {
-    /* ffprobe's own words: "Invalid data found when processing input" */
-    const char* m = r->err_len ? r->err : r->message ? r->message : "";
-    const char* last = m;
-    for (const char* q = m; *q; q++)
-      if (q[0] == '\n' && q[1]) last = q + 1;
-    snprintf(why, sizeof why, "ffprobe could not read it: %.*s",
-             (int)strcspn(last, "\n"), last);
+    /* ffprobe's own words: "moov atom not found; Invalid data found when
+     * processing input" */
+    char words[400];
+    last_lines(r->err_len   ? r->err
+               : r->message ? r->message
+                            : "",
+               2, pr.file, words, sizeof words);
+    snprintf(why, sizeof why, "ffprobe could not read it: %s", words);
     pr.cb(err, why, NULL, pr.arg);
     return;
   }
@@ -229,7 +256,8 @@ static void on_probed(int err, const sl_exec_result_t* r, void* arg) {
 static int probe(const char* file, probe_cb cb, void* arg) {
   probing_t* pr = malloc(sizeof *pr);
   if (pr == NULL) return SL_ENOMEM;
-  *pr = (probing_t){cb, arg};
+  pr->cb = cb, pr->arg = arg;
+  snprintf(pr->file, sizeof pr->file, "%s", file);
   const char* argv[] = {"ffprobe",
                         "-v",
                         "error",
@@ -401,22 +429,16 @@ static void task_exited(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
     if (ev->err != 0 || ev->exit_code != 0) {
       static const char* const what[] = {"thumbnail", "audio", "segment",
                                          "join", "HLS packaging"};
-      const char* e = t->err.len ? t->err.data : "";
-      size_t n = strlen(e);
-      while (n && e[n - 1] == '\n') n--;
-      const char* last = e;
-      for (size_t i = 0; i + 1 < n; i++)
-        if (e[i] == '\n') last = e + i + 1;
-      char how[64];
+      char words[400], how[64];
+      last_lines(t->err.len ? t->err.data : "", 2, NULL, words, sizeof words);
       if (ev->err)
         snprintf(how, sizeof how, "could not start");
       else if (ev->term_signal)
         snprintf(how, sizeof how, "was killed by signal %d", ev->term_signal);
       else
         snprintf(how, sizeof how, "exited with %d", ev->exit_code);
-      job_end(j, "failed", "ffmpeg (%s %d, %dp) %s: %.*s", what[t->kind],
-              t->seg + 1, j->rend[t->rend], how, (int)(n - (size_t)(last - e)),
-              ev->err ? ev->message : last);
+      job_end(j, "failed", "ffmpeg (%s %d, %dp) %s: %s", what[t->kind],
+              t->seg + 1, j->rend[t->rend], how, ev->err ? ev->message : words);
     } else {
       t->done = t->len;
       if (--j->pending == 0) {
