@@ -1634,12 +1634,15 @@ static void handle(sl_stream_t* req, sl_stream_t* res, void* arg) {
 
 /* Told to stop: what streams to a client now is cut, its encoder killed
  * (a child is in a process group of its own: the worker's going would not
- * take it along). */
+ * take it along); event streams end (a browser's EventSource reconnects to
+ * another worker). */
 static void on_shutdown(void* arg) {
   for (live_t* l = lives; l; l = l->next) {
     if (l->child) sl_child_kill_tree(l->child, SIGKILL);
     sl_stream_destroy(l->x->res, 0);
   }
+  for (viewer_t* v = viewers; v; v = v->next)
+    sl_stream_end(v->res, NULL, NULL, NULL);
 }
 
 static int worker_main(void) {
