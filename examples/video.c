@@ -37,9 +37,9 @@
  *
  * Usage: video [--port P] [--workers N] [--data DIR] [--jobs N]
  *              [--segment S] [--job-timeout S] [--max-upload BYTES]
- *              [--renditions 360,720] [--preset P]
+ *              [--renditions 360,720] [--preset P] [--access-log FILE|-]
  *        (8080, CPUs, ./video-data, CPUs, 10, 3600, 8 GiB, 360,720,
- *         veryfast) */
+ *         veryfast, none; "-" is stderr; the format is nginx's combined) */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -67,6 +67,7 @@ static struct {
   int rend[MAX_REND];
   const char* data;
   const char* preset;
+  const char* access_log; /* a path, or "-": stderr */
   double segment;
   uint64_t job_timeout_ms;
   uint64_t max_upload;
@@ -956,7 +957,8 @@ static void events_req(sl_stream_t* res) {
   sl_stream_write_str(res, "retry: 2000\n\n");
   for (status_t* s = statuses; s; s = s->next) {
     sl_chunk_t* e =
-        sl_chunk_printf("event: job\ndata: %s\n\n", sl_chunk_data(s->json));
+        sl_chunk_printf("event: job\ndata: %.*s\n\n",
+                        (int)sl_chunk_len(s->json), sl_chunk_data(s->json));
     if (e) sl_stream_write(res, e, NULL, NULL);
     sl_chunk_unref(e);
   }
@@ -1006,7 +1008,8 @@ static void api_list(sl_stream_t* res) {
   sl_buf_t b = {0};
   sl_buf_append_str(&b, "[");
   for (status_t* s = statuses; s; s = s->next)
-    sl_buf_printf(&b, "%s%s", b.len > 1 ? "," : "", sl_chunk_data(s->json));
+    sl_buf_printf(&b, "%s%.*s", b.len > 1 ? "," : "",
+                  (int)sl_chunk_len(s->json), sl_chunk_data(s->json));
   sl_buf_append_str(&b, "]\n");
   sl_http_respond(res, 200, "application/json", b.data, b.len);
   sl_buf_free(&b);
@@ -1655,7 +1658,11 @@ static int worker_main(void) {
   }
   sl_http_server_opts_t o = {.port = cfg.port,
                              .max_body_size = cfg.max_upload,
-                             .high_water_mark = 1 << 20};
+                             .high_water_mark = 1 << 20,
+                             .access_log = cfg.access_log != NULL,
+                             .access_log_format = SL_ACCESS_LOG_COMBINED};
+  if (cfg.access_log && strcmp(cfg.access_log, "-") != 0)
+    o.access_log_path = cfg.access_log;
   sl_channel_on(sl_parent(), SL_CHANNEL_MESSAGE, on_primary, NULL);
   sl_http_server_t* srv;
   if (sl_report(sl_http_listen(&o, handle, NULL, &srv), NULL)) return 78;
@@ -1669,7 +1676,8 @@ static int usage(const char* why) {
   fputs(
       "usage: video [--port P] [--workers N] [--data DIR] [--jobs N]\n"
       "             [--segment S] [--job-timeout S] [--max-upload BYTES]\n"
-      "             [--renditions 360,720] [--preset P]\n",
+      "             [--renditions 360,720] [--preset P] [--access-log "
+      "FILE|-]\n",
       stderr);
   return 2;
 }
@@ -1716,6 +1724,8 @@ int main(int argc, char** argv) {
       }
     } else if (strcmp(a, "--preset") == 0) {
       cfg.preset = v;
+    } else if (strcmp(a, "--access-log") == 0) {
+      cfg.access_log = v;
     } else {
       return usage(NULL);
     }

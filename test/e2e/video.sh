@@ -103,6 +103,10 @@ check "/work is not served" [ "$(code "$URL/videos/$ID/work/240p.txt")" = 404 ]
 sleep 0.3
 check "SSE /events: the job went queued/transcoding -> verifying -> ready" \
   sh -c "grep '$ID' '$T/sse.txt' | grep -q '\"transcoding\"' && grep '$ID' '$T/sse.txt' | grep -q '\"verifying\"' && grep '$ID' '$T/sse.txt' | grep -q '\"ready\"'"
+timeout 2 curl -sN "$URL/events" > "$T/sse2.txt" || true
+check "a new /events viewer gets each job's status first" \
+  sh -c "grep '^data: ' '$T/sse2.txt' | grep '\"id\":\"$ID\"' | grep -q '\"ready\"'"
+check "GET /api/videos lists the job" sh -c "curl -s '$URL/api/videos' | python3 -c 'import json,sys; sys.exit(\"$ID\" not in [j[\"id\"] for j in json.load(sys.stdin)])'"
 check "SSE progress rose through the encode (more than 3 distinct values)" \
   [ "$(grep "$ID" "$T/sse.txt" | grep -o '"progress":[0-9.]*' | sort -u | wc -l)" -gt 3 ]
 
