@@ -1023,8 +1023,12 @@ typedef struct upload_s {
   char file[4096]; /* where the bytes are */
   uint64_t bytes, length, offset;
   int process;
-  int lock_fd;  /* tus: the .info file, flock()ed while a PATCH writes */
-  int tus_done; /* tus: the last PATCH: answered 204 once probed */
+  int lock_fd;         /* tus: the .info file, flock()ed while a PATCH writes */
+  int tus_done;        /* tus: the last PATCH: answered 204 once probed */
+  sl_stream_t* cap;    /* tus: a PATCH's bytes, cut at Upload-Length */
+  uint64_t left, over; /* what the upload still takes; bytes past it */
+  int cut;             /* the client left mid-body */
+  char why[160];
 } upload_t;
 
 static void upload_free(upload_t* u) {
@@ -1217,26 +1221,39 @@ static void tus_head(sl_stream_t* res, const char* id) {
   sl_http_respond(res, 200, NULL, NULL, 0);
 }
 
-static void patch_done(int err, const sl_pipeline_result_t* r, void* arg) {
+/* The PATCH's bytes are on disk (or the disk failed). A client that left
+ * mid-body loses nothing it sent that reached us: what was received is
+ * written before the offset is counted. */
+static void patch_cut(sl_stream_t* req, const sl_event_t* ev, void* arg);
+static void patch_written(sl_stream_t* w, int err, void* arg) {
   upload_t* u = arg;
   sl_stream_t* res = u->x->res;
   uint64_t off = 0;
+  sl_stream_off(u->x->req, SL_EV_ERROR, patch_cut, u);
   tus_offset(u->id, &off); /* what is on disk is what counts */
   if (err != 0) {
+    sl_stream_unpipe(u->x->req, NULL);
+    say("upload %s: PATCH failed at %" PRIu64 ": %s", u->id, off,
+        sl_stream_error_message(w));
+    json_reply(res, 500, "{\"error\":%s}", sl_stream_error_message(w));
+    return upload_free(u);
+  }
+  if (u->cut) {
     say("upload %s: PATCH cut off at %" PRIu64 " of %" PRIu64 " bytes: %s",
-        u->id, off, u->length, r->message);
-    if (r->stage == 1) /* more than Upload-Length */
-      sl_http_replyf(res, 413,
-                     "the body passes Upload-Length (%" PRIu64
-                     "); the upload is at %" PRIu64 "\n",
-                     u->length, off);
-    else if (r->stage == 2)
-      json_reply(res, 500, "{\"error\":%s}", r->message);
+        u->id, off, u->length, u->why);
+    return upload_free(u);
+  }
+  tus_headers(res);
+  sl_http_set_headerf(res, "Upload-Offset", "%" PRIu64, off);
+  if (u->over) {
+    sl_http_replyf(res, 413,
+                   "the body passes Upload-Length (%" PRIu64 "): %" PRIu64
+                   " bytes past it were dropped; the upload "
+                   "is at %" PRIu64 "\n",
+                   u->length, u->over, off);
     return upload_free(u);
   }
   if (off < u->length) {
-    tus_headers(res);
-    sl_http_set_headerf(res, "Upload-Offset", "%" PRIu64, off);
     sl_http_respond(res, 204, NULL, NULL, 0);
     return upload_free(u);
   }
@@ -1246,25 +1263,32 @@ static void patch_done(int err, const sl_pipeline_result_t* r, void* arg) {
   upload_finish(u); /* the lock is held until the probe answered */
 }
 
-/* Caps what a PATCH may write at the upload's length: a body longer than
- * what is left fails the pipeline, and the bytes before the excess stay. */
-typedef struct {
-  uint64_t left;
-} cap_t;
-static void cap_transform(sl_stream_t* s, sl_chunk_t* c) {
-  cap_t* k = sl_stream_data(s);
-  size_t n = sl_chunk_len(c);
-  if (n > k->left) {
-    sl_stream_fail(s, SL_E2BIG, "the body passes Upload-Length");
-    return;
-  }
-  k->left -= n;
-  sl_stream_push(s, c);
-  sl_stream_write_done(s, 0);
+static void patch_cut(sl_stream_t* req, const sl_event_t* ev, void* arg) {
+  upload_t* u = arg;
+  u->cut = 1;
+  snprintf(u->why, sizeof u->why, "%s", ev->message ? ev->message : "");
+  sl_stream_unpipe(req, u->cap);
+  sl_stream_end(u->cap, NULL, NULL, NULL); /* write what came, then count */
 }
-static void cap_destroy(sl_stream_t* s, int err) {
-  free(sl_stream_data(s));
-  sl_stream_destroy_done(s);
+
+/* Passes at most what is left of Upload-Length; the excess is counted and
+ * dropped (answered 413 once the rest is written). */
+static void cap_transform(sl_stream_t* s, sl_chunk_t* c) {
+  upload_t* u = sl_stream_data(s);
+  size_t n = sl_chunk_len(c);
+  if (n > u->left) {
+    u->over += n - u->left;
+    n = (size_t)u->left;
+  }
+  u->left -= n;
+  if (n == sl_chunk_len(c)) {
+    sl_stream_push(s, c);
+  } else if (n > 0) {
+    sl_chunk_t* part = sl_chunk_slice(c, 0, n);
+    sl_stream_push(s, part);
+    sl_chunk_unref(part);
+  }
+  sl_stream_write_done(s, 0);
 }
 
 static void tus_patch(sl_stream_t* req, sl_stream_t* res, const char* id) {
@@ -1305,27 +1329,42 @@ static void tus_patch(sl_stream_t* req, sl_stream_t* res, const char* id) {
                    uo ? uo : "missing", off);
     return;
   }
-  upload_t* u = upload_new(req, res);
-  cap_t* k = malloc(sizeof *k);
-  if (u == NULL || k == NULL) {
+  const char* cl = sl_http_header(req, "content-length");
+  if (cl && strtoull(cl, NULL, 10) > len - off) {
     close(fd);
-    free(k);
-    if (u) upload_free(u);
+    sl_http_set_headerf(res, "Upload-Offset", "%" PRIu64, off);
+    sl_http_replyf(res, 413,
+                   "Content-Length %s passes what the upload lacks (%" PRIu64
+                   " bytes of Upload-Length %" PRIu64
+                   "); nothing was written\n",
+                   cl, len - off, len);
+    return;
+  }
+  upload_t* u = upload_new(req, res);
+  if (u == NULL) {
+    close(fd);
     return;
   }
   u->lock_fd = fd;
   u->length = len;
   snprintf(u->id, sizeof u->id, "%s", id);
   dpath(u->file, sizeof u->file, "uploads/%s", id);
-  k->left = len - off;
-  static const sl_stream_hooks_t cap_hooks = {.transform = cap_transform,
-                                              .destroy = cap_destroy};
+  u->left = len - off;
+  static const sl_stream_hooks_t cap_hooks = {.transform = cap_transform};
   sl_stream_opts_t so = {
-      .hooks = &cap_hooks, .data = k, .high_water_mark = 1 << 20};
+      .hooks = &cap_hooks, .data = u, .high_water_mark = 1 << 20};
   sl_file_opts_t fo = {
       .start = off, .flags = O_WRONLY, .high_water_mark = 1 << 20};
-  sl_pipeline(patch_done, u, req, sl_transform_new(&so),
-              sl_file_writer(u->file, &fo));
+  u->cap = sl_transform_new(&so);
+  sl_stream_t* w = sl_file_writer(u->file, &fo);
+  if (u->cap == NULL || w == NULL || sl_stream_finished(w, patch_written, u)) {
+    sl_http_replyf(res, 503, "out of memory\n");
+    if (u->cap) sl_stream_destroy(u->cap, 0);
+    if (w) sl_stream_destroy(w, 0);
+    return upload_free(u);
+  }
+  sl_stream_on(req, SL_EV_ERROR, patch_cut, u);
+  sl_stream_pipe(sl_stream_pipe(req, u->cap, NULL), w, NULL);
 }
 
 static void tus_delete(sl_stream_t* res, const char* id) {
