@@ -1425,6 +1425,10 @@ typedef struct live_s {
   char spool[4096]; /* POST /transcode of a container that needs seeking */
   sl_buf_t head;    /* the body's first bytes, until the container is known */
   int h;
+  int refs;    /* the encoder's exit, and the pipeline once bytes came */
+  int started; /* its first byte went out: the answer is 200 */
+  int exited;
+  sl_buf_t err; /* its stderr (the last 4 KiB) */
   struct live_s *prev, *next;
 } live_t;
 static live_t* lives; /* every encoder streaming to a client */
@@ -1437,6 +1441,7 @@ static void live_free(live_t* l) {
   if (l->next) l->next->prev = l->prev;
   if (l->spool[0]) unlink(l->spool);
   sl_buf_free(&l->head);
+  sl_buf_free(&l->err);
   sl_http_release(l->x);
   if (l->child) sl_child_unref(l->child);
   free(l);
@@ -1444,10 +1449,50 @@ static void live_free(live_t* l) {
 
 /* The response is done (sent, or the client left): the encoder goes, with
  * its whole group, whatever it was doing. */
+static void live_unref(live_t* l) {
+  if (--l->refs == 0) live_free(l);
+}
+
 static void live_sent(int err, const sl_pipeline_result_t* r, void* arg) {
   live_t* l = arg;
-  if (l->child) sl_child_kill_tree(l->child, SIGKILL);
-  live_free(l);
+  if (!l->exited) sl_child_kill_tree(l->child, SIGKILL);
+  live_unref(l);
+}
+
+/* The first byte of MP4: the answer is a 200 from now on, the rest is
+ * piped. */
+static void live_first(sl_stream_t* out, const sl_event_t* ev, void* arg) {
+  live_t* l = arg;
+  sl_stream_off(out, SL_EV_DATA, live_first, l);
+  l->started = 1;
+  l->refs++;
+  sl_http_set_header(l->x->res, "Content-Type", "video/mp4");
+  sl_http_set_header(l->x->res, "Cache-Control", "no-store");
+  sl_stream_write(l->x->res, ev->chunk, NULL, NULL);
+  sl_pipeline(live_sent, l, out, l->x->res);
+}
+
+static void live_stderr(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  live_t* l = arg;
+  sl_buf_append(&l->err, sl_chunk_data(ev->chunk), sl_chunk_len(ev->chunk));
+  if (l->err.len > 4096) sl_buf_consume(&l->err, l->err.len - 4096);
+}
+
+/* An encoder that wrote nothing: the client gets why (ffmpeg's words),
+ * never an empty 200. */
+static void live_exited(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
+  live_t* l = arg;
+  l->exited = 1;
+  if (!l->started) {
+    char words[400];
+    last_lines(l->err.len ? l->err.data : "", 2, l->spool[0] ? l->spool : NULL,
+               words, sizeof words);
+    json_reply(l->x->res, ev->err ? 500 : 422, "{\"error\":%s}",
+               ev->err    ? ev->message
+               : words[0] ? words
+                          : "ffmpeg wrote nothing");
+  }
+  live_unref(l);
 }
 
 /* ffmpeg reading `in` ("pipe:0" or a file), writing fragmented MP4 to its
@@ -1484,16 +1529,16 @@ static int live_start(live_t* l, const char* in, int pipe_in) {
                         NULL};
   sl_spawn_opts_t o = {.stdio = {{pipe_in ? SL_STDIO_PIPE : SL_STDIO_IGNORE, 0},
                                  {SL_STDIO_PIPE, 0},
-                                 {SL_STDIO_INHERIT, 0}},
+                                 {SL_STDIO_PIPE, 0}},
                        .high_water_mark = 1 << 18};
   int rc = sl_spawn("ffmpeg", argv, &o, &l->child);
   if (rc != 0) return rc;
   sl_child_ref(l->child);
-  sl_stream_t* res = l->x->res;
-  sl_http_set_header(res, "Content-Type", "video/mp4");
-  sl_http_set_header(res, "X-Video-Input", pipe_in ? "pipe" : "spool");
-  sl_http_set_header(res, "Cache-Control", "no-store");
-  return sl_pipeline(live_sent, l, sl_child_stdout(l->child), res);
+  l->refs = 1;
+  sl_http_set_header(l->x->res, "X-Video-Input", pipe_in ? "pipe" : "spool");
+  sl_stream_on(sl_child_stderr(l->child), SL_EV_DATA, live_stderr, l);
+  sl_stream_on(sl_child_stdout(l->child), SL_EV_DATA, live_first, l);
+  return sl_child_wait(l->child, live_exited, l);
 }
 
 static live_t* live_new(sl_stream_t* req, sl_stream_t* res) {

@@ -207,6 +207,14 @@ P=$(probe "$T/tm.mp4" 12)
 check "an MP4 with its moov at the end is spooled (X-Video-Input: $(hdr x-video-input < "$T/tm.h")): 300 frames, 12 s ($P)" \
   sh -c "grep -qi '^X-Video-Input: spool' '$T/tm.h' && [ '$P' = '300 12s h264 360 aac' ]"
 check "the spool file is gone" [ -z "$(ls "$D/uploads" | grep transcode || true)" ]
+gen "$T/fast.mp4" 4 320x240 -c:v libx264 -preset ultrafast -c:a aac -movflags +faststart
+curl -s -D "$T/tf.h" -o "$T/tf.mp4" -T "$T/fast.mp4" -X POST "$URL/transcode?h=240"
+P=$(probe "$T/tf.mp4" 4)
+check "an MP4 with its moov first (faststart) goes through a pipe ($(hdr x-video-input < "$T/tf.h")): 100 frames ($P)" \
+  sh -c "grep -qi '^X-Video-Input: pipe' '$T/tf.h' && [ '$P' = '100 4s h264 240 aac' ]"
+C=$(curl -s -o "$T/tx.out" -w '%{http_code}' -T "$T/text.txt" -X POST "$URL/transcode")
+check "POST /transcode of text: 422 with ffmpeg's reason, not an empty 200 ($C $(cat "$T/tx.out"))" \
+  sh -c "[ '$C' = 422 ] && grep -q 'Invalid data' '$T/tx.out' && ! grep -q '$T' '$T/tx.out'"
 curl -s -o "$T/live.mp4" "$URL/videos/$ID/live.mp4?h=240"
 P=$(probe "$T/live.mp4" 12)
 check "live.mp4: the whole video, 240p ($P)" [ "$P" = "300 12s h264 240 aac" ]
