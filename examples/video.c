@@ -359,7 +359,10 @@ static void task_free(task_t* t) {
 
 static task_t* task_new(job_t* j, int kind, int rend) {
   task_t* t = calloc(1, sizeof *t);
-  if (t == NULL) return NULL;
+  if (t == NULL) { /* as Redis's zmalloc does: no half-built job */
+    fputs("video: out of memory\n", stderr);
+    abort();
+  }
   t->job = j, t->kind = kind, t->rend = rend;
   static const char* const head[] = {
       "ffmpeg",   "-nostdin",  "-hide_banner", "-v", "error",
@@ -453,10 +456,12 @@ static void task_exited(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
   sched_pump();
 }
 
-static void on_task_stderr(sl_stream_t* s, const sl_event_t* ev, void* arg) {
-  task_t* t = arg;
-  sl_buf_append(&t->err, sl_chunk_data(ev->chunk), sl_chunk_len(ev->chunk));
-  if (t->err.len > 4096) sl_buf_consume(&t->err, t->err.len - 4096);
+/* A child's stderr, its last 4 KiB kept in the sl_buf_t `arg`: what an
+ * error message quotes. */
+static void keep_stderr(sl_stream_t* s, const sl_event_t* ev, void* arg) {
+  sl_buf_t* b = arg;
+  sl_buf_append(b, sl_chunk_data(ev->chunk), sl_chunk_len(ev->chunk));
+  if (b->len > 4096) sl_buf_consume(b, b->len - 4096);
 }
 
 /* -progress lines: "out_time_us=1234567", ..., "progress=continue". */
@@ -491,7 +496,7 @@ static void task_start(task_t* t) {
     sl_stream_on(t->lines, SL_EV_DATA, on_task_progress, t);
     sl_stream_pipe(sl_child_stdout(t->child), t->lines, NULL);
   }
-  sl_stream_on(sl_child_stderr(t->child), SL_EV_DATA, on_task_stderr, t);
+  sl_stream_on(sl_child_stderr(t->child), SL_EV_DATA, keep_stderr, &t->err);
   sl_child_wait(t->child, task_exited, t);
   if (strcmp(j->state, "queued") == 0) {
     j->state = "transcoding";
@@ -1472,12 +1477,6 @@ static void live_first(sl_stream_t* out, const sl_event_t* ev, void* arg) {
   sl_pipeline(live_sent, l, out, l->x->res);
 }
 
-static void live_stderr(sl_stream_t* s, const sl_event_t* ev, void* arg) {
-  live_t* l = arg;
-  sl_buf_append(&l->err, sl_chunk_data(ev->chunk), sl_chunk_len(ev->chunk));
-  if (l->err.len > 4096) sl_buf_consume(&l->err, l->err.len - 4096);
-}
-
 /* An encoder that wrote nothing: the client gets why (ffmpeg's words),
  * never an empty 200. */
 static void live_exited(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
@@ -1536,7 +1535,7 @@ static int live_start(live_t* l, const char* in, int pipe_in) {
   sl_child_ref(l->child);
   l->refs = 1;
   sl_http_set_header(l->x->res, "X-Video-Input", pipe_in ? "pipe" : "spool");
-  sl_stream_on(sl_child_stderr(l->child), SL_EV_DATA, live_stderr, l);
+  sl_stream_on(sl_child_stderr(l->child), SL_EV_DATA, keep_stderr, &l->err);
   sl_stream_on(sl_child_stdout(l->child), SL_EV_DATA, live_first, l);
   return sl_child_wait(l->child, live_exited, l);
 }
