@@ -63,7 +63,7 @@
 #define ID_LEN   16
 
 static struct {
-  int port, workers, jobs, nrend;
+  int port, workers, jobs, nrend, cpus;
   int rend[MAX_REND];
   const char* data;
   const char* preset;
@@ -587,6 +587,9 @@ static void job_phase(job_t* j) {
                                         NULL};
         task_args(t, v);
         task_arg(t, "-preset"), task_arg(t, "%s", cfg.preset);
+        /* As many encoders as cores: one thread each (x264's own threads
+         * would only oversubscribe them); fewer: x264 spreads itself. */
+        if (cfg.jobs >= cfg.cpus) task_arg(t, "-threads"), task_arg(t, "1");
         task_arg(t, "-vf"), task_arg(t, "scale=-2:%d", j->rend[r]);
         task_arg(t, "%s/%dp-%04d.mp4", w, j->rend[r], s);
         enqueue(t);
@@ -1768,7 +1771,7 @@ static int usage(const char* why) {
 int main(int argc, char** argv) {
   sl_init(argc, argv);
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  cfg.jobs = cpus > 0 ? (int)cpus : 1;
+  cfg.jobs = cfg.cpus = cpus > 0 ? (int)cpus : 1;
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
     const char* v = i + 1 < argc ? argv[++i] : NULL;
