@@ -59,7 +59,6 @@
 #include "video_page.h" /* video.html, embedded by CMake */
 
 #define MAX_REND 4
-#define MAX_SEG  4096
 #define ID_LEN   16
 
 static struct {
@@ -292,7 +291,7 @@ typedef struct task_s {
   sl_stream_t* lines;  /* its stdout's lines (a reference held) */
   sl_buf_t err;        /* the child's stderr (its last 4 KiB) */
   struct task_s* next; /* the queue */
-  char* argv[48];
+  char* argv[128];
   int argc;
 } task_t;
 
@@ -338,7 +337,7 @@ static void task_arg(task_t* t, const char* fmt, ...)
 static void task_arg(task_t* t, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  if (t->argc < 47 && vasprintf(&t->argv[t->argc], fmt, ap) >= 0) t->argc++;
+  if (t->argc < 127 && vasprintf(&t->argv[t->argc], fmt, ap) >= 0) t->argc++;
   va_end(ap);
 }
 
@@ -441,8 +440,13 @@ static void task_exited(sl_child_t* c, const sl_child_event_t* ev, void* arg) {
         snprintf(how, sizeof how, "was killed by signal %d", ev->term_signal);
       else
         snprintf(how, sizeof how, "exited with %d", ev->exit_code);
-      job_end(j, "failed", "ffmpeg (%s %d, %dp) %s: %s", what[t->kind],
-              t->seg + 1, j->rend[t->rend], how, ev->err ? ev->message : words);
+      char which[32] = "";
+      if (t->kind == T_SEGMENT)
+        snprintf(which, sizeof which, " %d of %d", t->seg + 1, j->nseg);
+      else if (t->kind >= T_JOIN)
+        snprintf(which, sizeof which, ", %dp", j->rend[t->rend]);
+      job_end(j, "failed", "ffmpeg (%s%s) %s: %s", what[t->kind], which, how,
+              ev->err ? ev->message : words);
     } else {
       t->done = t->len;
       if (--j->pending == 0) {
@@ -542,7 +546,7 @@ static void job_phase(job_t* j) {
   dpath(w, sizeof w, "videos/%s/work", j->id);
   dpath(o, sizeof o, "videos/%s", j->id);
   if (j->phase == P_ENCODE) {
-    phase_reset(j, 2 + j->nrend * j->nseg);
+    phase_reset(j, 2 + j->nseg);
     if (j->tasks == NULL) return job_end(j, "failed", "out of memory");
     task_t* t = task_new(j, T_THUMB, 0);
     task_arg(t, "-ss"), task_arg(t, "%.3f", j->src.duration / 10);
@@ -561,20 +565,27 @@ static void job_phase(job_t* j) {
       task_arg(t, "%s/audio.m4a", w);
       enqueue(t);
     }
-    /* Segments first by position, so every rendition's start is ready
-     * early (the live progress reads in order). */
-    for (int s = 0; s < j->nseg; s++)
+    /* One child per segment, for every rendition at once: the source is
+     * decoded once and split (a child per rendition would decode it
+     * again for each). */
+    for (int s = 0; s < j->nseg; s++) {
+      t = task_new(j, T_SEGMENT, 0);
+      t->seg = s;
+      t->start = s * cfg.segment;
+      t->len = fmin(cfg.segment, j->src.duration - t->start);
+      task_arg(t, "-ss"), task_arg(t, "%.3f", t->start);
+      if (s + 1 < j->nseg) task_arg(t, "-t"), task_arg(t, "%.3f", t->len);
+      task_arg(t, "-i"), task_arg(t, "%s", src);
+      sl_buf_t graph = {0};
+      sl_buf_printf(&graph, "[0:v:0]split=%d", j->nrend);
+      for (int r = 0; r < j->nrend; r++) sl_buf_printf(&graph, "[i%d]", r);
+      for (int r = 0; r < j->nrend; r++)
+        sl_buf_printf(&graph, ";[i%d]scale=-2:%d[o%d]", r, j->rend[r], r);
+      task_arg(t, "-filter_complex"), task_arg(t, "%s", graph.data);
+      sl_buf_free(&graph);
       for (int r = 0; r < j->nrend; r++) {
-        t = task_new(j, T_SEGMENT, r);
-        t->seg = s;
-        t->start = s * cfg.segment;
-        t->len = fmin(cfg.segment, j->src.duration - t->start);
-        task_arg(t, "-ss"), task_arg(t, "%.3f", t->start);
-        if (s + 1 < j->nseg) task_arg(t, "-t"), task_arg(t, "%.3f", t->len);
-        task_arg(t, "-i"), task_arg(t, "%s", src);
-        static const char* const v[] = {"-map",
-                                        "0:v:0",
-                                        "-an",
+        task_arg(t, "-map"), task_arg(t, "[o%d]", r);
+        static const char* const v[] = {"-an",
                                         "-sn",
                                         "-pix_fmt",
                                         "yuv420p",
@@ -587,13 +598,13 @@ static void job_phase(job_t* j) {
                                         NULL};
         task_args(t, v);
         task_arg(t, "-preset"), task_arg(t, "%s", cfg.preset);
-        /* As many encoders as cores: one thread each (x264's own threads
-         * would only oversubscribe them); fewer: x264 spreads itself. */
+        /* As many children as cores: one x264 thread each (its own
+         * threads would only oversubscribe them); fewer: x264 spreads. */
         if (cfg.jobs >= cfg.cpus) task_arg(t, "-threads"), task_arg(t, "1");
-        task_arg(t, "-vf"), task_arg(t, "scale=-2:%d", j->rend[r]);
         task_arg(t, "%s/%dp-%04d.mp4", w, j->rend[r], s);
-        enqueue(t);
       }
+      enqueue(t);
+    }
   } else if (j->phase == P_JOIN) {
     j->state = "joining";
     phase_reset(j, j->nrend);
@@ -769,7 +780,7 @@ static void to_workers(const char* d, size_t n) {
  * and for progress at most every 250 ms. */
 static void job_publish(job_t* j, int force) {
   if (!job_over(j)) {
-    double done = 0, total = j->src.duration * j->nrend;
+    double done = 0, total = j->src.duration;
     if (j->phase == P_ENCODE)
       for (int i = 0; i < j->ntasks; i++)
         if (j->tasks[i] && j->tasks[i]->kind == T_SEGMENT)
@@ -803,7 +814,6 @@ static void job_new(const char* id, const probe_t* p) {
   if (j->nrend == 0) j->rend[j->nrend++] = p->height & ~1;
   j->nseg = (int)ceil(p->duration / cfg.segment - 1e-6);
   if (j->nseg < 1) j->nseg = 1;
-  if (j->nseg > MAX_SEG) j->nseg = MAX_SEG;
   j->next = jobs;
   jobs = j;
   char w[4096];

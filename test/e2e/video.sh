@@ -86,7 +86,7 @@ check "the stored upload is the file, byte for byte" cmp -s "$T/a.mp4" "$T/back.
 if wait_state "$ID" ready 60; then ok "the job is ready"; else fail "the job: $(status "$ID")"; fi
 S=$(status "$ID")
 check "two ffmpeg children ran at once (--jobs 2): parallel=$(jget "$S" parallel)" [ "$(jget "$S" parallel)" = 2 ]
-check "3 segments of 4 s per rendition" [ "$(jget "$S" segments)" = 3 ]
+check "3 segments of 4 s, each one child for both renditions" [ "$(jget "$S" segments)" = 3 ]
 for r in 0 1; do
   H=$(jget "$S" "renditions.$r.height")
   P=$(probe "$URL/videos/$ID/${H}p.mp4" 12)
