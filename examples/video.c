@@ -319,7 +319,7 @@ struct job_s {
 
 static job_t* jobs;
 static task_t *queue_head, *queue_tail;
-static int running, peak_running;
+static int running; /* children, over every job */
 
 static void job_publish(job_t* j, int force);
 static void sched_pump(void);
@@ -492,7 +492,6 @@ static void task_start(task_t* t) {
     return;
   }
   running++, j->running++;
-  if (running > peak_running) peak_running = running;
   if (j->running > j->peak) j->peak = j->running;
   t->lines = sl_line_splitter(NULL);
   if (t->lines) {
@@ -1039,7 +1038,7 @@ typedef struct upload_s {
   sl_http_exchange_t* x;
   char id[ID_LEN + 1];
   char file[4096]; /* where the bytes are */
-  uint64_t bytes, length, offset;
+  uint64_t bytes, length;
   int process;
   int lock_fd;         /* tus: the .info file, flock()ed while a PATCH writes */
   int tus_done;        /* tus: the last PATCH: answered 204 once probed */
